@@ -1,0 +1,59 @@
+# django-wxpay-profitsharing: `make test` and `make demo` work on a fresh machine with Python 3.11+.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PG_URL ?= postgres://postgres@127.0.0.1:5432/test
+PYTEST_ARGS ?=
+DEMO_PORT ?= 8000
+SIM_PORT ?= 8765
+
+.PHONY: install test test-sqlite test-postgres lint format demo bench browser-deps clean messages
+
+$(VENV)/.installed: setup.py
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+browser-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { command -v apt-get >/dev/null && (apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+	    (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1)) || \
+	    echo "chromium/chromedriver unavailable: the browser test will be skipped"; }
+
+test: install lint browser-deps test-sqlite test-postgres
+
+test-sqlite: install
+	@echo "== pytest on SQLite"
+	env -u DATABASE_URL $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Runs when DATABASE_URL is set, or when PostgreSQL answers on 127.0.0.1:5432.
+test-postgres: install
+	@url="$${DATABASE_URL:-}"; \
+	if [ -z "$$url" ] && $(PY) -c 'import socket; socket.create_connection(("127.0.0.1", 5432), 1)' 2>/dev/null; then \
+	  url="$(PG_URL)"; fi; \
+	if [ -n "$$url" ]; then echo "== pytest on PostgreSQL"; DATABASE_URL="$$url" $(VENV)/bin/pytest $(PYTEST_ARGS); \
+	else echo "== PostgreSQL not reachable and DATABASE_URL unset: skipped"; fi
+
+messages: install
+	cd django_wxpay_profitsharing && ../$(PY) -m django compilemessages --ignore=.venv -l zh_Hans
+
+demo: install
+	$(PY) example_project/demo.py --port $(DEMO_PORT) --simulator-port $(SIM_PORT)
+
+bench: install
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .demo test-output

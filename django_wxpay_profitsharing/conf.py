@@ -1,0 +1,179 @@
+"""Settings of django-wxpay-profitsharing, read lazily from one dict.
+
+Usage in a project's settings::
+
+    WXPAY_PROFITSHARING = {
+        "MCHID": "1900000100",                       # merchant or service-provider id
+        "MERCHANT_SERIAL_NO": "5157F09EFDC096DE...",  # serial of the merchant API certificate
+        "PRIVATE_KEY": "/etc/wxpay/apiclient_key.pem",  # a path, PEM text, or "env:VAR"
+        "WECHATPAY_PUBLIC_KEY": "/etc/wxpay/pub_key.pem",
+        "WECHATPAY_PUBLIC_KEY_ID": "PUB_KEY_ID_0114232220032024...",
+        # or/and platform certificates, downloaded with the APIv3 key:
+        "APIV3_KEY": "env:WXPAY_APIV3_KEY",
+    }
+
+Like DRF's ``api_settings``: defaults live in ``DEFAULTS``, values are read on first
+use (so ``override_settings`` works) and dropped on ``setting_changed``; unknown
+names raise ``AttributeError``. Nothing is validated at import time: ``checks.py``
+reports problems through ``manage.py check`` with ids ``wxpay_profitsharing.E00x``.
+
+Secrets are never stored in the database: ``PRIVATE_KEY`` and ``APIV3_KEY`` (and the
+public key) may be a path, PEM/plain text, or ``"env:NAME"`` to read an environment
+variable at use time.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+SETTINGS_NAME = "WXPAY_PROFITSHARING"
+
+DEFAULTS: dict[str, Any] = {
+    # Credentials and endpoint.
+    "MCHID": "",
+    "MERCHANT_SERIAL_NO": "",
+    "PRIVATE_KEY": "",
+    "APIV3_KEY": "",
+    "WECHATPAY_PUBLIC_KEY": "",
+    "WECHATPAY_PUBLIC_KEY_ID": "",
+    "PLATFORM_CERTIFICATES": [],
+    "BASE_URL": "https://api.mch.weixin.qq.com",
+    "CA_BUNDLE": None,
+    "ALLOW_INSECURE_HTTP": False,
+    "TIMEOUT": (3.05, 10),
+    # Behaviour.
+    "SUBMIT_ON_CREATE": True,
+    "OUT_RETURN_NO_PREFIX": "R",
+    "OUT_RETURN_NO_GENERATOR": "django_wxpay_profitsharing.numbers.generate_out_return_no",
+    "RETRY_BACKOFF": (2.0, 300.0),  # seconds: first delay, cap (doubling, jittered)
+    "POLL_BACKOFF": (5.0, 600.0),  # seconds: first delay, cap, for PROCESSING returns
+    "LEASE_SECONDS": 60.0,  # how long a claimed return is left alone by others
+    "PROCESS_BATCH_SIZE": 100,
+    # Scale-out (see executor.py and tasks.py).
+    "POOL_SIZE": 16,
+    "RATE_LIMIT_QPS": 25.0,
+    "TASK_BACKEND": "auto",  # "auto" (Celery if configured), "celery", "thread", "inline"
+    "BULK_BACKGROUND_THRESHOLD": 20,
+    # REST API.
+    "API_PERMISSION_CLASSES": [
+        "django_wxpay_profitsharing.api.permissions.ProfitSharingReturnPermissions"
+    ],
+    "API_PAGE_SIZE": 50,
+}
+
+IMPORT_STRINGS = {"OUT_RETURN_NO_GENERATOR", "API_PERMISSION_CLASSES"}
+SECRET_KEYS = {"PRIVATE_KEY", "APIV3_KEY", "WECHATPAY_PUBLIC_KEY"}
+ENV_PREFIX = "env:"
+
+
+def resolve_secret(value: Any) -> Any:
+    """Turn ``"env:NAME"`` into the environment variable's value (or "" when unset)."""
+    if isinstance(value, str) and value.startswith(ENV_PREFIX):
+        return os.environ.get(value[len(ENV_PREFIX) :], "")
+    return value
+
+
+class ProfitSharingSettings:
+    """Attribute access to ``settings.WXPAY_PROFITSHARING`` with defaults."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        return getattr(settings, SETTINGS_NAME, None) or {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in DEFAULTS:
+            raise AttributeError(f"Invalid {SETTINGS_NAME} setting: {name!r}")
+        if name in self._cache:
+            return self._cache[name]
+        value = self.user_settings.get(name, DEFAULTS[name])
+        if name in SECRET_KEYS:
+            value = resolve_secret(value)
+        if name in IMPORT_STRINGS:
+            value = (
+                [import_string(v) if isinstance(v, str) else v for v in value]
+                if isinstance(value, list | tuple)
+                else import_string(value)
+                if isinstance(value, str)
+                else value
+            )
+        self._cache[name] = value
+        return value
+
+    def reload(self) -> None:
+        self._cache.clear()
+        reset_client()
+
+
+wxpay_settings = ProfitSharingSettings()
+
+_client_lock = threading.Lock()
+_client: Any = None
+
+
+def get_client() -> Any:
+    """The process-wide ``WeChatPayClient`` built from the settings (one HTTP pool).
+
+    Built on first use and shared by every thread; rebuilt when the settings change.
+    Raises ``django.core.exceptions.ImproperlyConfigured`` naming the bad key.
+    """
+    global _client
+    with _client_lock:
+        if _client is None:
+            _client = build_client()
+        return _client
+
+
+def build_client(**overrides: Any) -> Any:
+    """A new client from the settings (``overrides`` replace client keyword arguments)."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from .wechatpay import WeChatPayClient
+
+    s = wxpay_settings
+    kwargs: dict[str, Any] = {
+        "base_url": s.BASE_URL,
+        "timeout": tuple(s.TIMEOUT) if isinstance(s.TIMEOUT, list | tuple) else s.TIMEOUT,
+        "allow_insecure_http": s.ALLOW_INSECURE_HTTP,
+        "pool_maxsize": max(int(s.POOL_SIZE), 1) * 2,
+    }
+    if s.CA_BUNDLE:
+        kwargs["ca_bundle"] = s.CA_BUNDLE
+    if s.WECHATPAY_PUBLIC_KEY or s.WECHATPAY_PUBLIC_KEY_ID:
+        kwargs["wechatpay_public_key"] = s.WECHATPAY_PUBLIC_KEY
+        kwargs["wechatpay_public_key_id"] = s.WECHATPAY_PUBLIC_KEY_ID
+    if s.APIV3_KEY:
+        kwargs["apiv3_key"] = s.APIV3_KEY
+    if s.PLATFORM_CERTIFICATES:
+        kwargs["platform_certificates"] = list(s.PLATFORM_CERTIFICATES)
+    kwargs.update(overrides)
+    try:
+        return WeChatPayClient(s.MCHID, s.MERCHANT_SERIAL_NO, s.PRIVATE_KEY, **kwargs)
+    except (ValueError, TypeError, OSError) as exc:
+        # The client's messages name the problem, never key material.
+        raise ImproperlyConfigured(f"{SETTINGS_NAME}: {exc}") from None
+
+
+def reset_client() -> None:
+    """Close and forget the shared client (settings changed, or tests)."""
+    global _client
+    with _client_lock:
+        if _client is not None:
+            _client.close()
+        _client = None
+
+
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting == SETTINGS_NAME:
+        wxpay_settings.reload()
+
+
+setting_changed.connect(_on_setting_changed)

@@ -1,0 +1,76 @@
+"""``manage.py wxpay_process_returns``: move due returns on (cron, or a long-running loop).
+
+Safe to run from cron on several hosts at once: rows are claimed with a lease (and
+``SKIP LOCKED`` on PostgreSQL), so two runs never process the same return.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from ...services import process_due
+
+
+def positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise CommandError(f"--limit must be a positive integer, not {value!r}") from None
+    if number < 1:
+        raise CommandError(f"--limit must be a positive integer, not {value!r}")
+    return number
+
+
+def positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise CommandError(f"--interval must be a number of seconds, not {value!r}") from None
+    if not number > 0:
+        raise CommandError(f"--interval must be more than 0 seconds, not {value!r}")
+    return number
+
+
+class Command(BaseCommand):
+    help = "Submit due pending returns and refresh due processing ones, then print a summary."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        mode = parser.add_mutually_exclusive_group()
+        mode.add_argument("--once", action="store_true", help="One pass (the default).")
+        mode.add_argument("--loop", action="store_true", help="Repeat until interrupted.")
+        parser.add_argument(
+            "--interval", type=str, default=None, help="Seconds between passes with --loop."
+        )
+        parser.add_argument("--limit", type=str, default=None, help="At most N returns a pass.")
+        parser.add_argument(
+            "--max-passes", type=str, default=None, help="With --loop: stop after N passes."
+        )
+
+    def handle(self, *args, **options) -> None:
+        limit = positive_int(options["limit"]) if options["limit"] is not None else None
+        if options["interval"] is not None and not options["loop"]:
+            raise CommandError("--interval only applies with --loop")
+        interval = positive_float(options["interval"]) if options["interval"] else 10.0
+        max_passes = (
+            positive_int(options["max_passes"]) if options["max_passes"] is not None else None
+        )
+        passes = 0
+        try:
+            while True:
+                passes += 1
+                self._one_pass(limit)
+                if not options["loop"] or (max_passes is not None and passes >= max_passes):
+                    break
+                time.sleep(interval)
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from None
+        except KeyboardInterrupt:
+            self.stdout.write("Interrupted.")
+
+    def _one_pass(self, limit: int | None) -> None:
+        summary = process_due(limit=limit)
+        parts = ", ".join(f"{name} {count}" for name, count in summary.items() if name != "claimed")
+        self.stdout.write(f"Processed {summary['claimed']} due return(s): {parts}.")

@@ -1,0 +1,195 @@
+"""Models: a return (分账回退) with its state, and a record of every call made for it.
+
+WeChat's names are kept verbatim (``out_return_no``, ``return_id``, ``result``,
+``fail_reason``...); our own bookkeeping uses names WeChat never uses (``state``,
+``attempts``, ``next_attempt_at``, ``submitted_at``...), so ``result`` (WeChat's) is
+never confused with ``state`` (ours). Only ``services.py`` changes ``state``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+
+class ReturnState(models.TextChoices):
+    """Our state machine; see DESIGN.md and services.py for the transitions."""
+
+    PENDING = "pending", _("Pending")
+    PROCESSING = "processing", _("Processing at WeChat Pay")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    REJECTED = "rejected", _("Rejected")
+
+
+FINAL_STATES = frozenset({ReturnState.SUCCEEDED, ReturnState.FAILED, ReturnState.REJECTED})
+
+
+class ProfitSharingReturnQuerySet(models.QuerySet):
+    def final(self) -> ProfitSharingReturnQuerySet:
+        return self.filter(state__in=FINAL_STATES)
+
+    def open(self) -> ProfitSharingReturnQuerySet:
+        return self.filter(state__in=[ReturnState.PENDING, ReturnState.PROCESSING])
+
+    def due(self, now, due_before=None) -> ProfitSharingReturnQuerySet:
+        """Open returns due by ``due_before`` (default ``now``) that nobody holds a lease on."""
+        return (
+            self.open()
+            .filter(next_attempt_at__lte=due_before or now)
+            .filter(models.Q(lease_until__isnull=True) | models.Q(lease_until__lte=now))
+        )
+
+
+class ProfitSharingReturn(models.Model):
+    """One request to take profit-sharing money back from a receiver (分账回退单)."""
+
+    # Request fields (frozen once a submission was attempted).
+    mchid = models.CharField(_("merchant id"), max_length=32)
+    sub_mchid = models.CharField(
+        _("sub-merchant id"),
+        max_length=32,
+        blank=True,
+        help_text=_("Partner mode only: the sub-merchant that receives the money back."),
+    )
+    order_id = models.CharField(_("WeChat sharing order id"), max_length=64, blank=True)
+    out_order_no = models.CharField(_("merchant sharing order no."), max_length=64, blank=True)
+    out_return_no = models.CharField(_("merchant return no."), max_length=64)
+    return_mchid = models.CharField(
+        _("return merchant id"),
+        max_length=32,
+        help_text=_("The receiver merchant the money is taken back from."),
+    )
+    amount = models.PositiveBigIntegerField(
+        _("amount (fen)"), validators=[MinValueValidator(1)], help_text=_("In fen (分).")
+    )
+    description = models.CharField(_("description"), max_length=80)
+
+    # Our state.
+    state = models.CharField(
+        _("state"), max_length=16, choices=ReturnState.choices, default=ReturnState.PENDING
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    submitted_at = models.DateTimeField(_("first submitted at"), null=True, blank=True)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
+    lease_until = models.DateTimeField(_("claimed until"), null=True, blank=True, editable=False)
+    lease_token = models.CharField(max_length=32, blank=True, editable=False)
+    needs_query = models.BooleanField(
+        _("query before re-sending"),
+        default=False,
+        help_text=_("An earlier submission may have reached WeChat Pay."),
+    )
+    last_error_code = models.CharField(_("last error code"), max_length=64, blank=True)
+    last_error_message = models.TextField(_("last error message"), blank=True)
+
+    # WeChat's answer.
+    return_id = models.CharField(_("WeChat return id"), max_length=64, blank=True)
+    result = models.CharField(_("WeChat result"), max_length=16, blank=True)
+    fail_reason = models.CharField(_("fail reason"), max_length=64, blank=True)
+    create_time = models.DateTimeField(_("created at WeChat Pay"), null=True, blank=True)
+    finish_time = models.DateTimeField(_("finished at WeChat Pay"), null=True, blank=True)
+    response_json = models.JSONField(_("last response"), null=True, blank=True)
+
+    created = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    updated = models.DateTimeField(_("updated"), auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    objects = ProfitSharingReturnQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = pgettext_lazy("profit-sharing", "profit-sharing return")
+        verbose_name_plural = pgettext_lazy("profit-sharing", "profit-sharing returns")
+        ordering = ["-created", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mchid", "out_return_no"], name="wxpay_ps_unique_out_return_no"
+            ),
+            models.CheckConstraint(condition=models.Q(amount__gte=1), name="wxpay_ps_amount_gte_1"),
+        ]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="wxpay_ps_due_idx"),
+            models.Index(fields=["sub_mchid", "out_order_no"], name="wxpay_ps_order_idx"),
+            models.Index(fields=["return_id"], name="wxpay_ps_return_id_idx"),
+        ]
+        permissions = [
+            ("submit_profitsharingreturn", _("Can submit a return to WeChat Pay")),
+            ("refresh_profitsharingreturn", _("Can refresh a return from WeChat Pay")),
+        ]
+
+    def __str__(self) -> str:
+        return self.out_return_no
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in FINAL_STATES
+
+    @property
+    def is_frozen(self) -> bool:
+        """Request fields may not change once a submission was attempted."""
+        return self.submitted_at is not None
+
+    @property
+    def amount_yuan(self) -> Decimal:
+        """The amount in yuan, exact (fen are integers; no float ever)."""
+        return Decimal(self.amount) / 100
+
+    def request_fields(self) -> dict:
+        """The fields that make up the WeChat request (the idempotency identity)."""
+        return {
+            "sub_mchid": self.sub_mchid,
+            "order_id": self.order_id,
+            "out_order_no": self.out_order_no,
+            "return_mchid": self.return_mchid,
+            "amount": self.amount,
+            "description": self.description,
+        }
+
+
+class CallOutcome(models.TextChoices):
+    OK = "ok", _("OK")
+    API_ERROR = "api_error", _("API error")
+    TRANSPORT_ERROR = "transport_error", _("Transport error")
+    SIGNATURE_ERROR = "signature_error", _("Signature error")
+
+
+class ProfitSharingReturnCall(models.Model):
+    """One HTTP call made to WeChat Pay for a return: the audit trail.
+
+    Holds no Authorization header, signature, key or request body beyond what the
+    return row already shows.
+    """
+
+    profit_sharing_return = models.ForeignKey(
+        ProfitSharingReturn,
+        verbose_name=pgettext_lazy("profit-sharing", "profit-sharing return"),
+        on_delete=models.CASCADE,
+        related_name="calls",
+    )
+    method = models.CharField(_("method"), max_length=8)
+    path = models.CharField(_("path"), max_length=300)
+    http_status = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
+    request_id = models.CharField(_("Request-ID"), max_length=128, blank=True)
+    error_code = models.CharField(_("error code"), max_length=64, blank=True)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)
+    outcome = models.CharField(_("outcome"), max_length=16, choices=CallOutcome.choices)
+    created = models.DateTimeField(_("time"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("WeChat Pay call")
+        verbose_name_plural = _("WeChat Pay calls")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} {self.http_status or '-'}"

@@ -1,0 +1,188 @@
+"""The cryptography of WeChat Pay APIv3, with no HTTP and no Django.
+
+Both sides of the protocol live here so that the client and the simulator share one
+implementation of the *published* algorithm (and the tests check it against the
+official SDKs' vectors and an independent re-implementation):
+
+- request signature: SHA256withRSA (PKCS#1 v1.5) over
+  ``METHOD\\nTARGET\\nTIMESTAMP\\nNONCE\\nBODY\\n``, base64, carried in
+  ``Authorization: WECHATPAY2-SHA256-RSA2048 mchid=...,nonce_str=...,...``;
+- response signature: the same primitive over ``TIMESTAMP\\nNONCE\\nBODY\\n``;
+- certificate download: AEAD_AES_256_GCM with the APIv3 key (ciphertext || tag).
+
+Messages are built from *bytes*: the bytes signed are the bytes sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+import secrets
+import string
+from pathlib import Path
+from typing import Union
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+AUTH_SCHEME = "WECHATPAY2-SHA256-RSA2048"
+NONCE_ALPHABET = string.ascii_letters + string.digits
+
+KeySource = Union[str, bytes, os.PathLike, rsa.RSAPrivateKey]
+PublicKeySource = Union[str, bytes, os.PathLike, rsa.RSAPublicKey]
+
+
+class CryptoError(ValueError):
+    """A key, certificate or ciphertext that cannot be used (never carries key material)."""
+
+
+def _read_pem(source: str | bytes | os.PathLike) -> bytes:
+    """Accept PEM text, PEM bytes or a path to a PEM file."""
+    if isinstance(source, os.PathLike):
+        return Path(source).read_bytes()
+    data = source.encode() if isinstance(source, str) else bytes(source)
+    if b"-----BEGIN" in data:
+        return data
+    path = Path(data.decode(errors="replace").strip())
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CryptoError(f"cannot read key file {path}: {exc.strerror}") from None
+
+
+def load_private_key(source: KeySource) -> rsa.RSAPrivateKey:
+    """Load an RSA private key from PEM text/bytes, a path, or pass a loaded key through."""
+    if isinstance(source, rsa.RSAPrivateKey):
+        return source
+    pem = _read_pem(source)
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError):
+        raise CryptoError("the private key is not a readable unencrypted PEM key") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise CryptoError("the private key is not an RSA key")
+    return key
+
+
+def load_public_key(source: PublicKeySource) -> rsa.RSAPublicKey:
+    """Load an RSA public key (``PUBLIC KEY`` PEM, or a certificate whose key is taken)."""
+    if isinstance(source, rsa.RSAPublicKey):
+        return source
+    pem = _read_pem(source)
+    try:
+        if b"CERTIFICATE" in pem:
+            key = x509.load_pem_x509_certificate(pem).public_key()
+        else:
+            key = serialization.load_pem_public_key(pem)
+    except ValueError:
+        raise CryptoError("the public key is not a readable PEM public key") from None
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise CryptoError("the public key is not an RSA key")
+    return key
+
+
+def load_certificate(source: str | bytes | os.PathLike | x509.Certificate) -> x509.Certificate:
+    """Load an X.509 certificate from PEM text/bytes or a path."""
+    if isinstance(source, x509.Certificate):
+        return source
+    try:
+        return x509.load_pem_x509_certificate(_read_pem(source))
+    except ValueError:
+        raise CryptoError("the certificate is not a readable PEM certificate") from None
+
+
+def certificate_serial(cert: x509.Certificate) -> str:
+    """The serial as WeChat Pay prints it: uppercase hex, no separators."""
+    return format(cert.serial_number, "X")
+
+
+def make_nonce(length: int = 32) -> str:
+    """A random ``[0-9A-Za-z]`` nonce, as the official SDKs make it."""
+    return "".join(secrets.choice(NONCE_ALPHABET) for _ in range(length))
+
+
+def request_message(method: str, target: str, timestamp: str | int, nonce: str, body: bytes) -> bytes:
+    """``METHOD\\nTARGET\\nTIMESTAMP\\nNONCE\\nBODY\\n``; ``target`` is path?query as sent."""
+    head = f"{method.upper()}\n{target}\n{timestamp}\n{nonce}\n".encode()
+    return head + body + b"\n"
+
+
+def response_message(timestamp: str | int, nonce: str, body: bytes) -> bytes:
+    """``TIMESTAMP\\nNONCE\\nBODY\\n`` over the raw body bytes."""
+    return f"{timestamp}\n{nonce}\n".encode() + body + b"\n"
+
+
+def sign(private_key: rsa.RSAPrivateKey, message: bytes) -> str:
+    """SHA256withRSA, PKCS#1 v1.5, standard base64 with padding."""
+    raw = private_key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+    return base64.b64encode(raw).decode("ascii")
+
+
+def verify(public_key: rsa.RSAPublicKey, message: bytes, signature_b64: str) -> bool:
+    """True when ``signature_b64`` is a valid SHA256withRSA signature of ``message``."""
+    try:
+        raw = base64.b64decode(signature_b64, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    try:
+        public_key.verify(raw, message, padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature:
+        return False
+    return True
+
+
+def authorization_header(
+    *, mchid: str, serial_no: str, nonce: str, timestamp: str | int, signature: str
+) -> str:
+    """The Authorization value, fields in the order wechatpay-go and -java emit them."""
+    return (
+        f'{AUTH_SCHEME} mchid="{mchid}",nonce_str="{nonce}",timestamp="{timestamp}",'
+        f'serial_no="{serial_no}",signature="{signature}"'
+    )
+
+
+_AUTH_PARAM = re.compile(r'\s*([a-z_]+)="([^"]*)"\s*')
+
+
+def parse_authorization(value: str) -> dict[str, str]:
+    """Split an Authorization header into its fields, in any order.
+
+    Raises ``CryptoError`` when the scheme is not ``WECHATPAY2-SHA256-RSA2048``, a
+    field repeats, or one of the five fields is missing.
+    """
+    scheme, _, params = value.partition(" ")
+    if scheme != AUTH_SCHEME:
+        raise CryptoError("unsupported authorization scheme")
+    fields: dict[str, str] = {}
+    for part in params.split(","):
+        match = _AUTH_PARAM.fullmatch(part)
+        if not match or match.group(1) in fields:
+            raise CryptoError("malformed authorization parameters")
+        fields[match.group(1)] = match.group(2)
+    missing = {"mchid", "nonce_str", "timestamp", "serial_no", "signature"} - fields.keys()
+    if missing:
+        raise CryptoError(f"authorization lacks {', '.join(sorted(missing))}")
+    return fields
+
+
+def aes_gcm_decrypt(key: bytes | str, nonce: str, associated_data: str | None, ciphertext_b64: str) -> bytes:
+    """AEAD_AES_256_GCM decryption as WeChat Pay uses it (ciphertext || 16-byte tag)."""
+    key_bytes = key.encode() if isinstance(key, str) else key
+    try:
+        data = base64.b64decode(ciphertext_b64, validate=True)
+        aad = associated_data.encode() if associated_data else None
+        return AESGCM(key_bytes).decrypt(nonce.encode(), data, aad)
+    except (binascii.Error, ValueError, InvalidTag):
+        raise CryptoError("AES-GCM decryption failed (wrong APIv3 key or tampered data)") from None
+
+
+def aes_gcm_encrypt(key: bytes | str, nonce: str, associated_data: str | None, plaintext: bytes) -> str:
+    """The inverse of :func:`aes_gcm_decrypt` (used by the simulator and the tests)."""
+    key_bytes = key.encode() if isinstance(key, str) else key
+    aad = associated_data.encode() if associated_data else None
+    return base64.b64encode(AESGCM(key_bytes).encrypt(nonce.encode(), plaintext, aad)).decode()

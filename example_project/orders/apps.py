@@ -1,0 +1,12 @@
+"""The shop's orders: a refund may proceed once the clawback came back."""
+
+from django.apps import AppConfig
+
+
+class OrdersConfig(AppConfig):
+    name = "orders"
+    default_auto_field = "django.db.models.BigAutoField"
+    verbose_name = "订单 (orders)"
+
+    def ready(self) -> None:
+        from . import receivers  # noqa: F401  (connects the signal receivers)

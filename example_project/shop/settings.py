@@ -1,0 +1,133 @@
+"""Settings of the example shop.
+
+SQLite by default; ``DATABASE_URL=postgres://...`` for PostgreSQL. WeChat Pay is the
+local simulator: ``make demo`` starts it and points ``WXPAY_SIMULATOR_DIR`` at its
+state directory, whose ``credentials.json`` supplies the keys (never the database).
+"""
+
+import json
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-shop-not-for-production")
+DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_filters",
+    "django_wxpay_profitsharing",
+    "orders",
+]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+ROOT_URLCONF = "shop.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+WSGI_APPLICATION = "shop.wsgi.application"
+
+
+def database_from_url(url: str) -> dict:
+    parts = urlsplit(url)
+    if parts.scheme in ("postgres", "postgresql"):
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(parts.path.lstrip("/")),
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": parts.hostname or "",
+            "PORT": str(parts.port or ""),
+        }
+    return {"ENGINE": "django.db.backends.sqlite3", "NAME": parts.path}
+
+
+DATABASES = {
+    "default": database_from_url(os.environ["DATABASE_URL"])
+    if os.environ.get("DATABASE_URL")
+    else {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("SHOP_SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
+        "OPTIONS": {"timeout": 20},
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = os.environ.get("SHOP_LANGUAGE", "zh-hans")
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+TIME_ZONE = "Asia/Shanghai"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Example shop: WeChat Pay profit-sharing returns",
+    "VERSION": "1.0.0",
+}
+
+
+def simulator_settings() -> dict:
+    """The WeChat Pay settings, from the simulator's credentials.json when present."""
+    state_dir = os.environ.get("WXPAY_SIMULATOR_DIR", str(BASE_DIR / ".simulator"))
+    path = Path(state_dir) / "credentials.json"
+    if not path.exists():
+        return {}
+    creds = json.loads(path.read_text())
+    return {
+        "MCHID": creds["mchid"],
+        "MERCHANT_SERIAL_NO": creds["merchant_serial_no"],
+        "PRIVATE_KEY": creds["private_key_path"],
+        "APIV3_KEY": creds["apiv3_key"],
+        "WECHATPAY_PUBLIC_KEY": creds["wechatpay_public_key_path"],
+        "WECHATPAY_PUBLIC_KEY_ID": creds["wechatpay_public_key_id"],
+        "BASE_URL": creds["base_url"],
+        "CA_BUNDLE": creds.get("ca_bundle_path"),
+        "TASK_BACKEND": "thread",
+        "BULK_BACKGROUND_THRESHOLD": 20,
+        "RETRY_BACKOFF": (1.0, 30.0),
+        "POLL_BACKOFF": (1.0, 30.0),
+    }
+
+
+WXPAY_PROFITSHARING = simulator_settings()
+LOGGING = {
+    "version": 1,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"django_wxpay_profitsharing": {"handlers": ["console"], "level": "INFO"}},
+}

@@ -1,0 +1,168 @@
+"""Management commands and system checks."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import override_settings
+
+from django_wxpay_profitsharing import services
+from django_wxpay_profitsharing.checks import check_settings
+from django_wxpay_profitsharing.models import ReturnState
+
+from .conftest import RECEIVER, SUB_MCHID, wxpay_config
+
+
+def run(*args) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def pending(order, count):
+    return [
+        services.create_return(
+            sub_mchid=SUB_MCHID,
+            out_order_no=order["out_order_no"],
+            return_mchid=RECEIVER,
+            amount=10,
+            description="cmd",
+            submit=False,
+        )
+        for _ in range(count)
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_process_returns_once_and_loop(configured, order):
+    rows = pending(order, 3)
+    output = run("wxpay_process_returns", "--once", "--limit", "2")
+    assert "Processed 2 due return(s)" in output and "succeeded 2" in output
+    output = run("wxpay_process_returns", "--loop", "--interval", "0.05", "--max-passes", "2")
+    assert output.count("Processed") == 2 and "Processed 1 due return(s)" in output
+    assert {r.state for r in type(rows[0]).objects.all()} == {ReturnState.SUCCEEDED}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--limit", "0"], "--limit must be a positive integer"),
+        (["--limit", "x"], "--limit must be a positive integer"),
+        (["--loop", "--interval", "-1"], "--interval must be more than 0"),
+        (["--loop", "--interval", "soon"], "--interval must be a number"),
+        (["--once", "--interval", "3"], "--interval only applies with --loop"),
+        (["--loop", "--max-passes", "0"], "--limit must be a positive integer"),
+    ],
+)
+@pytest.mark.django_db
+def test_process_returns_bad_arguments(args, message):
+    with pytest.raises(CommandError) as info:
+        run("wxpay_process_returns", *args)
+    assert message.split(" must")[0] in str(info.value) or message in str(info.value)
+
+
+@pytest.mark.django_db
+def test_process_returns_once_and_loop_are_exclusive():
+    with pytest.raises(CommandError):
+        run("wxpay_process_returns", "--once", "--loop")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_return_status_refreshes_and_shows(configured, order):
+    configured.configure(processing_seconds=0.2)
+    [row] = pending(order, 1)
+    row = services.submit(row)
+    assert row.state == ReturnState.PROCESSING
+    import time
+
+    time.sleep(0.25)
+    output = run("wxpay_return_status", row.out_return_no)
+    assert "succeeded" in output and "SUCCESS" in output and "¥0.10" in output
+    assert "PRIVATE" not in output
+
+
+@pytest.mark.django_db
+def test_return_status_unknown_number():
+    with pytest.raises(CommandError, match="No return with out_return_no 'R-none'"):
+        run("wxpay_return_status", "R-none")
+
+
+@pytest.mark.django_db
+def test_unconfigured_command_raises_command_error(order, sim):
+    pending(order, 1)
+    with override_settings(WXPAY_PROFITSHARING={"MCHID": "1900000100", **{"SUBMIT_ON_CREATE": 0}}):
+        with pytest.raises(CommandError, match="WXPAY_PROFITSHARING"):
+            run("wxpay_process_returns")
+
+
+def ids(**settings) -> set[str]:
+    with override_settings(WXPAY_PROFITSHARING=settings):
+        return {m.id for m in check_settings()}
+
+
+def test_checks_pass_for_a_good_configuration(sim):
+    assert ids(**wxpay_config(sim)) == {"wxpay_profitsharing.W001"}  # http to the simulator
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"MCHID": ""}, "E001"),
+        ({"MCHID": "12ab"}, "E001"),
+        ({"MERCHANT_SERIAL_NO": ""}, "E002"),
+        ({"PRIVATE_KEY": ""}, "E003"),
+        ({"PRIVATE_KEY": "/nonexistent/key.pem"}, "E003"),
+        ({"PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----"}, "E003"),
+        ({"APIV3_KEY": "short"}, "E004"),
+        ({"WECHATPAY_PUBLIC_KEY": ""}, "E005"),
+        ({"WECHATPAY_PUBLIC_KEY_ID": ""}, "E005"),
+        ({"WECHATPAY_PUBLIC_KEY_ID": "KEY_1"}, "E005"),
+        ({"WECHATPAY_PUBLIC_KEY": "/nonexistent/pub.pem"}, "E006"),
+        ({"TIMEOUT": "ten"}, "E008"),
+        ({"RETRY_BACKOFF": (1,)}, "E009"),
+        ({"POOL_SIZE": 0}, "E010"),
+        ({"RATE_LIMIT_QPS": -1}, "E011"),
+        ({"TASK_BACKEND": "rq"}, "E012"),
+    ],
+)
+def test_checks_name_the_bad_key(sim, change, expected):
+    found = ids(**{**wxpay_config(sim), **change})
+    assert f"wxpay_profitsharing.{expected}" in found
+
+
+def test_check_without_any_verification_key(sim):
+    config = wxpay_config(sim)
+    for key in ("WECHATPAY_PUBLIC_KEY", "WECHATPAY_PUBLIC_KEY_ID", "APIV3_KEY"):
+        config.pop(key, None)
+    assert "wxpay_profitsharing.E007" in ids(**config)
+
+
+def test_secrets_from_environment(sim, monkeypatch):
+    config = wxpay_config(sim)
+    pem = open(config["PRIVATE_KEY"]).read()
+    monkeypatch.setenv("TEST_WXPAY_KEY", pem)
+    monkeypatch.setenv("TEST_WXPAY_APIV3", sim.credentials["apiv3_key"])
+    config.update(PRIVATE_KEY="env:TEST_WXPAY_KEY", APIV3_KEY="env:TEST_WXPAY_APIV3")
+    assert ids(**config) == {"wxpay_profitsharing.W001"}
+    monkeypatch.setenv("TEST_WXPAY_APIV3", "x" * 31)
+    assert "wxpay_profitsharing.E004" in ids(**config)
+    messages = []
+    with override_settings(WXPAY_PROFITSHARING=config):
+        messages = [m.msg + (m.hint or "") for m in check_settings()]
+    assert all(pem[40:80] not in m and "x" * 31 not in m for m in messages)
+
+
+@pytest.mark.django_db
+def test_migrations_are_committed():
+    out = StringIO()
+    call_command(
+        "makemigrations",
+        "wxpay_profitsharing",
+        "--check",
+        "--dry-run",
+        stdout=out,
+        skip_checks=True,
+    )
