@@ -47,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "CA_BUNDLE": None,
     "ALLOW_INSECURE_HTTP": False,
     "TIMEOUT": (3.05, 10),
+    "CERTIFICATE_REFRESH_INTERVAL": 60.0,  # min seconds between certificate downloads
     # Behaviour.
     "SUBMIT_ON_CREATE": True,
     "OUT_RETURN_NO_PREFIX": "R",
@@ -144,6 +145,7 @@ def build_client(**overrides: Any) -> Any:
         "timeout": tuple(s.TIMEOUT) if isinstance(s.TIMEOUT, list | tuple) else s.TIMEOUT,
         "allow_insecure_http": s.ALLOW_INSECURE_HTTP,
         "pool_maxsize": max(int(s.POOL_SIZE), 1) * 2,
+        "certificate_refresh_interval": float(s.CERTIFICATE_REFRESH_INTERVAL),
     }
     if s.CA_BUNDLE:
         kwargs["ca_bundle"] = s.CA_BUNDLE

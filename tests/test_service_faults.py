@@ -101,14 +101,27 @@ def test_refresh_fault_keeps_processing_then_converges(fast_timeouts, order, sig
     assert row.state == ReturnState.PROCESSING
     time.sleep(0.35)
     params = SUBMIT_FAULTS[fault][0]
-    sim.set_fault(fault, endpoint="query", count=1, **params)
+    # The client retries a GET twice on transient faults: three in a row surface.
+    sim.set_fault(fault, endpoint="query", count=3, **params)
     row = services.refresh(row)
     assert row.state == ReturnState.PROCESSING and row.last_error_code
+    assert row.calls.filter(method="GET").count() == 3
     assert signal_log.events == []
     row = services.refresh(row)
     assert row.state == ReturnState.SUCCEEDED and row.last_error_code == ""
     assert signal_log.names(row.pk) == ["return_succeeded", "return_finalized"]
     assert len(executed_posts(sim, row.out_return_no)) == 1
+
+
+def test_a_single_query_fault_is_absorbed_by_the_get_retry(configured, order):
+    configured.configure(processing_seconds=0.2)
+    row = services.submit(new_return(order))
+    time.sleep(0.25)
+    configured.set_fault("http_500", endpoint="query", count=1)
+    row = services.refresh(row)
+    assert row.state == ReturnState.SUCCEEDED
+    statuses = list(row.calls.filter(method="GET").values_list("http_status", flat=True))
+    assert statuses == [500, 200]
 
 
 def test_latency_is_survived_and_recorded(configured, order):

@@ -22,7 +22,6 @@ import re
 import secrets
 import string
 from pathlib import Path
-from typing import Union
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -33,8 +32,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 AUTH_SCHEME = "WECHATPAY2-SHA256-RSA2048"
 NONCE_ALPHABET = string.ascii_letters + string.digits
 
-KeySource = Union[str, bytes, os.PathLike, rsa.RSAPrivateKey]
-PublicKeySource = Union[str, bytes, os.PathLike, rsa.RSAPublicKey]
+KeySource = str | bytes | os.PathLike | rsa.RSAPrivateKey
+PublicKeySource = str | bytes | os.PathLike | rsa.RSAPublicKey
 
 
 class CryptoError(ValueError):
@@ -106,7 +105,9 @@ def make_nonce(length: int = 32) -> str:
     return "".join(secrets.choice(NONCE_ALPHABET) for _ in range(length))
 
 
-def request_message(method: str, target: str, timestamp: str | int, nonce: str, body: bytes) -> bytes:
+def request_message(
+    method: str, target: str, timestamp: str | int, nonce: str, body: bytes
+) -> bytes:
     """``METHOD\\nTARGET\\nTIMESTAMP\\nNONCE\\nBODY\\n``; ``target`` is path?query as sent."""
     head = f"{method.upper()}\n{target}\n{timestamp}\n{nonce}\n".encode()
     return head + body + b"\n"
@@ -170,7 +171,9 @@ def parse_authorization(value: str) -> dict[str, str]:
     return fields
 
 
-def aes_gcm_decrypt(key: bytes | str, nonce: str, associated_data: str | None, ciphertext_b64: str) -> bytes:
+def aes_gcm_decrypt(
+    key: bytes | str, nonce: str, associated_data: str | None, ciphertext_b64: str
+) -> bytes:
     """AEAD_AES_256_GCM decryption as WeChat Pay uses it (ciphertext || 16-byte tag)."""
     key_bytes = key.encode() if isinstance(key, str) else key
     try:
@@ -181,7 +184,9 @@ def aes_gcm_decrypt(key: bytes | str, nonce: str, associated_data: str | None, c
         raise CryptoError("AES-GCM decryption failed (wrong APIv3 key or tampered data)") from None
 
 
-def aes_gcm_encrypt(key: bytes | str, nonce: str, associated_data: str | None, plaintext: bytes) -> str:
+def aes_gcm_encrypt(
+    key: bytes | str, nonce: str, associated_data: str | None, plaintext: bytes
+) -> str:
     """The inverse of :func:`aes_gcm_decrypt` (used by the simulator and the tests)."""
     key_bytes = key.encode() if isinstance(key, str) else key
     aad = associated_data.encode() if associated_data else None

@@ -1,0 +1,409 @@
+"""A small WeChat Pay APIv3 client for profit-sharing returns (no Django here).
+
+Why its own client: the bytes signed must be the bytes sent (the JSON body is
+serialised once, the request target is built once and checked against what
+``requests`` will put on the wire), every 2xx answer is verified before any of it is
+read, errors are typed with an explicit retry rule (``errors.py``), there is always a
+timeout, and one keep-alive session serves every thread.
+
+POSTs are never retried here: whether to send the same ``out_return_no`` again is the
+caller's decision (the Django app queries first when the outcome is unknown). GETs
+are retried on transient faults with a short jittered backoff.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import platform
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import requests
+from cryptography import x509
+from requests.adapters import HTTPAdapter
+
+from .. import __version__
+from . import crypto, errors, validation
+from .models import CallInfo, ReturnOrder
+from .verifier import ResponseVerifier, UnknownSerial
+
+logger = logging.getLogger("django_wxpay_profitsharing.wechatpay")
+
+RETURN_ORDERS_PATH = "/v3/profitsharing/return-orders"
+CERTIFICATES_PATH = "/v3/certificates"
+USER_AGENT = (
+    f"django-wxpay-profitsharing/{__version__} python-requests/{requests.__version__} "
+    f"Python/{platform.python_version()}"
+)
+LOOPBACK_HOSTS = {"localhost"}
+
+OnCall = Callable[[CallInfo], None]
+
+
+def _is_loopback(host: str) -> bool:
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _certain_not_sent(exc: requests.RequestException) -> bool:
+    """True only when the request provably never left: the connection never opened."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.SSLError):
+        return True
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        text = repr(exc.args[0] if exc.args else exc)
+        return any(
+            marker in text
+            for marker in ("NewConnectionError", "NameResolutionError", "Connection refused")
+        )
+    return False
+
+
+class WeChatPayClient:
+    """Signs requests, verifies responses, and speaks the two return-order endpoints.
+
+    Public-key mode: ``wechatpay_public_key`` + ``wechatpay_public_key_id``.
+    Certificate mode: ``apiv3_key`` (certificates downloaded from ``/v3/certificates``
+    and refreshed when a response names an unknown serial), optionally seeded with
+    ``platform_certificates``. Both at once during a migration.
+    """
+
+    def __init__(
+        self,
+        mchid: str,
+        merchant_serial_no: str,
+        private_key: crypto.KeySource,
+        wechatpay_public_key: crypto.PublicKeySource | None = None,
+        wechatpay_public_key_id: str | None = None,
+        apiv3_key: str | bytes | None = None,
+        platform_certificates: Iterable[Any] | None = None,
+        base_url: str = "https://api.mch.weixin.qq.com",
+        timeout: float | tuple[float, float] = (3.05, 10),
+        *,
+        ca_bundle: str | None = None,
+        allow_insecure_http: bool = False,
+        pool_maxsize: int = 32,
+        max_get_retries: int = 2,
+        certificate_refresh_interval: float = 60.0,
+        on_call: OnCall | None = None,
+        clock: Callable[[], float] = time.time,
+        nonce_factory: Callable[[], str] = crypto.make_nonce,
+    ) -> None:
+        if not str(mchid or "").isdigit():
+            raise ValueError("mchid must be the merchant id (digits)")
+        if not merchant_serial_no:
+            raise ValueError("merchant_serial_no is required")
+        self.mchid = str(mchid)
+        self.merchant_serial_no = str(merchant_serial_no)
+        self._private_key = crypto.load_private_key(private_key)
+        public_key = crypto.load_public_key(wechatpay_public_key) if wechatpay_public_key else None
+        if (public_key is None) != (not wechatpay_public_key_id):
+            raise ValueError("wechatpay_public_key and wechatpay_public_key_id go together")
+        key_bytes = apiv3_key.encode() if isinstance(apiv3_key, str) else apiv3_key
+        if key_bytes is not None and len(key_bytes) != 32:
+            raise ValueError("apiv3_key must be 32 bytes")
+        self._apiv3_key = key_bytes
+        certificates = [crypto.load_certificate(c) for c in platform_certificates or ()]
+        if public_key is None and key_bytes is None and not certificates:
+            raise ValueError(
+                "no way to verify responses: give the WeChat Pay public key and its id, "
+                "or the APIv3 key (platform certificates)"
+            )
+        self.verifier = ResponseVerifier(
+            public_key=public_key,
+            public_key_id=wechatpay_public_key_id,
+            certificates=certificates,
+            clock=clock,
+        )
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("base_url must be an https:// URL")
+        if parts.scheme == "http" and not (allow_insecure_http or _is_loopback(parts.hostname)):
+            raise ValueError("base_url must use https (plain http only to a loopback address)")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.max_get_retries = max(0, int(max_get_retries))
+        self.certificate_refresh_interval = certificate_refresh_interval
+        self.on_call = on_call
+        self.clock = clock
+        self.nonce_factory = nonce_factory
+        self._verify_tls: str | bool = ca_bundle or True
+        self._download_lock = threading.Lock()
+        self._last_download = float("-inf")
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+
+    def __repr__(self) -> str:  # never the keys
+        return f"<WeChatPayClient mchid={self.mchid} base_url={self.base_url}>"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> WeChatPayClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------- endpoints
+    def create_return(
+        self,
+        *,
+        out_return_no: str,
+        return_mchid: str,
+        amount: int,
+        description: str,
+        out_order_no: str | None = None,
+        order_id: str | None = None,
+        sub_mchid: str | None = None,
+        on_call: OnCall | None = None,
+    ) -> ReturnOrder:
+        """``POST /v3/profitsharing/return-orders`` (请求分账回退). Never retried here."""
+        body = validation.validate_create_request(
+            out_return_no=out_return_no,
+            return_mchid=return_mchid,
+            amount=amount,
+            description=description,
+            out_order_no=out_order_no,
+            order_id=order_id,
+            sub_mchid=sub_mchid,
+        )
+        data = self._call("POST", RETURN_ORDERS_PATH, body=body, on_call=on_call)
+        return self._order(data)
+
+    def query_return(
+        self,
+        *,
+        out_return_no: str,
+        out_order_no: str,
+        sub_mchid: str | None = None,
+        on_call: OnCall | None = None,
+    ) -> ReturnOrder:
+        """``GET /v3/profitsharing/return-orders/{out_return_no}`` (查询分账回退结果)."""
+        params = validation.validate_query_request(
+            out_return_no=out_return_no, out_order_no=out_order_no, sub_mchid=sub_mchid
+        )
+        path = f"{RETURN_ORDERS_PATH}/{quote(params.pop('out_return_no'), safe='')}"
+        query = {k: params[k] for k in ("sub_mchid", "out_order_no") if k in params}
+        data = self._call("GET", path, query=query, on_call=on_call)
+        return self._order(data)
+
+    def download_certificates(self, *, on_call: OnCall | None = None) -> list[str]:
+        """Download, decrypt and keep the valid platform certificates; returns serials.
+
+        The first download has no certificate yet to verify its own signature with:
+        the certificates inside are authenticated by AES-GCM under the APIv3 key,
+        which only WeChat Pay and the merchant hold, so the response is verified with
+        the decrypted certificate whose serial it names (and refused otherwise).
+        """
+        if self._apiv3_key is None:
+            raise errors.WeChatPayError("downloading certificates needs the APIv3 key")
+        with self._download_lock:
+            self._last_download = time.monotonic()
+            status, headers, raw = self._send("GET", CERTIFICATES_PATH, b"", on_call, 0)
+            request_id = headers.get("Request-ID", "")
+            if not 200 <= status < 300:
+                raise self._api_error(status, raw, request_id)
+            certificates = self._decrypt_certificates(raw, request_id)
+            serial = headers.get("Wechatpay-Serial", "").upper()
+            bootstrap = next(
+                (c for c in certificates if crypto.certificate_serial(c) == serial), None
+            )
+            key = None
+            if not self.verifier.knows(serial) and bootstrap is not None:
+                key = bootstrap.public_key()
+            self.verifier.verify(headers, raw, request_id=request_id, key=key)
+            return self.verifier.add_certificates(certificates)
+
+    # -------------------------------------------------------------------- internals
+    def _order(self, data: Any) -> ReturnOrder:
+        try:
+            return ReturnOrder.from_dict(data)
+        except ValueError as exc:
+            raise errors.SignatureError(f"verified response is not a return order: {exc}") from None
+
+    def _decrypt_certificates(self, raw: bytes, request_id: str) -> list[x509.Certificate]:
+        try:
+            items = json.loads(raw)["data"]
+            certificates = []
+            for item in items:
+                enc = item["encrypt_certificate"]
+                pem = crypto.aes_gcm_decrypt(
+                    self._apiv3_key, enc["nonce"], enc.get("associated_data"), enc["ciphertext"]
+                )
+                certificates.append(crypto.load_certificate(pem))
+            return certificates
+        except (ValueError, KeyError, TypeError) as exc:
+            raise errors.SignatureError(
+                f"certificate download could not be decrypted: {exc}", request_id=request_id
+            ) from None
+
+    def _wechatpay_serial(self) -> str:
+        """The key we can verify with, so WeChat signs the answer with it."""
+        if self.verifier.public_key is not None:
+            return self.verifier.public_key_id
+        if not self.verifier.certificate_serials:
+            self._refresh_certificates(force=True)
+        return self.verifier.newest_certificate_serial()
+
+    def _refresh_certificates(self, *, force: bool = False) -> bool:
+        """Download again unless one happened within ``certificate_refresh_interval``."""
+        if self._apiv3_key is None:
+            return False
+        elapsed = time.monotonic() - self._last_download
+        if not force and elapsed < self.certificate_refresh_interval:
+            return False
+        try:
+            self.download_certificates()
+        except errors.WeChatPayError as exc:
+            logger.warning("platform certificate download failed: %s", exc)
+            return False
+        return True
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+        on_call: OnCall | None = None,
+    ) -> Any:
+        target = path + (f"?{urlencode(query)}" if query else "")
+        payload = (
+            json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+            if body is not None
+            else b""
+        )
+        attempts = 1 + (self.max_get_retries if method == "GET" else 0)
+        for attempt in range(attempts):
+            try:
+                return self._attempt(method, target, payload, on_call, attempt)
+            except errors.WeChatPayError as exc:
+                if attempt + 1 >= attempts or not exc.retryable:
+                    raise
+                delay = min(2.0, 0.1 * 2**attempt) * random.uniform(0.5, 1.0)
+                time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt(
+        self, method: str, target: str, payload: bytes, on_call: OnCall | None, attempt: int
+    ) -> Any:
+        status, headers, raw = self._send(method, target, payload, on_call, attempt)
+        request_id = headers.get("Request-ID", "")
+        if not 200 <= status < 300:
+            raise self._api_error(status, raw, request_id)
+        try:
+            self.verifier.verify(headers, raw, request_id=request_id)
+        except UnknownSerial as exc:
+            if not self._refresh_certificates() or not self.verifier.knows(exc.serial):
+                raise
+            self.verifier.verify(headers, raw, request_id=request_id)
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise errors.SignatureError(
+                "verified response is not JSON", request_id=request_id
+            ) from None
+
+    def _send(
+        self, method: str, target: str, payload: bytes, on_call: OnCall | None, attempt: int
+    ) -> tuple[int, requests.structures.CaseInsensitiveDict, bytes]:
+        """One signed HTTP exchange; reports it to the call hooks."""
+        headers = {
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+            "Authorization": self._authorization(method, target, payload),
+        }
+        if target != CERTIFICATES_PATH:
+            headers["Wechatpay-Serial"] = self._wechatpay_serial()
+        if method == "POST":
+            headers["Content-Type"] = "application/json"
+        prepared = self.session.prepare_request(
+            requests.Request(method, self.base_url + target, data=payload or None, headers=headers)
+        )
+        if prepared.path_url != target:
+            raise errors.InvalidRequest("url", "the request target would not be sent as signed")
+        path_only = target.split("?", 1)[0]
+        started = time.perf_counter()
+        status: int | None = None
+        request_id = code = ""
+        outcome = "ok"
+        try:
+            response = self.session.send(prepared, timeout=self.timeout, verify=self._verify_tls)
+            status = response.status_code
+            request_id = response.headers.get("Request-ID", "")
+            if not 200 <= status < 300:
+                outcome = "api_error"
+                code = self._error_code(response.content)
+            return status, response.headers, response.content
+        except requests.RequestException as exc:
+            outcome = "transport_error"
+            kind = type(exc).__name__
+            raise errors.TransportError(
+                f"{method} {path_only} failed: {kind}", maybe_sent=not _certain_not_sent(exc)
+            ) from None
+        finally:
+            duration = (time.perf_counter() - started) * 1000
+            logger.debug(
+                "%s %s -> %s request_id=%s %.1fms",
+                method,
+                path_only,
+                status if status is not None else outcome,
+                request_id or "-",
+                duration,
+            )
+            info = CallInfo(method, path_only, status, request_id, code, duration, outcome, attempt)
+            for hook in (self.on_call, on_call):
+                if hook is not None:
+                    try:
+                        hook(info)
+                    except Exception:
+                        logger.exception("on_call hook failed")
+
+    def _authorization(self, method: str, target: str, payload: bytes) -> str:
+        timestamp = str(int(self.clock()))
+        nonce = self.nonce_factory()
+        message = crypto.request_message(method, target, timestamp, nonce, payload)
+        return crypto.authorization_header(
+            mchid=self.mchid,
+            serial_no=self.merchant_serial_no,
+            nonce=nonce,
+            timestamp=timestamp,
+            signature=crypto.sign(self._private_key, message),
+        )
+
+    @staticmethod
+    def _error_code(raw: bytes) -> str:
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return ""
+        return str(data.get("code", "")) if isinstance(data, dict) else ""
+
+    @staticmethod
+    def _api_error(status: int, raw: bytes, request_id: str) -> errors.APIError:
+        try:
+            data = json.loads(raw) if raw else {}
+        except ValueError:
+            data = {}
+        if not isinstance(data, dict):
+            data = {}
+        return errors.APIError(
+            status,
+            code=str(data.get("code", "")),
+            message=str(data.get("message", "")),
+            detail=data.get("detail"),
+            request_id=request_id,
+        )

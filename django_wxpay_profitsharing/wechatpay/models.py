@@ -1,0 +1,89 @@
+"""Typed results of the client: the return order WeChat Pay answers, and call records."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class ReturnResult(enum.StrEnum):
+    """WeChat Pay's ``result`` of a return (values it may add later are kept as text)."""
+
+    PROCESSING = "PROCESSING"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+
+
+def parse_time(value: Any) -> datetime | None:
+    """RFC 3339 with or without milliseconds (``2015-05-20T13:29:35.120+08:00``)."""
+    if not value:
+        return None
+    text = str(value).replace("Z", "+00:00")
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        raise ValueError(f"time without an offset: {value!r}")
+    return parsed
+
+
+@dataclass(frozen=True)
+class ReturnOrder:
+    """A ``ReturnOrdersEntity``: the answer of both the create and the query call."""
+
+    order_id: str
+    out_order_no: str
+    out_return_no: str
+    return_id: str
+    return_mchid: str
+    amount: int
+    description: str
+    result: str
+    create_time: datetime | None
+    finish_time: datetime | None
+    sub_mchid: str | None = None
+    fail_reason: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReturnOrder:
+        """Build from WeChat's JSON; raises ``ValueError`` on a malformed entity."""
+        try:
+            amount = data["amount"]
+            if not isinstance(amount, int) or isinstance(amount, bool):
+                raise ValueError("amount is not an integer")
+            return cls(
+                order_id=str(data.get("order_id", "")),
+                out_order_no=str(data.get("out_order_no", "")),
+                out_return_no=str(data["out_return_no"]),
+                return_id=str(data.get("return_id", "")),
+                return_mchid=str(data["return_mchid"]),
+                amount=amount,
+                description=str(data.get("description", "")),
+                result=str(data["result"]),
+                create_time=parse_time(data.get("create_time")),
+                finish_time=parse_time(data.get("finish_time")),
+                sub_mchid=data.get("sub_mchid") or None,
+                fail_reason=data.get("fail_reason") or None,
+                raw=dict(data),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a return order: missing or bad {exc}") from None
+
+    @property
+    def is_final(self) -> bool:
+        return self.result in (ReturnResult.SUCCESS.value, ReturnResult.FAILED.value)
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    """One HTTP attempt, for the audit trail (never headers, keys or signatures)."""
+
+    method: str
+    path: str
+    status: int | None
+    request_id: str
+    error_code: str
+    duration_ms: float
+    outcome: str  # "ok" | "api_error" | "transport_error" | "signature_error"
+    retry_index: int = 0
