@@ -3,7 +3,8 @@
 import json
 import os
 import tempfile
-from urllib.parse import unquote, urlsplit
+
+from django_wxpay_profitsharing.testing.database_url import database_from_url
 
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
@@ -14,23 +15,6 @@ LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 ROOT_URLCONF = "tests.urls"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 ALLOWED_HOSTS = ["*"]
-
-
-def database_from_url(url: str) -> dict:
-    """A tiny DATABASE_URL parser (postgres:// and sqlite:///path), no extra dependency."""
-    parts = urlsplit(url)
-    if parts.scheme in ("postgres", "postgresql"):
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": unquote(parts.path.lstrip("/")) or "test",
-            "USER": unquote(parts.username or ""),
-            "PASSWORD": unquote(parts.password or ""),
-            "HOST": parts.hostname or "",
-            "PORT": str(parts.port or ""),
-        }
-    if parts.scheme == "sqlite":
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": parts.path or ":memory:"}
-    raise ValueError(f"unsupported DATABASE_URL scheme: {parts.scheme}")
 
 
 DATABASES = {

@@ -8,7 +8,8 @@ state directory, whose ``credentials.json`` supplies the keys (never the databas
 import json
 import os
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+
+from django_wxpay_profitsharing.testing.database_url import database_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -55,20 +56,6 @@ TEMPLATES = [
     }
 ]
 WSGI_APPLICATION = "shop.wsgi.application"
-
-
-def database_from_url(url: str) -> dict:
-    parts = urlsplit(url)
-    if parts.scheme in ("postgres", "postgresql"):
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": unquote(parts.path.lstrip("/")),
-            "USER": unquote(parts.username or ""),
-            "PASSWORD": unquote(parts.password or ""),
-            "HOST": parts.hostname or "",
-            "PORT": str(parts.port or ""),
-        }
-    return {"ENGINE": "django.db.backends.sqlite3", "NAME": parts.path}
 
 
 DATABASES = {

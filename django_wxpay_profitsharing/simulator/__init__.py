@@ -1,0 +1,38 @@
+"""A local WeChat Pay APIv3 simulator for profit-sharing returns (its own process).
+
+Run ``python -m django_wxpay_profitsharing.simulator --state-dir DIR`` (or
+``wxpay-simulator``); tests use :class:`django_wxpay_profitsharing.testing.simulator.
+SimulatorProcess`. It imports only the project's ``wechatpay.crypto``, never Django,
+so it serves the same published algorithm the client is tested against.
+
+Modules, one job each: ``credentials`` (keys, certificates, credentials.json),
+``signing`` (which key signs a response, rotation), ``auth`` (request signatures),
+``validation`` (field rules), ``ledger`` (orders, returns, results over time),
+``faults`` (fault selection), ``throttle`` (QPS windows), ``calls`` (call log),
+``api`` (the /v3 endpoints), ``control`` (the /_simulator surface), ``server`` (HTTP),
+``launch`` (assembly) and ``__main__`` (CLI).
+
+Choices where WeChat Pay's documentation leaves room (see wxpay-apiv3.md):
+
+- partner form = ``sub_mchid`` present (any 1-32 digits pass validation; the order is
+  looked up under that sub-merchant), direct form = ``sub_mchid`` absent, null or "";
+  both are served by the same simulator, keyed separately;
+- unknown split order on create: 404 RESOURCE_NOT_EXISTS "分账单不存在" (so is an
+  ``order_id`` that contradicts ``out_order_no``);
+- same ``out_return_no`` with different fields: 400 INVALID_REQUEST; with the same
+  fields: the stored entity (same ``return_id``/``create_time``, result as of now);
+- more than 50 returns per order, or past 180 days since the split: 400 INVALID_REQUEST;
+- ``finish_time`` is absent while PROCESSING; times are ``YYYY-MM-DDTHH:MM:SS+08:00``;
+- ``description`` length counts characters; ``amount`` must be a JSON integer >= 1;
+- a POST whose Content-Type is not JSON: 400 INVALID_REQUEST; unknown path: 404
+  NOT_FOUND; wrong method: 405 METHOD_NOT_ALLOWED with ``Allow``; all signed;
+- ``/v3/certificates`` is served in every mode; certificate rotation lives in memory
+  (a restart is back to the persisted certificate);
+- faults act only on authenticated calls that passed the global QPS limit;
+- keep-alive connections idle for 8 s are closed (``--idle-timeout``), like WeChat Pay.
+"""
+
+from .app import Settings, Simulator
+from .launch import build_server
+
+__all__ = ["Settings", "Simulator", "build_server"]

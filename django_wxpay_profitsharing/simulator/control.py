@@ -1,0 +1,213 @@
+"""The ``/_simulator/`` control surface: seed orders, flag receivers, inject faults, inspect.
+
+Why unsigned and loopback-only: it is for the tests, the demo and the benchmarks on
+the same machine, so it must be trivial to call (plain JSON), and it must never be
+reachable from elsewhere when someone binds the simulator to a public interface
+(403 for any non-loopback client).
+
+Routes (JSON in and out; errors are ``{"error": message}`` with 400/403/404/405):
+
+=======  ===============================  ===========================================
+POST     /_simulator/orders               seed one order -> 201 the order view
+POST     /_simulator/orders/bulk          {"orders": [...]} -> 201 {"count": n}
+GET      /_simulator/orders/{no}          the order (``?sub_mchid=`` picks among
+                                          sub-merchants, empty = direct) with
+                                          returned/processing/returnable per receiver
+POST     /_simulator/receivers            {"account", "abnormal"?, "return_enabled"?}
+POST     /_simulator/faults               add a fault -> 201 {"id", ...}
+GET      /_simulator/faults               {"faults": [... with "remaining"]}
+DELETE   /_simulator/faults               clear -> {"cleared": n}
+GET      /_simulator/calls                {"calls": [...]}; ``?since=SEQ`` for newer only
+GET      /_simulator/returns              {"returns": [entities, result evaluated now]}
+GET|POST /_simulator/config               settings (mode, processing_seconds,
+                                          latency_ms, qps_limit)
+POST     /_simulator/clock                {"advance_seconds": s} -> {"offset_seconds"}
+POST     /_simulator/reset                ledger, calls, faults, nonces, clock cleared
+GET      /_simulator/health               {"status": "ok", "base_url", "mode", ...}
+=======  ===============================  ===========================================
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from .app import SettingsError, Simulator
+from .faults import FaultError
+from .ledger import SeedError
+from .wire import Incoming, Outgoing
+
+PREFIX = "/_simulator"
+Handler = Callable[[Incoming, dict[str, list[str]]], tuple[int, Any]]
+
+
+class ControlError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def is_loopback(address: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and IPv4-mapped loopback."""
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return bool(ip.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
+def _json(req: Incoming) -> Any:
+    if not req.body.strip():
+        return {}
+    try:
+        return json.loads(req.body)
+    except ValueError:
+        raise ControlError(400, "the body is not valid JSON") from None
+
+
+def _object(req: Incoming) -> dict[str, Any]:
+    data = _json(req)
+    if not isinstance(data, dict):
+        raise ControlError(400, "the body must be a JSON object")
+    return data
+
+
+def _optional_bool(data: dict[str, Any], name: str) -> bool | None:
+    value = data.get(name)
+    if value is not None and not isinstance(value, bool):
+        raise ControlError(400, f"{name} must be true, false or null")
+    return value
+
+
+class ControlApi:
+    """Handles ``/_simulator/...`` requests."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.routes: dict[tuple[str, str], Handler] = {
+            ("POST", "orders"): self.seed_order,
+            ("POST", "orders/bulk"): self.seed_bulk,
+            ("POST", "receivers"): self.mark_receiver,
+            ("POST", "faults"): self.add_fault,
+            ("GET", "faults"): self.list_faults,
+            ("DELETE", "faults"): self.clear_faults,
+            ("GET", "calls"): self.list_calls,
+            ("GET", "returns"): self.list_returns,
+            ("GET", "config"): self.get_config,
+            ("POST", "config"): self.set_config,
+            ("POST", "clock"): self.advance_clock,
+            ("GET", "clock"): self.get_clock,
+            ("POST", "reset"): self.reset,
+            ("GET", "health"): self.health,
+            ("GET", ""): self.health,
+        }
+
+    def handle(self, req: Incoming) -> Outgoing:
+        path, _, query = req.target.partition("?")
+        name = path[len(PREFIX) :].strip("/")
+        try:
+            if not is_loopback(req.client):
+                raise ControlError(403, "the control surface only answers loopback clients")
+            params = parse_qs(query, keep_blank_values=True)
+            handler = self.routes.get((req.method, name))
+            if handler is None and req.method == "GET" and name.startswith("orders/"):
+                status, payload = self.get_order(unquote(name[len("orders/") :]), params)
+            elif handler is None:
+                known = {method for (method, route) in self.routes if route == name}
+                if known or name.startswith("orders/"):
+                    raise ControlError(405, f"{req.method} is not allowed here")
+                raise ControlError(404, f"no control route {path}")
+            else:
+                status, payload = handler(req, params)
+        except ControlError as err:
+            status, payload = err.status, {"error": err.message}
+        except (SeedError, FaultError, SettingsError) as err:
+            status, payload = 400, {"error": str(err)}
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        return Outgoing(status, body, {"Content-Type": "application/json; charset=utf-8"})
+
+    # -- ledger ------------------------------------------------------------------------
+    def seed_order(self, req: Incoming, _: dict[str, list[str]]) -> tuple[int, Any]:
+        return 201, self.sim.ledger.seed([_object(req)])[0]
+
+    def seed_bulk(self, req: Incoming, _: dict[str, list[str]]) -> tuple[int, Any]:
+        orders = _object(req).get("orders")
+        if not isinstance(orders, list):
+            raise ControlError(400, "orders must be a list")
+        return 201, {"count": len(self.sim.ledger.seed(orders))}
+
+    def get_order(self, out_order_no: str, params: dict[str, list[str]]) -> tuple[int, Any]:
+        sub_mchid = params["sub_mchid"][0] if "sub_mchid" in params else None
+        view = self.sim.ledger.order(out_order_no, sub_mchid)
+        if view is None:
+            raise ControlError(404, f"no order {out_order_no}")
+        return 200, view
+
+    def list_returns(self, _: Incoming, __: dict[str, list[str]]) -> tuple[int, Any]:
+        return 200, {"returns": self.sim.ledger.returns()}
+
+    def mark_receiver(self, req: Incoming, _: dict[str, list[str]]) -> tuple[int, Any]:
+        data = _object(req)
+        account = data.get("account")
+        if not isinstance(account, str) or not account:
+            raise ControlError(400, "account must be a non-empty string")
+        return 200, self.sim.ledger.mark_receiver(
+            account,
+            abnormal=_optional_bool(data, "abnormal"),
+            return_enabled=_optional_bool(data, "return_enabled"),
+        )
+
+    # -- faults ------------------------------------------------------------------------
+    def add_fault(self, req: Incoming, _: dict[str, list[str]]) -> tuple[int, Any]:
+        fault = self.sim.faults.add(_object(req))
+        payload = fault.describe()
+        if fault.name == "rotate_certificate":
+            fresh = self.sim.signer.rotate()
+            payload.update(active=False, serial_no=fresh.serial)
+        return 201, payload
+
+    def list_faults(self, _: Incoming, __: dict[str, list[str]]) -> tuple[int, Any]:
+        return 200, {"faults": self.sim.faults.describe()}
+
+    def clear_faults(self, _: Incoming, __: dict[str, list[str]]) -> tuple[int, Any]:
+        return 200, {"cleared": self.sim.faults.clear()}
+
+    # -- inspection and settings -------------------------------------------------------
+    def list_calls(self, _: Incoming, params: dict[str, list[str]]) -> tuple[int, Any]:
+        since = params.get("since", [""])[0]
+        if since and not since.isdigit():
+            raise ControlError(400, "since must be a call seq number")
+        return 200, {"calls": self.sim.calls.since(int(since) if since else None)}
+
+    def get_config(self, _: Incoming, __: dict[str, list[str]]) -> tuple[int, Any]:
+        return 200, self.sim.configure({})
+
+    def set_config(self, req: Incoming, _: dict[str, list[str]]) -> tuple[int, Any]:
+        return 200, self.sim.configure(_object(req))
+
+    def advance_clock(self, req: Incoming, _: dict[str, list[str]]) -> tuple[int, Any]:
+        seconds = _object(req).get("advance_seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise ControlError(400, "advance_seconds must be a number")
+        return 200, {"offset_seconds": self.sim.ledger.advance_clock(float(seconds))}
+
+    def get_clock(self, _: Incoming, __: dict[str, list[str]]) -> tuple[int, Any]:
+        return 200, {"offset_seconds": self.sim.ledger.advance_clock(0.0)}
+
+    def reset(self, _: Incoming, __: dict[str, list[str]]) -> tuple[int, Any]:
+        self.sim.reset()
+        return 200, {"reset": True}
+
+    def health(self, _: Incoming, __: dict[str, list[str]]) -> tuple[int, Any]:
+        return 200, {
+            "status": "ok",
+            "base_url": self.sim.base_url,
+            "mode": self.sim.settings.mode,
+            "mchid": self.sim.creds.mchid,
+            "platform_certificates": [c.serial for c in self.sim.signer.certificates()],
+        }

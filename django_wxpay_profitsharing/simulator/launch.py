@@ -1,0 +1,74 @@
+"""Assemble a ready-to-serve simulator: keys, state, socket, ``credentials.json``.
+
+Why separate from ``__main__``: tests or tools that want an in-process server call
+:func:`build_server` and run ``serve_forever`` in a thread; the CLI only adds argument
+parsing, the READY line and the lifetime rules.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from .app import Settings, Simulator
+from .credentials import ensure_tls_files, load_or_create, write_record
+from .server import SimulatorServer
+from .signing import MODES
+
+
+def url_host(host: str) -> str:
+    """The host to put in ``base_url`` (wildcard binds are reached via loopback)."""
+    if host in ("", "0.0.0.0"):  # noqa: S104 - a wildcard bind is what we are mapping
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    try:
+        if ipaddress.ip_address(host).version == 6:
+            return f"[{host}]"
+    except ValueError:
+        pass
+    return host
+
+
+def build_server(
+    state_dir: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    mode: str = "public-key",
+    tls: bool = False,
+    processing_seconds: float = 0.0,
+    latency_ms: int = 0,
+    qps_limit: int = 30,
+    mchid: str | None = None,
+    idle_timeout: float = 8.0,
+    verbose: bool = False,
+) -> tuple[SimulatorServer, dict]:
+    """Load or create the credentials, bind the socket, write ``credentials.json``.
+
+    Returns the (not yet serving) server and the credentials record written.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}")
+    state = Path(state_dir).resolve()
+    creds = load_or_create(state, mchid)
+    tls_files = ensure_tls_files(state) if tls else None
+    settings = Settings(
+        mode=mode,
+        processing_seconds=float(processing_seconds),
+        latency_ms=int(latency_ms),
+        qps_limit=int(qps_limit),
+    )
+    sim = Simulator(creds, settings)
+    server = SimulatorServer(
+        (host, port),
+        sim,
+        tls=(tls_files[0], tls_files[1]) if tls_files else None,
+        idle_timeout=idle_timeout,
+        verbose=verbose,
+    )
+    sim.base_url = f"{server.scheme}://{url_host(host)}:{server.server_port}"
+    record = write_record(
+        creds, base_url=sim.base_url, mode=mode, ca_bundle=tls_files[2] if tls_files else None
+    )
+    return server, record

@@ -1,0 +1,420 @@
+"""The simulated books: sharing orders, their receivers, and the returns made against them.
+
+Why lazy: a return answered ``PROCESSING`` becomes ``SUCCESS``/``FAILED`` when it is
+*looked at* after its processing time, computed from the clock at that moment. No
+background thread, nothing to race with, and a test can shift the clock
+(:meth:`Ledger.advance_clock`) to see the 5-day ``TIME_OUT_CLOSED`` or the 180-day limit.
+
+Rules (wxpay-apiv3.md sections 5, 6 and 13, with this project's decisions):
+
+- orders are keyed by (sub_mchid or "", out_order_no) and (sub_mchid or "", order_id):
+  the partner form names a sub-merchant, the direct form none; any 1-32 digit
+  sub_mchid passes validation and simply finds no order unless one was seeded for it;
+- check order: idempotency (same out_return_no: same fields -> the stored entity,
+  different -> 400 INVALID_REQUEST), order exists (404 RESOURCE_NOT_EXISTS
+  "分账单不存在"), order FINISHED and return_mchid a MERCHANT_ID receiver with result
+  SUCCESS (400 INVALID_REQUEST "回退方不存在"), receiver allows returns (403 NO_AUTH),
+  180 days since the split, at most 50 returns per order (400 INVALID_REQUEST), amount
+  within what is left (400 INVALID_REQUEST "剩余可回退的金额不足"); PROCESSING and SUCCESS
+  returns hold their amount, FAILED ones free it;
+- results: processing time 0 -> final at once; otherwise PROCESSING until then, then
+  FAILED ACCOUNT_ABNORMAL if the receiver was abnormal at creation or became abnormal
+  while processing, else SUCCESS; still PROCESSING after 5 days -> FAILED TIME_OUT_CLOSED;
+- ``finish_time`` is present only once the result is final (it is the moment the result
+  was reached, not the moment it was observed); times are ``YYYY-MM-DDTHH:MM:SS+08:00``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ApiError
+from .validation import CreateRequest, QueryRequest
+
+PROCESSING, SUCCESS, FAILED = "PROCESSING", "SUCCESS", "FAILED"
+MERCHANT_ID = "MERCHANT_ID"
+RECEIVER_TYPES = ("MERCHANT_ID", "PERSONAL_OPENID", "PERSONAL_SUB_OPENID")
+RECEIVER_RESULTS = ("SUCCESS", "PENDING", "CLOSED")
+ORDER_STATES = ("FINISHED", "PROCESSING")
+MAX_RETURNS_PER_ORDER = 50
+RETURN_WINDOW_SECONDS = 180 * 86400
+PROCESSING_TIMEOUT_SECONDS = 5 * 86400
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+
+
+def format_time(timestamp: float) -> str:
+    """RFC 3339 in Beijing time, seconds precision (what the simulator emits)."""
+    return dt.datetime.fromtimestamp(int(timestamp), BEIJING).strftime("%Y-%m-%dT%H:%M:%S+08:00")
+
+
+@dataclass
+class Receiver:
+    type: str
+    account: str
+    amount: int
+    result: str = SUCCESS
+
+
+@dataclass
+class Order:
+    sub_mchid: str | None
+    out_order_no: str
+    order_id: str
+    receivers: list[Receiver]
+    state: str
+    finished_at: float
+    returns: list[Return] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return self.sub_mchid or ""
+
+
+@dataclass
+class Return:
+    sub_mchid: str | None
+    order: Order
+    out_return_no: str
+    return_id: str
+    return_mchid: str
+    amount: int
+    description: str
+    created_at: float
+    resolves_at: float
+    doomed: bool
+    result: str = PROCESSING
+    fail_reason: str | None = None
+    finished_at: float | None = None
+
+    def settle(self, now: float) -> None:
+        """Apply the outcome if its time has come (idempotent, called under the lock)."""
+        if self.result != PROCESSING:
+            return
+        timeout_at = self.created_at + PROCESSING_TIMEOUT_SECONDS
+        if self.resolves_at <= timeout_at and now >= self.resolves_at:
+            self.result = FAILED if self.doomed else SUCCESS
+            self.fail_reason = "ACCOUNT_ABNORMAL" if self.doomed else None
+            self.finished_at = self.resolves_at
+        elif self.resolves_at > timeout_at and now >= timeout_at:
+            self.result, self.fail_reason, self.finished_at = FAILED, "TIME_OUT_CLOSED", timeout_at
+
+    def entity(self) -> dict[str, Any]:
+        """The ``ReturnOrdersEntity`` JSON object, fields in the documented order."""
+        body: dict[str, Any] = {}
+        if self.sub_mchid:
+            body["sub_mchid"] = self.sub_mchid
+        body.update(
+            order_id=self.order.order_id,
+            out_order_no=self.order.out_order_no,
+            out_return_no=self.out_return_no,
+            return_id=self.return_id,
+            return_mchid=self.return_mchid,
+            amount=self.amount,
+            description=self.description,
+            result=self.result,
+        )
+        if self.result == FAILED:
+            body["fail_reason"] = self.fail_reason
+        body["create_time"] = format_time(self.created_at)
+        if self.finished_at is not None:
+            body["finish_time"] = format_time(self.finished_at)
+        return body
+
+
+@dataclass
+class ReceiverFlags:
+    abnormal: bool = False
+    return_enabled: bool = True
+
+
+class SeedError(ValueError):
+    """A control-surface order that cannot be seeded (answered 400 with the message)."""
+
+
+class Ledger:
+    """All business state behind one short lock; every method is thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._clock_offset = 0.0
+        self._clear()
+
+    def _clear(self) -> None:
+        self._orders: dict[tuple[str, str], Order] = {}
+        self._orders_by_id: dict[tuple[str, str], Order] = {}
+        self._returns: dict[tuple[str, str], Return] = {}
+        self._flags: dict[str, ReceiverFlags] = {}
+
+    # -- clock -------------------------------------------------------------------------
+    def now(self) -> float:
+        """Wall-clock seconds, shifted by the control surface's clock offset."""
+        return time.time() + self._clock_offset
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the ledger's clock forward (or back); returns the total offset."""
+        with self._lock:
+            self._clock_offset += seconds
+            return self._clock_offset
+
+    def reset(self) -> None:
+        """Forget orders, returns, receiver flags and the clock offset."""
+        with self._lock:
+            self._clear()
+            self._clock_offset = 0.0
+
+    def _new_id(self, prefix: str, now: float) -> str:
+        """28 digits like WeChat's ids: prefix, Beijing time, a process-wide counter."""
+        stamp = dt.datetime.fromtimestamp(int(now), BEIJING).strftime("%Y%m%d%H%M%S")
+        return f"{prefix}{stamp}{next(self._ids) % 10**10:010d}"
+
+    # -- seeding -----------------------------------------------------------------------
+    def seed(self, specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Add sharing orders; re-seeding an (sub_mchid, out_order_no) replaces its receivers.
+
+        Every spec is validated before any is stored; an ``order_id`` already taken by
+        another order stops the batch at that order (``SeedError``).
+        """
+        parsed = [_parse_order_spec(spec) for spec in specs]
+        with self._lock:
+            now = self.now()
+            views = []
+            for sub_mchid, out_order_no, order_id, receivers, state in parsed:
+                key = (sub_mchid or "", out_order_no)
+                previous = self._orders.get(key)
+                if order_id is None:
+                    order_id = previous.order_id if previous else self._new_id("3008", now)
+                other = self._orders_by_id.get((key[0], order_id))
+                if other is not None and other is not previous:
+                    raise SeedError(f"order_id {order_id} belongs to another order")
+                order = Order(sub_mchid, out_order_no, order_id, receivers, state, now)
+                if previous is not None:
+                    order.returns = previous.returns
+                    self._orders_by_id.pop((key[0], previous.order_id), None)
+                    for ret in order.returns:
+                        ret.order = order
+                self._orders[key] = order
+                self._orders_by_id[(key[0], order_id)] = order
+                views.append(self._order_view(order, now))
+            return views
+
+    # -- receivers ---------------------------------------------------------------------
+    def mark_receiver(
+        self, account: str, *, abnormal: bool | None = None, return_enabled: bool | None = None
+    ) -> dict[str, Any]:
+        """Flag a receiver; becoming abnormal dooms its returns still processing."""
+        with self._lock:
+            flags = self._flags.setdefault(account, ReceiverFlags())
+            if abnormal is not None:
+                if abnormal and not flags.abnormal:
+                    now = self.now()
+                    for ret in self._returns.values():
+                        if ret.return_mchid == account:
+                            ret.settle(now)
+                            if ret.result == PROCESSING:
+                                ret.doomed = True
+                flags.abnormal = abnormal
+            if return_enabled is not None:
+                flags.return_enabled = return_enabled
+            return {
+                "account": account,
+                "abnormal": flags.abnormal,
+                "return_enabled": flags.return_enabled,
+            }
+
+    # -- the two API operations --------------------------------------------------------
+    def create_return(self, req: CreateRequest, processing_seconds: float) -> dict[str, Any]:
+        """Apply the create rules; returns the entity or raises ``ApiError``."""
+        sub = req.sub_mchid or ""
+        with self._lock:
+            now = self.now()
+            existing = self._returns.get((sub, req.out_return_no))
+            if existing is not None:
+                if not _same_request(existing, req):
+                    raise ApiError(
+                        400,
+                        "INVALID_REQUEST",
+                        "商户回退单号已被使用，且请求参数与原请求不一致",
+                    )
+                existing.settle(now)
+                return existing.entity()
+            order = self._find_order(sub, req.order_id, req.out_order_no)
+            if order.state != "FINISHED":
+                raise ApiError(400, "INVALID_REQUEST", "分账单未完成，不能发起回退")
+            shared = sum(
+                r.amount
+                for r in order.receivers
+                if r.type == MERCHANT_ID and r.account == req.return_mchid and r.result == SUCCESS
+            )
+            if not shared:
+                raise ApiError(400, "INVALID_REQUEST", "回退方不存在")
+            flags = self._flags.get(req.return_mchid) or ReceiverFlags()
+            if not flags.return_enabled:
+                raise ApiError(403, "NO_AUTH", "回退方未开通分账回退功能")
+            if now - order.finished_at > RETURN_WINDOW_SECONDS:
+                raise ApiError(400, "INVALID_REQUEST", "已超过分账回退的时限（180天）")
+            if len(order.returns) >= MAX_RETURNS_PER_ORDER:
+                raise ApiError(
+                    400, "INVALID_REQUEST", f"同一分账单最多发起{MAX_RETURNS_PER_ORDER}次分账回退"
+                )
+            if req.amount > shared - _taken(order, req.return_mchid, now):
+                raise ApiError(400, "INVALID_REQUEST", "剩余可回退的金额不足")
+            ret = Return(
+                sub_mchid=req.sub_mchid,
+                order=order,
+                out_return_no=req.out_return_no,
+                return_id=self._new_id("3005", now),
+                return_mchid=req.return_mchid,
+                amount=req.amount,
+                description=req.description,
+                created_at=now,
+                resolves_at=now + max(processing_seconds, 0.0),
+                doomed=flags.abnormal,
+            )
+            ret.settle(now)
+            order.returns.append(ret)
+            self._returns[(sub, req.out_return_no)] = ret
+            return ret.entity()
+
+    def query_return(self, req: QueryRequest) -> dict[str, Any]:
+        """The entity with its result as of now, or 404 RESOURCE_NOT_EXISTS."""
+        with self._lock:
+            ret = self._returns.get((req.sub_mchid or "", req.out_return_no))
+            if ret is None or ret.order.out_order_no != req.out_order_no:
+                raise ApiError(404, "RESOURCE_NOT_EXISTS", "记录不存在")
+            ret.settle(self.now())
+            return ret.entity()
+
+    def _find_order(self, sub: str, order_id: str | None, out_order_no: str | None) -> Order:
+        by_no = self._orders.get((sub, out_order_no)) if out_order_no else None
+        by_id = self._orders_by_id.get((sub, order_id)) if order_id else None
+        order = by_no or by_id
+        if order is None or (out_order_no and order_id and by_no is not by_id):
+            raise ApiError(404, "RESOURCE_NOT_EXISTS", "分账单不存在")
+        return order
+
+    # -- views for the control surface -------------------------------------------------
+    def returns(self) -> list[dict[str, Any]]:
+        """Every return with its true current result (evaluated now)."""
+        with self._lock:
+            now = self.now()
+            out = []
+            for ret in self._returns.values():
+                ret.settle(now)
+                out.append(ret.entity())
+            return out
+
+    def order(self, out_order_no: str, sub_mchid: str | None = None) -> dict[str, Any] | None:
+        """An order with per-receiver returned/returnable amounts; None if unknown.
+
+        ``sub_mchid`` None matches any sub-merchant (first seeded wins), "" the direct form.
+        """
+        with self._lock:
+            if sub_mchid is not None:
+                order = self._orders.get((sub_mchid, out_order_no))
+            else:
+                order = next((o for (_, no), o in self._orders.items() if no == out_order_no), None)
+            return None if order is None else self._order_view(order, self.now())
+
+    def _order_view(self, order: Order, now: float) -> dict[str, Any]:
+        receivers = []
+        for rec in order.receivers:
+            returned = processing = 0
+            for ret in order.returns:
+                if ret.return_mchid != rec.account:
+                    continue
+                ret.settle(now)
+                if ret.result == SUCCESS:
+                    returned += ret.amount
+                elif ret.result == PROCESSING:
+                    processing += ret.amount
+            eligible = rec.type == MERCHANT_ID and rec.result == SUCCESS
+            receivers.append(
+                {
+                    "type": rec.type,
+                    "account": rec.account,
+                    "amount": rec.amount,
+                    "result": rec.result,
+                    "returned": returned,
+                    "processing": processing,
+                    "returnable": rec.amount - returned - processing if eligible else 0,
+                }
+            )
+        return {
+            "sub_mchid": order.sub_mchid,
+            "out_order_no": order.out_order_no,
+            "order_id": order.order_id,
+            "state": order.state,
+            "finish_time": format_time(order.finished_at),
+            "receivers": receivers,
+            "return_count": len(order.returns),
+        }
+
+
+def _taken(order: Order, account: str, now: float) -> int:
+    """Amount held by PROCESSING and SUCCESS returns to ``account`` on ``order``."""
+    total = 0
+    for ret in order.returns:
+        if ret.return_mchid == account:
+            ret.settle(now)
+            if ret.result in (PROCESSING, SUCCESS):
+                total += ret.amount
+    return total
+
+
+def _same_request(ret: Return, req: CreateRequest) -> bool:
+    """A retry is the same request when every field it names matches the stored return."""
+    return (
+        (req.order_id is None or req.order_id == ret.order.order_id)
+        and (req.out_order_no is None or req.out_order_no == ret.order.out_order_no)
+        and req.return_mchid == ret.return_mchid
+        and req.amount == ret.amount
+        and req.description == ret.description
+    )
+
+
+def _parse_order_spec(spec: Any) -> tuple[str | None, str, str | None, list[Receiver], str]:
+    """Validate one seeded order; raises ``SeedError`` naming the problem."""
+    if not isinstance(spec, dict):
+        raise SeedError("each order must be a JSON object")
+    sub_mchid = spec.get("sub_mchid") or None
+    if sub_mchid is not None and not (isinstance(sub_mchid, str) and sub_mchid.isdigit()):
+        raise SeedError("sub_mchid must be a string of digits, null or absent")
+    out_order_no = spec.get("out_order_no")
+    if not isinstance(out_order_no, str) or not out_order_no or len(out_order_no) > 64:
+        raise SeedError("out_order_no must be a non-empty string of at most 64 characters")
+    order_id = spec.get("order_id") or None
+    if order_id is not None and (not isinstance(order_id, str) or len(order_id) > 64):
+        raise SeedError("order_id must be a string of at most 64 characters")
+    state = spec.get("state", "FINISHED")
+    if state not in ORDER_STATES:
+        raise SeedError(f"state must be one of {', '.join(ORDER_STATES)}")
+    raw = spec.get("receivers")
+    if not isinstance(raw, list) or not raw:
+        raise SeedError("receivers must be a non-empty list")
+    merged: dict[tuple[str, str], Receiver] = {}
+    for item in raw:
+        if not isinstance(item, dict):
+            raise SeedError("each receiver must be a JSON object")
+        rtype = item.get("type", MERCHANT_ID)
+        account, amount = item.get("account"), item.get("amount")
+        result = item.get("result", SUCCESS)
+        if rtype not in RECEIVER_TYPES:
+            raise SeedError(f"receiver type must be one of {', '.join(RECEIVER_TYPES)}")
+        if not isinstance(account, str) or not account:
+            raise SeedError("receiver account must be a non-empty string")
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount < 1:
+            raise SeedError("receiver amount must be a positive integer (fen)")
+        if result not in RECEIVER_RESULTS:
+            raise SeedError(f"receiver result must be one of {', '.join(RECEIVER_RESULTS)}")
+        known = merged.get((rtype, account))
+        if known is None:
+            merged[(rtype, account)] = Receiver(rtype, account, amount, result)
+        else:
+            known.amount += amount
+    return sub_mchid, out_order_no, order_id, list(merged.values()), state

@@ -1,0 +1,34 @@
+"""HTTP-neutral request/answer types passed between the server and the two surfaces.
+
+Why: the WeChat Pay API and the control surface decide *what* to answer (including
+"answer nothing" and "reset the connection"); only the server knows *how* to do that
+on a socket. These two types are the boundary, which keeps both sides testable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+REPLY, DROP, RESET = "reply", "drop", "reset"
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A request as received: ``target`` is the raw path?query of the request line."""
+
+    method: str
+    target: str
+    headers: Mapping[str, str]
+    body: bytes
+    client: str
+
+
+@dataclass
+class Outgoing:
+    """What to do with the connection: reply (status, headers, body), drop, or reset."""
+
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    action: str = REPLY
