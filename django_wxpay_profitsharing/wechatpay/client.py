@@ -42,6 +42,8 @@ USER_AGENT = (
     f"Python/{platform.python_version()}"
 )
 LOOPBACK_HOSTS = {"localhost"}
+#: WeChat Pay closes idle keep-alive connections after about 8 s; drop ours first.
+IDLE_SECONDS = 7.0
 
 OnCall = Callable[[CallInfo], None]
 
@@ -140,9 +142,10 @@ class WeChatPayClient:
         self._download_lock = threading.Lock()
         self._last_download = float("-inf")
         self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0)
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
+        self._adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0)
+        self.session.mount("https://", self._adapter)
+        self.session.mount("http://", self._adapter)
+        self._last_activity = time.monotonic()
 
     def __repr__(self) -> str:  # never the keys
         return f"<WeChatPayClient mchid={self.mchid} base_url={self.base_url}>"
@@ -336,6 +339,10 @@ class WeChatPayClient:
         if prepared.path_url != target:
             raise errors.InvalidRequest("url", "the request target would not be sent as signed")
         path_only = target.split("?", 1)[0]
+        if time.monotonic() - self._last_activity > IDLE_SECONDS:
+            # The server has closed them by now; a POST on a dead one would end in an
+            # "outcome unknown" that a fresh connection avoids.
+            self._adapter.poolmanager.clear()
         started = time.perf_counter()
         status: int | None = None
         request_id = code = ""
@@ -355,6 +362,7 @@ class WeChatPayClient:
                 f"{method} {path_only} failed: {kind}", maybe_sent=not _certain_not_sent(exc)
             ) from None
         finally:
+            self._last_activity = time.monotonic()
             duration = (time.perf_counter() - started) * 1000
             logger.debug(
                 "%s %s -> %s request_id=%s %.1fms",
