@@ -16,8 +16,8 @@ from django.core import checks
 from .conf import SETTINGS_NAME, wxpay_settings
 from .wechatpay import crypto
 
-MCHID_RE = re.compile(r"^[0-9]{1,32}$")
-PUBLIC_KEY_ID_RE = re.compile(r"^PUB_KEY_ID_[0-9A-Za-z]+$")
+MCHID_RE = re.compile(r"[0-9]{1,32}")
+PUBLIC_KEY_ID_RE = re.compile(r"PUB_KEY_ID_[0-9A-Za-z]+")
 
 
 def _error(key: str, msg: str, hint: str, number: int) -> checks.Error:
@@ -27,7 +27,7 @@ def _error(key: str, msg: str, hint: str, number: int) -> checks.Error:
 
 
 def _check_identity(s: Any) -> Iterable[checks.CheckMessage]:
-    if not MCHID_RE.match(str(s.MCHID or "")):
+    if not MCHID_RE.fullmatch(str(s.MCHID or "")):
         yield _error("MCHID", "is missing or not a merchant id (digits).", "e.g. '1900000100'.", 1)
     if not str(s.MERCHANT_SERIAL_NO or "").strip():
         yield _error(
@@ -71,7 +71,7 @@ def _check_verification_keys(s: Any) -> Iterable[checks.CheckMessage]:
             "The id shown next to the key, 'PUB_KEY_ID_...'.",
             5,
         )
-    if key_id and not PUBLIC_KEY_ID_RE.match(str(key_id)):
+    if key_id and not PUBLIC_KEY_ID_RE.fullmatch(str(key_id)):
         yield _error(
             "WECHATPAY_PUBLIC_KEY_ID",
             "does not look like 'PUB_KEY_ID_...'.",

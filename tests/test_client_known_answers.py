@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -270,7 +271,8 @@ class StubHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(raw)))
         self.send_header("Request-ID", "REQ-1")
         if self.reply.get("sign", True):
-            ts, nonce = str(int(time.time()) + self.reply.get("skew", 0)), "abcdef0123456789"
+            ts = str(int(time.time()) + self.reply.get("skew", 0))
+            nonce = base64.b16encode(os.urandom(16)).decode()
             message = f"{ts}\n{nonce}\n".encode() + raw + b"\n"
             sig = self.reply["key"].sign(message, padding.PKCS1v15(), hashes.SHA256())
             self.send_header("Wechatpay-Timestamp", ts)

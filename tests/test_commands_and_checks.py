@@ -54,7 +54,7 @@ def test_process_returns_once_and_loop(configured, order):
         (["--loop", "--interval", "-1"], "--interval must be more than 0"),
         (["--loop", "--interval", "soon"], "--interval must be a number"),
         (["--once", "--interval", "3"], "--interval only applies with --loop"),
-        (["--loop", "--max-passes", "0"], "--limit must be a positive integer"),
+        (["--loop", "--max-passes", "0"], "--max-passes must be a positive integer"),
     ],
 )
 @pytest.mark.django_db

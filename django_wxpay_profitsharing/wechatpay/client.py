@@ -214,20 +214,19 @@ class WeChatPayClient:
             raise errors.WeChatPayError("downloading certificates needs the APIv3 key")
         with self._download_lock:
             self._last_download = time.monotonic()
-            status, headers, raw = self._send("GET", CERTIFICATES_PATH, b"", on_call, 0)
-            request_id = headers.get("Request-ID", "")
-            if not 200 <= status < 300:
-                raise self._api_error(status, raw, request_id)
-            certificates = self._decrypt_certificates(raw, request_id)
-            serial = headers.get("Wechatpay-Serial", "").upper()
-            bootstrap = next(
-                (c for c in certificates if crypto.certificate_serial(c) == serial), None
-            )
-            key = None
-            if not self.verifier.knows(serial) and bootstrap is not None:
-                key = bootstrap.public_key()
-            self.verifier.verify(headers, raw, request_id=request_id, key=key)
-            return self.verifier.add_certificates(certificates)
+            found: list[x509.Certificate] = []
+
+            def check(headers, raw: bytes, request_id: str) -> None:
+                found.extend(self._decrypt_certificates(raw, request_id))
+                serial = headers.get("Wechatpay-Serial", "").upper()
+                bootstrap = next((c for c in found if crypto.certificate_serial(c) == serial), None)
+                key = None
+                if not self.verifier.knows(serial) and bootstrap is not None:
+                    key = bootstrap.public_key()
+                self.verifier.verify(headers, raw, request_id=request_id, key=key)
+
+            self._send("GET", CERTIFICATES_PATH, b"", on_call, 0, check)
+            return self.verifier.add_certificates(found)
 
     # -------------------------------------------------------------------- internals
     def _order(self, data: Any) -> ReturnOrder:
@@ -303,27 +302,35 @@ class WeChatPayClient:
     def _attempt(
         self, method: str, target: str, payload: bytes, on_call: OnCall | None, attempt: int
     ) -> Any:
-        status, headers, raw = self._send(method, target, payload, on_call, attempt)
-        request_id = headers.get("Request-ID", "")
-        if not 200 <= status < 300:
-            raise self._api_error(status, raw, request_id)
+        raw = self._send(method, target, payload, on_call, attempt, self._verify_response)
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise errors.SignatureError("verified response is not JSON") from None
+
+    def _verify_response(self, headers: Any, raw: bytes, request_id: str) -> None:
+        """Verify a 2xx answer; an unknown serial triggers one (rate-limited) download."""
         try:
             self.verifier.verify(headers, raw, request_id=request_id)
         except UnknownSerial as exc:
             if not self._refresh_certificates() or not self.verifier.knows(exc.serial):
                 raise
             self.verifier.verify(headers, raw, request_id=request_id)
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise errors.SignatureError(
-                "verified response is not JSON", request_id=request_id
-            ) from None
 
     def _send(
-        self, method: str, target: str, payload: bytes, on_call: OnCall | None, attempt: int
-    ) -> tuple[int, requests.structures.CaseInsensitiveDict, bytes]:
-        """One signed HTTP exchange; reports it to the call hooks."""
+        self,
+        method: str,
+        target: str,
+        payload: bytes,
+        on_call: OnCall | None,
+        attempt: int,
+        check: Callable[[Any, bytes, str], None],
+    ) -> bytes:
+        """One signed HTTP exchange: raises for errors, verifies 2xx with ``check``.
+
+        Returns the raw body only once it is verified; reports the exchange (with
+        its outcome) to the call hooks either way.
+        """
         headers = {
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
@@ -353,8 +360,15 @@ class WeChatPayClient:
             request_id = response.headers.get("Request-ID", "")
             if not 200 <= status < 300:
                 outcome = "api_error"
-                code = self._error_code(response.content)
-            return status, response.headers, response.content
+                error = self._api_error(status, response.content, request_id)
+                code = error.code
+                raise error
+            try:
+                check(response.headers, response.content, request_id)
+            except errors.SignatureError:
+                outcome = "signature_error"
+                raise
+            return response.content
         except requests.RequestException as exc:
             outcome = "transport_error"
             kind = type(exc).__name__
@@ -391,14 +405,6 @@ class WeChatPayClient:
             timestamp=timestamp,
             signature=crypto.sign(self._private_key, message),
         )
-
-    @staticmethod
-    def _error_code(raw: bytes) -> str:
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            return ""
-        return str(data.get("code", "")) if isinstance(data, dict) else ""
 
     @staticmethod
     def _api_error(status: int, raw: bytes, request_id: str) -> errors.APIError:

@@ -14,9 +14,9 @@ from typing import Any
 from .errors import InvalidRequest
 
 #: out_order_no / out_return_no: ``[0-9A-Za-z_*@|-]`` (older docs allow ``|``), 1..64.
-OUT_NO_RE = re.compile(r"^[0-9A-Za-z_*@|\-]{1,64}$")
-ORDER_ID_RE = re.compile(r"^[0-9A-Za-z]{1,64}$")
-MCHID_RE = re.compile(r"^[0-9]{1,32}$")
+OUT_NO_RE = re.compile(r"[0-9A-Za-z_*@|\-]{1,64}")
+ORDER_ID_RE = re.compile(r"[0-9A-Za-z]{1,64}")
+MCHID_RE = re.compile(r"[0-9]{1,32}")
 MAX_AMOUNT = 2**63 - 1
 MAX_DESCRIPTION = 80
 
@@ -24,26 +24,30 @@ MAX_DESCRIPTION = 80
 def _text(value: Any, field: str) -> str:
     if not isinstance(value, str):
         raise InvalidRequest(field, "must be a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequest(field, "must be valid UTF-8 text") from None
     return value
 
 
 def validate_out_no(value: Any, field: str = "out_return_no") -> str:
     value = _text(value, field)
-    if not OUT_NO_RE.match(value):
+    if not OUT_NO_RE.fullmatch(value):
         raise InvalidRequest(field, "must be 1-64 characters of digits, letters and _ - | * @ only")
     return value
 
 
 def validate_order_id(value: Any) -> str:
     value = _text(value, "order_id")
-    if not ORDER_ID_RE.match(value):
+    if not ORDER_ID_RE.fullmatch(value):
         raise InvalidRequest("order_id", "must be 1-64 digits or letters")
     return value
 
 
 def validate_mchid(value: Any, field: str = "return_mchid") -> str:
     value = _text(value, field)
-    if not MCHID_RE.match(value):
+    if not MCHID_RE.fullmatch(value):
         raise InvalidRequest(field, "must be a merchant id of 1-32 digits")
     return value
 

@@ -74,6 +74,7 @@ class ResponseVerifier:
         self.clock = clock
         self._lock = threading.Lock()
         self._certificates: dict[str, x509.Certificate] = {}
+        self._seen_nonces: dict[str, int] = {}
         self.add_certificates(certificates)
 
     # ------------------------------------------------------------------ certificates
@@ -149,7 +150,23 @@ class ResponseVerifier:
         key = key or self._key_for(serial)
         if key is None:
             raise UnknownSerial(serial, request_id=request_id)
-        message = crypto.response_message(timestamp, values["Wechatpay-Nonce"], body)
+        nonce = values["Wechatpay-Nonce"]
+        message = crypto.response_message(timestamp, nonce, body)
         if not crypto.verify(key, message, values["Wechatpay-Signature"]):
             raise SignatureError("response signature does not verify", request_id=request_id)
+        if not self._first_use(nonce, timestamp):
+            raise SignatureError("response nonce seen before (replayed)", request_id=request_id)
         return serial
+
+    def _first_use(self, nonce: str, timestamp: int) -> bool:
+        """Remember nonces inside the window: a signed answer is accepted only once."""
+        now = self.clock()
+        with self._lock:
+            if len(self._seen_nonces) > 50_000:
+                self._seen_nonces = {
+                    n: ts for n, ts in self._seen_nonces.items() if abs(now - ts) < self.max_skew
+                }
+            if nonce in self._seen_nonces:
+                return False
+            self._seen_nonces[nonce] = timestamp
+            return True

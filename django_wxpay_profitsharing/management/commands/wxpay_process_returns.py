@@ -6,6 +6,7 @@ Safe to run from cron on several hosts at once: rows are claimed with a lease (a
 
 from __future__ import annotations
 
+import math
 import time
 
 from django.core.exceptions import ImproperlyConfigured
@@ -14,13 +15,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from ...services import process_due
 
 
-def positive_int(value: str) -> int:
+def positive_int(value: str, option: str) -> int:
     try:
         number = int(value)
     except ValueError:
-        raise CommandError(f"--limit must be a positive integer, not {value!r}") from None
+        raise CommandError(f"{option} must be a positive integer, not {value!r}") from None
     if number < 1:
-        raise CommandError(f"--limit must be a positive integer, not {value!r}")
+        raise CommandError(f"{option} must be a positive integer, not {value!r}")
     return number
 
 
@@ -29,7 +30,7 @@ def positive_float(value: str) -> float:
         number = float(value)
     except ValueError:
         raise CommandError(f"--interval must be a number of seconds, not {value!r}") from None
-    if not number > 0:
+    if not (number > 0 and math.isfinite(number)):
         raise CommandError(f"--interval must be more than 0 seconds, not {value!r}")
     return number
 
@@ -50,12 +51,14 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
-        limit = positive_int(options["limit"]) if options["limit"] is not None else None
+        limit = positive_int(options["limit"], "--limit") if options["limit"] is not None else None
         if options["interval"] is not None and not options["loop"]:
             raise CommandError("--interval only applies with --loop")
         interval = positive_float(options["interval"]) if options["interval"] else 10.0
         max_passes = (
-            positive_int(options["max_passes"]) if options["max_passes"] is not None else None
+            positive_int(options["max_passes"], "--max-passes")
+            if options["max_passes"] is not None
+            else None
         )
         passes = 0
         try:
