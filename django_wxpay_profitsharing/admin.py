@@ -1,0 +1,240 @@
+"""The admin: returns with their calls, an add form in yuan, submit and refresh actions.
+
+The actions follow ``django.contrib.admin.actions.delete_selected``: a permission per
+action, a confirmation page for the one that moves money, and one translated message
+per outcome. Large selections are handed to the background (``dispatch.py``) so the
+request never waits for hundreds of round trips to WeChat Pay.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import Sum
+from django.template.response import TemplateResponse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from . import services
+from .dispatch import dispatch
+from .forms import REQUEST_FIELDS, ProfitSharingReturnForm
+from .models import ProfitSharingReturn, ProfitSharingReturnCall, ReturnState
+
+STATE_COLOURS = {
+    ReturnState.PENDING: "#8a6d3b",
+    ReturnState.PROCESSING: "#31708f",
+    ReturnState.SUCCEEDED: "#3c763d",
+    ReturnState.FAILED: "#a94442",
+    ReturnState.REJECTED: "#a94442",
+}
+WECHAT_FIELDS = (
+    "state",
+    "return_id",
+    "result",
+    "fail_reason",
+    "create_time",
+    "finish_time",
+    "attempts",
+    "submitted_at",
+    "next_attempt_at",
+    "needs_query",
+    "last_error_code",
+    "last_error_message",
+    "created",
+    "updated",
+    "created_by",
+    "response_json",
+)
+
+
+def format_yuan(fen: int | None) -> str:
+    if fen is None:
+        return "-"
+    return f"¥{Decimal(fen) / 100:,.2f}"
+
+
+class CallInline(admin.TabularInline):
+    model = ProfitSharingReturnCall
+    extra = 0
+    can_delete = False
+    fields = ("created", "method", "path", "http_status", "error_code", "outcome", "duration_ms",
+              "request_id")  # fmt: skip
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        # The audit trail belongs to the return: whoever may see the return sees it.
+        return request.user.has_perm("wxpay_profitsharing.view_profitsharingreturn")
+
+
+@admin.register(ProfitSharingReturn)
+class ProfitSharingReturnAdmin(admin.ModelAdmin):
+    form = ProfitSharingReturnForm
+    list_display = ("out_return_no", "coloured_state", "amount_display", "sub_mchid",
+                    "out_order_no", "return_id", "fail_reason", "created")  # fmt: skip
+    list_filter = ("state", "sub_mchid", "created")
+    search_fields = ("out_order_no", "order_id", "out_return_no", "return_id")
+    date_hierarchy = "created"
+    list_select_related = ("created_by",)
+    show_full_result_count = False
+    inlines = [CallInline]
+    actions = ["submit_to_wechat_pay", "refresh_from_wechat_pay"]
+
+    # ------------------------------------------------------------- display
+    @admin.display(description=_("state"), ordering="state")
+    def coloured_state(self, obj: ProfitSharingReturn) -> str:
+        return format_html(
+            '<strong style="color:{}">{}</strong>',
+            STATE_COLOURS.get(obj.state, "inherit"),
+            obj.get_state_display(),
+        )
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_display(self, obj: ProfitSharingReturn) -> str:
+        return format_yuan(obj.amount)
+
+    # ----------------------------------------------------------- editing
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return (*REQUEST_FIELDS, "amount_yuan", "description")
+        if obj.is_frozen:
+            return (*REQUEST_FIELDS, "amount_display", "description", *WECHAT_FIELDS)
+        return (*REQUEST_FIELDS, "amount_yuan", "description", *WECHAT_FIELDS)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        if obj.is_frozen:
+            return (*REQUEST_FIELDS, "amount_display", "description", *WECHAT_FIELDS)
+        return ("out_return_no", *WECHAT_FIELDS)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.is_frozen:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            if obj.is_frozen:  # read-only on the form already; never write a sent request
+                return
+            super().save_model(request, obj, form, change)
+            return
+        data = form.cleaned_data
+        row, _created = services.create_or_get_return(
+            **{name: data.get(name) or None for name in REQUEST_FIELDS},
+            amount=data["amount"],
+            description=data["description"],
+            created_by=request.user,
+            submit=False,
+        )
+        for field in row._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(row, field.attname))
+        obj._state.adding = False
+
+    # ----------------------------------------------------------- actions
+    def has_submit_permission(self, request) -> bool:
+        return request.user.has_perm("wxpay_profitsharing.submit_profitsharingreturn")
+
+    def has_refresh_permission(self, request) -> bool:
+        return request.user.has_perm("wxpay_profitsharing.refresh_profitsharingreturn")
+
+    @admin.action(permissions=["submit"], description=_("Submit to WeChat Pay"))
+    def submit_to_wechat_pay(self, request, queryset):
+        pending = queryset.filter(state=ReturnState.PENDING)
+        skipped = queryset.count() - pending.count()
+        if request.POST.get("post"):
+            pks = list(pending.values_list("pk", flat=True))
+            self._report(request, dispatch(pks, "submit"), skipped)
+            return None
+        total = pending.aggregate(total=Sum("amount"))["total"] or 0
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Submit returns to WeChat Pay"),
+            "opts": self.model._meta,
+            "queryset": queryset,
+            "pending": pending[:500],
+            "count": pending.count(),
+            "skipped": skipped,
+            "total": format_yuan(total),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(
+            request, "django_wxpay_profitsharing/admin/submit_confirmation.html", context
+        )
+
+    @admin.action(permissions=["refresh"], description=_("Refresh status from WeChat Pay"))
+    def refresh_from_wechat_pay(self, request, queryset):
+        candidates = queryset.filter(state__in=[ReturnState.PENDING, ReturnState.PROCESSING])
+        skipped = queryset.count() - candidates.count()
+        self._report(request, dispatch(list(candidates.values_list("pk", flat=True)), "refresh"),
+                     skipped)  # fmt: skip
+
+    def _report(self, request, result, skipped: int) -> None:
+        """One message per outcome, counted."""
+        if result.queued:
+            where = _("Celery") if result.backend == "celery" else _("the worker pool")
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d return was queued in the background (%(where)s).",
+                    "%(count)d returns were queued in the background (%(where)s).",
+                    result.queued,
+                )
+                % {"count": result.queued, "where": where},
+                messages.INFO,
+            )
+        outcomes = Counter()
+        reasons: dict[str, Counter] = {"failed": Counter(), "rejected": Counter()}
+        for row, ran in result.ran:
+            if not ran:
+                outcomes["skipped"] += 1
+            elif row.state == ReturnState.PENDING:
+                outcomes["retry"] += 1
+            else:
+                outcomes[row.state] += 1
+                if row.state == ReturnState.FAILED:
+                    reasons["failed"][row.fail_reason or "-"] += 1
+                if row.state == ReturnState.REJECTED:
+                    reasons["rejected"][row.last_error_code or "-"] += 1
+        outcomes["skipped"] += skipped
+        texts = {
+            "succeeded": (
+                ngettext("%(count)d return succeeded.", "%(count)d returns succeeded.",
+                         outcomes["succeeded"]), messages.SUCCESS),
+            "processing": (
+                ngettext("%(count)d return was submitted; WeChat Pay is processing it.",
+                         "%(count)d returns were submitted; WeChat Pay is processing them.",
+                         outcomes["processing"]), messages.SUCCESS),
+            "failed": (
+                ngettext("%(count)d return failed: %(reasons)s.",
+                         "%(count)d returns failed: %(reasons)s.", outcomes["failed"]),
+                messages.ERROR),
+            "rejected": (
+                ngettext("%(count)d return was rejected by WeChat Pay: %(reasons)s.",
+                         "%(count)d returns were rejected by WeChat Pay: %(reasons)s.",
+                         outcomes["rejected"]), messages.ERROR),
+            "retry": (
+                ngettext("%(count)d return got no definite answer and will be retried.",
+                         "%(count)d returns got no definite answer and will be retried.",
+                         outcomes["retry"]), messages.WARNING),
+            "skipped": (
+                ngettext("%(count)d return was skipped (not in a state for this action).",
+                         "%(count)d returns were skipped (not in a state for this action).",
+                         outcomes["skipped"]), messages.INFO),
+        }  # fmt: skip
+        for key, (text, level) in texts.items():
+            if outcomes[key]:
+                detail = ", ".join(f"{k} ×{v}" for k, v in reasons.get(key, Counter()).items())
+                self.message_user(request, text % {"count": outcomes[key], "reasons": detail},
+                                  level)  # fmt: skip

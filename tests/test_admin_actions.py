@@ -1,0 +1,196 @@
+"""The admin through Django's test client, against the simulator."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.test import override_settings
+from django.urls import reverse
+from django.utils import translation
+
+from django_wxpay_profitsharing import services
+from django_wxpay_profitsharing.conf import reset_client
+from django_wxpay_profitsharing.models import ProfitSharingReturn, ReturnState
+
+from .conftest import RECEIVER, SUB_MCHID, wxpay_config
+
+pytestmark = pytest.mark.django_db(transaction=True)
+CHANGELIST = "admin:wxpay_profitsharing_profitsharingreturn_changelist"
+ADD = "admin:wxpay_profitsharing_profitsharingreturn_add"
+
+
+def staff(username, *codenames):
+    user = User.objects.create_user(username, password="pw", is_staff=True)
+    for codename in codenames:
+        user.user_permissions.add(Permission.objects.get(codename=codename))
+    return user
+
+
+@pytest.fixture
+def operator(client):
+    user = staff(
+        "operator",
+        "view_profitsharingreturn",
+        "add_profitsharingreturn",
+        "change_profitsharingreturn",
+        "submit_profitsharingreturn",
+        "refresh_profitsharingreturn",
+    )
+    client.force_login(user)
+    return client
+
+
+def returns(order, amounts):
+    return [
+        services.create_return(
+            sub_mchid=SUB_MCHID,
+            out_order_no=order["out_order_no"],
+            return_mchid=RECEIVER,
+            amount=amount,
+            description="admin",
+            submit=False,
+        )
+        for amount in amounts
+    ]
+
+
+def post_action(client, action, rows, **extra):
+    data = {"action": action, "_selected_action": [r.pk for r in rows], **extra}
+    return client.post(reverse(CHANGELIST), data, follow=True)
+
+
+def texts(response):
+    return [str(m) for m in response.context["messages"]]
+
+
+def test_changelist_shows_yuan_and_state(operator, configured, order):
+    returns(order, [1234])
+    page = operator.get(reverse(CHANGELIST)).content.decode()
+    assert "¥12.34" in page and "Pending" in page
+
+
+def test_submit_asks_for_confirmation_with_count_and_total(operator, configured, order):
+    rows = returns(order, [100, 250])
+    page = operator.post(
+        reverse(CHANGELIST),
+        {"action": "submit_to_wechat_pay", "_selected_action": [r.pk for r in rows]},
+    )
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "2 returns for a total of ¥3.50" in body
+    assert rows[0].out_return_no in body
+    assert configured.calls() == []  # nothing sent before confirming
+
+
+def test_confirmed_submit_reports_each_outcome(operator, configured, order):
+    ok, over = returns(order, [100, 5000])
+    retry = returns(order, [50])[0]
+    configured.set_fault("http_500", endpoint="create", count=1)
+    # The 500 hits the first POST; order rows by pk so the retry row goes first.
+    response = post_action(operator, "submit_to_wechat_pay", [retry, ok, over], post="yes")
+    messages = " | ".join(texts(response))
+    assert "1 return succeeded." in messages
+    assert "1 return was rejected by WeChat Pay: INVALID_REQUEST ×1." in messages
+    assert "1 return got no definite answer and will be retried." in messages
+    states = dict(ProfitSharingReturn.objects.values_list("pk", "state"))
+    assert states == {
+        ok.pk: ReturnState.SUCCEEDED,
+        over.pk: ReturnState.REJECTED,
+        retry.pk: ReturnState.PENDING,
+    }
+
+
+def test_refresh_action(operator, configured, order):
+    configured.configure(processing_seconds=0.2)
+    [row] = returns(order, [100])
+    services.submit(row)
+    time.sleep(0.25)
+    response = post_action(operator, "refresh_from_wechat_pay", [row])
+    assert "1 return succeeded." in texts(response)
+
+
+def test_large_selections_go_to_the_background(operator, sim, order):
+    rows = returns(order, [10] * 5)
+    config = wxpay_config(sim, TASK_BACKEND="thread", BULK_BACKGROUND_THRESHOLD=2)
+    with override_settings(WXPAY_PROFITSHARING=config):
+        response = post_action(operator, "submit_to_wechat_pay", rows, post="yes")
+        assert "5 returns were queued in the background (the worker pool)." in texts(response)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if not ProfitSharingReturn.objects.filter(state=ReturnState.PENDING).exists():
+                break
+            time.sleep(0.1)
+    reset_client()
+    assert set(ProfitSharingReturn.objects.values_list("state", flat=True)) == {"succeeded"}
+
+
+def test_actions_need_their_permissions(client, configured, order):
+    rows = returns(order, [10])
+    client.force_login(staff("viewer", "view_profitsharingreturn"))
+    page = client.get(reverse(CHANGELIST)).content.decode()
+    assert "submit_to_wechat_pay" not in page and "refresh_from_wechat_pay" not in page
+    response = post_action(client, "submit_to_wechat_pay", rows, post="yes")
+    assert response.status_code == 200
+    assert configured.calls() == []
+    assert ProfitSharingReturn.objects.get().state == ReturnState.PENDING
+
+
+def add(client, **fields):
+    data = {
+        "sub_mchid": SUB_MCHID,
+        "out_order_no": "P1",
+        "return_mchid": RECEIVER,
+        "amount_yuan": "12.34",
+        "description": "退款前回退",
+        "calls-TOTAL_FORMS": "0",
+        "calls-INITIAL_FORMS": "0",
+    }
+    data.update(fields)
+    return client.post(reverse(ADD), data)
+
+
+def test_add_form_takes_yuan_and_stores_fen(operator, configured):
+    response = add(operator)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    row = ProfitSharingReturn.objects.get()
+    assert row.amount == 1234 and row.state == ReturnState.PENDING
+    assert row.created_by.username == "operator" and row.out_return_no.startswith("R")
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"amount_yuan": "12.345"}, "amount_yuan"),
+        ({"amount_yuan": "0"}, "amount_yuan"),
+        ({"amount_yuan": "abc"}, "amount_yuan"),
+        ({"return_mchid": "x"}, "return_mchid"),
+        ({"sub_mchid": "12ab"}, "sub_mchid"),
+        ({"out_return_no": "bad no"}, "out_return_no"),
+        ({"description": ""}, "description"),
+        ({"out_order_no": ""}, "out_order_no"),
+        ({"order_id": "3008450740201411110007820472"}, "out_order_no"),
+    ],
+)
+def test_add_form_errors_name_the_field(operator, configured, fields, field):
+    response = add(operator, **fields)
+    assert response.status_code == 200
+    assert field in response.context["adminform"].form.errors
+    assert ProfitSharingReturn.objects.count() == 0
+
+
+def test_request_fields_read_only_once_submitted(operator, configured, order):
+    [row] = returns(order, [10])
+    services.submit(row)
+    url = reverse("admin:wxpay_profitsharing_profitsharingreturn_change", args=[row.pk])
+    page = operator.get(url).content.decode()
+    assert 'name="amount_yuan"' not in page and 'name="return_mchid"' not in page
+    assert "POST" in page  # the call records inline
+
+
+def test_changelist_in_chinese(operator, configured, order):
+    returns(order, [10])
+    with translation.override("zh-hans"):
+        page = operator.get(reverse(CHANGELIST), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "分账回退" in page and "待提交" in page
