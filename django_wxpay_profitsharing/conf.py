@@ -51,7 +51,7 @@ DEFAULTS: dict[str, Any] = {
     # Behaviour.
     "SUBMIT_ON_CREATE": True,
     "OUT_RETURN_NO_PREFIX": "R",
-    "OUT_RETURN_NO_GENERATOR": "django_wxpay_profitsharing.numbers.generate_out_return_no",
+    "OUT_RETURN_NO_GENERATOR": "django_wxpay_profitsharing.numbering.generate_out_return_no",
     "RETRY_BACKOFF": (2.0, 300.0),  # seconds: first delay, cap (doubling, jittered)
     "POLL_BACKOFF": (5.0, 600.0),  # seconds: first delay, cap, for PROCESSING returns
     "LEASE_SECONDS": 60.0,  # how long a claimed return is left alone by others

@@ -5,35 +5,57 @@ HTTP request open for hundreds of round trips to WeChat Pay. Small batches run
 inline (the operator sees the outcome at once); larger ones go to Celery when it is
 configured (``TASK_BACKEND = "celery"``, or ``"auto"`` with ``CELERY_BROKER_URL``
 set and Celery installed), otherwise to a bounded in-process pool.
+
+Background work is handed over with ``transaction.on_commit``: a worker must never
+look for a row whose transaction has not committed yet (or never will). Outside a
+transaction that happens at once.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection, transaction
 
 from .conf import wxpay_settings
+from .executor import drop_broken_connection, one_writer_at_a_time
 
 logger = logging.getLogger("django_wxpay_profitsharing")
 
 ACTIONS = ("submit", "refresh")
+BACKENDS = ("auto", "celery", "thread", "inline")
+#: Most returns one background thread works through before the pool takes the next
+#: chunk: small enough to keep all threads busy, large enough to reuse a connection.
+THREAD_CHUNK = 50
+
+
+def celery_installed() -> bool:
+    return importlib.util.find_spec("celery") is not None
 
 
 def task_backend() -> str:
     """The effective backend: ``celery``, ``thread`` or ``inline``."""
     backend = wxpay_settings.TASK_BACKEND
-    if backend == "auto":
-        celery_ready = importlib.util.find_spec("celery") is not None and bool(
-            getattr(settings, "CELERY_BROKER_URL", None)
+    if backend not in BACKENDS:
+        raise ImproperlyConfigured(
+            f"WXPAY_PROFITSHARING['TASK_BACKEND'] must be one of {', '.join(BACKENDS)}"
         )
+    if backend == "auto":
+        celery_ready = celery_installed() and bool(getattr(settings, "CELERY_BROKER_URL", None))
         return "celery" if celery_ready else "thread"
+    if backend == "celery" and not celery_installed():
+        raise ImproperlyConfigured(
+            "WXPAY_PROFITSHARING['TASK_BACKEND'] is 'celery' but Celery is not installed: "
+            "pip install 'django-wxpay-profitsharing[celery]'"
+        )
     return backend
 
 
@@ -46,46 +68,85 @@ class DispatchResult:
     queued: int = 0
 
 
+def chunks(pks: Sequence[int], size: int) -> Iterator[list[int]]:
+    """``pks`` in consecutive lists of at most ``size``."""
+    size = max(1, int(size))
+    for start in range(0, len(pks), size):
+        yield list(pks[start : start + size])
+
+
+# ------------------------------------------------------------- thread backend
+
 _pool_lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
+_pool: tuple[ThreadPoolExecutor, int] | None = None
 
 
-def _background_pool() -> ThreadPoolExecutor:
+def _background_pool() -> tuple[ThreadPoolExecutor, int]:
+    """The process's background pool (created on first use) and its thread count."""
     global _pool
     with _pool_lock:
         if _pool is None:
             # SQLite allows one writer at a time: more threads would only contend.
             workers = 1 if connection.vendor == "sqlite" else int(wxpay_settings.POOL_SIZE)
-            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wxpay-ps")
+            _pool = (ThreadPoolExecutor(workers, thread_name_prefix="wxpay-ps"), workers)
         return _pool
 
 
-def _run_in_background(pk: int, action: str) -> None:
+def _run_in_background(pks: list[int], action: str) -> None:
+    """One chunk, one row after the other, on one connection closed at the end."""
     from . import services
 
+    run = services.submit if action == "submit" else services.refresh
     try:
-        services.run_many([pk], action)
-    except Exception:
-        logger.exception("background %s of return %s failed; the poller will retry", action, pk)
+        for pk in pks:
+            try:
+                with one_writer_at_a_time():
+                    run(pk)
+            except Exception:
+                logger.exception(
+                    "background %s of return %s failed; the poller will retry", action, pk
+                )
+            finally:
+                drop_broken_connection()
     finally:
-        close_old_connections()
         connection.close()
 
 
-def _enqueue_celery(pks: Sequence[int], action: str) -> None:
+def _enqueue_threads(pks: list[int], action: str) -> None:
+    pool, workers = _background_pool()
+    size = min(THREAD_CHUNK, math.ceil(len(pks) / max(1, workers)))
+    for chunk in chunks(pks, size):
+        pool.submit(_run_in_background, chunk, action)
+
+
+# ------------------------------------------------------------- celery backend
+
+
+def _enqueue_celery(pks: list[int], action: str) -> None:
+    """One message per return for a few, one per batch of ``PROCESS_BATCH_SIZE`` else.
+
+    A batch task runs its returns on the worker's bounded pool; many batches spread
+    over many workers.
+    """
     from . import tasks
 
-    task = tasks.submit_return if action == "submit" else tasks.refresh_return
-    for pk in pks:
-        task.delay(pk)
+    if len(pks) == 1:
+        task = tasks.submit_return if action == "submit" else tasks.refresh_return
+        task.delay(pks[0])
+        return
+    for chunk in chunks(pks, int(wxpay_settings.PROCESS_BATCH_SIZE)):
+        tasks.run_returns.delay(chunk, action)
+
+
+# ------------------------------------------------------------------ dispatch
 
 
 def dispatch(pks: Sequence[int], action: str, *, background: bool | None = None) -> DispatchResult:
     """Run ``action`` for ``pks`` inline, or hand them to the background.
 
     ``background=None`` decides by size: more than ``BULK_BACKGROUND_THRESHOLD`` rows
-    go to the background. Call it outside a transaction (or from ``on_commit``) so that
-    background workers see the rows.
+    go to the background. Background work is enqueued when the current transaction
+    commits (at once outside one), so workers always see the rows.
     """
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
@@ -93,16 +154,17 @@ def dispatch(pks: Sequence[int], action: str, *, background: bool | None = None)
     if background is None:
         background = len(pks) > int(wxpay_settings.BULK_BACKGROUND_THRESHOLD)
     backend = task_backend()
-    if not background or backend == "inline":
+    if not background or backend == "inline" or not pks:
         from . import services
 
         return DispatchResult(backend="inline", ran=services.run_many(pks, action))
-    if backend == "celery":
-        _enqueue_celery(pks, action)
+    enqueue = _enqueue_celery if backend == "celery" else _enqueue_threads
+    if connection.in_atomic_block:
+        # After commit; a broker that is down then only delays the rows until the
+        # poller (``process_due``) finds them due.
+        transaction.on_commit(lambda: enqueue(pks, action), robust=True)
     else:
-        pool = _background_pool()
-        for pk in pks:
-            pool.submit(_run_in_background, pk, action)
+        enqueue(pks, action)  # no transaction: enqueue now, and let failures be seen
     return DispatchResult(backend=backend, queued=len(pks))
 
 

@@ -1,9 +1,10 @@
 """Optional Celery tasks (``pip install django-wxpay-profitsharing[celery]``).
 
-Each task takes a primary key, not a row, and goes through ``services``, so running
+Each task takes primary keys, not rows, and goes through ``services``, so running
 the same task twice, or on many workers at once, is safe: the row lease and
-``SKIP LOCKED`` make the second one a no-op. Schedule ``process_due_returns`` with
-Celery beat to keep ``processing`` returns moving::
+``SKIP LOCKED`` make the second one a no-op, and a redelivered message (``acks_late``:
+a worker died mid-task) queries WeChat before it posts again. Schedule
+``process_due_returns`` with Celery beat to keep ``processing`` returns moving::
 
     CELERY_BEAT_SCHEDULE = {
         "wxpay-process-returns": {
@@ -11,28 +12,86 @@ Celery beat to keep ``processing`` returns moving::
             "schedule": 30.0,
         },
     }
+
+Nothing else in the app imports this module unless ``TASK_BACKEND`` resolves to
+``celery``; without Celery installed, importing it raises an ``ImportError`` that says
+what to install.
 """
 
 from __future__ import annotations
 
-from celery import shared_task
+import logging
+from collections import Counter
+from typing import Any
+
+try:
+    from celery import shared_task
+except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
+    raise ImportError(
+        "django_wxpay_profitsharing.tasks needs Celery: "
+        "pip install 'django-wxpay-profitsharing[celery]'"
+    ) from exc
+
+from django.db import DatabaseError
 
 from . import services
+from .executor import one_writer_at_a_time
+from .models import ProfitSharingReturn
+
+logger = logging.getLogger("django_wxpay_profitsharing")
+
+#: A database hiccup (connection lost, SQLite busy) retries the task later; every
+#: other failure is a bug to see in the worker log. Retrying is safe: see above.
+TASK_OPTIONS: dict[str, Any] = {
+    "acks_late": True,
+    "autoretry_for": (DatabaseError,),
+    "retry_backoff": 2,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
+MISSING = "missing"
 
 
-@shared_task(name="django_wxpay_profitsharing.tasks.submit_return", acks_late=True)
+def _one(pk: int, action: str) -> str:
+    run = services.submit if action == "submit" else services.refresh
+    try:
+        with one_writer_at_a_time():
+            return run(pk).state
+    except ProfitSharingReturn.DoesNotExist:
+        logger.warning("return %s no longer exists; nothing to %s", pk, action)
+        return MISSING
+
+
+@shared_task(name="django_wxpay_profitsharing.tasks.submit_return", **TASK_OPTIONS)
 def submit_return(pk: int) -> str:
     """Submit one pending return; returns its state afterwards."""
-    return services.submit(pk).state
+    return _one(pk, "submit")
 
 
-@shared_task(name="django_wxpay_profitsharing.tasks.refresh_return", acks_late=True)
+@shared_task(name="django_wxpay_profitsharing.tasks.refresh_return", **TASK_OPTIONS)
 def refresh_return(pk: int) -> str:
     """Refresh one processing return; returns its state afterwards."""
-    return services.refresh(pk).state
+    return _one(pk, "refresh")
 
 
-@shared_task(name="django_wxpay_profitsharing.tasks.process_due_returns", acks_late=True)
+@shared_task(name="django_wxpay_profitsharing.tasks.run_returns", **TASK_OPTIONS)
+def run_returns(pks: list[int], action: str) -> dict[str, int]:
+    """Submit or refresh a batch on this worker's bounded pool (bulk admin/API calls).
+
+    Returns counts per resulting state, plus ``skipped`` (held elsewhere, final or in
+    another state) and ``missing`` (deleted since it was queued).
+    """
+    existing = set(ProfitSharingReturn.objects.filter(pk__in=pks).values_list("pk", flat=True))
+    counts: Counter[str] = Counter({MISSING: len(set(pks) - existing)})
+    with one_writer_at_a_time():
+        for row, ran in services.run_many(sorted(existing), action):
+            counts[row.state if ran else "skipped"] += 1
+    return dict(counts)
+
+
+@shared_task(name="django_wxpay_profitsharing.tasks.process_due_returns", **TASK_OPTIONS)
 def process_due_returns(limit: int | None = None) -> dict[str, int]:
     """Claim and process due returns (one batch loop); returns the summary counts."""
-    return services.process_due(limit=limit)
+    with one_writer_at_a_time():
+        return services.process_due(limit=limit)
