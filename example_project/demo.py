@@ -53,6 +53,12 @@ def main() -> None:
     try:
         subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)
         subprocess.run([*manage, "seed_demo"], env=env, check=True)
+        # The poller moves PROCESSING returns on, as cron or Celery beat would.
+        poller = subprocess.Popen(
+            [*manage, "wxpay_process_returns", "--loop", "--interval", "2"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
         url = f"http://127.0.0.1:{args.port}"
         print(
             f"\n  Admin:      {url}/admin/   login: admin / admin\n"
@@ -68,6 +74,8 @@ def main() -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        if "poller" in locals():
+            poller.terminate()
         simulator.terminate()
         simulator.wait(timeout=10)
 
