@@ -281,8 +281,9 @@ def _other_key():
 SIGN_FAILURES = {
     "tampered_body": {"sign_body": b'{"amount":1}'},
     "other_target": {"sign_target": "/v3/profitsharing/return-orders?x=1"},
-    "stale_timestamp": {"timestamp": int(time.time()) - 301},
-    "future_timestamp": {"timestamp": int(time.time()) + 400},
+    # Offsets from the moment of sending (resolved in the test, not at import).
+    "stale_timestamp": {"timestamp_offset": -301},
+    "future_timestamp": {"timestamp_offset": 400},
     "unknown_serial": {"serial_no": "0123456789ABCDEF0123456789ABCDEF01234567"},
     "unknown_mchid": {"mchid": "1900000999"},
     "bad_nonce_chars": {"nonce": "not-a-valid-nonce!"},
@@ -293,6 +294,8 @@ SIGN_FAILURES = {
 @pytest.mark.parametrize("case", sorted(SIGN_FAILURES))
 def test_bad_signatures_get_signed_401_and_nothing_executes(simproc, client, order, case):
     auth = dict(SIGN_FAILURES[case])
+    if "timestamp_offset" in auth:
+        auth["timestamp"] = int(time.time()) + auth.pop("timestamp_offset")
     if auth.get("key") == "other":
         auth["key"] = _other_key()
     body = json.dumps(return_fields(order, f"R-{case}")).encode()
