@@ -84,12 +84,14 @@ def test_submit_asks_for_confirmation_with_count_and_total(operator, configured,
     assert configured.calls() == []  # nothing sent before confirming
 
 
-def test_confirmed_submit_reports_each_outcome(operator, configured, order):
-    ok, over = returns(order, [100, 5000])
-    retry = returns(order, [50])[0]
-    configured.set_fault("http_500", endpoint="create", count=1)
-    # The 500 hits the first POST; order rows by pk so the retry row goes first.
-    response = post_action(operator, "submit_to_wechat_pay", [retry, ok, over], post="yes")
+def test_confirmed_submit_reports_each_outcome(operator, sim, order):
+    retry, ok, over = returns(order, [50, 100, 5000])
+    sim.set_fault("http_500", endpoint="create", count=1)
+    # One at a time, in pk order, so the 500 meets the first row (PostgreSQL would
+    # otherwise run the three on the pool in any order).
+    with override_settings(WXPAY_PROFITSHARING=wxpay_config(sim, POOL_SIZE=1)):
+        response = post_action(operator, "submit_to_wechat_pay", [retry, ok, over], post="yes")
+    reset_client()
     messages = " | ".join(texts(response))
     assert "1 return succeeded." in messages
     assert "1 return was rejected by WeChat Pay: INVALID_REQUEST ×1." in messages

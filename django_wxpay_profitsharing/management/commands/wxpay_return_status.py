@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from ...conf import wxpay_settings
 from ...models import ProfitSharingReturn, ReturnState
 from ...services import refresh
+from ...wechatpay import errors, validation
 
 SHOWN_FIELDS = (
     "out_return_no",
@@ -41,6 +42,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         number = options["out_return_no"].strip()
+        try:
+            validation.validate_out_no(number, "out_return_no")
+        except errors.InvalidRequest as exc:
+            raise CommandError(f"Not a valid out_return_no {number!r}: {exc.message}.") from None
         row = (
             ProfitSharingReturn.objects.filter(
                 mchid=wxpay_settings.MCHID, out_return_no=number
