@@ -152,7 +152,7 @@ class ProfitSharingReturnAdmin(admin.ModelAdmin):
         pending = queryset.filter(state=ReturnState.PENDING)
         skipped = queryset.count() - pending.count()
         if request.POST.get("post"):
-            pks = list(pending.values_list("pk", flat=True))
+            pks = list(pending.order_by("pk").values_list("pk", flat=True))
             self._report(request, dispatch(pks, "submit"), skipped)
             return None
         total = pending.aggregate(total=Sum("amount"))["total"] or 0

@@ -86,7 +86,7 @@ def test_return_status_refreshes_and_shows(configured, order):
 
 @pytest.mark.django_db
 def test_return_status_unknown_number():
-    with pytest.raises(CommandError, match="No return with out_return_no 'R-none'"):
+    with pytest.raises(CommandError, match=r"No return with out_return_no .R-none."):
         run("wxpay_return_status", "R-none")
 
 
