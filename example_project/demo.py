@@ -11,33 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
+
 HERE = Path(__file__).resolve().parent
-
-
-def start_simulator(state_dir: Path, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "django_wxpay_profitsharing.simulator",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--state-dir",
-            str(state_dir),
-            "--processing-seconds",
-            "3",
-            "--exit-on-stdin-eof",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    for line in proc.stdout:
-        if line.startswith("WXPAY_SIMULATOR_READY"):
-            return proc
-    raise SystemExit("the simulator did not start (is the port taken?)")
 
 
 def main() -> None:
@@ -48,7 +24,8 @@ def main() -> None:
 
     state_dir = HERE / ".simulator"
     env = {**os.environ, "WXPAY_SIMULATOR_DIR": str(state_dir)}
-    simulator = start_simulator(state_dir, args.simulator_port)
+    simulator = SimulatorProcess(state_dir, port=args.simulator_port, processing_seconds=3)
+    simulator.start()
     manage = [sys.executable, str(HERE / "manage.py")]
     try:
         subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)
@@ -76,8 +53,7 @@ def main() -> None:
     finally:
         if "poller" in locals():
             poller.terminate()
-        simulator.terminate()
-        simulator.wait(timeout=10)
+        simulator.stop()
 
 
 if __name__ == "__main__":

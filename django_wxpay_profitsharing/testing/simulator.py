@@ -49,9 +49,11 @@ class SimulatorProcess:
         processing_seconds: float = 0.0,
         latency_ms: int = 0,
         qps_limit: int = 0,
+        port: int = 0,
         extra_args: Iterable[str] = (),
     ) -> None:
         self.state_dir = Path(state_dir)
+        self.port = port
         self.mode = mode
         self.tls = tls
         self.processing_seconds = processing_seconds
@@ -75,7 +77,7 @@ class SimulatorProcess:
             "--host",
             "127.0.0.1",
             "--port",
-            "0",
+            str(self.port),
             "--state-dir",
             str(self.state_dir),
             "--mode",
