@@ -36,9 +36,7 @@ class ProfitSharingReturnForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if "out_return_no" in self.fields:  # absent once it is read-only
             self.fields["out_return_no"].required = False
-            self.fields["out_return_no"].help_text = _(
-                "Left blank, a time-ordered number is made."
-            )
+            self.fields["out_return_no"].help_text = _("Left blank, a time-ordered number is made.")
         if self.instance.pk:
             self.initial["amount_yuan"] = self.instance.amount_yuan
 

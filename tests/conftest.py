@@ -8,10 +8,10 @@ from collections import Counter
 
 import pytest
 from django.test import override_settings
-from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
 
 from django_wxpay_profitsharing import signals
 from django_wxpay_profitsharing.conf import reset_client
+from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
 
 ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
 requires_postgres = pytest.mark.skipif(

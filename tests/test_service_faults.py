@@ -6,11 +6,11 @@ import time
 
 import pytest
 from django.test import override_settings
-from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
 
 from django_wxpay_profitsharing import services
 from django_wxpay_profitsharing.conf import reset_client
 from django_wxpay_profitsharing.models import ReturnState
+from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
 
 from .conftest import RECEIVER, SUB_MCHID, wxpay_config
 
