@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``); a package so that workers can import its settings."""
