@@ -63,6 +63,12 @@ REJECTING_CODES = frozenset(
     {"PARAM_ERROR", "INVALID_REQUEST", "NO_AUTH", "NOT_ENOUGH", "RESOURCE_NOT_EXISTS"}
 )
 REQUEST_FIELDS = ("sub_mchid", "order_id", "out_order_no", "return_mchid", "amount", "description")
+#: What step 3 may change (never the request fields: they are frozen).
+APPLIED_FIELDS = (
+    "state", "return_id", "result", "fail_reason", "create_time", "finish_time",
+    "response_json", "needs_query", "last_error_code", "last_error_message",
+    "next_attempt_at", "lease_until", "lease_token", "updated",
+)  # fmt: skip
 
 _SIGNAL_FOR_STATE = {
     ReturnState.SUCCEEDED: signals.return_succeeded,
@@ -454,7 +460,7 @@ def _apply(claim: Claim, result: CallResult) -> ProfitSharingReturn:
                 row.next_attempt_at = now + _backoff(wxpay_settings.RETRY_BACKOFF, row.attempts)
         if ours:
             row.lease_until, row.lease_token = None, ""
-        row.save()
+        row.save(update_fields=APPLIED_FIELDS)
         if row.is_final and previous_state not in FINAL_STATES:
             _send_final_signals(row, previous_state)
     return row
