@@ -42,7 +42,7 @@ setup(
             "celery[redis]>=5.3",
             "drf-spectacular>=0.27",
             "django-filter>=24.1",
-            "schemathesis>=3.30",
+            "schemathesis>=4",
             "selenium>=4.20",
         ],
     },

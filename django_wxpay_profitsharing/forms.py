@@ -8,6 +8,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from . import services
+from .conf import wxpay_settings
 from .models import ProfitSharingReturn
 from .services import validate_return_fields
 
@@ -54,12 +56,30 @@ class ProfitSharingReturnForm(forms.ModelForm):
                 amount=cleaned["amount"],
                 description=cleaned.get("description"),
             )
+            self._check_number_is_free(cleaned)
         except ValidationError as exc:
             for field, messages in exc.message_dict.items():
                 target = "amount_yuan" if field == "amount" else field
                 for message in messages:
                     self.add_error(target if target in self.fields else None, message)
         return cleaned
+
+    def _check_number_is_free(self, cleaned: dict) -> None:
+        """An existing out_return_no is only accepted with the very same request."""
+        number = cleaned.get("out_return_no")
+        if self.instance.pk or not number:
+            return
+        existing = ProfitSharingReturn.objects.filter(
+            mchid=wxpay_settings.MCHID, out_return_no=number
+        ).first()
+        if existing is None:
+            return
+        wanted = {name: cleaned.get(name) or "" for name in services.REQUEST_FIELDS}
+        wanted["amount"] = cleaned["amount"]
+        if any(getattr(existing, name) != value for name, value in wanted.items()):
+            raise ValidationError(
+                {"out_return_no": [_("This out_return_no is already used for another return.")]}
+            )
 
     def _post_clean(self) -> None:
         if "amount" in self.cleaned_data:

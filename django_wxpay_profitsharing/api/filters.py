@@ -6,6 +6,8 @@ Written without django-filter so the API needs nothing beyond DRF; bad values an
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.utils.dateparse import parse_datetime
 from rest_framework import filters
 from rest_framework.exceptions import ValidationError
@@ -25,13 +27,18 @@ class ProfitSharingReturnFilter(filters.BaseFilterBackend):
                 raise ValidationError({"state": [f"unknown state {unknown[0]!r}"]})
             queryset = queryset.filter(state__in=states)
         for name in EXACT:
-            if params.get(name):
-                queryset = queryset.filter(**{name: params[name]})
+            value = params.get(name)
+            if value:
+                if "\x00" in value or len(value) > 64:
+                    raise ValidationError({name: ["not a valid value"]})
+                queryset = queryset.filter(**{name: value})
         for name, lookup in (("created_after", "created__gte"), ("created_before", "created__lt")):
             if params.get(name):
                 try:
                     moment = parse_datetime(params[name])
-                except ValueError:
+                    # Normalised here: an extreme offset or year would fail in the DB.
+                    moment = moment.astimezone(UTC) if moment and moment.tzinfo else moment
+                except (ValueError, OverflowError):
                     moment = None
                 if moment is None:
                     raise ValidationError({name: ["expected an ISO 8601 date-time"]})

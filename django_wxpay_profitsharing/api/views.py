@@ -20,6 +20,14 @@ from ..conf import wxpay_settings
 from ..dispatch import dispatch
 from ..models import ProfitSharingReturn
 from .filters import ProfitSharingReturnFilter
+from .schema import (
+    BULK_RESPONSES,
+    CREATE_RESPONSES,
+    DETAIL_RESPONSES,
+    LIST_RESPONSES,
+    extend_schema,
+    extend_schema_view,
+)
 from .serializers import REQUEST_FIELDS, ProfitSharingReturnSerializer
 
 
@@ -43,6 +51,14 @@ class BulkSubmitSerializer(serializers.Serializer):
     )
 
 
+@extend_schema_view(
+    list=extend_schema(responses=LIST_RESPONSES),
+    retrieve=extend_schema(responses=DETAIL_RESPONSES),
+    create=extend_schema(responses=CREATE_RESPONSES),
+    submit=extend_schema(request=None, responses=DETAIL_RESPONSES),
+    refresh=extend_schema(request=None, responses=DETAIL_RESPONSES),
+    bulk_submit=extend_schema(request=BulkSubmitSerializer, responses=BULK_RESPONSES),
+)
 class ProfitSharingReturnViewSet(
     mixins.CreateModelMixin,
     mixins.ListModelMixin,
