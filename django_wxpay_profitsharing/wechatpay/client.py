@@ -364,16 +364,21 @@ class WeChatPayClient:
             )
             status = response.status_code
             request_id = response.headers.get("Request-ID", "")
+            signed = "Wechatpay-Signature" in response.headers
+            try:
+                # A 2xx is always verified. An error answer is verified when it is
+                # signed (WeChat Pay's SDKs skip it): a forged or mangled "refusal"
+                # must not make a return final, so it becomes "outcome unknown".
+                if 200 <= status < 300 or signed:
+                    check(response.headers, response.content, request_id)
+            except errors.SignatureError:
+                outcome = "signature_error"
+                raise
             if not 200 <= status < 300:
                 outcome = "api_error"
                 error = self._api_error(status, response.content, request_id)
                 code = error.code
                 raise error
-            try:
-                check(response.headers, response.content, request_id)
-            except errors.SignatureError:
-                outcome = "signature_error"
-                raise
             return response.content
         except requests.RequestException as exc:
             outcome = "transport_error"
