@@ -70,6 +70,22 @@ def order(sim):
     return sim.seed_order(unique_no("P"), sub_mchid=SUB_MCHID, amount=1000)
 
 
+def pending_return(order, amount=100, **fields):
+    """A pending (not yet submitted) return against a seeded sharing order."""
+    from django_wxpay_profitsharing import services
+
+    values = {
+        "sub_mchid": SUB_MCHID,
+        "out_order_no": order["out_order_no"],
+        "return_mchid": RECEIVER,
+        "amount": amount,
+        "description": "test return",
+        "submit": False,
+    }
+    values.update(fields)
+    return services.create_return(**values)
+
+
 class SignalLog:
     """Records every final-state signal, for exactly-once assertions."""
 

@@ -14,11 +14,15 @@ from django_wxpay_profitsharing import services
 from django_wxpay_profitsharing.conf import reset_client
 from django_wxpay_profitsharing.models import ProfitSharingReturn, ReturnState
 
-from .conftest import RECEIVER, SUB_MCHID, wxpay_config
+from .conftest import RECEIVER, SUB_MCHID, pending_return, wxpay_config
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CHANGELIST = "admin:wxpay_profitsharing_profitsharingreturn_changelist"
 ADD = "admin:wxpay_profitsharing_profitsharingreturn_add"
+
+
+def returns(order, amounts):
+    return [pending_return(order, amount) for amount in amounts]
 
 
 def staff(username, *codenames):
@@ -40,20 +44,6 @@ def operator(client):
     )
     client.force_login(user)
     return client
-
-
-def returns(order, amounts):
-    return [
-        services.create_return(
-            sub_mchid=SUB_MCHID,
-            out_order_no=order["out_order_no"],
-            return_mchid=RECEIVER,
-            amount=amount,
-            description="admin",
-            submit=False,
-        )
-        for amount in amounts
-    ]
 
 
 def post_action(client, action, rows, **extra):

@@ -18,21 +18,11 @@ from django_wxpay_profitsharing import services
 from django_wxpay_profitsharing.conf import reset_client
 from django_wxpay_profitsharing.models import ProfitSharingReturn, ReturnState
 
-from .conftest import RECEIVER, SUB_MCHID, requires_postgres, wxpay_config
+from .conftest import pending_return as new_return
+from .conftest import requires_postgres, wxpay_config
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def new_return(order, amount=100):
-    return services.create_return(
-        sub_mchid=SUB_MCHID,
-        out_order_no=order["out_order_no"],
-        return_mchid=RECEIVER,
-        amount=amount,
-        description="concurrency",
-        submit=False,
-    )
 
 
 def posts(sim, number):

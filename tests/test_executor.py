@@ -16,7 +16,7 @@ from django_wxpay_profitsharing.conf import reset_client
 from django_wxpay_profitsharing.executor import RateLimiter, map_bounded
 from django_wxpay_profitsharing.models import ProfitSharingReturn, ReturnState
 
-from .conftest import RECEIVER, SUB_MCHID, requires_postgres, wxpay_config
+from .conftest import RECEIVER, SUB_MCHID, pending_return, requires_postgres, wxpay_config
 
 
 class FakeTime:
@@ -305,17 +305,7 @@ def test_task_backend_refuses_celery_when_missing_or_unknown(settings, monkeypat
 
 def new_returns(sim, count: int, amount: int = 10) -> list[ProfitSharingReturn]:
     order = sim.seed_order(f"PD{time.monotonic_ns()}", sub_mchid=SUB_MCHID, amount=amount * count)
-    return [
-        services.create_return(
-            sub_mchid=SUB_MCHID,
-            out_order_no=order["out_order_no"],
-            return_mchid=RECEIVER,
-            amount=amount,
-            description="dispatch",
-            submit=False,
-        )
-        for _ in range(count)
-    ]
+    return [pending_return(order, amount) for _ in range(count)]
 
 
 @pytest.mark.django_db(transaction=True)

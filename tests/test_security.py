@@ -38,6 +38,7 @@ from django_wxpay_profitsharing.simulator.__main__ import parse_args
 from django_wxpay_profitsharing.wechatpay import WeChatPayClient, crypto, errors
 
 from .conftest import RECEIVER, SUB_MCHID, wxpay_config
+from .conftest import pending_return as pending_row
 
 # ----------------------------------------------------------------- plain HTTP
 KEYS_ONLY = {"timeout": (1, 1)}
@@ -461,17 +462,6 @@ def api_call(client, route: str, row, order):
         "refresh": lambda: client.post(f"{API}{row.pk}/refresh/"),
         "bulk-submit": lambda: client.post(f"{API}bulk-submit/", {"ids": [row.pk]}, format="json"),
     }[route]()
-
-
-def pending_row(order, amount=10):
-    return services.create_return(
-        sub_mchid=SUB_MCHID,
-        out_order_no=order["out_order_no"],
-        return_mchid=RECEIVER,
-        amount=amount,
-        description="security",
-        submit=False,
-    )
 
 
 @pytest.mark.django_db(transaction=True)

@@ -12,7 +12,8 @@ from django_wxpay_profitsharing.conf import reset_client
 from django_wxpay_profitsharing.models import ReturnState
 from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
 
-from .conftest import RECEIVER, SUB_MCHID, wxpay_config
+from .conftest import SUB_MCHID, wxpay_config
+from .conftest import pending_return as new_return
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,17 +35,6 @@ def fast_timeouts(sim):
     with override_settings(WXPAY_PROFITSHARING=wxpay_config(sim, TIMEOUT=(1.0, 1.0))):
         yield sim
     reset_client()
-
-
-def new_return(order, amount=100):
-    return services.create_return(
-        sub_mchid=SUB_MCHID,
-        out_order_no=order["out_order_no"],
-        return_mchid=RECEIVER,
-        amount=amount,
-        description="fault test",
-        submit=False,
-    )
 
 
 def executed_posts(sim, number):
