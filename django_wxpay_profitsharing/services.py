@@ -18,8 +18,6 @@ sent twice by accident:
 
 The steps themselves live in ``transitions.py``; this module is their public face.
 
-The steps themselves live in ``transitions.py``; this module is their public face.
-
 A process that dies between 1 and 3 leaves a lease that expires after
 ``LEASE_SECONDS``; the next attempt queries first and converges on WeChat's truth.
 
