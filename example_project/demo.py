@@ -27,6 +27,7 @@ def main() -> None:
     simulator = SimulatorProcess(state_dir, port=args.simulator_port, processing_seconds=3)
     simulator.start()
     manage = [sys.executable, str(HERE / "manage.py")]
+    poller = None
     try:
         subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)
         subprocess.run([*manage, "seed_demo"], env=env, check=True)
@@ -51,7 +52,7 @@ def main() -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        if "poller" in locals():
+        if poller is not None:
             poller.terminate()
         simulator.stop()
 

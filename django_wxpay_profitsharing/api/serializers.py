@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
@@ -46,7 +44,7 @@ class ProfitSharingReturnSerializer(serializers.ModelSerializer):
         )  # fmt: skip
 
     def get_amount_yuan(self, obj: ProfitSharingReturn) -> str:
-        return f"{Decimal(obj.amount) / 100:.2f}"
+        return f"{obj.amount_yuan:.2f}"
 
     def validate(self, attrs: dict) -> dict:
         try:
