@@ -15,6 +15,7 @@ from django.core import checks
 
 from .conf import SETTINGS_NAME, wxpay_settings
 from .wechatpay import crypto
+from .wechatpay.client import TRANSPORTS
 
 MCHID_RE = re.compile(r"[0-9]{1,32}")
 PUBLIC_KEY_ID_RE = re.compile(r"PUB_KEY_ID_[0-9A-Za-z]+")
@@ -115,6 +116,8 @@ def _check_transport(s: Any) -> Iterable[checks.CheckMessage]:
         yield _error("POOL_SIZE", "must be a positive integer.", "e.g. 16.", 10)
     if not (isinstance(s.RATE_LIMIT_QPS, int | float) and s.RATE_LIMIT_QPS >= 0):
         yield _error("RATE_LIMIT_QPS", "must be a number >= 0 (0 = unlimited).", "e.g. 25.", 11)
+    if s.TRANSPORT not in TRANSPORTS:
+        yield _error("TRANSPORT", f"must be one of {', '.join(TRANSPORTS)}.", "e.g. 'http11'.", 13)
     if s.TASK_BACKEND not in ("auto", "celery", "thread", "inline"):
         yield _error(
             "TASK_BACKEND", "must be one of auto, celery, thread, inline.", "e.g. 'auto'.", 12

@@ -47,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "CA_BUNDLE": None,
     "ALLOW_INSECURE_HTTP": False,
     "TIMEOUT": (3.05, 10),
+    "TRANSPORT": "http11",  # "http11" (lean keep-alive pool) or "requests"
     "CERTIFICATE_REFRESH_INTERVAL": 60.0,  # min seconds between certificate downloads
     # Behaviour.
     "SUBMIT_ON_CREATE": True,
@@ -144,6 +145,7 @@ def build_client(**overrides: Any) -> Any:
         "base_url": s.BASE_URL,
         "timeout": tuple(s.TIMEOUT) if isinstance(s.TIMEOUT, list | tuple) else s.TIMEOUT,
         "allow_insecure_http": s.ALLOW_INSECURE_HTTP,
+        "transport": s.TRANSPORT,
         "pool_maxsize": max(int(s.POOL_SIZE), 1) * 2,
         "certificate_refresh_interval": float(s.CERTIFICATE_REFRESH_INTERVAL),
     }

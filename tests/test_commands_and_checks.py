@@ -126,6 +126,7 @@ def test_checks_pass_for_a_good_configuration(sim):
         ({"POOL_SIZE": 0}, "E010"),
         ({"RATE_LIMIT_QPS": -1}, "E011"),
         ({"TASK_BACKEND": "rq"}, "E012"),
+        ({"TRANSPORT": "urllib"}, "E013"),
     ],
 )
 def test_checks_name_the_bad_key(sim, change, expected):

@@ -149,11 +149,23 @@ def stub():
     server.close()
 
 
+def record_exchanges(client, sink) -> None:
+    """Pass every (request headers, raw response) of ``client`` to ``sink``."""
+    send = client.transport.send
+
+    def recording(method, target, headers, body):
+        response = send(method, target, headers, body)
+        sink(headers, response)
+        return response
+
+    client.transport.send = recording
+
+
 def capture_signed_answer(sim, order) -> tuple[int, dict, bytes]:
     """Create a return at the simulator and keep its signed answer, byte for byte."""
     captured = []
     with client_for(sim, sim.base_url) as client:
-        client.session.hooks["response"].append(lambda r, *a, **k: captured.append(r))
+        record_exchanges(client, lambda headers, response: captured.append(response))
         client.create_return(
             out_return_no=f"RSEC{time.time_ns()}",
             out_order_no=order["out_order_no"],
@@ -163,7 +175,7 @@ def capture_signed_answer(sim, order) -> tuple[int, dict, bytes]:
             description="replay me",
         )
     response = captured[-1]
-    return response.status_code, dict(response.headers), response.content
+    return response.status, dict(response.headers), response.body
 
 
 def query(client):
@@ -287,8 +299,8 @@ class SignatureRecorder:
     def __init__(self) -> None:
         self.values: set[str] = set()
 
-    def __call__(self, response, *args, **kwargs):
-        auth = response.request.headers.get("Authorization", "")
+    def __call__(self, request_headers, response):
+        auth = request_headers.get("Authorization", "")
         match = re.search(r'signature="([^"]+)"', auth)
         if match:
             self.values.add(match.group(1))
@@ -312,7 +324,7 @@ def test_debug_logs_call_records_and_errors_hold_no_secret(sim, order, caplog, s
     texts: list[str] = []
     config = wxpay_config(sim, TIMEOUT=(1, 1))
     with override_settings(WXPAY_PROFITSHARING=config):
-        get_client().session.hooks["response"].append(signatures)
+        record_exchanges(get_client(), signatures)
         texts.append(repr(get_client()))
         sim.configure(processing_seconds=0.2)
         rows = [

@@ -1,10 +1,10 @@
 """A small WeChat Pay APIv3 client for profit-sharing returns (no Django here).
 
 Why its own client: the bytes signed must be the bytes sent (the JSON body is
-serialised once, the request target is built once and checked against what
-``requests`` will put on the wire), every 2xx answer is verified before any of it is
-read, errors are typed with an explicit retry rule (``errors.py``), there is always a
-timeout, and one keep-alive session serves every thread.
+serialised once, the request target is built once and sent as it was signed), every
+2xx answer is verified before any of it is read, errors are typed with an explicit
+retry rule (``errors.py``), there is always a timeout, and one keep-alive connection
+pool (``transport.py``) serves every thread.
 
 POSTs are never retried here: whether to send the same ``out_return_no`` again is the
 caller's decision (the Django app queries first when the outcome is unknown). GETs
@@ -22,30 +22,34 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlsplit
 
-import requests
 from cryptography import x509
-from requests.adapters import HTTPAdapter
 
 from .. import __version__
 from . import crypto, errors, validation
 from .models import CallInfo, ReturnOrder
+from .transport import HTTP11Transport, Transport, environment_proxy
 from .verifier import ResponseVerifier, UnknownSerial
 
 logger = logging.getLogger("django_wxpay_profitsharing.wechatpay")
 
 RETURN_ORDERS_PATH = "/v3/profitsharing/return-orders"
 CERTIFICATES_PATH = "/v3/certificates"
-USER_AGENT = (
-    f"django-wxpay-profitsharing/{__version__} python-requests/{requests.__version__} "
-    f"Python/{platform.python_version()}"
-)
+USER_AGENT = f"django-wxpay-profitsharing/{__version__} Python/{platform.python_version()}"
 LOOPBACK_HOSTS = {"localhost"}
-#: WeChat Pay closes idle keep-alive connections after about 8 s; drop ours first.
-IDLE_SECONDS = 7.0
+TRANSPORTS = ("http11", "requests")
 
 OnCall = Callable[[CallInfo], None]
+
+
+#: Every ASCII character but the unreserved ones (RFC 3986) as %XX, like quote(safe="").
+_PERCENT = {c: f"%{c:02X}" for c in range(128) if not (chr(c).isalnum() or chr(c) in "_.-~")}
+
+
+def percent_encode(value: str) -> str:
+    """Percent-encode a path segment or query value (what is sent is what is signed)."""
+    return value.translate(_PERCENT) if value.isascii() else quote(value, safe="")
 
 
 def _is_loopback(host: str) -> bool:
@@ -55,19 +59,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _certain_not_sent(exc: requests.RequestException) -> bool:
-    """True only when the request provably never left: the connection never opened."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.SSLError):
-        return True
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        text = repr(exc.args[0] if exc.args else exc)
-        return any(
-            marker in text
-            for marker in ("NewConnectionError", "NameResolutionError", "Connection refused")
-        )
-    return False
 
 
 class WeChatPayClient:
@@ -94,6 +85,7 @@ class WeChatPayClient:
         ca_bundle: str | None = None,
         allow_insecure_http: bool = False,
         pool_maxsize: int = 32,
+        transport: str | Transport = "http11",
         max_get_retries: int = 2,
         certificate_refresh_interval: float = 60.0,
         on_call: OnCall | None = None,
@@ -138,24 +130,31 @@ class WeChatPayClient:
         self.on_call = on_call
         self.clock = clock
         self.nonce_factory = nonce_factory
-        self._verify_tls: str | bool = ca_bundle or True
         self._download_lock = threading.Lock()
         self._last_download = float("-inf")
-        self.session = requests.Session()
-        # Proxies and .netrc are resolved once here, not scanned from the environment
-        # on every call (a measurable share of a call's CPU).
-        self.session.trust_env = False
-        self._proxies = requests.utils.get_environ_proxies(self.base_url)
-        self._adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0)
-        self.session.mount("https://", self._adapter)
-        self.session.mount("http://", self._adapter)
-        self._last_activity = time.monotonic()
+        self.transport = self._make_transport(transport, timeout, ca_bundle, pool_maxsize)
 
     def __repr__(self) -> str:  # never the keys
         return f"<WeChatPayClient mchid={self.mchid} base_url={self.base_url}>"
 
+    def _make_transport(
+        self, transport: str | Transport, timeout: Any, ca_bundle: str | None, pool_maxsize: int
+    ) -> Transport:
+        if not isinstance(transport, str):
+            return transport
+        options = {"timeout": timeout, "ca_bundle": ca_bundle, "pool_maxsize": pool_maxsize}
+        if transport == "http11":
+            proxy = environment_proxy(self.base_url)
+            return HTTP11Transport(self.base_url, proxy=proxy, **options)
+        if transport == "requests":
+            from .requests_transport import RequestsTransport
+
+            return RequestsTransport(self.base_url, **options)
+        raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)} or a Transport")
+
     def close(self) -> None:
-        self.session.close()
+        """Close idle connections (the client stays usable)."""
+        self.transport.close()
 
     def __enter__(self) -> WeChatPayClient:
         return self
@@ -201,7 +200,7 @@ class WeChatPayClient:
         params = validation.validate_query_request(
             out_return_no=out_return_no, out_order_no=out_order_no, sub_mchid=sub_mchid
         )
-        path = f"{RETURN_ORDERS_PATH}/{quote(params.pop('out_return_no'), safe='')}"
+        path = f"{RETURN_ORDERS_PATH}/{percent_encode(params.pop('out_return_no'))}"
         query = {k: params[k] for k in ("sub_mchid", "out_order_no") if k in params}
         data = self._call("GET", path, query=query, on_call=on_call)
         return self._order(data)
@@ -286,7 +285,11 @@ class WeChatPayClient:
         body: dict[str, Any] | None = None,
         on_call: OnCall | None = None,
     ) -> Any:
-        target = path + (f"?{urlencode(query)}" if query else "")
+        if query:
+            path += "?" + "&".join(
+                f"{name}={percent_encode(value)}" for name, value in query.items()
+            )
+        target = path
         payload = (
             json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
             if body is not None
@@ -344,59 +347,45 @@ class WeChatPayClient:
             headers["Wechatpay-Serial"] = self._wechatpay_serial()
         if method == "POST":
             headers["Content-Type"] = "application/json"
-        prepared = self.session.prepare_request(
-            requests.Request(method, self.base_url + target, data=payload or None, headers=headers)
-        )
-        if prepared.path_url != target:
-            raise errors.InvalidRequest("url", "the request target would not be sent as signed")
         path_only = target.split("?", 1)[0]
-        if time.monotonic() - self._last_activity > IDLE_SECONDS:
-            # The server has closed them by now; a POST on a dead one would end in an
-            # "outcome unknown" that a fresh connection avoids.
-            self._adapter.poolmanager.clear()
         started = time.perf_counter()
         status: int | None = None
         request_id = code = ""
         outcome = "ok"
         try:
-            response = self.session.send(
-                prepared, timeout=self.timeout, verify=self._verify_tls, proxies=self._proxies
-            )
-            status = response.status_code
-            request_id = response.headers.get("Request-ID", "")
+            response = self.transport.send(method, target, headers, payload)
+            status = response.status
+            request_id = response.headers.get("Request-ID") or ""
             signed = "Wechatpay-Signature" in response.headers
             try:
                 # A 2xx is always verified. An error answer is verified when it is
                 # signed (WeChat Pay's SDKs skip it): a forged or mangled "refusal"
                 # must not make a return final, so it becomes "outcome unknown".
                 if 200 <= status < 300 or signed:
-                    check(response.headers, response.content, request_id)
+                    check(response.headers, response.body, request_id)
             except errors.SignatureError:
                 outcome = "signature_error"
                 raise
             if not 200 <= status < 300:
                 outcome = "api_error"
-                error = self._api_error(status, response.content, request_id)
+                error = self._api_error(status, response.body, request_id)
                 code = error.code
                 raise error
-            return response.content
-        except requests.RequestException as exc:
+            return response.body
+        except errors.TransportError:
             outcome = "transport_error"
-            kind = type(exc).__name__
-            raise errors.TransportError(
-                f"{method} {path_only} failed: {kind}", maybe_sent=not _certain_not_sent(exc)
-            ) from None
+            raise
         finally:
-            self._last_activity = time.monotonic()
             duration = (time.perf_counter() - started) * 1000
-            logger.debug(
-                "%s %s -> %s request_id=%s %.1fms",
-                method,
-                path_only,
-                status if status is not None else outcome,
-                request_id or "-",
-                duration,
-            )
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "%s %s -> %s request_id=%s %.1fms",
+                    method,
+                    path_only,
+                    status if status is not None else outcome,
+                    request_id or "-",
+                    duration,
+                )
             info = CallInfo(method, path_only, status, request_id, code, duration, outcome, attempt)
             for hook in (self.on_call, on_call):
                 if hook is not None:

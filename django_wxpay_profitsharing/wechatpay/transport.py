@@ -1,0 +1,413 @@
+"""HTTP/1.1 for the client: a small keep-alive connection pool over (TLS) sockets.
+
+Why not ``requests`` by default: a signed call needs one RSA sign and one verify,
+about 0.3 ms of CPU; ``requests`` + urllib3 + ``http.client`` added twice that again
+on every call (request preparation, header dictionaries, the ``email`` header
+parser), which is most of what a worker spends when it claws back thousands of
+returns. What this client needs from HTTP is narrow: one origin, requests whose
+body is already bytes with a ``Content-Length``, and JSON answers framed by
+``Content-Length``, ``chunked`` or the connection's end. That subset fits here, and
+owning it also gives exact answers to the questions the app cares about:
+
+* ``maybe_sent`` comes from *where* a call failed, not from an exception's text:
+  False only when the failure happened before the connection was open (DNS,
+  refused, connect timeout, TLS handshake, a proxy refusing ``CONNECT``).
+* Only idle connections are dropped: one idle longer than ``idle_seconds`` (WeChat
+  Pay closes them at about 8 s) or one the server has closed is never reused, and
+  a request in flight on another thread is never disturbed.
+* No redirects are followed and no cookies are kept (neither is part of APIv3).
+
+``RequestsTransport`` (``TRANSPORT = "requests"``) keeps ``requests`` for shops that
+need what it offers beyond this (SOCKS proxies, custom adapters).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import select
+import socket
+import ssl
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+from urllib.request import getproxies, proxy_bypass
+
+from .errors import TransportError
+
+#: WeChat Pay closes idle keep-alive connections after about 8 s; drop ours first.
+IDLE_SECONDS = 7.0
+MAX_LINE = 65_536
+MAX_HEADERS = 100
+MAX_BODY = 8 * 1024 * 1024
+_LINE_BREAK = re.compile(r"[\r\n\0]")
+#: One header field per line: an RFC 9110 token, a colon, the value up to CRLF.
+_FIELD_LINE = re.compile(r"^([!#$%&'*+.^_`|~0-9A-Za-z-]+):([^\r\n]*)\r\n", re.M)
+
+Timeout = float | tuple[float, float]
+
+
+class Headers(dict[str, str]):
+    """Response headers, looked up without regard to case (stored lower-cased)."""
+
+    def __getitem__(self, name: str) -> str:
+        return super().__getitem__(name.lower())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and super().__contains__(name.lower())
+
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        return super().get(name.lower(), default)
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    """A whole answer: the body is read completely before anything looks at it."""
+
+    status: int
+    headers: Headers
+    body: bytes
+
+
+class Transport(Protocol):
+    """What the client needs from HTTP: one exchange, and closing idle connections."""
+
+    base_url: str
+
+    def send(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> RawResponse:
+        """Send ``method target`` (target exactly as signed); raise ``TransportError``."""
+
+    def close(self) -> None:
+        """Close idle connections; the transport stays usable."""
+
+
+def split_timeout(timeout: Timeout) -> tuple[float, float]:
+    if isinstance(timeout, tuple | list):
+        connect, read = timeout
+        return float(connect), float(read)
+    return float(timeout), float(timeout)
+
+
+def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """Certificate and host checks always on; the CA bundle given, else certifi's."""
+    if ca_bundle is None:
+        try:
+            import certifi
+
+            ca_bundle = certifi.where()
+        except ImportError:  # pragma: no cover - requests brings certifi
+            ca_bundle = None
+    context = ssl.create_default_context(cafile=ca_bundle)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def environment_proxy(base_url: str) -> str | None:
+    """The ``https_proxy``/``all_proxy`` for this origin, unless ``no_proxy`` skips it.
+
+    Read once, when the transport is built, not on every call.
+    """
+    parts = urlsplit(base_url)
+    if parts.scheme != "https" or proxy_bypass(parts.hostname or ""):
+        return None
+    proxies = getproxies()
+    return proxies.get("https") or proxies.get("all") or None
+
+
+_process_generation = 0
+
+
+def _forked() -> None:
+    global _process_generation
+    _process_generation += 1
+
+
+if hasattr(os, "register_at_fork"):  # a child must not reuse its parent's connections
+    os.register_at_fork(after_in_child=_forked)
+
+
+class _Connection:
+    __slots__ = ("generation", "idle_since", "poller", "reader", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.reader = sock.makefile("rb")
+        self.idle_since = time.monotonic()
+        self.generation = _process_generation
+        self.poller = None
+        if hasattr(select, "poll"):  # no descriptor limit, unlike select()
+            self.poller = select.poll()
+            self.poller.register(sock, select.POLLIN)
+
+    def close(self) -> None:
+        try:
+            self.reader.close()
+            self.sock.close()
+        except OSError:  # pragma: no cover - already gone
+            pass
+
+    def closed_by_peer(self) -> bool:
+        """Readable while idle means the server closed it (or sent what we never asked)."""
+        if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
+            return True
+        if self.poller is not None:
+            return bool(self.poller.poll(0))
+        return bool(select.select([self.sock], [], [], 0)[0])  # pragma: no cover - Windows
+
+
+class HTTP11Transport:
+    """Keep-alive HTTP/1.1 to one origin, shared by every thread of a process."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: Timeout = (3.05, 10),
+        ca_bundle: str | None = None,
+        pool_maxsize: int = 32,
+        idle_seconds: float = IDLE_SECONDS,
+        proxy: str | None = None,
+        user_agent: str = "",
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("base_url must be an https:// URL")
+        self.base_url = base_url.rstrip("/")
+        self.host = parts.hostname
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.tls = parts.scheme == "https"
+        default_port = 443 if self.tls else 80
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self.host_header = host if self.port == default_port else f"{host}:{self.port}"
+        self.connect_timeout, self.read_timeout = split_timeout(timeout)
+        self.context = tls_context(ca_bundle) if self.tls else None
+        self.pool_maxsize = max(1, int(pool_maxsize))
+        self.idle_seconds = idle_seconds
+        self.proxy = urlsplit(proxy) if proxy else None
+        if self.proxy is not None and not (self.proxy.scheme == "http" and self.proxy.hostname):
+            raise ValueError("the proxy must be an http:// URL (HTTPS goes through CONNECT)")
+        self.user_agent = user_agent
+        self.connections_opened = 0
+        self._idle: deque[_Connection] = deque()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<HTTP11Transport {self.base_url}>"
+
+    # ------------------------------------------------------------------ the pool
+    def _checkout(self) -> _Connection | None:
+        while True:
+            with self._lock:
+                if not self._idle:
+                    return None
+                conn = self._idle.pop()  # the most recently used one
+            if conn.generation != _process_generation:
+                # Inherited through fork: the parent still owns the TLS session.
+                continue
+            if time.monotonic() - conn.idle_since > self.idle_seconds or conn.closed_by_peer():
+                conn.close()
+                continue
+            return conn
+
+    def _checkin(self, conn: _Connection) -> None:
+        conn.idle_since = time.monotonic()
+        with self._lock:
+            if len(self._idle) < self.pool_maxsize:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, deque()
+        for conn in idle:
+            conn.close()
+
+    # ---------------------------------------------------------------- connecting
+    def _connect(self, label: str) -> _Connection:
+        """Open (and for https, handshake) a connection; nothing has been sent yet."""
+        try:
+            if self.proxy is not None and self.tls:
+                sock = self._tunnel(label)
+            else:
+                sock = socket.create_connection((self.host, self.port), self.connect_timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.context is not None:
+                sock.settimeout(self.connect_timeout)
+                sock = self.context.wrap_socket(sock, server_hostname=self.host)
+            sock.settimeout(self.read_timeout)  # from here on, every wait is a read
+        except TransportError:
+            raise
+        except (OSError, ValueError) as exc:
+            kind = "ConnectTimeout" if isinstance(exc, TimeoutError) else type(exc).__name__
+            raise TransportError(f"{label} failed: {kind}", maybe_sent=False) from None
+        self.connections_opened += 1
+        return _Connection(sock)
+
+    def _tunnel(self, label: str) -> socket.socket:
+        proxy = self.proxy
+        assert proxy is not None and proxy.hostname
+        sock = socket.create_connection((proxy.hostname, proxy.port or 80), self.connect_timeout)
+        lines = [f"CONNECT {self.host}:{self.port} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        if proxy.username:
+            secret = f"{unquote(proxy.username)}:{unquote(proxy.password or '')}"
+            lines.append(f"Proxy-Authorization: Basic {base64.b64encode(secret.encode()).decode()}")
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        reader = sock.makefile("rb")
+        try:
+            status, _headers, _version = _read_head(reader)
+        finally:
+            reader.close()
+        if not 200 <= status < 300:
+            sock.close()
+            raise TransportError(f"{label} failed: proxy answered {status}", maybe_sent=False)
+        return sock
+
+    # ------------------------------------------------------------------ exchange
+    def send(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> RawResponse:
+        label = f"{method} {target.split('?', 1)[0]}"
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host_header}"]
+        lines.extend(f"{name}: {value}" for name, value in headers.items())
+        if _LINE_BREAK.search("".join(lines)):
+            raise ValueError("a request line or header holds a line break")
+        if body or method in ("POST", "PUT", "PATCH"):
+            lines.append(f"Content-Length: {len(body)}")
+        request = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
+        conn = self._checkout() or self._connect(label)
+        try:
+            conn.sock.sendall(request)
+            response, reusable = _read_response(conn.reader, method)
+        except (OSError, ValueError) as exc:
+            conn.close()
+            kind = "ReadTimeout" if isinstance(exc, TimeoutError) else type(exc).__name__
+            raise TransportError(f"{label} failed: {kind}", maybe_sent=True) from None
+        except BaseException:
+            conn.close()
+            raise
+        if reusable:
+            self._checkin(conn)
+        else:
+            conn.close()
+        return response
+
+
+class IncompleteAnswer(ValueError):
+    """The server closed, or broke HTTP/1.1 framing, before a whole answer arrived."""
+
+
+def _readline(reader) -> bytes:
+    line = reader.readline(MAX_LINE + 1)
+    if len(line) > MAX_LINE:
+        raise IncompleteAnswer("header line too long")
+    if not line:
+        raise IncompleteAnswer("connection closed before the answer")
+    return line
+
+
+def _read_head_text(reader) -> tuple[str, str]:
+    """The status line, and the header lines each ended by CRLF, of one answer.
+
+    Usually the whole head is already buffered: it is taken in one read. Otherwise
+    (or with bare LF line ends) it is read line by line.
+    """
+    buffered = reader.peek(MAX_LINE)
+    end = buffered.find(b"\r\n\r\n")
+    if 0 <= end and buffered.count(b"\r\n", 0, end) <= MAX_HEADERS:
+        status_line, _, fields = reader.read(end + 4).decode("latin-1").partition("\r\n")
+        return status_line, fields[:-2]
+    lines = [_readline(reader)]
+    while lines[-1] not in (b"\r\n", b"\n"):
+        if len(lines) > MAX_HEADERS + 1:
+            raise IncompleteAnswer("too many headers")
+        lines.append(_readline(reader))
+    status_line, *fields = (line.decode("latin-1").rstrip("\r\n") for line in lines[:-1])
+    return status_line, "".join(f"{line}\r\n" for line in fields)
+
+
+def _read_head(reader) -> tuple[int, Headers, str]:
+    """Status, headers and version of one answer (1xx interim answers skipped)."""
+    while True:
+        status_line, text = _read_head_text(reader)
+        version, _, rest = status_line.partition(" ")
+        if not version.startswith("HTTP/1."):
+            raise IncompleteAnswer("not an HTTP/1.x answer")
+        try:
+            status = int(rest[:3])
+        except ValueError:
+            raise IncompleteAnswer("malformed status line") from None
+        pairs = _FIELD_LINE.findall(text)
+        if not len(pairs) == text.count("\r\n") == text.count("\n"):
+            raise IncompleteAnswer("malformed header line")
+        fields = {name.lower(): value.strip(" \t") for name, value in pairs}
+        if len(fields) != len(pairs):  # a repeated field: its values joined in order
+            fields = {}
+            for name, value in pairs:
+                key, value = name.lower(), value.strip(" \t")
+                fields[key] = f"{fields[key]}, {value}" if key in fields else value
+        if not 100 <= status < 200:
+            return status, Headers(fields), version
+
+
+def _read_exactly(reader, size: int) -> bytes:
+    data = reader.read(size)
+    if len(data) != size:
+        raise IncompleteAnswer("connection closed inside the body")
+    return data
+
+
+def _read_chunked(reader) -> bytes:
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        size_text = _readline(reader).split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise IncompleteAnswer("malformed chunk size") from None
+        if size == 0:
+            while _readline(reader) not in (b"\r\n", b"\n"):  # trailers
+                pass
+            return b"".join(parts)
+        total += size
+        if total > MAX_BODY:
+            raise IncompleteAnswer("answer body too large")
+        parts.append(_read_exactly(reader, size))
+        if _readline(reader) not in (b"\r\n", b"\n"):
+            raise IncompleteAnswer("malformed chunk end")
+
+
+def _read_response(reader, method: str) -> tuple[RawResponse, bool]:
+    """One whole answer, and whether the connection may carry another (RFC 9112 §6.3)."""
+    status, headers, version = _read_head(reader)
+    field = partial(dict.get, headers)  # names are lower-cased already
+    reusable = version != "HTTP/1.0" and "close" not in field("connection", "").lower()
+    encoding = field("transfer-encoding", "").lower()
+    length = field("content-length")
+    if method == "HEAD" or status in (204, 304):
+        body = b""
+    elif encoding:
+        if encoding.rsplit(",", 1)[-1].strip() != "chunked":
+            raise IncompleteAnswer(f"unsupported transfer-encoding {encoding!r}")
+        body = _read_chunked(reader)
+    elif length is not None:
+        if not length.isdigit() or "," in length:
+            raise IncompleteAnswer("malformed content-length")
+        if int(length) > MAX_BODY:
+            raise IncompleteAnswer("answer body too large")
+        body = _read_exactly(reader, int(length))
+    else:  # framed by the connection's end
+        body = reader.read(MAX_BODY + 1)
+        if len(body) > MAX_BODY:
+            raise IncompleteAnswer("answer body too large")
+        reusable = False
+    return RawResponse(status, headers, body), reusable
