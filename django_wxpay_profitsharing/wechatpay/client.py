@@ -298,22 +298,18 @@ class WeChatPayClient:
         attempts = 1 + (self.max_get_retries if method == "GET" else 0)
         for attempt in range(attempts):
             try:
-                return self._attempt(method, target, payload, on_call, attempt)
+                raw = self._send(method, target, payload, on_call, attempt, self._verify_response)
             except errors.WeChatPayError as exc:
                 if attempt + 1 >= attempts or not exc.retryable:
                     raise
                 delay = min(2.0, 0.1 * 2**attempt) * random.uniform(0.5, 1.0)
                 time.sleep(delay)
+                continue
+            try:
+                return json.loads(raw)
+            except ValueError:
+                raise errors.SignatureError("verified response is not JSON") from None
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _attempt(
-        self, method: str, target: str, payload: bytes, on_call: OnCall | None, attempt: int
-    ) -> Any:
-        raw = self._send(method, target, payload, on_call, attempt, self._verify_response)
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise errors.SignatureError("verified response is not JSON") from None
 
     def _verify_response(self, headers: Any, raw: bytes, request_id: str) -> None:
         """Verify a 2xx answer; an unknown serial triggers one (rate-limited) download."""
@@ -355,8 +351,8 @@ class WeChatPayClient:
         try:
             response = self.transport.send(method, target, headers, payload)
             status = response.status
-            request_id = response.headers.get("Request-ID") or ""
-            signed = "Wechatpay-Signature" in response.headers
+            request_id = response.headers.get("request-id") or ""
+            signed = "wechatpay-signature" in response.headers
             try:
                 # A 2xx is always verified. An error answer is verified when it is
                 # signed (WeChat Pay's SDKs skip it): a forged or mangled "refusal"
@@ -376,8 +372,9 @@ class WeChatPayClient:
             outcome = "transport_error"
             raise
         finally:
-            duration = (time.perf_counter() - started) * 1000
-            if logger.isEnabledFor(logging.DEBUG):
+            hooks = [hook for hook in (self.on_call, on_call) if hook is not None]
+            if hooks or logger.isEnabledFor(logging.DEBUG):
+                duration = (time.perf_counter() - started) * 1000
                 logger.debug(
                     "%s %s -> %s request_id=%s %.1fms",
                     method,
@@ -386,9 +383,10 @@ class WeChatPayClient:
                     request_id or "-",
                     duration,
                 )
-            info = CallInfo(method, path_only, status, request_id, code, duration, outcome, attempt)
-            for hook in (self.on_call, on_call):
-                if hook is not None:
+                info = CallInfo(
+                    method, path_only, status, request_id, code, duration, outcome, attempt
+                )
+                for hook in hooks:
                     try:
                         hook(info)
                     except Exception:

@@ -65,7 +65,7 @@ class ReturnOrder:
                 finish_time=parse_time(data.get("finish_time")),
                 sub_mchid=data.get("sub_mchid") or None,
                 fail_reason=data.get("fail_reason") or None,
-                raw=dict(data),
+                raw=data,  # freshly parsed JSON, owned by this object
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"not a return order: missing or bad {exc}") from None

@@ -17,7 +17,8 @@ from requests.adapters import HTTPAdapter
 from requests.utils import get_environ_proxies
 
 from .errors import InvalidRequest, TransportError
-from .transport import IDLE_SECONDS, Headers, RawResponse, Timeout
+from .http11 import Headers, RawResponse
+from .transport import IDLE_SECONDS, Timeout
 
 
 def _certain_not_sent(exc: requests.RequestException) -> bool:

@@ -33,46 +33,20 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import partial
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 from urllib.request import getproxies, proxy_bypass
 
 from .errors import TransportError
+from .http11 import AnswerReader, Headers, RawResponse, read_head, read_response
+
+__all__ = ["HTTP11Transport", "Headers", "RawResponse", "Transport", "environment_proxy"]
 
 #: WeChat Pay closes idle keep-alive connections after about 8 s; drop ours first.
 IDLE_SECONDS = 7.0
-MAX_LINE = 65_536
-MAX_HEADERS = 100
-MAX_BODY = 8 * 1024 * 1024
 _LINE_BREAK = re.compile(r"[\r\n\0]")
-#: One header field per line: an RFC 9110 token, a colon, the value up to CRLF.
-_FIELD_LINE = re.compile(r"^([!#$%&'*+.^_`|~0-9A-Za-z-]+):([^\r\n]*)\r\n", re.M)
 
 Timeout = float | tuple[float, float]
-
-
-class Headers(dict[str, str]):
-    """Response headers, looked up without regard to case (stored lower-cased)."""
-
-    def __getitem__(self, name: str) -> str:
-        return super().__getitem__(name.lower())
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and super().__contains__(name.lower())
-
-    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
-        return super().get(name.lower(), default)
-
-
-@dataclass(frozen=True)
-class RawResponse:
-    """A whole answer: the body is read completely before anything looks at it."""
-
-    status: int
-    headers: Headers
-    body: bytes
 
 
 class Transport(Protocol):
@@ -139,7 +113,7 @@ class _Connection:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.reader = sock.makefile("rb")
+        self.reader = AnswerReader(sock)
         self.idle_since = time.monotonic()
         self.generation = _process_generation
         self.poller = None
@@ -149,14 +123,13 @@ class _Connection:
 
     def close(self) -> None:
         try:
-            self.reader.close()
             self.sock.close()
         except OSError:  # pragma: no cover - already gone
             pass
 
     def closed_by_peer(self) -> bool:
         """Readable while idle means the server closed it (or sent what we never asked)."""
-        if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
+        if self.reader.pending() or (isinstance(self.sock, ssl.SSLSocket) and self.sock.pending()):
             return True
         if self.poller is not None:
             return bool(self.poller.poll(0))
@@ -261,12 +234,9 @@ class HTTP11Transport:
             secret = f"{unquote(proxy.username)}:{unquote(proxy.password or '')}"
             lines.append(f"Proxy-Authorization: Basic {base64.b64encode(secret.encode()).decode()}")
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-        reader = sock.makefile("rb")
-        try:
-            status, _headers, _version = _read_head(reader)
-        finally:
-            reader.close()
-        if not 200 <= status < 300:
+        reader = AnswerReader(sock)
+        status, _headers, _version = read_head(reader)
+        if not 200 <= status < 300 or reader.pending():
             sock.close()
             raise TransportError(f"{label} failed: proxy answered {status}", maybe_sent=False)
         return sock
@@ -275,7 +245,6 @@ class HTTP11Transport:
     def send(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes
     ) -> RawResponse:
-        label = f"{method} {target.split('?', 1)[0]}"
         lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host_header}"]
         lines.extend(f"{name}: {value}" for name, value in headers.items())
         if _LINE_BREAK.search("".join(lines)):
@@ -283,14 +252,16 @@ class HTTP11Transport:
         if body or method in ("POST", "PUT", "PATCH"):
             lines.append(f"Content-Length: {len(body)}")
         request = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
-        conn = self._checkout() or self._connect(label)
+        conn = self._checkout() or self._connect(_label(method, target))
         try:
             conn.sock.sendall(request)
-            response, reusable = _read_response(conn.reader, method)
+            response, reusable = read_response(conn.reader, method)
         except (OSError, ValueError) as exc:
             conn.close()
             kind = "ReadTimeout" if isinstance(exc, TimeoutError) else type(exc).__name__
-            raise TransportError(f"{label} failed: {kind}", maybe_sent=True) from None
+            raise TransportError(
+                f"{_label(method, target)} failed: {kind}", maybe_sent=True
+            ) from None
         except BaseException:
             conn.close()
             raise
@@ -301,113 +272,6 @@ class HTTP11Transport:
         return response
 
 
-class IncompleteAnswer(ValueError):
-    """The server closed, or broke HTTP/1.1 framing, before a whole answer arrived."""
-
-
-def _readline(reader) -> bytes:
-    line = reader.readline(MAX_LINE + 1)
-    if len(line) > MAX_LINE:
-        raise IncompleteAnswer("header line too long")
-    if not line:
-        raise IncompleteAnswer("connection closed before the answer")
-    return line
-
-
-def _read_head_text(reader) -> tuple[str, str]:
-    """The status line, and the header lines each ended by CRLF, of one answer.
-
-    Usually the whole head is already buffered: it is taken in one read. Otherwise
-    (or with bare LF line ends) it is read line by line.
-    """
-    buffered = reader.peek(MAX_LINE)
-    end = buffered.find(b"\r\n\r\n")
-    if 0 <= end and buffered.count(b"\r\n", 0, end) <= MAX_HEADERS:
-        status_line, _, fields = reader.read(end + 4).decode("latin-1").partition("\r\n")
-        return status_line, fields[:-2]
-    lines = [_readline(reader)]
-    while lines[-1] not in (b"\r\n", b"\n"):
-        if len(lines) > MAX_HEADERS + 1:
-            raise IncompleteAnswer("too many headers")
-        lines.append(_readline(reader))
-    status_line, *fields = (line.decode("latin-1").rstrip("\r\n") for line in lines[:-1])
-    return status_line, "".join(f"{line}\r\n" for line in fields)
-
-
-def _read_head(reader) -> tuple[int, Headers, str]:
-    """Status, headers and version of one answer (1xx interim answers skipped)."""
-    while True:
-        status_line, text = _read_head_text(reader)
-        version, _, rest = status_line.partition(" ")
-        if not version.startswith("HTTP/1."):
-            raise IncompleteAnswer("not an HTTP/1.x answer")
-        try:
-            status = int(rest[:3])
-        except ValueError:
-            raise IncompleteAnswer("malformed status line") from None
-        pairs = _FIELD_LINE.findall(text)
-        if not len(pairs) == text.count("\r\n") == text.count("\n"):
-            raise IncompleteAnswer("malformed header line")
-        fields = {name.lower(): value.strip(" \t") for name, value in pairs}
-        if len(fields) != len(pairs):  # a repeated field: its values joined in order
-            fields = {}
-            for name, value in pairs:
-                key, value = name.lower(), value.strip(" \t")
-                fields[key] = f"{fields[key]}, {value}" if key in fields else value
-        if not 100 <= status < 200:
-            return status, Headers(fields), version
-
-
-def _read_exactly(reader, size: int) -> bytes:
-    data = reader.read(size)
-    if len(data) != size:
-        raise IncompleteAnswer("connection closed inside the body")
-    return data
-
-
-def _read_chunked(reader) -> bytes:
-    parts: list[bytes] = []
-    total = 0
-    while True:
-        size_text = _readline(reader).split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise IncompleteAnswer("malformed chunk size") from None
-        if size == 0:
-            while _readline(reader) not in (b"\r\n", b"\n"):  # trailers
-                pass
-            return b"".join(parts)
-        total += size
-        if total > MAX_BODY:
-            raise IncompleteAnswer("answer body too large")
-        parts.append(_read_exactly(reader, size))
-        if _readline(reader) not in (b"\r\n", b"\n"):
-            raise IncompleteAnswer("malformed chunk end")
-
-
-def _read_response(reader, method: str) -> tuple[RawResponse, bool]:
-    """One whole answer, and whether the connection may carry another (RFC 9112 §6.3)."""
-    status, headers, version = _read_head(reader)
-    field = partial(dict.get, headers)  # names are lower-cased already
-    reusable = version != "HTTP/1.0" and "close" not in field("connection", "").lower()
-    encoding = field("transfer-encoding", "").lower()
-    length = field("content-length")
-    if method == "HEAD" or status in (204, 304):
-        body = b""
-    elif encoding:
-        if encoding.rsplit(",", 1)[-1].strip() != "chunked":
-            raise IncompleteAnswer(f"unsupported transfer-encoding {encoding!r}")
-        body = _read_chunked(reader)
-    elif length is not None:
-        if not length.isdigit() or "," in length:
-            raise IncompleteAnswer("malformed content-length")
-        if int(length) > MAX_BODY:
-            raise IncompleteAnswer("answer body too large")
-        body = _read_exactly(reader, int(length))
-    else:  # framed by the connection's end
-        body = reader.read(MAX_BODY + 1)
-        if len(body) > MAX_BODY:
-            raise IncompleteAnswer("answer body too large")
-        reusable = False
-    return RawResponse(status, headers, body), reusable
+def _label(method: str, target: str) -> str:
+    """``METHOD /path`` for messages: never the query string."""
+    return f"{method} {target.split('?', 1)[0]}"

@@ -42,11 +42,13 @@ class UnknownSerial(SignatureError):
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:
-    value = headers.get(name)
-    if value is None:  # plain dicts from tests may not be case-insensitive
-        lowered = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
-    return value or ""
+    """The value of header ``name`` (lower-case), whatever the mapping's key case."""
+    # Transports give lower-cased names (a plain dict lookup); other mappings are
+    # asked themselves, then searched without regard to case.
+    value = dict.get(headers, name) if isinstance(headers, dict) else headers.get(name)
+    if value is None:
+        value = next((v for k, v in headers.items() if k.lower() == name), None)
+    return value.strip() if value else ""
 
 
 def certificate_is_valid(cert: x509.Certificate, now: datetime | None = None) -> bool:
@@ -128,17 +130,16 @@ class ResponseVerifier:
 
         ``key`` overrides the lookup (bootstrap of the first certificate download).
         """
-        values = {name: _header(headers, name).strip() for name in REQUIRED_HEADERS}
-        missing = [name for name, value in values.items() if not value]
-        if missing:
-            raise SignatureError(
-                f"response lacks {', '.join(missing)}: not verifiable", request_id=request_id
-            )
-        sig_type = _header(headers, "Wechatpay-Signature-Type")
+        values = [_header(headers, name.lower()) for name in REQUIRED_HEADERS]
+        if not all(values):
+            missing = ", ".join(n for n, v in zip(REQUIRED_HEADERS, values, strict=True) if not v)
+            raise SignatureError(f"response lacks {missing}: not verifiable", request_id=request_id)
+        timestamp_text, nonce, serial, signature = values
+        sig_type = _header(headers, "wechatpay-signature-type")
         if sig_type and sig_type != SIGNATURE_TYPE:
             raise SignatureError(f"unsupported signature type {sig_type!r}", request_id=request_id)
         try:
-            timestamp = int(values["Wechatpay-Timestamp"])
+            timestamp = int(timestamp_text)
         except ValueError:
             raise SignatureError("malformed Wechatpay-Timestamp", request_id=request_id) from None
         if abs(self.clock() - timestamp) >= self.max_skew:
@@ -146,13 +147,11 @@ class ResponseVerifier:
                 "response timestamp is outside the 5-minute window (stale or replayed)",
                 request_id=request_id,
             )
-        serial = values["Wechatpay-Serial"]
         key = key or self._key_for(serial)
         if key is None:
             raise UnknownSerial(serial, request_id=request_id)
-        nonce = values["Wechatpay-Nonce"]
         message = crypto.response_message(timestamp, nonce, body)
-        if not crypto.verify(key, message, values["Wechatpay-Signature"]):
+        if not crypto.verify(key, message, signature):
             raise SignatureError("response signature does not verify", request_id=request_id)
         if not self._first_use(nonce, timestamp):
             raise SignatureError("response nonce seen before (replayed)", request_id=request_id)
