@@ -14,6 +14,7 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -24,6 +25,15 @@ from django_wxpay_profitsharing.wechatpay.transport import HTTP11Transport
 from .conftest import RECEIVER, SUB_MCHID, unique_no
 
 JSON_OK = b'{"ok":true}'
+
+
+def accepted(listener: socket.socket) -> Iterator[socket.socket]:
+    """Each connection the listener accepts, until it is closed."""
+    while True:
+        try:
+            yield listener.accept()[0]
+        except OSError:
+            return
 
 
 class ScriptedServer:
@@ -39,11 +49,7 @@ class ScriptedServer:
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
+        for conn in accepted(self.listener):
             self.connections += 1
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
@@ -328,11 +334,7 @@ class ConnectProxy:
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
+        for conn in accepted(self.listener):
             threading.Thread(target=self._tunnel, args=(conn,), daemon=True).start()
 
     def _tunnel(self, conn: socket.socket) -> None:

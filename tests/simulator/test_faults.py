@@ -8,23 +8,9 @@ import time
 import pytest
 import requests
 
-from django_wxpay_profitsharing.testing.simulator import SimulatorError, SimulatorProcess
+from django_wxpay_profitsharing.testing.simulator import SimulatorError
 
-from .test_simulator_wire import SUB, SignedClient, return_fields
-
-
-@pytest.fixture(scope="module")
-def simproc(tmp_path_factory):
-    with SimulatorProcess(tmp_path_factory.mktemp("sim-faults")) as sim:
-        yield sim
-
-
-@pytest.fixture
-def client(simproc):
-    simproc.reset()
-    simproc.configure(mode="public-key", processing_seconds=0, latency_ms=0, qps_limit=0)
-    yield SignedClient(simproc)
-    simproc.clear_faults()
+from .signed_client import SUB, return_fields
 
 
 @pytest.fixture

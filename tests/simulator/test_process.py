@@ -20,7 +20,7 @@ from cryptography import x509
 from django_wxpay_profitsharing.simulator.__main__ import parse_args
 from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
 
-from .test_simulator_wire import SUB, SignedClient, return_fields
+from .signed_client import SUB, SignedClient, return_fields
 
 
 @pytest.fixture(scope="module")

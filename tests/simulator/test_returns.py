@@ -8,27 +8,12 @@ import time
 import pytest
 import requests
 
-from django_wxpay_profitsharing.testing.simulator import SimulatorError, SimulatorProcess
+from django_wxpay_profitsharing.testing.simulator import SimulatorError
 
-from .test_simulator_wire import RECEIVER, SUB, SignedClient, return_fields
+from .signed_client import RECEIVER, SUB, SignedClient, return_fields
 
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00")
 DAY = 86400
-
-
-@pytest.fixture(scope="module")
-def simproc(tmp_path_factory):
-    with SimulatorProcess(tmp_path_factory.mktemp("sim-returns")) as sim:
-        yield sim
-
-
-@pytest.fixture
-def client(simproc):
-    simproc.reset()
-    simproc.configure(mode="public-key", processing_seconds=0, latency_ms=0, qps_limit=0)
-    yield SignedClient(simproc)
-    simproc.mark_receiver(RECEIVER, abnormal=False, return_enabled=True)
-    simproc.clear_faults()
 
 
 @pytest.fixture
