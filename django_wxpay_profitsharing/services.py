@@ -49,7 +49,7 @@ from .models import (
     ProfitSharingReturn,
     ReturnState,
 )
-from .wechatpay import errors, validation
+from .wechatpay import validation
 
 REQUEST_FIELDS = ("sub_mchid", "order_id", "out_order_no", "return_mchid", "amount", "description")
 
@@ -89,35 +89,14 @@ def validate_return_fields(
 
     Returns the normalised fields ("" for absent optional ids, as stored).
     """
-    messages: dict[str, list[str]] = {}
-    cleaned: dict[str, Any] = {}
-
-    def run(name: str, fn, *args) -> None:
-        try:
-            cleaned[name] = fn(*args)
-        except errors.InvalidRequest as exc:
-            messages.setdefault(exc.field, []).append(exc.message)
-
-    run("return_mchid", validation.validate_mchid, return_mchid, "return_mchid")
-    run("amount", validation.validate_amount, amount)
-    run("description", validation.validate_description, description)
-    if sub_mchid not in (None, ""):
-        run("sub_mchid", validation.validate_mchid, sub_mchid, "sub_mchid")
-    if out_return_no not in (None, ""):
-        run("out_return_no", validation.validate_out_no, out_return_no, "out_return_no")
-    has_order_id = order_id not in (None, "")
-    has_out_order_no = out_order_no not in (None, "")
-    if has_order_id == has_out_order_no:
-        messages.setdefault("out_order_no", []).append(
-            "give exactly one of order_id and out_order_no"
-        )
-    if has_order_id:
-        run("order_id", validation.validate_order_id, order_id)
-    if has_out_order_no:
-        run("out_order_no", validation.validate_out_no, out_order_no, "out_order_no")
-    if messages:
-        raise ValidationError(messages)
-    for name in ("sub_mchid", "order_id", "out_order_no", "out_return_no"):
+    given = dict(locals())  # the seven fields, nothing else defined yet
+    # Forms and JSON send "" for an empty optional field: absent, as None is.
+    optional = {"out_order_no", "order_id", "sub_mchid", "out_return_no"}
+    fields = {k: None if k in optional and v == "" else v for k, v in given.items()}
+    cleaned, problems = validation.check_create_fields(fields, required=given.keys() - optional)
+    if problems:
+        raise ValidationError(problems)
+    for name in optional:
         cleaned.setdefault(name, "")
     return cleaned
 

@@ -45,7 +45,6 @@ class RequestsTransport:
         ca_bundle: str | None = None,
         pool_maxsize: int = 32,
         idle_seconds: float = IDLE_SECONDS,
-        user_agent: str = "",
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout

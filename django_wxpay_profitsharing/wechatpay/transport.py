@@ -143,12 +143,11 @@ class HTTP11Transport:
         self,
         base_url: str,
         *,
+        proxy: str | None = None,
         timeout: Timeout = (3.05, 10),
         ca_bundle: str | None = None,
         pool_maxsize: int = 32,
         idle_seconds: float = IDLE_SECONDS,
-        proxy: str | None = None,
-        user_agent: str = "",
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("https", "http") or not parts.hostname:
@@ -167,7 +166,6 @@ class HTTP11Transport:
         self.proxy = urlsplit(proxy) if proxy else None
         if self.proxy is not None and not (self.proxy.scheme == "http" and self.proxy.hostname):
             raise ValueError("the proxy must be an http:// URL (HTTPS goes through CONNECT)")
-        self.user_agent = user_agent
         self.connections_opened = 0
         self._idle: deque[_Connection] = deque()
         self._lock = threading.Lock()

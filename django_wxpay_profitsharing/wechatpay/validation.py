@@ -9,6 +9,7 @@ serializers call the same functions, so the rules live here only.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from .errors import InvalidRequest
@@ -71,6 +72,43 @@ def validate_description(value: Any) -> str:
     return value
 
 
+#: The fields of a create call in WeChat's body order, each with its check.
+CREATE_FIELDS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
+    ("sub_mchid", lambda value: validate_mchid(value, "sub_mchid")),
+    ("order_id", validate_order_id),
+    ("out_order_no", lambda value: validate_out_no(value, "out_order_no")),
+    ("out_return_no", lambda value: validate_out_no(value, "out_return_no")),
+    ("return_mchid", lambda value: validate_mchid(value, "return_mchid")),
+    ("amount", validate_amount),
+    ("description", validate_description),
+)
+REQUIRED_CREATE_FIELDS = frozenset({"out_return_no", "return_mchid", "amount", "description"})
+
+
+def check_create_fields(
+    fields: Mapping[str, Any], required: Collection[str] = REQUIRED_CREATE_FIELDS
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Every field of a create call checked: (clean body, problems by field name).
+
+    A field given as None is absent (left out of the body) unless it is required;
+    exactly one of ``order_id`` and ``out_order_no`` must be present. The client
+    stops at the first problem; the app's forms and serializers show them all.
+    """
+    body: dict[str, Any] = {}
+    problems: dict[str, list[str]] = {}
+    if (fields.get("order_id") is None) == (fields.get("out_order_no") is None):
+        problems["out_order_no"] = ["give exactly one of order_id and out_order_no"]
+    for name, check in CREATE_FIELDS:
+        value = fields.get(name)
+        if value is None and name not in required:
+            continue
+        try:
+            body[name] = check(value)
+        except InvalidRequest as exc:
+            problems.setdefault(exc.field, []).append(exc.message)
+    return body, problems
+
+
 def validate_create_request(
     *,
     out_return_no: Any,
@@ -82,19 +120,10 @@ def validate_create_request(
     sub_mchid: Any = None,
 ) -> dict[str, Any]:
     """The JSON body of a create call, in WeChat's field order, absent fields omitted."""
-    if (order_id is None) == (out_order_no is None):
-        raise InvalidRequest("out_order_no", "give exactly one of order_id and out_order_no")
-    body: dict[str, Any] = {}
-    if sub_mchid is not None:
-        body["sub_mchid"] = validate_mchid(sub_mchid, "sub_mchid")
-    if order_id is not None:
-        body["order_id"] = validate_order_id(order_id)
-    if out_order_no is not None:
-        body["out_order_no"] = validate_out_no(out_order_no, "out_order_no")
-    body["out_return_no"] = validate_out_no(out_return_no, "out_return_no")
-    body["return_mchid"] = validate_mchid(return_mchid, "return_mchid")
-    body["amount"] = validate_amount(amount)
-    body["description"] = validate_description(description)
+    body, problems = check_create_fields(locals())  # locals(): the seven fields
+    if problems:
+        field, messages = next(iter(problems.items()))
+        raise InvalidRequest(field, messages[0])
     return body
 
 

@@ -13,19 +13,26 @@ from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
 from .signed_client import RECEIVER, SignedClient
 
 
+def simulator_mode(request) -> str:
+    """The module's ``SIMULATOR_MODE`` (verification keys), public-key by default."""
+    return getattr(request.module, "SIMULATOR_MODE", "public-key")
+
+
 @pytest.fixture(scope="module")
 def simproc(request, tmp_path_factory):
     """A simulator process of this module's own (its ledger is the module's)."""
     name = request.module.__name__.rsplit(".", 1)[-1]
-    with SimulatorProcess(tmp_path_factory.mktemp(f"sim-{name}")) as sim:
+    directory = tmp_path_factory.mktemp(f"sim-{name}")
+    with SimulatorProcess(directory, mode=simulator_mode(request)) as sim:
         yield sim
 
 
 @pytest.fixture
-def client(simproc):
+def client(request, simproc):
     """A signing client on a reset simulator; faults and receiver changes undone after."""
     simproc.reset()
-    simproc.configure(mode="public-key", processing_seconds=0, latency_ms=0, qps_limit=0)
+    mode = simulator_mode(request)
+    simproc.configure(mode=mode, processing_seconds=0, latency_ms=0, qps_limit=0)
     yield SignedClient(simproc)
     simproc.mark_receiver(RECEIVER, abnormal=False, return_enabled=True)
     simproc.clear_faults()

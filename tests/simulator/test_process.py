@@ -22,18 +22,8 @@ from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
 
 from .signed_client import SUB, SignedClient, return_fields
 
-
-@pytest.fixture(scope="module")
-def simproc(tmp_path_factory):
-    with SimulatorProcess(tmp_path_factory.mktemp("sim-process"), mode="both") as sim:
-        yield sim
-
-
-@pytest.fixture
-def client(simproc):
-    simproc.reset()
-    simproc.configure(mode="both", processing_seconds=0, latency_ms=0, qps_limit=0)
-    return SignedClient(simproc)
+#: conftest's simulator runs in this mode here: public key and certificates.
+SIMULATOR_MODE = "both"
 
 
 def test_credentials_file(simproc):
