@@ -416,3 +416,14 @@ def test_a_tls_read_timeout_is_reported_as_one(tls_simulator):
         assert client.transport.connections_opened == 2
     finally:
         tls_simulator.clear_faults()
+
+
+def test_a_proxy_this_transport_cannot_use_is_a_clear_error(tls_simulator, monkeypatch):
+    monkeypatch.setenv("https_proxy", "socks5://proxy.example:1080")
+    monkeypatch.setenv("no_proxy", "")
+    with pytest.raises(ValueError, match="requests transport"):
+        WeChatPayClient(**tls_simulator.client_kwargs() | {"base_url": "https://a.example"})
+    requests_based = WeChatPayClient(
+        **tls_simulator.client_kwargs() | {"base_url": "https://a.example", "transport": "requests"}
+    )
+    assert requests_based.transport._proxies["https"] == "socks5://proxy.example:1080"

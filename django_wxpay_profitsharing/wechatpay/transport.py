@@ -165,7 +165,10 @@ class HTTP11Transport:
         self.idle_seconds = idle_seconds
         self.proxy = urlsplit(proxy) if proxy else None
         if self.proxy is not None and not (self.proxy.scheme == "http" and self.proxy.hostname):
-            raise ValueError("the proxy must be an http:// URL (HTTPS goes through CONNECT)")
+            raise ValueError(
+                "the proxy must be an http:// URL (HTTPS goes through CONNECT); "
+                "for other proxies use the requests transport"
+            )
         self.connections_opened = 0
         self._idle: deque[_Connection] = deque()
         self._lock = threading.Lock()
