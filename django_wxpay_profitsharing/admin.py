@@ -14,6 +14,7 @@ from decimal import Decimal
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import Sum
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -124,9 +125,10 @@ class ProfitSharingReturnAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         if change:
-            if obj.is_frozen:  # read-only on the form already; never write a sent request
-                return
-            super().save_model(request, obj, form, change)
+            # Only while still unsent, and only the request fields: a worker may
+            # have submitted it since this page loaded (see update_unsent_return).
+            fields = {name: getattr(obj, name) for name in services.REQUEST_FIELDS}
+            obj._sent_meanwhile = obj.is_frozen or not services.update_unsent_return(obj, **fields)
             return
         data = form.cleaned_data
         row, _created = services.create_or_get_return(
@@ -139,6 +141,25 @@ class ProfitSharingReturnAdmin(admin.ModelAdmin):
         for field in row._meta.concrete_fields:
             setattr(obj, field.attname, getattr(row, field.attname))
         obj._state.adding = False
+
+    def log_change(self, request, obj, message):
+        if not getattr(obj, "_sent_meanwhile", False):
+            return super().log_change(request, obj, message)
+        return None
+
+    def response_change(self, request, obj):
+        if not getattr(obj, "_sent_meanwhile", False):
+            return super().response_change(request, obj)
+        self.message_user(
+            request,
+            _(
+                "%(number)s was submitted to WeChat Pay before your changes were saved; "
+                "they were not saved."
+            )
+            % {"number": obj.out_return_no},
+            messages.ERROR,
+        )
+        return HttpResponseRedirect(request.path)
 
     # ----------------------------------------------------------- actions
     def has_submit_permission(self, request) -> bool:

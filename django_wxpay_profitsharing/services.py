@@ -161,6 +161,22 @@ def create_or_get_return(
     return existing, False
 
 
+def update_unsent_return(ret: ProfitSharingReturn | int, **fields: Any) -> bool:
+    """Change the request fields of a return never sent; False if it was sent meanwhile.
+
+    Why a conditional UPDATE and not ``row.save()``: a worker may claim and submit
+    the row between an editor loading it and saving it. A whole-row save would then
+    write back the stale state and lease and unfreeze a request already sent; this
+    writes the given fields only while ``submitted_at`` is still empty (a claim sets
+    it before any HTTP call), and writes nothing otherwise.
+    """
+    unknown = set(fields) - set(REQUEST_FIELDS)  # out_return_no is the identity: never
+    if unknown:
+        raise ValueError(f"not request fields: {', '.join(sorted(unknown))}")
+    unsent = ProfitSharingReturn.objects.filter(pk=_pk(ret), submitted_at__isnull=True)
+    return bool(unsent.update(**fields, updated=timezone.now()))
+
+
 def create_return(**kwargs: Any) -> ProfitSharingReturn:
     """:func:`create_or_get_return` without the ``created`` flag."""
     return create_or_get_return(**kwargs)[0]

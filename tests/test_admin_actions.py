@@ -186,3 +186,68 @@ def test_changelist_in_chinese(operator, configured, order):
     with translation.override("zh-hans"):
         page = operator.get(reverse(CHANGELIST), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "分账回退" in page and "待提交" in page
+
+
+# ------------------------------------------------------------ the change form
+CHANGE = "admin:wxpay_profitsharing_profitsharingreturn_change"
+
+
+def change_data(row, **overrides):
+    data = {
+        "sub_mchid": row.sub_mchid,
+        "order_id": row.order_id,
+        "out_order_no": row.out_order_no,
+        "return_mchid": row.return_mchid,
+        "amount_yuan": str(row.amount_yuan),
+        "description": row.description,
+        "_save": "Save",
+        "calls-TOTAL_FORMS": "0",  # the read-only inline of call records
+        "calls-INITIAL_FORMS": "0",
+    }
+    return {**data, **overrides}
+
+
+def test_change_form_edits_an_unsent_return(operator, configured, order):
+    row = pending_return(order, 100)
+    response = operator.post(
+        reverse(CHANGE, args=[row.pk]), change_data(row, amount_yuan="2.50"), follow=True
+    )
+    assert response.status_code == 200
+    row.refresh_from_db()
+    assert row.amount == 250 and row.state == ReturnState.PENDING
+    assert any("changed successfully" in text for text in texts(response))
+
+
+def test_change_form_never_overwrites_a_return_sent_meanwhile(
+    operator, configured, order, monkeypatch
+):
+    """A worker submits the row between the editor's page load and save: nothing is written."""
+    from django.contrib.admin.models import CHANGE as CHANGED
+    from django.contrib.admin.models import LogEntry
+
+    from django_wxpay_profitsharing.admin import ProfitSharingReturnAdmin
+
+    row = pending_return(order, 100)
+    loaded = ProfitSharingReturnAdmin.get_object
+
+    def load_then_worker_submits(self, request, object_id, from_field=None):
+        obj = loaded(self, request, object_id, from_field)
+        if request.method == "POST":
+            services.submit(obj.pk)  # really submitted to the simulator, in the window
+        return obj
+
+    monkeypatch.setattr(ProfitSharingReturnAdmin, "get_object", load_then_worker_submits)
+    response = operator.post(
+        reverse(CHANGE, args=[row.pk]), change_data(row, amount_yuan="9.99"), follow=True
+    )
+    row.refresh_from_db()
+    assert row.amount == 100 and row.submitted_at is not None
+    assert row.state == ReturnState.SUCCEEDED  # the worker's outcome is intact
+    assert any("were not saved" in text for text in texts(response))
+    assert not LogEntry.objects.filter(object_id=str(row.pk), action_flag=CHANGED).exists()
+
+
+def test_unsent_update_refuses_other_fields(configured, order):
+    row = pending_return(order, 100)
+    with pytest.raises(ValueError, match="state"):
+        services.update_unsent_return(row, state=ReturnState.SUCCEEDED)

@@ -255,7 +255,9 @@ class HTTP11Transport:
         request = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
         conn = self._checkout() or self._connect(_label(method, target))
         try:
-            conn.sock.sendall(request)
+            sent = conn.sock.send(request)  # TLS writes it whole; plain TCP may not
+            if sent < len(request):
+                conn.sock.sendall(request[sent:])
             response, reusable = read_response(conn.reader, method)
         except (OSError, ValueError) as exc:
             conn.close()
