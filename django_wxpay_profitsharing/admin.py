@@ -52,6 +52,18 @@ WECHAT_FIELDS = (
 )
 
 
+#: How many returns the confirmation page lists by number (the count and total cover all).
+PREVIEW_ROWS = 200
+
+
+def confirmed_pks(text: str | None) -> list[int]:
+    """The ids carried by the confirmation page ("1,2,3"); anything else gives none."""
+    try:
+        return [int(part) for part in (text or "").split(",") if part]
+    except ValueError:
+        return []
+
+
 def format_yuan(fen: int | None) -> str:
     if fen is None:
         return "-"
@@ -171,20 +183,30 @@ class ProfitSharingReturnAdmin(admin.ModelAdmin):
     @admin.action(permissions=["submit"], description=_("Submit to WeChat Pay"))
     def submit_to_wechat_pay(self, request, queryset):
         pending = queryset.filter(state=ReturnState.PENDING)
-        skipped = queryset.count() - pending.count()
+        across = request.POST.get("select_across") == "1"  # "select all N" on the changelist
         if request.POST.get("post"):
+            if across:  # exactly the returns that were on the confirmation page
+                pending = pending.filter(pk__in=confirmed_pks(request.POST.get("confirmed")))
             pks = list(pending.order_by("pk").values_list("pk", flat=True))
+            skipped = queryset.count() - len(pks)
             self._report(request, dispatch(pks, "submit"), skipped)
             return None
+        pks = list(pending.order_by("pk").values_list("pk", flat=True))
         total = pending.aggregate(total=Sum("amount"))["total"] or 0
         context = {
             **self.admin_site.each_context(request),
             "title": _("Submit returns to WeChat Pay"),
             "opts": self.model._meta,
-            "queryset": queryset,
-            "pending": pending[:500],
-            "count": pending.count(),
-            "skipped": skipped,
+            # One hidden input per row only for a page's selection: "select all" of
+            # thousands would pass Django's DATA_UPLOAD_MAX_NUMBER_FIELDS.
+            "selected": () if across else queryset,
+            "select_across": across,
+            "confirmed": ",".join(map(str, pks)),
+            "first_pk": pks[0] if pks else "",
+            "pending": pending.order_by("pk")[:PREVIEW_ROWS],
+            "not_shown": max(0, len(pks) - PREVIEW_ROWS),
+            "count": len(pks),
+            "skipped": queryset.count() - len(pks),
             "total": format_yuan(total),
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "media": self.media,

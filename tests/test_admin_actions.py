@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -251,3 +252,41 @@ def test_unsent_update_refuses_other_fields(configured, order):
     row = pending_return(order, 100)
     with pytest.raises(ValueError, match="state"):
         services.update_unsent_return(row, state=ReturnState.SUCCEEDED)
+
+
+def test_select_all_across_pages_confirms_and_submits_exactly_what_was_shown(
+    operator, configured, order
+):
+    """ "Select all N": the confirmation page carries one field, not one per row.
+
+    Django refuses a form with more than DATA_UPLOAD_MAX_NUMBER_FIELDS fields; a
+    selection of thousands must still be confirmable. A return that appears after
+    the page was shown is not submitted with the others.
+    """
+    rows = returns(order, [10] * 30)
+    with override_settings(DATA_UPLOAD_MAX_NUMBER_FIELDS=20):
+        page = operator.post(
+            f"{reverse(CHANGELIST)}?state__exact=pending",
+            {
+                "action": "submit_to_wechat_pay",
+                "select_across": "1",
+                "index": "0",
+                "_selected_action": [rows[0].pk],
+            },
+        )
+        assert page.status_code == 200
+        body = page.content.decode()
+        assert "30 returns for a total of ¥3.00" in body
+        assert body.count('name="_selected_action"') == 1  # not one per row
+        fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', body))
+        late = pending_return(order, 10)  # created after the operator saw the page
+        response = operator.post(
+            f"{reverse(CHANGELIST)}?state__exact=pending",
+            {name: value for name, value in fields.items() if name != "csrfmiddlewaretoken"},
+            follow=True,
+        )
+    assert response.status_code == 200
+    assert "30 returns succeeded." in " | ".join(texts(response))
+    late.refresh_from_db()
+    assert late.state == ReturnState.PENDING and late.submitted_at is None
+    assert len({c["out_return_no"] for c in configured.calls() if c["method"] == "POST"}) == 30
