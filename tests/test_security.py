@@ -304,8 +304,8 @@ class SignatureRecorder:
         match = re.search(r'signature="([^"]+)"', auth)
         if match:
             self.values.add(match.group(1))
-        if response.headers.get("Wechatpay-Signature"):
-            self.values.add(response.headers["Wechatpay-Signature"])
+        if response.headers.get("wechatpay-signature"):
+            self.values.add(response.headers["wechatpay-signature"])
 
 
 @pytest.mark.django_db(transaction=True)

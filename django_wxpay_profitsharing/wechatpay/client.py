@@ -221,7 +221,7 @@ class WeChatPayClient:
 
             def check(headers, raw: bytes, request_id: str) -> None:
                 found.extend(self._decrypt_certificates(raw, request_id))
-                serial = headers.get("Wechatpay-Serial", "").upper()
+                serial = headers.get("wechatpay-serial", "").upper()
                 bootstrap = next((c for c in found if crypto.certificate_serial(c) == serial), None)
                 key = None
                 if not self.verifier.knows(serial) and bootstrap is not None:

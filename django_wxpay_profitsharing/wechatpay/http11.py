@@ -30,24 +30,17 @@ class IncompleteAnswer(ValueError):
     """The server closed, or broke HTTP/1.1 framing, before a whole answer arrived."""
 
 
-class Headers(dict[str, str]):
-    """Response headers, looked up without regard to case (stored lower-cased)."""
-
-    def __getitem__(self, name: str) -> str:
-        return super().__getitem__(name.lower())
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and super().__contains__(name.lower())
-
-    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
-        return super().get(name.lower(), default)
+#: Response headers: lower-cased names (RFC 9110: names are case-insensitive), values
+#: without surrounding blanks, repeated fields joined with ", ". A plain dict, looked
+#: up with lower-case names: the transport's hot path has no method of its own here.
+Headers = dict[str, str]
 
 
 class RawResponse(NamedTuple):
     """A whole answer: the body is read completely before anything looks at it."""
 
     status: int
-    headers: Headers
+    headers: Headers  # lower-case names
     body: bytes
 
 
@@ -120,7 +113,7 @@ def read_head(reader: AnswerReader) -> tuple[int, Headers, str]:
                 key, value = name.lower(), value.strip(" \t")
                 fields[key] = f"{fields[key]}, {value}" if key in fields else value
         if not 100 <= status < 200:
-            return status, Headers(fields), version
+            return status, fields, version
 
 
 def _read_chunked(reader: AnswerReader) -> bytes:
@@ -147,10 +140,9 @@ def _read_chunked(reader: AnswerReader) -> bytes:
 def read_response(reader: AnswerReader, method: str) -> tuple[RawResponse, bool]:
     """One whole answer, and whether the connection may carry another (RFC 9112 §6.3)."""
     status, headers, version = read_head(reader)
-    field = dict.get  # the names are lower-cased already
-    reusable = version != "HTTP/1.0" and "close" not in field(headers, "connection", "").lower()
-    encoding = field(headers, "transfer-encoding", "").lower()
-    length = field(headers, "content-length")
+    reusable = version != "HTTP/1.0" and "close" not in headers.get("connection", "").lower()
+    encoding = headers.get("transfer-encoding", "").lower()
+    length = headers.get("content-length")
     if method == "HEAD" or status in (204, 304):
         body = b""
     elif encoding:

@@ -17,7 +17,7 @@ from requests.adapters import HTTPAdapter
 from requests.utils import get_environ_proxies
 
 from .errors import InvalidRequest, TransportError
-from .http11 import Headers, RawResponse
+from .http11 import RawResponse
 from .transport import IDLE_SECONDS, Timeout
 
 
@@ -94,7 +94,5 @@ class RequestsTransport:
             ) from None
         finally:
             self._last_activity = time.monotonic()
-        headers_out = Headers()
-        for name, value in response.headers.items():
-            dict.__setitem__(headers_out, name.lower(), value)
-        return RawResponse(response.status_code, headers_out, response.content)
+        headers = {name.lower(): value for name, value in response.headers.items()}
+        return RawResponse(response.status_code, headers, response.content)

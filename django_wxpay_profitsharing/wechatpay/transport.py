@@ -246,13 +246,14 @@ class HTTP11Transport:
     def send(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes
     ) -> RawResponse:
-        lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host_header}"]
-        lines.extend(f"{name}: {value}" for name, value in headers.items())
-        if _LINE_BREAK.search("".join(lines)):
+        given = f"{method}{target}{''.join(headers)}{''.join(headers.values())}"
+        if _LINE_BREAK.search(given):
             raise ValueError("a request line or header holds a line break")
+        fields = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
         if body or method in ("POST", "PUT", "PATCH"):
-            lines.append(f"Content-Length: {len(body)}")
-        request = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
+            fields += f"Content-Length: {len(body)}\r\n"
+        head = f"{method} {target} HTTP/1.1\r\nHost: {self.host_header}\r\n{fields}\r\n"
+        request = head.encode("utf-8") + body
         conn = self._checkout() or self._connect(_label(method, target))
         try:
             sent = conn.sock.send(request)  # TLS writes it whole; plain TCP may not

@@ -43,10 +43,8 @@ class UnknownSerial(SignatureError):
 
 def _header(headers: Mapping[str, str], name: str) -> str:
     """The value of header ``name`` (lower-case), whatever the mapping's key case."""
-    # Transports give lower-cased names (a plain dict lookup); other mappings are
-    # asked themselves, then searched without regard to case.
-    value = dict.get(headers, name) if isinstance(headers, dict) else headers.get(name)
-    if value is None:
+    value = headers.get(name)  # transports give lower-cased names
+    if value is None:  # other mappings: searched without regard to case
         value = next((v for k, v in headers.items() if k.lower() == name), None)
     return value.strip() if value else ""
 
