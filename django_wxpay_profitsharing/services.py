@@ -49,6 +49,7 @@ from .models import (
     ProfitSharingReturn,
     ReturnState,
 )
+from .validation_messages import translated
 from .wechatpay import validation
 
 REQUEST_FIELDS = ("sub_mchid", "order_id", "out_order_no", "return_mchid", "amount", "description")
@@ -95,7 +96,9 @@ def validate_return_fields(
     fields = {k: None if k in optional and v == "" else v for k, v in given.items()}
     cleaned, problems = validation.check_create_fields(fields, required=given.keys() - optional)
     if problems:
-        raise ValidationError(problems)
+        raise ValidationError(
+            {field: [translated(m) for m in messages] for field, messages in problems.items()}
+        )
     for name in optional:
         cleaned.setdefault(name, "")
     return cleaned

@@ -21,54 +21,85 @@ MCHID_RE = re.compile(r"[0-9]{1,32}")
 MAX_AMOUNT = 2**63 - 1
 MAX_DESCRIPTION = 80
 
+# What a refused field is told. Plain English here (this package has no Django); the
+# app translates them (``validation_messages.py``, zh_Hans shipped).
+NOT_TEXT = "must be a string"
+NOT_UTF8 = "must be valid UTF-8 text"
+BAD_OUT_NO = "must be 1-64 characters of digits, letters and _ - | * @ only"
+BAD_ORDER_ID = "must be 1-64 digits or letters"
+BAD_MCHID = "must be a merchant id of 1-32 digits"
+NOT_FEN = "must be an integer number of fen"
+TOO_LITTLE = "must be at least 1 fen"
+TOO_MUCH = "must be at most 9223372036854775807 fen"
+BLANK = "must not be blank"
+TOO_LONG = "must be at most 80 characters"
+CONTROL_CHARACTERS = "must not contain control characters"
+ONE_ORDER_REFERENCE = "give exactly one of order_id and out_order_no"
+MESSAGES = (
+    NOT_TEXT,
+    NOT_UTF8,
+    BAD_OUT_NO,
+    BAD_ORDER_ID,
+    BAD_MCHID,
+    NOT_FEN,
+    TOO_LITTLE,
+    TOO_MUCH,
+    BLANK,
+    TOO_LONG,
+    CONTROL_CHARACTERS,
+    ONE_ORDER_REFERENCE,
+)
+
 
 def _text(value: Any, field: str) -> str:
     if not isinstance(value, str):
-        raise InvalidRequest(field, "must be a string")
+        raise InvalidRequest(field, NOT_TEXT)
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidRequest(field, "must be valid UTF-8 text") from None
+        raise InvalidRequest(field, NOT_UTF8) from None
     return value
 
 
 def validate_out_no(value: Any, field: str = "out_return_no") -> str:
     value = _text(value, field)
     if not OUT_NO_RE.fullmatch(value):
-        raise InvalidRequest(field, "must be 1-64 characters of digits, letters and _ - | * @ only")
+        raise InvalidRequest(field, BAD_OUT_NO)
     return value
 
 
 def validate_order_id(value: Any) -> str:
     value = _text(value, "order_id")
     if not ORDER_ID_RE.fullmatch(value):
-        raise InvalidRequest("order_id", "must be 1-64 digits or letters")
+        raise InvalidRequest("order_id", BAD_ORDER_ID)
     return value
 
 
 def validate_mchid(value: Any, field: str = "return_mchid") -> str:
     value = _text(value, field)
     if not MCHID_RE.fullmatch(value):
-        raise InvalidRequest(field, "must be a merchant id of 1-32 digits")
+        raise InvalidRequest(field, BAD_MCHID)
     return value
 
 
 def validate_amount(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidRequest("amount", "must be an integer number of fen")
-    if not 1 <= value <= MAX_AMOUNT:
-        raise InvalidRequest("amount", "must be at least 1 fen")
+        raise InvalidRequest("amount", NOT_FEN)
+    if value < 1:
+        raise InvalidRequest("amount", TOO_LITTLE)
+    if value > MAX_AMOUNT:
+        raise InvalidRequest("amount", TOO_MUCH)
     return value
 
 
 def validate_description(value: Any) -> str:
     value = _text(value, "description")
     if not value.strip():
-        raise InvalidRequest("description", "must not be blank")
+        raise InvalidRequest("description", BLANK)
     if len(value) > MAX_DESCRIPTION:
-        raise InvalidRequest("description", f"must be at most {MAX_DESCRIPTION} characters")
+        raise InvalidRequest("description", TOO_LONG)
     if any(ord(ch) < 32 for ch in value):
-        raise InvalidRequest("description", "must not contain control characters")
+        raise InvalidRequest("description", CONTROL_CHARACTERS)
     return value
 
 
@@ -97,7 +128,7 @@ def check_create_fields(
     body: dict[str, Any] = {}
     problems: dict[str, list[str]] = {}
     if (fields.get("order_id") is None) == (fields.get("out_order_no") is None):
-        problems["out_order_no"] = ["give exactly one of order_id and out_order_no"]
+        problems["out_order_no"] = [ONE_ORDER_REFERENCE]
     for name, check in CREATE_FIELDS:
         value = fields.get(name)
         if value is None and name not in required:
