@@ -137,35 +137,20 @@ def test_cumulative_returns_cannot_exceed_shared_amount(configured, order):
 
 
 def test_same_out_return_no_is_idempotent_and_conflicts_are_refused(configured, order):
-    row, created = services.create_or_get_return(
-        sub_mchid=SUB_MCHID,
-        out_order_no=order["out_order_no"],
-        return_mchid=RECEIVER,
-        amount=10,
-        description="d",
-        out_return_no="R-same-1",
-        submit=False,
-    )
-    again, created_again = services.create_or_get_return(
-        sub_mchid=SUB_MCHID,
-        out_order_no=order["out_order_no"],
-        return_mchid=RECEIVER,
-        amount=10,
-        description="d",
-        out_return_no="R-same-1",
-        submit=False,
-    )
+    fields = {
+        "sub_mchid": SUB_MCHID,
+        "out_order_no": order["out_order_no"],
+        "return_mchid": RECEIVER,
+        "amount": 10,
+        "description": "d",
+        "out_return_no": "R-same-1",
+        "submit": False,
+    }
+    row, created = services.create_or_get_return(**fields)
+    again, created_again = services.create_or_get_return(**fields)
     assert created and not created_again and again.pk == row.pk
     with pytest.raises(services.ReturnConflict) as info:
-        services.create_or_get_return(
-            sub_mchid=SUB_MCHID,
-            out_order_no=order["out_order_no"],
-            return_mchid=RECEIVER,
-            amount=11,
-            description="d",
-            out_return_no="R-same-1",
-            submit=False,
-        )
+        services.create_or_get_return(**{**fields, "amount": 11})
     assert "amount" in info.value.message_dict["out_return_no"][0]
     assert ProfitSharingReturn.objects.count() == 1
 
