@@ -23,7 +23,7 @@ setup(
     zip_safe=False,
     python_requires=">=3.11",
     install_requires=[
-        "django>=4.2",
+        "django>=5.2",  # 5.2 LTS; 4.2 is past its end of life
         "djangorestframework>=3.15",
         "requests>=2.31",
         "cryptography>=42",

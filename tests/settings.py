@@ -23,7 +23,10 @@ DATABASES = {
     else {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.path.join(tempfile.gettempdir(), f"wxpay-ps-{os.getpid()}.sqlite3"),
-        "OPTIONS": {"timeout": 30},
+        # IMMEDIATE: a transaction takes the write lock when it begins, so two
+        # writers wait for each other (up to the timeout) instead of one failing
+        # at once with "database is locked" when it upgrades a read lock.
+        "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
         # A file, not memory: the crash tests' worker processes open the test database too.
         "TEST": {
             "NAME": os.path.join(tempfile.gettempdir(), f"wxpay-ps-test-{os.getpid()}.sqlite3")

@@ -21,5 +21,9 @@ def database_from_url(url: str) -> dict:
             "PORT": str(parts.port or ""),
         }
     if parts.scheme == "sqlite":
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": parts.path or ":memory:"}
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": parts.path or ":memory:",
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+        }
     raise ValueError(f"unsupported DATABASE_URL scheme: {parts.scheme}")
