@@ -71,3 +71,38 @@ def test_client_benchmark_skips_cleanly_without_wechatpayv3():
     else:  # pragma: no cover - only in bench/.venv-bench
         result = run_bench("bench_client.py", "--pairs", "30")
         assert result["figures"]["cpu_ratio"] > 0
+
+
+def test_the_floor_of_the_client_benchmark_speaks_the_protocol(tmp_path, monkeypatch):
+    """``bench/bare_client.py`` (the CPU floor) makes real signed, verified calls.
+
+    The client benchmark only runs where ``wechatpayv3`` is installed, so its floor
+    loop is driven here: a create and a query over TLS, and a forged answer refused.
+    """
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    from bare_client import BareClient
+    from common import RECEIVER, SUB_MCHID, seed_orders
+
+    from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
+
+    with SimulatorProcess(tmp_path, mode="both", tls=True) as sim:
+        (order,) = seed_orders(sim, 1)
+        client = BareClient(sim.base_url, sim.credentials, sim.ca_bundle)
+        body = {
+            "sub_mchid": SUB_MCHID,
+            "out_order_no": order,
+            "out_return_no": "RBARE1",
+            "return_mchid": RECEIVER,
+            "amount": 1,
+            "description": "floor",
+        }
+        made = client.call("POST", "/v3/profitsharing/return-orders", json.dumps(body).encode())
+        query = f"/v3/profitsharing/return-orders/RBARE1?sub_mchid={SUB_MCHID}&out_order_no={order}"
+        got = client.call("GET", query)
+        assert made["out_return_no"] == got["out_return_no"] == "RBARE1"
+        assert made["amount"] == got["amount"] == 1
+
+        other = BareClient(sim.base_url, sim.credentials, sim.ca_bundle)
+        other.public_key = other.key.public_key()  # not WeChat Pay's key: must not verify
+        with pytest.raises(AssertionError, match="does not verify"):
+            other.call("GET", query)

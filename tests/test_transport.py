@@ -153,6 +153,11 @@ def test_connection_close_is_honoured(scripted):
         b"SMTP ready\r\n\r\n",
         b"HTTP/1.1 2x0 OK\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nNo colon here\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\n{}",  # blank before the colon
+        b"HTTP/1.1 200 OK\r\n: no name\r\nContent-Length: 2\r\n\r\n{}",
+        b"HTTP/1.1 200 OK\r\nX: a\r\n folded\r\nContent-Length: 2\r\n\r\n{}",  # obs-fold
+        b"HTTP/1.1 200 OK\nContent-Length: 2\r\n\r\n{}",  # a bare LF ends a line
+        b"HTTP/1.1 200 OK\r\nX: a\rb\r\nContent-Length: 2\r\n\r\n{}",  # a stray CR
         b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
@@ -176,6 +181,10 @@ def test_header_injection_is_refused_before_sending(scripted):
         transport.send("GET", "/v3/x", {"X-Evil": "a\r\nInjected: 1"}, b"")
     with pytest.raises(ValueError, match="line break"):
         transport.send("GET", "/v3/x HTTP/1.1\r\nHost: evil", {}, b"")
+    with pytest.raises(ValueError, match="line break"):
+        transport.send("GET", "/v3/x", {"X-Evil\nInjected": "1"}, b"")
+    with pytest.raises(ValueError, match="line break"):
+        transport.send("GET", "/v3/x", {"X-Nul": "a\0b"}, b"")
     assert server.connections == 0
 
 

@@ -42,6 +42,12 @@ TRANSPORTS = ("http11", "requests")
 
 OnCall = Callable[[CallInfo], None]
 
+#: Made once: ``json.dumps`` with arguments builds a new encoder on every call. The body
+#: is compact UTF-8 JSON, the bytes signed being the bytes sent.
+_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+#: Answers are UTF-8 (RFC 8259 §8.1): decoded as such, without ``json.loads`` guessing.
+_decode_json = json.JSONDecoder().decode
+
 
 #: Every ASCII character but the unreserved ones (RFC 3986) as %XX, like quote(safe="").
 _PERCENT = {c: f"%{c:02X}" for c in range(128) if not (chr(c).isalnum() or chr(c) in "_.-~")}
@@ -290,11 +296,7 @@ class WeChatPayClient:
                 f"{name}={percent_encode(value)}" for name, value in query.items()
             )
         target = path
-        payload = (
-            json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-            if body is not None
-            else b""
-        )
+        payload = _encode_json(body).encode() if body is not None else b""
         attempts = 1 + (self.max_get_retries if method == "GET" else 0)
         for attempt in range(attempts):
             try:
@@ -306,8 +308,8 @@ class WeChatPayClient:
                 time.sleep(delay)
                 continue
             try:
-                return json.loads(raw)
-            except ValueError:
+                return _decode_json(raw.decode())
+            except ValueError:  # UnicodeDecodeError included
                 raise errors.SignatureError("verified response is not JSON") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -343,7 +345,6 @@ class WeChatPayClient:
             headers["Wechatpay-Serial"] = self._wechatpay_serial()
         if method == "POST":
             headers["Content-Type"] = "application/json"
-        path_only = target.split("?", 1)[0]
         started = time.perf_counter()
         status: int | None = None
         request_id = code = ""
@@ -372,8 +373,10 @@ class WeChatPayClient:
             outcome = "transport_error"
             raise
         finally:
-            hooks = [hook for hook in (self.on_call, on_call) if hook is not None]
-            if hooks or logger.isEnabledFor(logging.DEBUG):
+            hooked = self.on_call is not None or on_call is not None
+            if hooked or logger.isEnabledFor(logging.DEBUG):
+                hooks = [hook for hook in (self.on_call, on_call) if hook is not None]
+                path_only = target.split("?", 1)[0]
                 duration = (time.perf_counter() - started) * 1000
                 logger.debug(
                     "%s %s -> %s request_id=%s %.1fms",

@@ -19,7 +19,6 @@ import base64
 import binascii
 import os
 import re
-import secrets
 from pathlib import Path
 
 from cryptography import x509
@@ -29,6 +28,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 AUTH_SCHEME = "WECHATPAY2-SHA256-RSA2048"
+#: Stateless parameter objects, made once: every request signs and every answer verifies.
+_PKCS1V15 = padding.PKCS1v15()
+_SHA256 = hashes.SHA256()
 
 KeySource = str | bytes | os.PathLike | rsa.RSAPrivateKey
 PublicKeySource = str | bytes | os.PathLike | rsa.RSAPublicKey
@@ -104,7 +106,7 @@ def make_nonce(length: int = 32) -> str:
     The nonce only has to be unguessable and never repeat within the 5-minute
     window; hex gives that with one urandom read and no per-character work.
     """
-    return secrets.token_hex((length + 1) // 2)[:length].upper()
+    return os.urandom((length + 1) // 2).hex()[:length].upper()
 
 
 def request_message(
@@ -122,7 +124,7 @@ def response_message(timestamp: str | int, nonce: str, body: bytes) -> bytes:
 
 def sign(private_key: rsa.RSAPrivateKey, message: bytes) -> str:
     """SHA256withRSA, PKCS#1 v1.5, standard base64 with padding."""
-    raw = private_key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+    raw = private_key.sign(message, _PKCS1V15, _SHA256)
     return base64.b64encode(raw).decode("ascii")
 
 
@@ -133,7 +135,7 @@ def verify(public_key: rsa.RSAPublicKey, message: bytes, signature_b64: str) -> 
     except (binascii.Error, ValueError):
         return False
     try:
-        public_key.verify(raw, message, padding.PKCS1v15(), hashes.SHA256())
+        public_key.verify(raw, message, _PKCS1V15, _SHA256)
     except InvalidSignature:
         return False
     return True

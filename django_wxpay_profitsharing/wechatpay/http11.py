@@ -22,8 +22,8 @@ MAX_HEAD = 65_536
 MAX_HEADERS = 100
 MAX_BODY = 8 * 1024 * 1024
 RECEIVE_SIZE = 65_536
-#: One header field per line: an RFC 9110 token, a colon, the value up to CRLF.
-_FIELD_LINE = re.compile(r"^([!#$%&'*+.^_`|~0-9A-Za-z-]+):([^\r\n]*)\r\n", re.M)
+#: Header names: RFC 9110 tokens, checked all at once joined by NUL (no name is empty).
+_NAMES = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\x00[!#$%&'*+.^_`|~0-9A-Za-z-]+)*")
 
 
 class IncompleteAnswer(ValueError):
@@ -89,24 +89,35 @@ class AnswerReader:
 
 
 def read_head(reader: AnswerReader) -> tuple[int, Headers, str]:
-    """Status, headers and HTTP version of one answer (1xx interim answers skipped)."""
+    """Status, headers and HTTP version of one answer (1xx interim answers skipped).
+
+    Split, not matched with a regular expression: a regex walks every byte of the
+    head (the 344-character signature included) in Python's matcher, which was most
+    of the client's own work per call. The checks stay strict: every line ends in
+    CRLF with no stray CR or LF, and every name is a token followed by a colon.
+    """
     while True:
-        head = reader.until(b"\r\n\r\n", MAX_HEAD).decode("latin-1")
-        status_line, _, text = head.partition("\r\n")
-        text = text[:-2]  # each header line keeps its CRLF; the blank line goes
-        version, _, rest = status_line.partition(" ")
+        lines = reader.until(b"\r\n\r\n", MAX_HEAD).decode("latin-1").split("\r\n")
+        rest = "".join(lines)
+        if "\r" in rest or "\n" in rest:  # memchr over a copy: cheaper than counting
+            raise IncompleteAnswer("malformed header line")  # a bare CR or LF
+        del lines[-2:]  # the blank line's two empty strings
+        version, _, rest = lines[0].partition(" ")
         if not version.startswith("HTTP/1."):
             raise IncompleteAnswer("not an HTTP/1.x answer")
         try:
             status = int(rest[:3])
         except ValueError:
             raise IncompleteAnswer("malformed status line") from None
-        pairs = _FIELD_LINE.findall(text)
-        if len(pairs) > MAX_HEADERS:
+        if len(lines) > MAX_HEADERS + 1:
             raise IncompleteAnswer("too many headers")
-        if not len(pairs) == text.count("\r\n") == text.count("\n"):
+        try:
+            pairs = [line.split(":", 1) for line in lines[1:]]
+            fields = {name.lower(): value.strip(" \t") for name, value in pairs}
+        except ValueError:  # a line without a colon
+            raise IncompleteAnswer("malformed header line") from None
+        if fields and not _NAMES.fullmatch("\x00".join(fields)):
             raise IncompleteAnswer("malformed header line")
-        fields = {name.lower(): value.strip(" \t") for name, value in pairs}
         if len(fields) != len(pairs):  # a repeated field: its values joined in order
             fields = {}
             for name, value in pairs:

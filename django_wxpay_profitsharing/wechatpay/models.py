@@ -20,8 +20,7 @@ def parse_time(value: Any) -> datetime | None:
     """RFC 3339 with or without milliseconds (``2015-05-20T13:29:35.120+08:00``)."""
     if not value:
         return None
-    text = str(value).replace("Z", "+00:00")
-    parsed = datetime.fromisoformat(text)
+    parsed = datetime.fromisoformat(str(value))  # 3.11+: "Z" and any fraction accepted
     if parsed.tzinfo is None:
         raise ValueError(f"time without an offset: {value!r}")
     return parsed

@@ -18,6 +18,7 @@ from .errors import InvalidRequest
 OUT_NO_RE = re.compile(r"[0-9A-Za-z_*@|\-]{1,64}")
 ORDER_ID_RE = re.compile(r"[0-9A-Za-z]{1,64}")
 MCHID_RE = re.compile(r"[0-9]{1,32}")
+CONTROL_RE = re.compile(r"[\x00-\x1f]")
 MAX_AMOUNT = 2**63 - 1
 MAX_DESCRIPTION = 80
 
@@ -55,7 +56,7 @@ def _text(value: Any, field: str) -> str:
     if not isinstance(value, str):
         raise InvalidRequest(field, NOT_TEXT)
     try:
-        value.encode("utf-8")
+        value.isascii() or value.encode("utf-8")  # only lone surrogates fail
     except UnicodeEncodeError:
         raise InvalidRequest(field, NOT_UTF8) from None
     return value
@@ -98,7 +99,7 @@ def validate_description(value: Any) -> str:
         raise InvalidRequest("description", BLANK)
     if len(value) > MAX_DESCRIPTION:
         raise InvalidRequest("description", TOO_LONG)
-    if any(ord(ch) < 32 for ch in value):
+    if CONTROL_RE.search(value):
         raise InvalidRequest("description", CONTROL_CHARACTERS)
     return value
 

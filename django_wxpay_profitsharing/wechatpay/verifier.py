@@ -30,6 +30,7 @@ REQUIRED_HEADERS = (
     "Wechatpay-Serial",
     "Wechatpay-Signature",
 )
+_REQUIRED_LOWER = tuple(name.lower() for name in REQUIRED_HEADERS)
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 
 
@@ -128,7 +129,7 @@ class ResponseVerifier:
 
         ``key`` overrides the lookup (bootstrap of the first certificate download).
         """
-        values = [_header(headers, name.lower()) for name in REQUIRED_HEADERS]
+        values = [_header(headers, name) for name in _REQUIRED_LOWER]
         if not all(values):
             missing = ", ".join(n for n, v in zip(REQUIRED_HEADERS, values, strict=True) if not v)
             raise SignatureError(f"response lacks {missing}: not verifiable", request_id=request_id)
