@@ -155,6 +155,8 @@ def test_connection_close_is_honoured(scripted):
         b"HTTP/1.1 200 OK\r\nNo colon here\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\n{}",  # blank before the colon
         b"HTTP/1.1 200 OK\r\n: no name\r\nContent-Length: 2\r\n\r\n{}",
+        b"HTTP/1.1 200 OK\r\nX\x00Y: 1\r\nContent-Length: 2\r\n\r\n{}",  # NUL in a name
+        b"HTTP/1.1 200 OK\r\nX Y: 1\r\nContent-Length: 2\r\n\r\n{}",  # blank in a name
         b"HTTP/1.1 200 OK\r\nX: a\r\n folded\r\nContent-Length: 2\r\n\r\n{}",  # obs-fold
         b"HTTP/1.1 200 OK\nContent-Length: 2\r\n\r\n{}",  # a bare LF ends a line
         b"HTTP/1.1 200 OK\r\nX: a\rb\r\nContent-Length: 2\r\n\r\n{}",  # a stray CR

@@ -22,8 +22,9 @@ MAX_HEAD = 65_536
 MAX_HEADERS = 100
 MAX_BODY = 8 * 1024 * 1024
 RECEIVE_SIZE = 65_536
-#: Header names: RFC 9110 tokens, checked all at once joined by NUL (no name is empty).
-_NAMES = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\x00[!#$%&'*+.^_`|~0-9A-Za-z-]+)*")
+#: Header names: RFC 9110 tokens, checked all at once joined by colons (a name cannot
+#: hold one: each line is split at its first), so that no name may be empty.
+_NAMES = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+(?::[!#$%&'*+.^_`|~0-9A-Za-z-]+)*")
 
 
 class IncompleteAnswer(ValueError):
@@ -98,8 +99,8 @@ def read_head(reader: AnswerReader) -> tuple[int, Headers, str]:
     """
     while True:
         lines = reader.until(b"\r\n\r\n", MAX_HEAD).decode("latin-1").split("\r\n")
-        rest = "".join(lines)
-        if "\r" in rest or "\n" in rest:  # memchr over a copy: cheaper than counting
+        joined = "".join(lines)
+        if "\r" in joined or "\n" in joined:  # memchr over a copy: cheaper than counting
             raise IncompleteAnswer("malformed header line")  # a bare CR or LF
         del lines[-2:]  # the blank line's two empty strings
         version, _, rest = lines[0].partition(" ")
@@ -116,7 +117,7 @@ def read_head(reader: AnswerReader) -> tuple[int, Headers, str]:
             fields = {name.lower(): value.strip(" \t") for name, value in pairs}
         except ValueError:  # a line without a colon
             raise IncompleteAnswer("malformed header line") from None
-        if fields and not _NAMES.fullmatch("\x00".join(fields)):
+        if fields and not _NAMES.fullmatch(":".join(fields)):
             raise IncompleteAnswer("malformed header line")
         if len(fields) != len(pairs):  # a repeated field: its values joined in order
             fields = {}

@@ -55,10 +55,11 @@ MESSAGES = (
 def _text(value: Any, field: str) -> str:
     if not isinstance(value, str):
         raise InvalidRequest(field, NOT_TEXT)
-    try:
-        value.isascii() or value.encode("utf-8")  # only lone surrogates fail
-    except UnicodeEncodeError:
-        raise InvalidRequest(field, NOT_UTF8) from None
+    if not value.isascii():  # ASCII is UTF-8; otherwise only lone surrogates fail
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRequest(field, NOT_UTF8) from None
     return value
 
 
