@@ -107,11 +107,10 @@ if hasattr(os, "register_at_fork"):  # a child must not reuse its parent's conne
 
 
 class _Connection:
-    __slots__ = ("generation", "idle_since", "poller", "reader", "sock", "tls")
+    __slots__ = ("generation", "idle_since", "poller", "reader", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.tls = isinstance(sock, ssl.SSLSocket)
         self.reader = AnswerReader(sock)
         self.idle_since = time.monotonic()
         self.generation = _process_generation
@@ -128,7 +127,7 @@ class _Connection:
 
     def closed_by_peer(self) -> bool:
         """Readable while idle means the server closed it (or sent what we never asked)."""
-        if self.reader.buffer or (self.tls and self.sock.pending()):
+        if self.reader.pending() or (isinstance(self.sock, ssl.SSLSocket) and self.sock.pending()):
             return True
         if self.poller is not None:
             return bool(self.poller.poll(0))

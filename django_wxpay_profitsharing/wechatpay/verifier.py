@@ -129,8 +129,7 @@ class ResponseVerifier:
 
         ``key`` overrides the lookup (bootstrap of the first certificate download).
         """
-        get = headers.get  # the transports' answers: lower-case names, found at once
-        values = [(get(name) or _header(headers, name)).strip() for name in _REQUIRED_LOWER]
+        values = [_header(headers, name) for name in _REQUIRED_LOWER]
         if not all(values):
             missing = ", ".join(n for n, v in zip(REQUIRED_HEADERS, values, strict=True) if not v)
             raise SignatureError(f"response lacks {missing}: not verifiable", request_id=request_id)
