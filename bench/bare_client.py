@@ -20,7 +20,11 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from common import RECEIVER, SUB_MCHID
+
 from django_wxpay_profitsharing.wechatpay import crypto
+
+RETURN_ORDERS = "/v3/profitsharing/return-orders"
 
 
 class BareClient:
@@ -75,3 +79,17 @@ class BareClient:
         if not crypto.verify(self.public_key, signed, headers["wechatpay-signature"]):
             raise AssertionError("the answer's signature does not verify")
         return json.loads(answer)
+
+    def create_and_query(self, order: str, number: str) -> tuple[dict, dict]:
+        """Return 1 fen of sharing order ``order`` as ``number``, then query it."""
+        body = {
+            "sub_mchid": SUB_MCHID,
+            "out_order_no": order,
+            "out_return_no": number,
+            "return_mchid": RECEIVER,
+            "amount": 1,
+            "description": "bench",
+        }
+        made = self.call("POST", RETURN_ORDERS, json.dumps(body).encode())
+        query = f"{RETURN_ORDERS}/{number}?sub_mchid={SUB_MCHID}&out_order_no={order}"
+        return made, self.call("GET", query)

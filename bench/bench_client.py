@@ -48,9 +48,6 @@ from django_wxpay_profitsharing.wechatpay import crypto
 NAME = "1. client overhead vs wechatpayv3"
 TARGET = "wall <= 0.6x theirs; CPU/call <= 1.5x (sign+verify)"
 WARMUP = 20
-RETURN_ORDERS = "/v3/profitsharing/return-orders"
-#: ``bare`` is the floor: only what the protocol requires (``bare_client.py``).
-CLIENTS = ("wechatpayv3", "ours", "bare")
 #: The CPU of the calls and of the yardstick are each taken as the median of this
 #: many blocks: on 2 shared cores one block can be off by 10-40%.
 BLOCKS = 10
@@ -146,20 +143,14 @@ def bare(base_url: str, creds: dict, orders: list[str], ca: str) -> tuple[int, f
 
     def pair(n: int, order: str) -> None:
         number = f"RB{os.getpid()}x{n}"
-        body = {
-            "sub_mchid": SUB_MCHID,
-            "out_order_no": order,
-            "out_return_no": number,
-            "return_mchid": RECEIVER,
-            "amount": 1,
-            "description": "bench",
-        }
-        made = client.call("POST", RETURN_ORDERS, json.dumps(body).encode())
-        query = f"{RETURN_ORDERS}/{number}?sub_mchid={SUB_MCHID}&out_order_no={order}"
-        got = client.call("GET", query)
+        made, got = client.create_and_query(order, number)
         assert made["out_return_no"] == got["out_return_no"] == number, (made, got)
 
     return timed(pair, orders, lambda: rsa_yardstick(creds))
+
+
+#: Each client, run in its own process in this order; ``bare`` is the floor.
+RUNNERS = {"wechatpayv3": theirs, "ours": ours, "bare": bare}
 
 
 def timed(pair, orders: list[str], yardstick) -> tuple[int, float, float, list, list]:
@@ -192,15 +183,14 @@ def timed(pair, orders: list[str], yardstick) -> tuple[int, float, float, list, 
 def client_process(which: str, base_url: str, creds_path: str, orders_path: str) -> None:
     creds = json.loads(Path(creds_path).read_text())
     orders = json.loads(Path(orders_path).read_text())
-    run = {"ours": ours, "wechatpayv3": theirs, "bare": bare}[which]
-    calls, wall, cpu, blocks, rsa = run(base_url, creds, orders, creds["ca_bundle_path"])
+    calls, wall, cpu, blocks, rsa = RUNNERS[which](base_url, creds, orders, creds["ca_bundle_path"])
     print(json.dumps({"calls": calls, "wall": wall, "cpu": cpu, "rsa": rsa, "blocks": blocks}))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=1000)
-    parser.add_argument("--client", choices=CLIENTS, help=argparse.SUPPRESS)
+    parser.add_argument("--client", choices=RUNNERS, help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--credentials", help=argparse.SUPPRESS)
     parser.add_argument("--orders", help=argparse.SUPPRESS)
@@ -221,7 +211,7 @@ def main() -> None:
             orders = seed_orders(sim, args.pairs + WARMUP)
             orders_path = Path(state) / "orders.json"
             orders_path.write_text(json.dumps(orders))
-            for which in CLIENTS:
+            for which in RUNNERS:
                 out = subprocess.run(
                     [
                         sys.executable,

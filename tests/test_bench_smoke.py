@@ -81,28 +81,18 @@ def test_the_floor_of_the_client_benchmark_speaks_the_protocol(tmp_path, monkeyp
     """
     monkeypatch.syspath_prepend(str(ROOT / "bench"))
     from bare_client import BareClient
-    from common import RECEIVER, SUB_MCHID, seed_orders
+    from common import seed_orders
 
     from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
 
     with SimulatorProcess(tmp_path, mode="both", tls=True) as sim:
         (order,) = seed_orders(sim, 1)
         client = BareClient(sim.base_url, sim.credentials, sim.ca_bundle)
-        body = {
-            "sub_mchid": SUB_MCHID,
-            "out_order_no": order,
-            "out_return_no": "RBARE1",
-            "return_mchid": RECEIVER,
-            "amount": 1,
-            "description": "floor",
-        }
-        made = client.call("POST", "/v3/profitsharing/return-orders", json.dumps(body).encode())
-        query = f"/v3/profitsharing/return-orders/RBARE1?sub_mchid={SUB_MCHID}&out_order_no={order}"
-        got = client.call("GET", query)
+        made, got = client.create_and_query(order, "RBARE1")
         assert made["out_return_no"] == got["out_return_no"] == "RBARE1"
         assert made["amount"] == got["amount"] == 1
 
         other = BareClient(sim.base_url, sim.credentials, sim.ca_bundle)
         other.public_key = other.key.public_key()  # not WeChat Pay's key: must not verify
         with pytest.raises(AssertionError, match="does not verify"):
-            other.call("GET", query)
+            other.create_and_query(order, "RBARE2")
