@@ -116,7 +116,7 @@ def _check_transport(s: Any) -> Iterable[checks.CheckMessage]:
         yield _error("POOL_SIZE", "must be a positive integer.", "e.g. 16.", 10)
     if not (isinstance(s.RATE_LIMIT_QPS, int | float) and s.RATE_LIMIT_QPS >= 0):
         yield _error("RATE_LIMIT_QPS", "must be a number >= 0 (0 = unlimited).", "e.g. 25.", 11)
-    if s.TRANSPORT not in TRANSPORTS:
+    if isinstance(s.TRANSPORT, str) and s.TRANSPORT not in TRANSPORTS:
         yield _error("TRANSPORT", f"must be one of {', '.join(TRANSPORTS)}.", "e.g. 'http11'.", 13)
     if s.TASK_BACKEND not in ("auto", "celery", "thread", "inline"):
         yield _error(

@@ -47,7 +47,9 @@ DEFAULTS: dict[str, Any] = {
     "CA_BUNDLE": None,
     "ALLOW_INSECURE_HTTP": False,
     "TIMEOUT": (3.05, 10),
-    "TRANSPORT": "http11",  # "http11" (lean keep-alive pool) or "requests"
+    # "http11" (lean keep-alive pool), "requests", or the import string of a factory
+    # ``factory(base_url, *, timeout, ca_bundle, pool_maxsize) -> Transport`` (tests).
+    "TRANSPORT": "http11",
     "CERTIFICATE_REFRESH_INTERVAL": 60.0,  # min seconds between certificate downloads
     # Behaviour.
     "SUBMIT_ON_CREATE": True,
@@ -99,6 +101,8 @@ class ProfitSharingSettings:
         value = self.user_settings.get(name, DEFAULTS[name])
         if name in SECRET_KEYS:
             value = resolve_secret(value)
+        if name == "TRANSPORT" and isinstance(value, str) and "." in value:
+            value = import_string(value)
         if name in IMPORT_STRINGS:
             value = (
                 [import_string(v) if isinstance(v, str) else v for v in value]

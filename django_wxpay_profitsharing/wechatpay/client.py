@@ -91,7 +91,7 @@ class WeChatPayClient:
         ca_bundle: str | None = None,
         allow_insecure_http: bool = False,
         pool_maxsize: int = 32,
-        transport: str | Transport = "http11",
+        transport: str | Transport | Callable[..., Transport] = "http11",
         max_get_retries: int = 2,
         certificate_refresh_interval: float = 60.0,
         on_call: OnCall | None = None,
@@ -144,11 +144,18 @@ class WeChatPayClient:
         return f"<WeChatPayClient mchid={self.mchid} base_url={self.base_url}>"
 
     def _make_transport(
-        self, transport: str | Transport, timeout: Any, ca_bundle: str | None, pool_maxsize: int
+        self,
+        transport: str | Transport | Callable[..., Transport],
+        timeout: Any,
+        ca_bundle: str | None,
+        pool_maxsize: int,
     ) -> Transport:
-        if not isinstance(transport, str):
-            return transport
         options = {"timeout": timeout, "ca_bundle": ca_bundle, "pool_maxsize": pool_maxsize}
+        if not isinstance(transport, str):
+            if hasattr(transport, "send"):
+                return transport  # an instance, used as it is
+            # A factory: ``factory(base_url, timeout=..., ca_bundle=..., pool_maxsize=...)``.
+            return transport(self.base_url, **options)
         if transport == "http11":
             proxy = environment_proxy(self.base_url)
             return HTTP11Transport(self.base_url, proxy=proxy, **options)
