@@ -36,7 +36,8 @@ def run_batch(pks: list[int], pool_size: int, rate: float) -> tuple[float, Count
     from django.test import override_settings
 
     from django_wxpay_profitsharing import services
-    from django_wxpay_profitsharing.conf import get_client, reset_client, wxpay_settings
+    from django_wxpay_profitsharing.clients import get_client, reset_client
+    from django_wxpay_profitsharing.conf import wxpay_settings
 
     config = {**wxpay_settings.user_settings, "POOL_SIZE": pool_size, "RATE_LIMIT_QPS": rate}
     with override_settings(WXPAY_PROFITSHARING=config):

@@ -44,6 +44,7 @@ from common import RECEIVER, ROOT, SUB_MCHID, report, seed_orders, skip
 
 from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
 from django_wxpay_profitsharing.wechatpay import crypto
+from django_wxpay_profitsharing.wechatpay.models import ReturnRequest
 
 NAME = "1. client overhead vs wechatpayv3"
 TARGET = "wall <= 0.6x theirs; CPU/call <= 1.5x (sign+verify)"
@@ -84,12 +85,14 @@ def ours(base_url: str, creds: dict, orders: list[str], ca: str) -> tuple[int, f
     def pair(n: int, order: str) -> None:
         number = f"RO{os.getpid()}x{n}"
         made = client.create_return(
-            out_return_no=number,
-            return_mchid=RECEIVER,
-            amount=1,
-            description="bench",
-            out_order_no=order,
-            sub_mchid=SUB_MCHID,
+            ReturnRequest(
+                out_return_no=number,
+                return_mchid=RECEIVER,
+                amount=1,
+                description="bench",
+                out_order_no=order,
+                sub_mchid=SUB_MCHID,
+            )
         )
         got = client.query_return(out_return_no=number, out_order_no=order, sub_mchid=SUB_MCHID)
         assert made.out_return_no == got.out_return_no == number

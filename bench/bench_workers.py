@@ -41,7 +41,7 @@ def worker(start_at: float) -> None:
     """In a worker process: wait for the common start, process until nothing is due."""
     setup_django(os.environ["DATABASE_URL"], json.loads(os.environ["WXPAY_TEST_CONFIG"]))
     from django_wxpay_profitsharing import services
-    from django_wxpay_profitsharing.conf import get_client
+    from django_wxpay_profitsharing.clients import get_client
 
     get_client()
     time.sleep(max(0.0, start_at - time.time()))

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
 from django.db.models import Sum
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -21,11 +22,13 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import services
-from .dispatch import dispatch
 from .forms import REQUEST_FIELDS, ProfitSharingReturnForm
-from .models import ProfitSharingReturn, ProfitSharingReturnCall, ReturnState
+from .models import IDENTITY_FIELDS, ProfitSharingReturn, ProfitSharingReturnCall, ReturnState
+from .states import Action
+from .task_backends import dispatch
 
 STATE_COLOURS = {
+    ReturnState.DRAFT: "#777777",
     ReturnState.PENDING: "#8a6d3b",
     ReturnState.PROCESSING: "#31708f",
     ReturnState.SUCCEEDED: "#3c763d",
@@ -41,6 +44,7 @@ WECHAT_FIELDS = (
     "finish_time",
     "attempts",
     "submitted_at",
+    "submitted_by",
     "next_attempt_at",
     "needs_query",
     "last_error_code",
@@ -97,7 +101,7 @@ class ProfitSharingReturnAdmin(admin.ModelAdmin):
     list_filter = ("state", "sub_mchid", "created")
     search_fields = ("out_order_no", "order_id", "out_return_no", "return_id")
     date_hierarchy = "created"
-    list_select_related = ("created_by",)
+    list_select_related = ("created_by", "submitted_by")
     show_full_result_count = False
     inlines = [CallInline]
     actions = ["submit_to_wechat_pay", "refresh_from_wechat_pay"]
@@ -116,39 +120,49 @@ class ProfitSharingReturnAdmin(admin.ModelAdmin):
         return format_yuan(obj.amount)
 
     # ----------------------------------------------------------- editing
+    @staticmethod
+    def _editable(obj: ProfitSharingReturn | None) -> bool:
+        """Only a draft's request may change: an approved or sent one is frozen."""
+        return obj is None or (obj.is_draft and not obj.is_frozen)
+
     def get_fields(self, request, obj=None):
         if obj is None:
             return (*REQUEST_FIELDS, "amount_yuan", "description")
-        if obj.is_frozen:
+        if not self._editable(obj):
             return (*REQUEST_FIELDS, "amount_display", "description", *WECHAT_FIELDS)
         return (*REQUEST_FIELDS, "amount_yuan", "description", *WECHAT_FIELDS)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
-        if obj.is_frozen:
+        if not self._editable(obj):
             return (*REQUEST_FIELDS, "amount_display", "description", *WECHAT_FIELDS)
         return ("out_return_no", *WECHAT_FIELDS)
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        if obj is not None and obj.is_frozen:
+        if obj is not None and not self._editable(obj):
             return False
         return super().has_delete_permission(request, obj)
 
+    def delete_queryset(self, request, queryset) -> None:
+        """Bulk delete removes drafts only: nothing approved or sent is ever deleted."""
+        queryset.filter(state=ReturnState.DRAFT, submitted_at__isnull=True).delete()
+
     def save_model(self, request, obj, form, change) -> None:
         if change:
-            # Only while still unsent, and only the request fields: a worker may
-            # have submitted it since this page loaded (see update_unsent_return).
-            fields = {name: getattr(obj, name) for name in services.REQUEST_FIELDS}
-            obj._sent_meanwhile = obj.is_frozen or not services.update_unsent_return(obj, **fields)
+            # Only while still a draft, and only the request fields: it may have been
+            # submitted since this page loaded (see services.update_draft).
+            fields = {name: getattr(obj, name) for name in IDENTITY_FIELDS}
+            obj._sent_meanwhile = not services.update_draft(obj, **fields)
             return
         data = form.cleaned_data
         row, _created = services.create_or_get_return(
-            **{name: data.get(name) or None for name in REQUEST_FIELDS},
-            amount=data["amount"],
-            description=data["description"],
+            {
+                **{name: data.get(name) or None for name in REQUEST_FIELDS},
+                "amount": data["amount"],
+                "description": data["description"],
+            },
             created_by=request.user,
-            submit=False,
         )
         for field in row._meta.concrete_fields:
             setattr(obj, field.attname, getattr(row, field.attname))
@@ -182,14 +196,16 @@ class ProfitSharingReturnAdmin(admin.ModelAdmin):
 
     @admin.action(permissions=["submit"], description=_("Submit to WeChat Pay"))
     def submit_to_wechat_pay(self, request, queryset):
-        pending = queryset.filter(state=ReturnState.PENDING)
+        pending = queryset.filter(state__in=[ReturnState.DRAFT, ReturnState.PENDING])
         across = request.POST.get("select_across") == "1"  # "select all N" on the changelist
         if request.POST.get("post"):
             if across:  # exactly the returns that were on the confirmation page
                 pending = pending.filter(pk__in=confirmed_pks(request.POST.get("confirmed")))
-            pks = list(pending.order_by("pk").values_list("pk", flat=True))
-            skipped = queryset.count() - len(pks)
-            self._report(request, dispatch(pks, "submit"), skipped)
+            pks, refused = self._approve(
+                request, list(pending.order_by("pk").values_list("pk", flat=True))
+            )
+            skipped = queryset.count() - len(pks) - refused
+            self._report(request, dispatch(pks, Action.SUBMIT), skipped)
             return None
         pks = list(pending.order_by("pk").values_list("pk", flat=True))
         total = pending.aggregate(total=Sum("amount"))["total"] or 0
@@ -220,8 +236,31 @@ class ProfitSharingReturnAdmin(admin.ModelAdmin):
     def refresh_from_wechat_pay(self, request, queryset):
         candidates = queryset.filter(state__in=[ReturnState.PENDING, ReturnState.PROCESSING])
         skipped = queryset.count() - candidates.count()
-        self._report(request, dispatch(list(candidates.values_list("pk", flat=True)), "refresh"),
-                     skipped)  # fmt: skip
+        self._report(request, dispatch(list(candidates.values_list("pk", flat=True)),
+                                       Action.REFRESH), skipped)  # fmt: skip
+
+    def _approve(self, request, pks) -> tuple[list[int], int]:
+        """Approve the drafts among ``pks`` as this user; returns (sendable pks, refused)."""
+        approved: list[int] = []
+        for pk in pks:
+            try:
+                services.approve(pk, by=request.user)
+            except PermissionDenied:
+                continue
+            approved.append(pk)
+        refused = len(pks) - len(approved)
+        if refused:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d return was left a draft: you may not submit a return you created.",
+                    "%(count)d returns were left drafts: you may not submit returns you created.",
+                    refused,
+                )
+                % {"count": refused},
+                messages.WARNING,
+            )
+        return approved, refused
 
     def _report(self, request, result, skipped: int) -> None:
         """One message per outcome, counted."""

@@ -25,7 +25,6 @@ variable at use time.
 from __future__ import annotations
 
 import os
-import threading
 from typing import Any
 
 from django.conf import settings
@@ -52,7 +51,10 @@ DEFAULTS: dict[str, Any] = {
     "TRANSPORT": "http11",
     "CERTIFICATE_REFRESH_INTERVAL": 60.0,  # min seconds between certificate downloads
     # Behaviour.
+    # An API create by a user with the submit permission is sent at once (else a draft).
     "SUBMIT_ON_CREATE": True,
+    # Two people for money movement: whoever created a return may not submit it.
+    "REQUIRE_SEPARATE_SUBMITTER": False,
     "OUT_RETURN_NO_PREFIX": "R",
     "OUT_RETURN_NO_GENERATOR": "django_wxpay_profitsharing.numbering.generate_out_return_no",
     "RETRY_BACKOFF": (2.0, 300.0),  # seconds: first delay, cap (doubling, jittered)
@@ -116,67 +118,9 @@ class ProfitSharingSettings:
 
     def reload(self) -> None:
         self._cache.clear()
-        reset_client()
 
 
 wxpay_settings = ProfitSharingSettings()
-
-_client_lock = threading.Lock()
-_client: Any = None
-
-
-def get_client() -> Any:
-    """The process-wide ``WeChatPayClient`` built from the settings (one HTTP pool).
-
-    Built on first use and shared by every thread; rebuilt when the settings change.
-    Raises ``django.core.exceptions.ImproperlyConfigured`` naming the bad key.
-    """
-    global _client
-    with _client_lock:
-        if _client is None:
-            _client = build_client()
-        return _client
-
-
-def build_client(**overrides: Any) -> Any:
-    """A new client from the settings (``overrides`` replace client keyword arguments)."""
-    from django.core.exceptions import ImproperlyConfigured
-
-    from .wechatpay import WeChatPayClient
-
-    s = wxpay_settings
-    kwargs: dict[str, Any] = {
-        "base_url": s.BASE_URL,
-        "timeout": tuple(s.TIMEOUT) if isinstance(s.TIMEOUT, list | tuple) else s.TIMEOUT,
-        "allow_insecure_http": s.ALLOW_INSECURE_HTTP,
-        "transport": s.TRANSPORT,
-        "pool_maxsize": max(int(s.POOL_SIZE), 1) * 2,
-        "certificate_refresh_interval": float(s.CERTIFICATE_REFRESH_INTERVAL),
-    }
-    if s.CA_BUNDLE:
-        kwargs["ca_bundle"] = s.CA_BUNDLE
-    if s.WECHATPAY_PUBLIC_KEY or s.WECHATPAY_PUBLIC_KEY_ID:
-        kwargs["wechatpay_public_key"] = s.WECHATPAY_PUBLIC_KEY
-        kwargs["wechatpay_public_key_id"] = s.WECHATPAY_PUBLIC_KEY_ID
-    if s.APIV3_KEY:
-        kwargs["apiv3_key"] = s.APIV3_KEY
-    if s.PLATFORM_CERTIFICATES:
-        kwargs["platform_certificates"] = list(s.PLATFORM_CERTIFICATES)
-    kwargs.update(overrides)
-    try:
-        return WeChatPayClient(s.MCHID, s.MERCHANT_SERIAL_NO, s.PRIVATE_KEY, **kwargs)
-    except (ValueError, TypeError, OSError) as exc:
-        # The client's messages name the problem, never key material.
-        raise ImproperlyConfigured(f"{SETTINGS_NAME}: {exc}") from None
-
-
-def reset_client() -> None:
-    """Close and forget the shared client (settings changed, or tests)."""
-    global _client
-    with _client_lock:
-        if _client is not None:
-            _client.close()
-        _client = None
 
 
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:

@@ -8,9 +8,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from . import services
 from .conf import wxpay_settings
-from .models import ProfitSharingReturn
+from .models import IDENTITY_FIELDS, ProfitSharingReturn
 from .services import validate_return_fields
 
 REQUEST_FIELDS = ("sub_mchid", "order_id", "out_order_no", "out_return_no", "return_mchid")
@@ -49,12 +48,14 @@ class ProfitSharingReturnForm(forms.ModelForm):
         cleaned["amount"] = yuan_to_fen(cleaned["amount_yuan"])
         try:
             validate_return_fields(
-                **{
-                    name: cleaned.get(name, getattr(self.instance, name, None)) or None
-                    for name in REQUEST_FIELDS
-                },
-                amount=cleaned["amount"],
-                description=cleaned.get("description"),
+                {
+                    **{
+                        name: cleaned.get(name, getattr(self.instance, name, None)) or None
+                        for name in REQUEST_FIELDS
+                    },
+                    "amount": cleaned["amount"],
+                    "description": cleaned.get("description"),
+                }
             )
             self._check_number_is_free(cleaned)
         except ValidationError as exc:
@@ -74,7 +75,7 @@ class ProfitSharingReturnForm(forms.ModelForm):
         ).first()
         if existing is None:
             return
-        wanted = {name: cleaned.get(name) or "" for name in services.REQUEST_FIELDS}
+        wanted = {name: cleaned.get(name) or "" for name in IDENTITY_FIELDS}
         wanted["amount"] = cleaned["amount"]
         if any(getattr(existing, name) != value for name, value in wanted.items()):
             raise ValidationError(

@@ -1,14 +1,17 @@
-"""Models: a return (分账回退) with its state, and a record of every call made for it.
+"""Models: a return (分账回退) with its state, every call made for it, and its events.
 
 WeChat's names are kept verbatim (``out_return_no``, ``return_id``, ``result``,
 ``fail_reason``...); our own bookkeeping uses names WeChat never uses (``state``,
 ``attempts``, ``next_attempt_at``, ``submitted_at``...), so ``result`` (WeChat's) is
-never confused with ``state`` (ours). Only ``services.py`` changes ``state``.
+never confused with ``state`` (ours). Only the service layer changes ``state``, as
+the decision table (``decisions.py``) says.
 """
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
@@ -16,18 +19,22 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from .states import FINAL_STATES, OPEN_STATES, ReturnState
+from .wechatpay.models import ReturnRequest
 
-class ReturnState(models.TextChoices):
-    """Our state machine; see DESIGN.md and services.py for the transitions."""
+__all__ = [
+    "FINAL_STATES",
+    "OPEN_STATES",
+    "CallOutcome",
+    "ProfitSharingEvent",
+    "ProfitSharingReturn",
+    "ProfitSharingReturnCall",
+    "ReturnState",
+]
 
-    PENDING = "pending", _("Pending")
-    PROCESSING = "processing", _("Processing at WeChat Pay")
-    SUCCEEDED = "succeeded", _("Succeeded")
-    FAILED = "failed", _("Failed")
-    REJECTED = "rejected", _("Rejected")
-
-
-FINAL_STATES = frozenset({ReturnState.SUCCEEDED, ReturnState.FAILED, ReturnState.REJECTED})
+#: The request fields that make a return's identity beside its out_return_no: the same
+#: out_return_no with any of these different is another request, refused.
+IDENTITY_FIELDS = ("sub_mchid", "order_id", "out_order_no", "return_mchid", "amount", "description")
 
 
 class ProfitSharingReturnQuerySet(models.QuerySet):
@@ -35,9 +42,10 @@ class ProfitSharingReturnQuerySet(models.QuerySet):
         return self.filter(state__in=FINAL_STATES)
 
     def open(self) -> ProfitSharingReturnQuerySet:
-        return self.filter(state__in=[ReturnState.PENDING, ReturnState.PROCESSING])
+        """Returns the poller moves on: pending and processing (never a draft)."""
+        return self.filter(state__in=OPEN_STATES)
 
-    def due(self, now, due_before=None) -> ProfitSharingReturnQuerySet:
+    def due(self, now: Any, due_before: Any = None) -> ProfitSharingReturnQuerySet:
         """Open returns due by ``due_before`` (default ``now``) that nobody holds a lease on."""
         return (
             self.open()
@@ -72,7 +80,7 @@ class ProfitSharingReturn(models.Model):
 
     # Our state.
     state = models.CharField(
-        _("state"), max_length=16, choices=ReturnState.choices, default=ReturnState.PENDING
+        _("state"), max_length=16, choices=ReturnState.choices, default=ReturnState.DRAFT
     )
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     submitted_at = models.DateTimeField(_("first submitted at"), null=True, blank=True)
@@ -105,6 +113,15 @@ class ProfitSharingReturn(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("submitted by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_("Who moved the return from draft to WeChat Pay."),
+    )
 
     objects = ProfitSharingReturnQuerySet.as_manager()
 
@@ -136,6 +153,10 @@ class ProfitSharingReturn(models.Model):
         return self.state in FINAL_STATES
 
     @property
+    def is_draft(self) -> bool:
+        return self.state == ReturnState.DRAFT
+
+    @property
     def is_frozen(self) -> bool:
         """Request fields may not change once a submission was attempted."""
         return self.submitted_at is not None
@@ -145,16 +166,16 @@ class ProfitSharingReturn(models.Model):
         """The amount in yuan, exact (fen are integers; no float ever)."""
         return Decimal(self.amount) / 100
 
-    def request_fields(self) -> dict:
+    def request_fields(self) -> dict[str, Any]:
         """The fields that make up the WeChat request (the idempotency identity)."""
-        return {
-            "sub_mchid": self.sub_mchid,
-            "order_id": self.order_id,
-            "out_order_no": self.out_order_no,
-            "return_mchid": self.return_mchid,
-            "amount": self.amount,
-            "description": self.description,
-        }
+        return {name: getattr(self, name) for name in IDENTITY_FIELDS}
+
+    def to_request(self) -> ReturnRequest:
+        """The request this row stands for (absent ids, stored as "", become None)."""
+        return ReturnRequest(
+            out_return_no=self.out_return_no,
+            **{name: getattr(self, name) or None for name in IDENTITY_FIELDS},
+        )
 
 
 class CallOutcome(models.TextChoices):
@@ -193,3 +214,38 @@ class ProfitSharingReturnCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} {self.http_status or '-'}"
+
+
+class ProfitSharingEvent(models.Model):
+    """A signal owed to the shop's receivers, written with the state change it reports.
+
+    Why an outbox: a process killed right after committing a final state would never
+    send its signals. The event row commits in the same transaction as the state, is
+    delivered after commit and marked delivered; whatever a crash left undelivered,
+    the poller delivers. Receivers get ``event_id`` to de-duplicate: delivery is at
+    least once, and once when no process dies between commit and delivery.
+    """
+
+    event_id = models.UUIDField(_("event id"), default=uuid.uuid4, unique=True, editable=False)
+    signal = models.CharField(_("signal"), max_length=32)
+    profit_sharing_return = models.ForeignKey(
+        ProfitSharingReturn,
+        verbose_name=pgettext_lazy("profit-sharing", "profit-sharing return"),
+        on_delete=models.CASCADE,
+        related_name="events",
+    )
+    previous_state = models.CharField(_("previous state"), max_length=16, blank=True)
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+    lease_until = models.DateTimeField(_("being delivered until"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("signal event")
+        verbose_name_plural = _("signal events")
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["delivered_at", "created"], name="wxpay_ps_undelivered_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.signal} {self.event_id}"

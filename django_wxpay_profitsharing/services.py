@@ -1,61 +1,58 @@
-"""The one place that changes a return's state.
+"""The public face of the app: create, approve, edit, submit and refresh returns.
 
-Every transition follows the same three steps, so that no return is lost and none is
-sent twice by accident:
+Every change of a return's state goes through here and ``transitions.py``, in three
+steps, so that no return is lost and none is sent twice by accident:
 
-1. **claim** (a short transaction, row locked with ``select_for_update``): check the
-   transition is allowed, count the attempt, freeze the request fields
-   (``submitted_at``), mark that WeChat may now know the return (``needs_query``) and
-   take a lease (``lease_until``/``lease_token``) so that no other thread, process or
-   worker touches the row while the call is under way. Committed *before* the HTTP
-   call: there is no money movement without a record.
-2. **call** WeChat Pay outside any transaction (no row lock held across the network).
-   If an earlier attempt may have reached WeChat, the return is queried before it
-   is posted again; a re-post is always the identical request (same out_return_no).
-3. **apply** (a short transaction, row locked again): record every HTTP call, move
-   the state, and schedule the signals with ``transaction.on_commit`` when the state
-   became final. A final state never changes again.
-
-The steps themselves live in ``transitions.py``; this module is their public face.
+1. **claim** (a short transaction, row locked with ``select_for_update``): the action
+   may claim the row (``decisions.ACTIONS``), the attempt is counted, the request
+   frozen, a per-row lease taken. Committed *before* the HTTP call.
+2. **call** WeChat Pay outside any transaction, the lease renewed right before each
+   call; the decision table chains the calls (a query that finds nothing lets the
+   identical submission go ahead).
+3. **apply** (a short transaction, row locked again): the decision table says what the
+   outcome means; the state, the schedule, the call records and the outbox events
+   of the signals are written together. A final state never changes again.
 
 A process that dies between 1 and 3 leaves a lease that expires after
 ``LEASE_SECONDS``; the next attempt queries first and converges on WeChat's truth.
 
-Outcomes:
-
-- ``SUCCESS`` / ``FAILED`` -> ``succeeded`` / ``failed`` (final, signals);
-- ``PROCESSING`` -> ``processing``, polled with ``POLL_BACKOFF``;
-- a definitive refusal of the create call (``PARAM_ERROR``, ``INVALID_REQUEST``,
-  ``NO_AUTH``, ``NOT_ENOUGH``, ``RESOURCE_NOT_EXISTS``) -> ``rejected`` (final);
-- unknown outcome (timeout, reset, 5xx, unverifiable response, rate limit) and
-  ``SIGN_ERROR`` (our credentials, not the return, were refused) -> stays as it was,
-  retried after ``RETRY_BACKOFF`` with the same request.
+This module is handed nothing from above: the background machinery
+(``task_backends.py``, ``tasks.py``), the admin, the API and the commands call it, never
+the other way round. Its functions take an optional ``client`` (default: the
+process's client from ``clients.py``).
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from . import transitions
+from . import outbox, transitions
+from .clients import get_client
 from .conf import wxpay_settings
-from .executor import map_bounded
-from .models import (
-    ProfitSharingReturn,
-    ReturnState,
-)
+from .models import IDENTITY_FIELDS, ProfitSharingReturn
+from .pool import map_bounded
+from .ratelimit import get_rate_limiter
+from .states import Action, ReturnState
 from .validation_messages import translated
-from .wechatpay import validation
+from .wechatpay import WeChatPayClient
+from .wechatpay.models import RETURN_REQUEST_FIELDS, ReturnRequest
 
-REQUEST_FIELDS = ("sub_mchid", "order_id", "out_order_no", "return_mchid", "amount", "description")
+logger = logging.getLogger("django_wxpay_profitsharing")
+
+#: The permission that lets a user move a return from draft to WeChat Pay.
+SUBMIT_PERMISSION = "wxpay_profitsharing.submit_profitsharingreturn"
+#: Fields a form or JSON may leave empty ("" or None): absent ids.
+OPTIONAL_FIELDS = frozenset({"out_order_no", "order_id", "sub_mchid", "out_return_no"})
 
 
-#: What step 3 may change (never the request fields: they are frozen).
 class ReturnConflict(ValidationError):
     """The out_return_no exists already with other request fields."""
 
@@ -76,164 +73,226 @@ class ReturnConflict(ValidationError):
 # ---------------------------------------------------------------------------- create
 
 
-def validate_return_fields(
-    *,
-    return_mchid: Any,
-    amount: Any,
-    description: Any,
-    out_order_no: Any = None,
-    order_id: Any = None,
-    sub_mchid: Any = None,
-    out_return_no: Any = None,
-) -> dict[str, Any]:
-    """Validate as WeChat Pay does; raises ``ValidationError`` with an error per field.
+def validate_return_fields(fields: Mapping[str, Any]) -> ReturnRequest:
+    """The request ``fields`` stand for, or ``ValidationError`` with every field's problems.
 
-    Returns the normalised fields ("" for absent optional ids, as stored).
+    Empty optional ids ("" from a form or JSON) are absent; an absent
+    ``out_return_no`` gets a fresh number; a name that is not a request field is a
+    problem of its own (a misspelt field is never dropped).
     """
-    given = dict(locals())  # the seven fields, nothing else defined yet
-    # Forms and JSON send "" for an empty optional field: absent, as None is.
-    optional = {"out_order_no", "order_id", "sub_mchid", "out_return_no"}
-    fields = {k: None if k in optional and v == "" else v for k, v in given.items()}
-    cleaned, problems = validation.check_create_fields(fields, required=given.keys() - optional)
-    if problems:
+    given = {
+        name: None if name in OPTIONAL_FIELDS and value == "" else value
+        for name, value in fields.items()
+    }
+    if given.get("out_return_no") is None:
+        given["out_return_no"] = new_out_return_no()
+    request, problems = ReturnRequest.check(given)
+    if request is None:
         raise ValidationError(
             {field: [translated(m) for m in messages] for field, messages in problems.items()}
         )
-    for name in optional:
-        cleaned.setdefault(name, "")
-    return cleaned
+    return request
 
 
 def new_out_return_no() -> str:
     """A fresh number from the configured generator and prefix."""
-    return wxpay_settings.OUT_RETURN_NO_GENERATOR(wxpay_settings.OUT_RETURN_NO_PREFIX)
+    return str(wxpay_settings.OUT_RETURN_NO_GENERATOR(wxpay_settings.OUT_RETURN_NO_PREFIX))
+
+
+def may_submit(user: Any, creator: Any = None) -> bool:
+    """Whether ``user`` may send a return to WeChat Pay (None: the shop's own code).
+
+    A user needs the submit permission; with ``REQUIRE_SEPARATE_SUBMITTER`` the
+    submitter must not be the return's creator (two people for money movement).
+    """
+    if user is None:
+        return True
+    if not getattr(user, "is_authenticated", False) or not user.has_perm(SUBMIT_PERMISSION):
+        return False
+    if wxpay_settings.REQUIRE_SEPARATE_SUBMITTER and creator is not None:
+        return bool(getattr(creator, "pk", creator) != user.pk)
+    return True
+
+
+def _user_or_none(user: Any) -> Any:
+    return user if getattr(user, "pk", None) else None
 
 
 def create_or_get_return(
+    fields: Mapping[str, Any] | None = None,
+    /,
     *,
-    return_mchid: Any,
-    amount: Any,
-    description: Any,
-    out_order_no: Any = None,
-    order_id: Any = None,
-    sub_mchid: Any = None,
-    out_return_no: Any = None,
     created_by: Any = None,
-    submit: bool | None = None,
+    submit: bool = False,
+    **given: Any,
 ) -> tuple[ProfitSharingReturn, bool]:
-    """Save a ``pending`` return (or find the identical one); returns ``(row, created)``.
+    """Save a return (or find the identical one); returns ``(row, created)``.
+
+    The request fields come as a mapping, as keywords, or both (a name that is not a
+    field is a ``ValidationError``, never dropped).
 
     Idempotent on ``out_return_no``: the same fields again give the existing row and
-    ``created=False``; other fields raise :class:`ReturnConflict`. A new row is
-    submitted after the transaction commits unless ``submit`` is False (default: the
-    ``SUBMIT_ON_CREATE`` setting).
+    ``created=False``; other fields raise :class:`ReturnConflict`. A new return is a
+    ``draft`` unless ``submit`` is asked by someone who may submit (:func:`may_submit`;
+    ``created_by=None`` is the shop's own code), when it is ``pending``. Nothing is
+    sent from here: the caller hands a pending return to the background
+    (``task_backends.submit_after_commit``) or leaves it to the poller.
     """
-    fields = validate_return_fields(
-        return_mchid=return_mchid,
-        amount=amount,
-        description=description,
-        out_order_no=out_order_no,
-        order_id=order_id,
-        sub_mchid=sub_mchid,
-        out_return_no=out_return_no,
-    )
+    request = validate_return_fields({**(fields or {}), **given})
     mchid = wxpay_settings.MCHID
-    number = fields.pop("out_return_no") or new_out_return_no()
+    number = request.out_return_no
+    stored = {name: getattr(request, name) or "" for name in IDENTITY_FIELDS}
+    stored["amount"] = request.amount
     existing = ProfitSharingReturn.objects.filter(mchid=mchid, out_return_no=number).first()
     if existing is None:
+        creator = _user_or_none(created_by)
+        approved = submit and may_submit(created_by, creator)
         try:
             with transaction.atomic():
                 row = ProfitSharingReturn.objects.create(
                     mchid=mchid,
                     out_return_no=number,
-                    created_by=created_by if getattr(created_by, "pk", None) else None,
-                    next_attempt_at=timezone.now(),
-                    **fields,
+                    created_by=creator,
+                    submitted_by=creator if approved else None,
+                    state=ReturnState.PENDING if approved else ReturnState.DRAFT,
+                    next_attempt_at=timezone.now() if approved else None,
+                    **stored,
                 )
         except IntegrityError:
             existing = ProfitSharingReturn.objects.get(mchid=mchid, out_return_no=number)
         else:
-            if wxpay_settings.SUBMIT_ON_CREATE if submit is None else submit:
-                from .dispatch import dispatch_submit
-
-                transaction.on_commit(lambda: dispatch_submit([row.pk]), robust=True)
             return row, True
-    differences = [name for name in REQUEST_FIELDS if getattr(existing, name) != fields[name]]
+    differences = [name for name in IDENTITY_FIELDS if getattr(existing, name) != stored[name]]
     if differences:
         raise ReturnConflict(existing, differences)
     return existing, False
 
 
-def update_unsent_return(ret: ProfitSharingReturn | int, **fields: Any) -> bool:
-    """Change the request fields of a return never sent; False if it was sent meanwhile.
+def create_return(
+    fields: Mapping[str, Any] | None = None, /, **options: Any
+) -> ProfitSharingReturn:
+    """:func:`create_or_get_return` without the ``created`` flag."""
+    return create_or_get_return(fields, **options)[0]
 
-    Why a conditional UPDATE and not ``row.save()``: a worker may claim and submit
-    the row between an editor loading it and saving it. A whole-row save would then
-    write back the stale state and lease and unfreeze a request already sent; this
-    writes the given fields only while ``submitted_at`` is still empty (a claim sets
-    it before any HTTP call), and writes nothing otherwise.
+
+def update_draft(ret: ProfitSharingReturn | int, **fields: Any) -> bool:
+    """Change the request fields of a draft; False if it is no longer a draft.
+
+    Why a conditional UPDATE and not ``row.save()``: the return may be submitted
+    between an editor loading it and saving it. A whole-row save would then write back
+    the stale state and unfreeze a request already approved or sent; this writes the
+    given fields only while the row is still a draft, and nothing otherwise.
     """
-    unknown = set(fields) - set(REQUEST_FIELDS)  # out_return_no is the identity: never
+    unknown = set(fields) - set(IDENTITY_FIELDS)  # out_return_no is the identity: never
     if unknown:
         raise ValueError(f"not request fields: {', '.join(sorted(unknown))}")
-    unsent = ProfitSharingReturn.objects.filter(pk=_pk(ret), submitted_at__isnull=True)
-    return bool(unsent.update(**fields, updated=timezone.now()))
+    drafts = ProfitSharingReturn.objects.filter(
+        pk=_pk(ret), state=ReturnState.DRAFT, submitted_at__isnull=True
+    )
+    return bool(drafts.update(**fields, updated=timezone.now()))
 
 
-def create_return(**kwargs: Any) -> ProfitSharingReturn:
-    """:func:`create_or_get_return` without the ``created`` flag."""
-    return create_or_get_return(**kwargs)[0]
+def approve(ret: ProfitSharingReturn | int, *, by: Any = None) -> ProfitSharingReturn:
+    """Move a draft on to ``pending`` (sent by the next attempt); other states unchanged.
+
+    Raises ``PermissionDenied`` when ``by`` may not submit (:func:`may_submit`).
+    """
+    with transaction.atomic():
+        row = ProfitSharingReturn.objects.select_for_update().get(pk=_pk(ret))
+        if row.state != ReturnState.DRAFT:
+            return row
+        if not may_submit(by, row.created_by_id):
+            raise PermissionDenied("this user may not submit this return")
+        row.state = ReturnState.PENDING
+        row.submitted_by = _user_or_none(by)
+        row.next_attempt_at = timezone.now()
+        row.save(update_fields=["state", "submitted_by", "next_attempt_at", "updated"])
+    return row
+
+
+# ------------------------------------------------------------------------ attempts
 
 
 def _pk(ret: ProfitSharingReturn | int) -> int:
     return ret.pk if isinstance(ret, ProfitSharingReturn) else int(ret)
 
 
-def _run(pk: int, action: str) -> tuple[ProfitSharingReturn, bool]:
+def current_policy() -> transitions.Policy:
+    """The timing of attempts, from the settings."""
+    s = wxpay_settings
+    return transitions.Policy(
+        retry_backoff=tuple(s.RETRY_BACKOFF),  # type: ignore[arg-type]
+        poll_backoff=tuple(s.POLL_BACKOFF),  # type: ignore[arg-type]
+        lease_seconds=float(s.LEASE_SECONDS),
+    )
+
+
+def _attempt(
+    claim: transitions.Claim, client: WeChatPayClient, policy: transitions.Policy
+) -> ProfitSharingReturn:
+    return transitions.apply(
+        claim, transitions.call(claim, client, get_rate_limiter(), policy), policy
+    )
+
+
+def run(
+    ret: ProfitSharingReturn | int, action: Action | str, *, client: WeChatPayClient | None = None
+) -> tuple[ProfitSharingReturn, bool]:
+    """One attempt of ``action`` on a return; ``(row, ran)``, ``ran`` False if skipped.
+
+    Skipped (no call made) when the action may not claim the row: a draft, a final
+    state, the wrong state, or another worker holding its lease.
+    """
+    action = Action(action)
+    policy = current_policy()
     now = timezone.now()
     with transaction.atomic():
-        row = ProfitSharingReturn.objects.select_for_update().get(pk=pk)
+        row = ProfitSharingReturn.objects.select_for_update().get(pk=_pk(ret))
         if not transitions.claimable(row, action, now):
             return row, False
-        claim = transitions.claim_row(row, uuid.uuid4().hex, now, action)
-    return transitions.apply(claim, transitions.call(claim)), True
+        claim = transitions.claim_row(row, uuid.uuid4().hex, now, action, policy)
+    return _attempt(claim, client or get_client(), policy), True
 
 
-def submit(ret: ProfitSharingReturn | int) -> ProfitSharingReturn:
-    """Send a ``pending`` return to WeChat Pay (or find out what became of it).
+def submit(
+    ret: ProfitSharingReturn | int, *, by: Any = None, client: WeChatPayClient | None = None
+) -> ProfitSharingReturn:
+    """Send a return to WeChat Pay (or find out what became of an earlier send).
 
-    Does nothing (and makes no call) when the return is not pending or another
-    worker holds it; returns the row as it is now.
+    A draft is approved first (``by`` must be allowed to: :func:`approve`). Does
+    nothing (and makes no call) when the return is not pending or another worker
+    holds it; returns the row as it is now.
     """
-    return _run(_pk(ret), "submit")[0]
+    approve(ret, by=by)
+    return run(ret, Action.SUBMIT, client=client)[0]
 
 
-def refresh(ret: ProfitSharingReturn | int) -> ProfitSharingReturn:
+def refresh(
+    ret: ProfitSharingReturn | int, *, client: WeChatPayClient | None = None
+) -> ProfitSharingReturn:
     """Ask WeChat Pay for the state of a ``processing`` return (or an uncertain one)."""
-    return _run(_pk(ret), "refresh")[0]
+    return run(ret, Action.REFRESH, client=client)[0]
 
 
-def run_many(pks: Iterable[int], action: str) -> list[tuple[ProfitSharingReturn, bool]]:
-    """:func:`submit` or :func:`refresh` for many rows on the bounded pool.
+def run_many(
+    pks: Iterable[int], action: Action | str, *, client: WeChatPayClient | None = None
+) -> list[tuple[ProfitSharingReturn, bool]]:
+    """:func:`run` for many rows on the thread pool; ``(row, ran)`` per pk, in order."""
+    action = Action(action)
+    chosen = client or get_client()
+    return map_bounded(lambda pk: run(pk, action, client=chosen), list(pks))
 
-    Returns ``(row, ran)`` per pk; ``ran`` is False when the row was skipped (final,
-    wrong state, or held by another worker).
+
+def claim_due(
+    limit: int, due_before: datetime | None = None, *, policy: transitions.Policy | None = None
+) -> list[transitions.Claim]:
+    """Claim up to ``limit`` due returns, each under a lease of its own.
+
+    Rows are locked with ``SKIP LOCKED`` where the database has it, so workers running
+    this at the same time split the due returns between them without waiting.
     """
-    if action not in ("submit", "refresh"):
-        raise ValueError(f"unknown action {action!r}")
-    return map_bounded(lambda pk: _run(pk, action), list(pks), wxpay_settings.POOL_SIZE)
-
-
-def claim_due(limit: int, due_before=None) -> list[transitions.Claim]:
-    """Claim up to ``limit`` returns due by ``due_before`` in one transaction.
-
-    On PostgreSQL the rows are locked with ``SKIP LOCKED``, so workers running this
-    at the same time split the due returns between them without waiting or overlap.
-    """
-    from django.db import connection
-
+    policy = policy or current_policy()
     now = timezone.now()
-    token = uuid.uuid4().hex
     skip_locked = connection.features.has_select_for_update_skip_locked
     with transaction.atomic():
         rows = list(
@@ -241,29 +300,64 @@ def claim_due(limit: int, due_before=None) -> list[transitions.Claim]:
             .order_by("next_attempt_at", "pk")
             .select_for_update(skip_locked=skip_locked)[:limit]
         )
-        return [transitions.claim_row(row, token, now, "due") for row in rows]
+        return [
+            transitions.claim_row(row, uuid.uuid4().hex, now, Action.DUE, policy) for row in rows
+        ]
 
 
-def process_due(limit: int | None = None) -> dict[str, int]:
-    """Submit due ``pending`` returns and refresh due ``processing`` ones.
+def _attempt_safely(
+    claim: transitions.Claim, client: WeChatPayClient, policy: transitions.Policy
+) -> str:
+    """One claimed attempt; a failure is logged and leaves the lease to expire."""
+    try:
+        return _attempt(claim, client, policy).state
+    except Exception:
+        logger.exception("attempt on return %s failed; it is retried later", claim.out_return_no)
+        return "errors"
 
-    Works in batches of ``PROCESS_BATCH_SIZE``; the calls of a batch run on the
-    bounded pool under the process-wide rate limit. Returns counts: ``claimed`` and
-    one per resulting state.
+
+def process_due(
+    limit: int | None = None, *, client: WeChatPayClient | None = None
+) -> dict[str, int]:
+    """Deliver left-over signals, submit due ``pending`` returns, refresh ``processing``.
+
+    Works in batches of ``PROCESS_BATCH_SIZE`` on the thread pool under the
+    process-wide rate limit. One bad row never stops the pass. Returns counts:
+    ``claimed``, one per resulting state, ``errors`` and ``redelivered`` (signals).
     """
-    summary = {"claimed": 0, **{state.value: 0 for state in ReturnState}}
+    summary = {"claimed": 0, **{state.value: 0 for state in ReturnState}, "errors": 0}
+    summary["redelivered"] = outbox.deliver_pending()
+    policy = current_policy()
+    chosen = client or get_client()
     # Only what was due when we started: a row rescheduled by this run waits its turn.
     started = timezone.now()
     batch_size = max(1, int(wxpay_settings.PROCESS_BATCH_SIZE))
     while limit is None or summary["claimed"] < limit:
         wanted = batch_size if limit is None else min(batch_size, limit - summary["claimed"])
-        claims = claim_due(wanted, due_before=started)
+        claims = claim_due(wanted, due_before=started, policy=policy)
         if not claims:
             break
         summary["claimed"] += len(claims)
-        rows = map_bounded(
-            lambda c: transitions.apply(c, transitions.call(c)), claims, wxpay_settings.POOL_SIZE
-        )
-        for row in rows:
-            summary[row.state] += 1
+        for state in map_bounded(lambda c: _attempt_safely(c, chosen, policy), claims):
+            summary[state] += 1
     return summary
+
+
+__all__ = [
+    "RETURN_REQUEST_FIELDS",
+    "SUBMIT_PERMISSION",
+    "ReturnConflict",
+    "approve",
+    "claim_due",
+    "create_or_get_return",
+    "create_return",
+    "may_submit",
+    "new_out_return_no",
+    "process_due",
+    "refresh",
+    "run",
+    "run_many",
+    "submit",
+    "update_draft",
+    "validate_return_fields",
+]

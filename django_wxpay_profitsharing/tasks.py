@@ -35,8 +35,9 @@ except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
 from django.db import DatabaseError
 
 from . import services
-from .executor import one_writer_at_a_time
 from .models import ProfitSharingReturn
+from .pool import one_writer_at_a_time
+from .states import Action
 
 logger = logging.getLogger("django_wxpay_profitsharing")
 
@@ -53,11 +54,10 @@ TASK_OPTIONS: dict[str, Any] = {
 MISSING = "missing"
 
 
-def _one(pk: int, action: str) -> str:
-    run = services.submit if action == "submit" else services.refresh
+def _one(pk: int, action: Action) -> str:
     try:
         with one_writer_at_a_time():
-            return run(pk).state
+            return services.run(pk, action)[0].state
     except ProfitSharingReturn.DoesNotExist:
         logger.warning("return %s no longer exists; nothing to %s", pk, action)
         return MISSING
@@ -66,13 +66,13 @@ def _one(pk: int, action: str) -> str:
 @shared_task(name="django_wxpay_profitsharing.tasks.submit_return", **TASK_OPTIONS)
 def submit_return(pk: int) -> str:
     """Submit one pending return; returns its state afterwards."""
-    return _one(pk, "submit")
+    return _one(pk, Action.SUBMIT)
 
 
 @shared_task(name="django_wxpay_profitsharing.tasks.refresh_return", **TASK_OPTIONS)
 def refresh_return(pk: int) -> str:
     """Refresh one processing return; returns its state afterwards."""
-    return _one(pk, "refresh")
+    return _one(pk, Action.REFRESH)
 
 
 @shared_task(name="django_wxpay_profitsharing.tasks.run_returns", **TASK_OPTIONS)
@@ -80,12 +80,14 @@ def run_returns(pks: list[int], action: str) -> dict[str, int]:
     """Submit or refresh a batch on this worker's bounded pool (bulk admin/API calls).
 
     Returns counts per resulting state, plus ``skipped`` (held elsewhere, final or in
-    another state) and ``missing`` (deleted since it was queued).
+    another state) and ``missing`` (deleted since it was queued). An unknown action
+    raises ``ValueError`` before any row is touched.
     """
+    chosen = Action(action)
     existing = set(ProfitSharingReturn.objects.filter(pk__in=pks).values_list("pk", flat=True))
     counts: Counter[str] = Counter({MISSING: len(set(pks) - existing)})
     with one_writer_at_a_time():
-        for row, ran in services.run_many(sorted(existing), action):
+        for row, ran in services.run_many(sorted(existing), chosen):
             counts[row.state if ran else "skipped"] += 1
     return dict(counts)
 

@@ -1,174 +1,282 @@
-"""The three steps of every transition: claim, call, apply (see ``services``).
+"""Claim, call, apply: how one attempt on a return is made and written down.
 
-1. :func:`claim_row` takes the lease on a row the caller locked, counts the attempt,
-   freezes the request and marks that WeChat may now know the return;
-2. :func:`call` talks to WeChat Pay outside any transaction, querying first when an
-   earlier attempt may have arrived, and never raises for WeChat's or the network's
-   faults;
-3. :func:`apply` records the calls and moves the state under the row lock, sending
-   the signals after commit when the state became final.
+1. :func:`claim_row` takes a per-row lease on a row the caller locked, counts the
+   attempt, freezes the request and marks that WeChat may now know the return
+   (committed before any HTTP call: no money moves without a record);
+2. :func:`call` talks to WeChat Pay outside any transaction with the client it is
+   handed, renewing the lease right before each call (a row whose lease lapsed is
+   never called by its old holder), and turns whatever happened into an
+   :class:`~.decisions.Outcome`; it never raises for WeChat's or the network's faults;
+3. :func:`apply` asks the decision table (``decisions.py``) what the outcome means
+   and writes it under the row lock, with the call records and, when the state
+   became final, the outbox events of its signals.
+
+What each outcome does is not decided here: this module only carries it out.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
-from . import signals
-from .conf import get_client, wxpay_settings
-from .executor import get_rate_limiter
-from .models import (
-    FINAL_STATES,
-    CallOutcome,
-    ProfitSharingReturn,
-    ProfitSharingReturnCall,
-    ReturnState,
+from . import outbox
+from .decisions import (
+    ACTIONS,
+    Decision,
+    Outcome,
+    Schedule,
+    decide,
+    first_step,
+    outcome_of_error,
+    outcome_of_result,
 )
-from .wechatpay import errors
+from .models import CallOutcome, ProfitSharingReturn, ProfitSharingReturnCall
+from .ratelimit import RateLimiter
+from .states import Action, ReturnState, Step
+from .wechatpay import WeChatPayClient, errors
+from .wechatpay.models import CallInfo, ReturnOrder, ReturnRequest
 
 logger = logging.getLogger("django_wxpay_profitsharing")
 
-REJECTING_CODES = frozenset(
-    {"PARAM_ERROR", "INVALID_REQUEST", "NO_AUTH", "NOT_ENOUGH", "RESOURCE_NOT_EXISTS"}
-)
+#: What :func:`apply` may change (never the request fields: they are frozen).
 APPLIED_FIELDS = (
     "state", "return_id", "result", "fail_reason", "create_time", "finish_time",
     "response_json", "needs_query", "last_error_code", "last_error_message",
     "next_attempt_at", "lease_until", "lease_token", "updated",
 )  # fmt: skip
-
-_SIGNAL_FOR_STATE = {
-    ReturnState.SUCCEEDED: signals.return_succeeded,
-    ReturnState.FAILED: signals.return_failed,
-    ReturnState.REJECTED: signals.return_rejected,
-}
+#: The largest UTC offset a real time carries (RFC 3339 allows more; databases do not).
+MAX_OFFSET = timedelta(hours=14)
 
 
-@dataclass
+@dataclass(frozen=True)
+class Policy:
+    """The timing an attempt follows, read from the settings by the caller."""
+
+    retry_backoff: tuple[float, float]
+    poll_backoff: tuple[float, float]
+    lease_seconds: float
+
+    def backoff(self, schedule: Schedule, attempt: int) -> timedelta | None:
+        """When to look again: doubling per attempt up to the cap, jittered 0.8-1.0."""
+        if schedule is Schedule.NEVER:
+            return None
+        first, cap = self.poll_backoff if schedule is Schedule.POLL else self.retry_backoff
+        delay = min(cap, first * 2 ** max(attempt - 1, 0))
+        return timedelta(seconds=delay * random.uniform(0.8, 1.0))
+
+
+@dataclass(frozen=True)
 class Claim:
-    """What step 1 hands to step 2: enough to make the call without the row."""
+    """What step 1 hands to step 2: enough to make the calls without the row."""
 
     pk: int
     token: str
-    action: str
+    action: Action
     state: str
     needs_query: bool
     out_return_no: str
-    request: dict[str, Any]
+    sub_mchid: str | None
     query_out_order_no: str
+    request: ReturnRequest | None  # None: the stored fields no longer validate
+    request_error: errors.InvalidRequest | None = None
 
 
 @dataclass
 class CallResult:
-    """What step 2 hands to step 3."""
+    """What step 2 hands to step 3: the last step made and what it came back with."""
 
-    order: Any = None
-    error: errors.WeChatPayError | None = None
-    phase: str = ""
-    calls: list[Any] = field(default_factory=list)
-
-
-def _backoff(setting: tuple[float, float], attempt: int) -> timedelta:
-    first, cap = setting
-    delay = min(cap, first * 2 ** max(attempt - 1, 0))
-    return timedelta(seconds=delay * random.uniform(0.8, 1.0))
+    step: Step | None = None
+    outcome: Outcome | None = None
+    order: ReturnOrder | None = None
+    error_code: str = ""
+    error_message: str = ""
+    lease_lost: bool = False
+    calls: list[CallInfo] = field(default_factory=list)
 
 
-def claim_row(row: ProfitSharingReturn, token: str, now, action: str) -> Claim:
-    """Take the lease on a row locked by the caller and return what the call needs."""
+def claim_row(
+    row: ProfitSharingReturn, token: str, now: datetime, action: Action, policy: Policy
+) -> Claim:
+    """Take the lease on a row locked by the caller and return what the calls need."""
+    try:
+        request, request_error = row.to_request(), None
+    except errors.InvalidRequest as exc:
+        request, request_error = None, exc
     claim = Claim(
         pk=row.pk,
         token=token,
-        action=action,
+        action=Action(action),
         state=row.state,
         needs_query=row.needs_query,
         out_return_no=row.out_return_no,
-        request={
-            "out_return_no": row.out_return_no,
-            "return_mchid": row.return_mchid,
-            "amount": row.amount,
-            "description": row.description,
-            "out_order_no": row.out_order_no or None,
-            "order_id": row.order_id or None,
-            "sub_mchid": row.sub_mchid or None,
-        },
+        sub_mchid=row.sub_mchid or None,
         query_out_order_no=row.out_order_no or (row.response_json or {}).get("out_order_no", ""),
+        request=request,
+        request_error=request_error,
     )
     row.attempts += 1
-    row.lease_until = now + timedelta(seconds=wxpay_settings.LEASE_SECONDS)
+    row.lease_until = now + timedelta(seconds=policy.lease_seconds)
     row.lease_token = token
     update = ["attempts", "lease_until", "lease_token", "updated"]
     if row.state == ReturnState.PENDING:
-        row.needs_query = True
+        row.needs_query = True  # from now on WeChat may know it, until an answer says
         row.submitted_at = row.submitted_at or now
         update += ["needs_query", "submitted_at"]
     row.save(update_fields=update)
     return claim
 
 
-def claimable(row: ProfitSharingReturn, action: str, now) -> bool:
-    if row.is_final or (row.lease_until is not None and row.lease_until > now):
+def claimable(row: ProfitSharingReturn, action: Action, now: datetime) -> bool:
+    """Whether ``action`` may claim ``row`` now (its state allows it, nobody holds it)."""
+    if row.lease_until is not None and row.lease_until > now:
         return False
-    if action == "submit":
-        return row.state == ReturnState.PENDING
-    if action == "refresh":
-        return row.state == ReturnState.PROCESSING or row.needs_query
-    return True  # "due": pending -> submit, processing -> query
+    rule = ACTIONS[Action(action)]
+    if row.state not in rule.states:
+        return False
+    return not (
+        row.state == ReturnState.PENDING and rule.pending_needs_query and not row.needs_query
+    )
 
 
-def call(claim: Claim) -> CallResult:
-    """Step 2: talk to WeChat Pay. Never raises for WeChat's or the network's faults."""
-    client = get_client()
-    limiter = get_rate_limiter()
-    result = CallResult()
-    query_first = claim.state == ReturnState.PROCESSING or claim.needs_query
+def renew_lease(claim: Claim, policy: Policy) -> bool:
+    """Extend the claim's lease right before a call; False if it lapsed or was taken.
+
+    One conditional UPDATE: a holder whose lease ran out (a slow batch, a long wait
+    for the rate limiter) finds the row no longer its own and makes no call, so a
+    second worker that took the row over is the only one to call.
+    """
+    now = timezone.now()
+    return bool(
+        ProfitSharingReturn.objects.filter(
+            pk=claim.pk, lease_token=claim.token, lease_until__gt=now
+        ).update(lease_until=now + timedelta(seconds=policy.lease_seconds))
+    )
+
+
+def _time_problem(value: datetime | None) -> bool:
+    if value is None:
+        return False
+    offset = value.utcoffset()
+    if offset is None or abs(offset) > MAX_OFFSET:
+        return True
     try:
-        if query_first and claim.query_out_order_no:
-            result.phase = "query"
-            limiter.acquire()
-            try:
-                result.order = client.query_return(
-                    out_return_no=claim.out_return_no,
-                    out_order_no=claim.query_out_order_no,
-                    sub_mchid=claim.request["sub_mchid"],
-                    on_call=result.calls.append,
-                )
-                return result
-            except errors.APIError as exc:
-                never_arrived = exc.code == "RESOURCE_NOT_EXISTS"
-                # Unknown at WeChat: a submit posts it now; a refresh only learns that.
-                if not never_arrived or claim.state != ReturnState.PENDING:
-                    raise
-                if claim.action == "refresh":
-                    raise
-        if claim.state != ReturnState.PENDING:
-            return result
-        result.phase = "create"
-        limiter.acquire()
-        result.order = client.create_return(**claim.request, on_call=result.calls.append)
+        value.astimezone(UTC)
+    except OverflowError:
+        return True
+    return False
+
+
+def _fits(model_field: str, value: str | None) -> bool:
+    limit = ProfitSharingReturn._meta.get_field(model_field).max_length
+    return value is None or limit is None or len(value) <= limit
+
+
+def answer_problems(claim: Claim, order: ReturnOrder) -> list[str]:
+    """What in a verified answer contradicts the request or does not fit the record."""
+    request = claim.request
+    wrong = []
+    if order.out_return_no != claim.out_return_no:
+        wrong.append("out_return_no")
+    if request is not None:
+        wrong += [
+            name
+            for name in ("return_mchid", "amount")
+            if getattr(order, name) != getattr(request, name)
+        ]
+    if (
+        claim.query_out_order_no
+        and order.out_order_no
+        and order.out_order_no != claim.query_out_order_no
+    ):
+        wrong.append("out_order_no")
+    wrong += [
+        name
+        for name in ("return_id", "result", "fail_reason")
+        if not _fits(name, getattr(order, name))
+    ]
+    wrong += [
+        name for name in ("create_time", "finish_time") if _time_problem(getattr(order, name))
+    ]
+    return wrong
+
+
+def _make_step(
+    step: Step, claim: Claim, client: WeChatPayClient, result: CallResult
+) -> tuple[Outcome, ReturnOrder | None]:
+    """One call; every failure becomes an outcome (and the error noted in ``result``)."""
+    try:
+        if step is Step.QUERY:
+            order = client.query_return(
+                out_return_no=claim.out_return_no,
+                out_order_no=claim.query_out_order_no,
+                sub_mchid=claim.sub_mchid,
+                on_call=result.calls.append,
+            )
+        elif claim.request is None:
+            assert claim.request_error is not None
+            raise claim.request_error
+        else:
+            order = client.create_return(claim.request, on_call=result.calls.append)
     except errors.WeChatPayError as exc:
-        result.error = exc
-        if isinstance(exc, errors.APIError) and exc.rate_limited:
+        result.error_code, result.error_message = _error_text(exc)
+        return outcome_of_error(exc), None
+    except Exception as exc:  # a bug or a malformed answer the client did not type
+        logger.exception("unexpected error calling WeChat Pay for %s", claim.out_return_no)
+        result.error_code, result.error_message = "CLIENT_ERROR", type(exc).__name__
+        return (Outcome.MAYBE_SENT if step is Step.SUBMIT else Outcome.UNVERIFIABLE), None
+    problems = answer_problems(claim, order)
+    if problems:
+        result.error_code = "RESPONSE_MISMATCH"
+        result.error_message = f"answer differs or does not fit in {', '.join(problems)}"
+        return Outcome.MISMATCH, None
+    return outcome_of_result(order.result), order
+
+
+def _error_text(exc: errors.WeChatPayError) -> tuple[str, str]:
+    if isinstance(exc, errors.APIError):
+        return exc.code or f"HTTP_{exc.status}", exc.message or str(exc)
+    if isinstance(exc, errors.TransportError):
+        return "TRANSPORT_ERROR", str(exc)
+    if isinstance(exc, errors.InvalidRequest):
+        return "INVALID_REQUEST_LOCAL", str(exc)
+    return "SIGNATURE_ERROR", str(exc)
+
+
+def call(claim: Claim, client: WeChatPayClient, limiter: RateLimiter, policy: Policy) -> CallResult:
+    """Step 2: the calls this claim calls for, as the decision table chains them."""
+    result = CallResult()
+    step = first_step(claim.action, claim.state, claim.needs_query, bool(claim.query_out_order_no))
+    allowed = ACTIONS[claim.action].steps
+    while step is not None:
+        limiter.acquire()
+        if not renew_lease(claim, policy):
+            result.lease_lost = True
+            return result
+        outcome, order = _make_step(step, claim, client, result)
+        result.step, result.outcome, result.order = step, outcome, order
+        decision = decide(claim.state, step, outcome)
+        if decision.slow_down:
             limiter.penalize()
+        step = decision.then if decision.then in allowed else None
+        if step is not None:
+            result.error_code = result.error_message = ""
     return result
 
 
-def _record_calls(row: ProfitSharingReturn, calls: Iterable[Any]) -> None:
+def _record_calls(row: ProfitSharingReturn, calls: list[CallInfo]) -> None:
     ProfitSharingReturnCall.objects.bulk_create(
         ProfitSharingReturnCall(
             profit_sharing_return=row,
             method=info.method,
             path=info.path[:300],
             http_status=info.status,
-            request_id=info.request_id or "",
-            error_code=info.error_code or "",
+            request_id=(info.request_id or "")[:128],
+            error_code=(info.error_code or "")[:64],
             duration_ms=max(0, round(info.duration_ms)),
             outcome=info.outcome if info.outcome in CallOutcome.values else CallOutcome.OK,
         )
@@ -176,130 +284,58 @@ def _record_calls(row: ProfitSharingReturn, calls: Iterable[Any]) -> None:
     )
 
 
-def _order_mismatch(row: ProfitSharingReturn, order: Any) -> list[str]:
-    """Fields of WeChat's answer that contradict our request (never trusted then)."""
-    wrong = [
-        name
-        for name in ("out_return_no", "return_mchid", "amount")
-        if getattr(order, name) != getattr(row, name)
-    ]
-    if row.out_order_no and order.out_order_no and order.out_order_no != row.out_order_no:
-        wrong.append("out_order_no")
-    return wrong
+def _write(
+    row: ProfitSharingReturn,
+    claim: Claim,
+    result: CallResult,
+    decision: Decision,
+    now: datetime,
+    policy: Policy,
+) -> None:
+    order = result.order
+    if order is not None:
+        row.return_id = order.return_id or row.return_id
+        row.result = order.result
+        row.fail_reason = order.fail_reason or ""
+        row.create_time = order.create_time
+        row.finish_time = order.finish_time
+        row.response_json = order.raw
+    if decision.state is not None:
+        row.state = decision.state
+    row.needs_query = claim.needs_query if decision.needs_query is None else decision.needs_query
+    if decision.keeps_error:
+        row.last_error_code = result.error_code[:64]
+        row.last_error_message = result.error_message[:2000]
+    else:
+        row.last_error_code = row.last_error_message = ""
+    delay = policy.backoff(decision.schedule, row.attempts)
+    row.next_attempt_at = None if delay is None else now + delay
 
 
-def _apply_order(row: ProfitSharingReturn, order: Any, now) -> None:
-    mismatch = _order_mismatch(row, order)
-    if mismatch:
-        _apply_retry(
-            row, "RESPONSE_MISMATCH", f"answer differs in {', '.join(mismatch)}", now, True
-        )
-        return
-    row.return_id = order.return_id or row.return_id
-    row.result = order.result
-    row.fail_reason = order.fail_reason or ""
-    row.create_time = order.create_time
-    row.finish_time = order.finish_time
-    row.response_json = order.raw
-    row.needs_query = False
-    row.last_error_code = row.last_error_message = ""
-    if order.result == "SUCCESS":
-        row.state = ReturnState.SUCCEEDED
-    elif order.result == "FAILED":
-        row.state = ReturnState.FAILED
-    else:  # PROCESSING, or a value WeChat may add later: keep asking.
-        row.state = ReturnState.PROCESSING
-    row.next_attempt_at = (
-        None if row.is_final else now + _backoff(wxpay_settings.POLL_BACKOFF, row.attempts)
-    )
+def apply(claim: Claim, result: CallResult, policy: Policy) -> ProfitSharingReturn:
+    """Step 3: record the calls and carry out the decision, under the row lock.
 
-
-def _apply_retry(row: ProfitSharingReturn, code: str, message: str, now, maybe_sent: bool) -> None:
-    row.last_error_code = code[:64]
-    row.last_error_message = message[:2000]
-    row.needs_query = row.needs_query and maybe_sent if row.state == ReturnState.PENDING else False
-    setting = (
-        wxpay_settings.POLL_BACKOFF
-        if row.state == ReturnState.PROCESSING
-        else wxpay_settings.RETRY_BACKOFF
-    )
-    row.next_attempt_at = now + _backoff(setting, row.attempts)
-
-
-def _apply_error(row: ProfitSharingReturn, claim: Claim, result: CallResult, now) -> None:
-    exc = result.error
-    if isinstance(exc, errors.APIError):
-        rejects = (
-            result.phase == "create"
-            and row.state == ReturnState.PENDING
-            and not exc.retryable
-            and exc.code in REJECTING_CODES
-        )
-        if rejects:
-            row.state = ReturnState.REJECTED
-            row.needs_query = False
-            row.next_attempt_at = None
-            row.last_error_code = exc.code
-            row.last_error_message = (exc.message or "")[:2000]
-            return
-        if result.phase == "query" and exc.code == "RESOURCE_NOT_EXISTS":
-            maybe_sent = False  # WeChat says it never received it
-        else:
-            # A 429 was not accepted: only an *earlier* attempt can have reached WeChat.
-            maybe_sent = claim.needs_query or not (exc.rate_limited or exc.code == "SIGN_ERROR")
-        code = exc.code or f"HTTP_{exc.status}"
-        _apply_retry(row, code, exc.message or str(exc), now, maybe_sent)
-    elif isinstance(exc, errors.TransportError):
-        maybe_sent = claim.needs_query or (result.phase == "create" and exc.maybe_sent)
-        _apply_retry(row, "TRANSPORT_ERROR", str(exc), now, maybe_sent)
-    elif isinstance(exc, errors.SignatureError):
-        _apply_retry(row, "SIGNATURE_ERROR", str(exc), now, True)
-    else:  # InvalidRequest: the stored request no longer passes validation.
-        row.state = ReturnState.REJECTED if row.state == ReturnState.PENDING else row.state
-        row.needs_query = False
-        row.last_error_code = "INVALID_REQUEST_LOCAL"
-        row.last_error_message = str(exc)[:2000]
-        row.next_attempt_at = None
-
-
-def _send_final_signals(row: ProfitSharingReturn, previous_state: str) -> None:
-    """Schedule the signals for after commit; receivers that raise are logged only."""
-
-    def send() -> None:
-        for signal in (_SIGNAL_FOR_STATE[row.state], signals.return_finalized):
-            responses = signal.send_robust(
-                sender=ProfitSharingReturn, instance=row, previous_state=previous_state
-            )
-            for receiver, response in responses:
-                if isinstance(response, Exception):
-                    logger.error(
-                        "signal receiver %r failed for return %s",
-                        receiver,
-                        row.out_return_no,
-                        exc_info=response,
-                    )
-
-    transaction.on_commit(send, robust=True)
-
-
-def apply(claim: Claim, result: CallResult) -> ProfitSharingReturn:
-    """Step 3: record the calls and move the state, under the row lock."""
+    WeChat's own answer is written whoever holds the lease (it is what happened);
+    anything else only by the lease's holder. A final state never changes again.
+    """
     now = timezone.now()
     with transaction.atomic():
         row = ProfitSharingReturn.objects.select_for_update().get(pk=claim.pk)
         _record_calls(row, result.calls)
         ours = row.lease_token == claim.token
         previous_state = row.state
-        if not row.is_final:
-            if result.order is not None:
-                _apply_order(row, result.order, now)  # WeChat's truth, whoever asked
-            elif ours and result.error is not None:
-                _apply_error(row, claim, result, now)
-            elif ours:  # nothing to ask (query impossible): try again later
-                row.next_attempt_at = now + _backoff(wxpay_settings.RETRY_BACKOFF, row.attempts)
+        answered = result.order is not None
+        if not row.is_final and result.outcome is not None and (ours or answered):
+            assert result.step is not None
+            decision = decide(claim.state, result.step, result.outcome)
+            _write(row, claim, result, decision, now, policy)
+            if row.is_final:
+                outbox.record(row, decision.signals, previous_state)
+        elif ours and result.outcome is None and not result.lease_lost:
+            # Nothing could be asked (no query possible yet): look again later.
+            delay = policy.backoff(Schedule.RETRY, row.attempts)
+            row.next_attempt_at = now + delay if delay is not None else None
         if ours:
             row.lease_until, row.lease_token = None, ""
         row.save(update_fields=APPLIED_FIELDS)
-        if row.is_final and previous_state not in FINAL_STATES:
-            _send_final_signals(row, previous_state)
     return row

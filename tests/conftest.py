@@ -10,7 +10,7 @@ import pytest
 from django.test import override_settings
 
 from django_wxpay_profitsharing import signals
-from django_wxpay_profitsharing.conf import reset_client
+from django_wxpay_profitsharing.clients import reset_client
 from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
 
 ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
@@ -71,7 +71,7 @@ def order(sim):
 
 
 def pending_return(order, amount=100, **fields):
-    """A pending (not yet submitted) return against a seeded sharing order."""
+    """A pending (approved by the shop's code, not yet sent) return against a seeded order."""
     from django_wxpay_profitsharing import services
 
     values = {
@@ -80,7 +80,7 @@ def pending_return(order, amount=100, **fields):
         "return_mchid": RECEIVER,
         "amount": amount,
         "description": "test return",
-        "submit": False,
+        "submit": True,
     }
     values.update(fields)
     return services.create_return(**values)

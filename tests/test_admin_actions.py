@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from django_wxpay_profitsharing import services
-from django_wxpay_profitsharing.conf import reset_client
+from django_wxpay_profitsharing.clients import reset_client
 from django_wxpay_profitsharing.models import ProfitSharingReturn, ReturnState
 
 from .conftest import RECEIVER, SUB_MCHID, pending_return, wxpay_config
@@ -251,7 +251,7 @@ def test_change_form_never_overwrites_a_return_sent_meanwhile(
 def test_unsent_update_refuses_other_fields(configured, order):
     row = pending_return(order, 100)
     with pytest.raises(ValueError, match="state"):
-        services.update_unsent_return(row, state=ReturnState.SUCCEEDED)
+        services.update_draft(row, state=ReturnState.SUCCEEDED)
 
 
 def test_select_all_across_pages_confirms_and_submits_exactly_what_was_shown(

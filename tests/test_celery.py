@@ -21,7 +21,7 @@ from django.db import transaction
 from django.test import override_settings
 
 from django_wxpay_profitsharing import dispatch, services
-from django_wxpay_profitsharing.conf import reset_client
+from django_wxpay_profitsharing.clients import reset_client
 from django_wxpay_profitsharing.models import ProfitSharingReturn, ReturnState
 
 from .conftest import RECEIVER, SUB_MCHID, wxpay_config

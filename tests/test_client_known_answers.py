@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from django_wxpay_profitsharing.wechatpay import WeChatPayClient, crypto, errors
+from django_wxpay_profitsharing.wechatpay.models import ReturnRequest
 from django_wxpay_profitsharing.wechatpay.verifier import ResponseVerifier
 
 # wechatpay-go core/auth/signers/sha256withrsa_signer_test.go (label TESTING -> PRIVATE).
@@ -348,12 +349,14 @@ def test_interop_both_ways(stub):
     handler.seen.clear()
     handler.reply.update(status=200, body=entity(out_return_no="R|1*@x"), sign=True, skew=0)
     order = client.create_return(
-        out_return_no="R|1*@x",
-        return_mchid="86693852",
-        amount=10,
-        description="用户退款",
-        out_order_no="P20150806125346",
-        sub_mchid="1900000109",
+        ReturnRequest(
+            out_return_no="R|1*@x",
+            return_mchid="86693852",
+            amount=10,
+            description="用户退款",
+            out_order_no="P20150806125346",
+            sub_mchid="1900000109",
+        )
     )
     assert order.result == "SUCCESS" and order.create_time.utcoffset().total_seconds() == 8 * 3600
     handler.reply.update(body=entity())
@@ -403,7 +406,13 @@ def test_get_is_retried_but_post_is_not(stub):
     handler.seen.clear()
     with pytest.raises(errors.APIError):
         retrying.create_return(
-            out_return_no="R1", return_mchid="1", amount=1, description="d", out_order_no="P1"
+            ReturnRequest(
+                out_return_no="R1",
+                return_mchid="1",
+                amount=1,
+                description="d",
+                out_order_no="P1",
+            )
         )
     assert len(handler.seen) == 1
     retrying.close()
@@ -413,7 +422,13 @@ def test_transport_errors_say_whether_the_request_may_have_been_sent(go_key):
     refused = client_for(go_key, go_key.public_key(), base_url="http://127.0.0.1:9")
     with pytest.raises(errors.TransportError) as info:
         refused.create_return(
-            out_return_no="R1", return_mchid="1", amount=1, description="d", out_order_no="P1"
+            ReturnRequest(
+                out_return_no="R1",
+                return_mchid="1",
+                amount=1,
+                description="d",
+                out_order_no="P1",
+            )
         )
     assert info.value.maybe_sent is False
 
@@ -433,7 +448,13 @@ def test_read_timeout_may_have_been_sent(stub, go_key):
     )
     with pytest.raises(errors.TransportError) as info:
         slow.create_return(
-            out_return_no="R1", return_mchid="1", amount=1, description="d", out_order_no="P1"
+            ReturnRequest(
+                out_return_no="R1",
+                return_mchid="1",
+                amount=1,
+                description="d",
+                out_order_no="P1",
+            )
         )
     assert info.value.maybe_sent is True
     listener.close()
@@ -463,7 +484,7 @@ def test_invalid_requests_are_refused_before_sending(stub, kwargs, field):
     }
     fields.update(kwargs)
     with pytest.raises(errors.InvalidRequest) as info:
-        client.create_return(**fields)
+        client.create_return(ReturnRequest(**fields))
     assert info.value.field == field and handler.seen == []
 
 

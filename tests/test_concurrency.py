@@ -15,7 +15,7 @@ from django.db import connection
 from django.test import override_settings
 
 from django_wxpay_profitsharing import services
-from django_wxpay_profitsharing.conf import reset_client
+from django_wxpay_profitsharing.clients import reset_client
 from django_wxpay_profitsharing.models import ProfitSharingReturn, ReturnState
 
 from .conftest import pending_return as new_return

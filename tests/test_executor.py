@@ -10,10 +10,10 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.test import override_settings
+from django_wxpay_profitsharing.executor import RateLimiter, map_bounded
 
 from django_wxpay_profitsharing import dispatch, executor, services
-from django_wxpay_profitsharing.conf import reset_client
-from django_wxpay_profitsharing.executor import RateLimiter, map_bounded
+from django_wxpay_profitsharing.clients import reset_client
 from django_wxpay_profitsharing.models import ProfitSharingReturn, ReturnState
 
 from .conftest import RECEIVER, SUB_MCHID, pending_return, requires_postgres, wxpay_config

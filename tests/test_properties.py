@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 
 from django_wxpay_profitsharing import services
 from django_wxpay_profitsharing.wechatpay import WeChatPayClient, errors, validation
+from django_wxpay_profitsharing.wechatpay.models import ReturnRequest
 
 from .conftest import RECEIVER, SUB_MCHID
 
@@ -269,7 +270,7 @@ def test_client_refuses_bad_requests_before_sending(client_and_sim):
             return  # valid: the next test's business
         COUNTS["client create_return: invalid requests"] += 1
         with pytest.raises(errors.InvalidRequest) as info:
-            client.create_return(**request, on_call=made.append)
+            client.create_return(ReturnRequest(**request), on_call=made.append)
         assert info.value.field in wrong, (info.value.field, wrong)
         assert made == [], "an invalid request was sent"
 
@@ -291,7 +292,7 @@ def test_client_sends_every_valid_request(client_and_sim):
         COUNTS["client create_return: valid requests"] += 1
         made = []
         with pytest.raises(errors.APIError) as info:
-            client.create_return(**request, on_call=made.append)
+            client.create_return(ReturnRequest(**request), on_call=made.append)
         assert len(made) == 1
         assert info.value.code != "PARAM_ERROR", (info.value.message, info.value.detail)
 

@@ -28,7 +28,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from django_wxpay_profitsharing import services
-from django_wxpay_profitsharing.conf import build_client, get_client, reset_client
+from django_wxpay_profitsharing.clients import build_client, get_client, reset_client
 from django_wxpay_profitsharing.models import (
     ProfitSharingReturn,
     ProfitSharingReturnCall,
@@ -36,6 +36,7 @@ from django_wxpay_profitsharing.models import (
 )
 from django_wxpay_profitsharing.simulator.__main__ import parse_args
 from django_wxpay_profitsharing.wechatpay import WeChatPayClient, crypto, errors
+from django_wxpay_profitsharing.wechatpay.models import ReturnRequest
 
 from .conftest import RECEIVER, SUB_MCHID, wxpay_config
 from .conftest import pending_return as pending_row
@@ -167,12 +168,14 @@ def capture_signed_answer(sim, order) -> tuple[int, dict, bytes]:
     with client_for(sim, sim.base_url) as client:
         record_exchanges(client, lambda headers, response: captured.append(response))
         client.create_return(
-            out_return_no=f"RSEC{time.time_ns()}",
-            out_order_no=order["out_order_no"],
-            sub_mchid=SUB_MCHID,
-            return_mchid=RECEIVER,
-            amount=10,
-            description="replay me",
+            ReturnRequest(
+                out_return_no=f"RSEC{time.time_ns()}",
+                out_order_no=order["out_order_no"],
+                sub_mchid=SUB_MCHID,
+                return_mchid=RECEIVER,
+                amount=10,
+                description="replay me",
+            )
         )
     response = captured[-1]
     return response.status, dict(response.headers), response.body
@@ -352,7 +355,13 @@ def test_debug_logs_call_records_and_errors_hold_no_secret(sim, order, caplog, s
         client = get_client()
         for bad in (
             lambda: client.create_return(
-                out_return_no="R 1", return_mchid="1", amount=1, description="x", out_order_no="P"
+                ReturnRequest(
+                    out_return_no="R 1",
+                    return_mchid="1",
+                    amount=1,
+                    description="x",
+                    out_order_no="P",
+                )
             ),
             lambda: client.query_return(out_return_no="RNONE", out_order_no="PNONE"),
         ):

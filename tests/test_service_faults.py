@@ -8,7 +8,7 @@ import pytest
 from django.test import override_settings
 
 from django_wxpay_profitsharing import services
-from django_wxpay_profitsharing.conf import reset_client
+from django_wxpay_profitsharing.clients import reset_client
 from django_wxpay_profitsharing.models import ReturnState
 from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
 

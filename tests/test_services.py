@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.test import override_settings
 
-from django_wxpay_profitsharing import services, signals
+from django_wxpay_profitsharing import services, signals, task_backends
 from django_wxpay_profitsharing.models import (
     ProfitSharingReturn,
     ProfitSharingReturnCall,
@@ -22,7 +22,8 @@ from .conftest import RECEIVER, SUB_MCHID, unique_no, wxpay_config
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def make(order, amount=100, submit=False, **kwargs):
+def make(order, amount=100, submit=True, **kwargs):
+    """A return made by the shop's code: pending (approved), sent by the next attempt."""
     fields = {
         "sub_mchid": SUB_MCHID,
         "out_order_no": order["out_order_no"],
@@ -44,7 +45,10 @@ def posts(sim, number):
 
 
 def test_create_submits_after_commit_and_succeeds(configured, order, signal_log):
-    row = make(order, submit=True)
+    with transaction.atomic():
+        row = make(order, submit=True)
+        task_backends.submit_after_commit(row.pk)
+        assert configured.calls() == []  # nothing leaves before the row is committed
     row.refresh_from_db()
     assert row.state == ReturnState.SUCCEEDED
     assert row.result == "SUCCESS" and row.return_id and row.finish_time is not None
@@ -223,7 +227,7 @@ def test_signal_contract(configured, order):
         signals.return_finalized.disconnect(receiver)
     [(sender, kwargs)] = seen
     assert sender is ProfitSharingReturn
-    assert set(kwargs) == {"signal", "instance", "previous_state"}
+    assert set(kwargs) == {"signal", "instance", "previous_state", "event_id"}
     assert kwargs["instance"].pk == row.pk and kwargs["previous_state"] == "pending"
 
 
@@ -258,7 +262,7 @@ def test_each_call_is_recorded_without_secrets(configured, order):
 def test_unconfigured_settings_fail_clearly(db):
     from django.core.exceptions import ImproperlyConfigured
 
-    from django_wxpay_profitsharing.conf import get_client, reset_client
+    from django_wxpay_profitsharing.clients import get_client, reset_client
 
     reset_client()
     with override_settings(WXPAY_PROFITSHARING={"MCHID": "1900000100"}):

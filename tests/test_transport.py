@@ -20,6 +20,7 @@ import pytest
 
 from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
 from django_wxpay_profitsharing.wechatpay import WeChatPayClient, errors
+from django_wxpay_profitsharing.wechatpay.models import ReturnRequest
 from django_wxpay_profitsharing.wechatpay.transport import HTTP11Transport
 
 from .conftest import RECEIVER, SUB_MCHID, unique_no
@@ -281,12 +282,14 @@ def create_and_query(sim: SimulatorProcess, client: WeChatPayClient) -> None:
     order = sim.seed_order(unique_no("P"), sub_mchid=SUB_MCHID, amount=1000)
     number = unique_no("RT")
     made = client.create_return(
-        out_return_no=number,
-        out_order_no=order["out_order_no"],
-        sub_mchid=SUB_MCHID,
-        return_mchid=RECEIVER,
-        amount=10,
-        description="transport",
+        ReturnRequest(
+            out_return_no=number,
+            out_order_no=order["out_order_no"],
+            sub_mchid=SUB_MCHID,
+            return_mchid=RECEIVER,
+            amount=10,
+            description="transport",
+        )
     )
     got = client.query_return(
         out_return_no=number, out_order_no=order["out_order_no"], sub_mchid=SUB_MCHID

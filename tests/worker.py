@@ -21,7 +21,7 @@ import django
 
 django.setup()
 
-from django_wxpay_profitsharing import services, transitions  # noqa: E402
+from django_wxpay_profitsharing import outbox, services, transitions  # noqa: E402
 
 KILLED = 137
 
@@ -29,16 +29,21 @@ KILLED = 137
 def main(argv: list[str]) -> None:
     action = argv[0]
     if action == "crash-before-call":
-        transitions.call = lambda claim: os._exit(KILLED)
+        transitions.call = lambda *args: os._exit(KILLED)
         services.submit(int(argv[1]))
     elif action == "crash-after-call":
         real_call = transitions.call
 
-        def call_then_die(claim):
-            real_call(claim)
+        def call_then_die(*args):
+            real_call(*args)
             os._exit(KILLED)
 
         transitions.call = call_then_die
+        services.submit(int(argv[1]))
+    elif action == "crash-before-delivery":
+        # The final state and its outbox events commit; the process dies before the
+        # signals go out (the on_commit delivery never runs).
+        outbox.deliver = lambda *args: os._exit(KILLED)
         services.submit(int(argv[1]))
     elif action in ("submit", "refresh"):
         print(getattr(services, action)(int(argv[1])).state, flush=True)

@@ -49,9 +49,11 @@ class ProfitSharingReturnSerializer(serializers.ModelSerializer):
     def validate(self, attrs: dict) -> dict:
         try:
             validate_return_fields(
-                **{name: attrs.get(name) or None for name in REQUEST_FIELDS},
-                amount=attrs.get("amount"),
-                description=attrs.get("description"),
+                {
+                    **{name: attrs.get(name) or None for name in REQUEST_FIELDS},
+                    "amount": attrs.get("amount"),
+                    "description": attrs.get("description"),
+                }
             )
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from None

@@ -7,18 +7,20 @@ existing return, other fields 409.
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from .. import services
 from ..conf import wxpay_settings
-from ..dispatch import dispatch
-from ..models import ProfitSharingReturn
+from ..models import ProfitSharingReturn, ReturnState
+from ..states import Action
+from ..task_backends import dispatch, submit_after_commit
 from .filters import ProfitSharingReturnFilter
 from .schema import (
     BULK_RESPONSES,
@@ -97,24 +99,36 @@ class ProfitSharingReturnViewSet(
         data = serializer.validated_data
         try:
             row, created = services.create_or_get_return(
-                **{name: data.get(name) or None for name in REQUEST_FIELDS},
-                amount=data["amount"],
-                description=data["description"],
+                {
+                    **{name: data.get(name) or None for name in REQUEST_FIELDS},
+                    "amount": data["amount"],
+                    "description": data["description"],
+                },
                 created_by=request.user,
+                submit=bool(wxpay_settings.SUBMIT_ON_CREATE),
             )
         except services.ReturnConflict as exc:
             body = {**exc.message_dict, "code": "conflict", "existing": exc.existing.pk}
             return Response(body, status=status.HTTP_409_CONFLICT)
         except DjangoValidationError as exc:
             raise ValidationError(exc.message_dict) from None
+        if created and row.state == ReturnState.PENDING:
+            submit_after_commit(row.pk)
         row.refresh_from_db()
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(self.get_serializer(row).data, status=code)
 
     @action(detail=True, methods=["post"])
     def submit(self, request, pk=None):
-        """Submit a pending return now (a no-op for any other state)."""
-        row = services.submit(self.get_object())
+        """Submit a draft or pending return now (a no-op for any other state).
+
+        A draft needs a user who may submit it (the submit permission; with
+        ``REQUIRE_SEPARATE_SUBMITTER``, not its creator): 403 otherwise.
+        """
+        try:
+            row = services.submit(self.get_object(), by=request.user)
+        except DjangoPermissionDenied as exc:
+            raise PermissionDenied(str(exc)) from None
         return Response(self.get_serializer(row).data)
 
     @action(detail=True, methods=["post"])
@@ -128,12 +142,17 @@ class ProfitSharingReturnViewSet(
         """Submit many pending returns; large batches are queued (202)."""
         body = BulkSubmitSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        pks = list(
-            self.get_queryset()
-            .filter(pk__in=body.validated_data["ids"], state="pending")
-            .values_list("pk", flat=True)
+        candidates = self.get_queryset().filter(
+            pk__in=body.validated_data["ids"], state__in=[ReturnState.DRAFT, ReturnState.PENDING]
         )
-        result = dispatch(pks, "submit")
+        pks = []
+        for pk in candidates.order_by("pk").values_list("pk", flat=True):
+            try:
+                services.approve(pk, by=request.user)
+            except DjangoPermissionDenied:
+                continue  # left a draft: this user may not send it
+            pks.append(pk)
+        result = dispatch(pks, Action.SUBMIT)
         if result.queued:
             return Response(
                 {"queued": result.queued, "backend": result.backend},

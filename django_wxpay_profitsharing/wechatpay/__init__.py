@@ -7,17 +7,19 @@
     client = WeChatPayClient(mchid, merchant_serial_no, "/path/apiclient_key.pem",
                              wechatpay_public_key="/path/pub_key.pem",
                              wechatpay_public_key_id="PUB_KEY_ID_...")
-    order = client.create_return(out_return_no="R1", return_mchid="86693852", amount=100,
-                                 description="用户退款", out_order_no="P1", sub_mchid="1900000109")
+    request = ReturnRequest(out_return_no="R1", return_mchid="86693852", amount=100,
+                            description="用户退款", out_order_no="P1", sub_mchid="1900000109")
+    order = client.create_return(request)
 """
 
 from . import crypto, errors, validation
 from .client import WeChatPayClient
-from .models import CallInfo, ReturnOrder, ReturnResult
+from .models import CallInfo, ReturnOrder, ReturnRequest, ReturnResult
 
 __all__ = [
     "CallInfo",
     "ReturnOrder",
+    "ReturnRequest",
     "ReturnResult",
     "WeChatPayClient",
     "crypto",

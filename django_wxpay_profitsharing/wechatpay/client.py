@@ -28,7 +28,7 @@ from cryptography import x509
 
 from .. import __version__
 from . import crypto, errors, validation
-from .models import CallInfo, ReturnOrder
+from .models import CallInfo, ReturnOrder, ReturnRequest
 from .transport import HTTP11Transport, Transport, environment_proxy
 from .verifier import ResponseVerifier, UnknownSerial
 
@@ -177,28 +177,13 @@ class WeChatPayClient:
 
     # ------------------------------------------------------------------- endpoints
     def create_return(
-        self,
-        *,
-        out_return_no: str,
-        return_mchid: str,
-        amount: int,
-        description: str,
-        out_order_no: str | None = None,
-        order_id: str | None = None,
-        sub_mchid: str | None = None,
-        on_call: OnCall | None = None,
+        self, request: ReturnRequest, *, on_call: OnCall | None = None
     ) -> ReturnOrder:
-        """``POST /v3/profitsharing/return-orders`` (请求分账回退). Never retried here."""
-        body = validation.validate_create_request(
-            out_return_no=out_return_no,
-            return_mchid=return_mchid,
-            amount=amount,
-            description=description,
-            out_order_no=out_order_no,
-            order_id=order_id,
-            sub_mchid=sub_mchid,
-        )
-        data = self._call("POST", RETURN_ORDERS_PATH, body=body, on_call=on_call)
+        """``POST /v3/profitsharing/return-orders`` (请求分账回退). Never retried here.
+
+        ``request`` was validated when it was made, so nothing invalid is sent.
+        """
+        data = self._call("POST", RETURN_ORDERS_PATH, body=request.body(), on_call=on_call)
         return self._order(data)
 
     def query_return(

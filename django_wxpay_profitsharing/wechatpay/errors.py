@@ -1,50 +1,88 @@
-"""Typed errors of the WeChat Pay client, and the one table that decides retries.
+"""Typed errors of the WeChat Pay client, and the one table of WeChat's error codes.
 
-Why a table: money moves on these calls, so "may I send the same request again?" must
-be answered in one place, closed by default. A code is *retryable* only when WeChat
-documents that the request was not executed or its outcome is unknown and the same
-``out_return_no`` with the same body is the documented remedy:
+Why a table: money moves on these calls, so "what does this refusal mean, and may I
+send the same request again?" must be answered in one place, closed by default. Each
+code WeChat Pay documents for the return endpoints has one :class:`Meaning`:
 
-============================  ======  =========  =================================
-code                          status  retryable  why
-============================  ======  =========  =================================
-SYSTEM_ERROR                  500     yes        "请使用相同参数稍后重新调用"
-SERVICE_UNAVAILABLE           502/3   yes        outcome unknown
-FREQUENCY_LIMITED             429     yes        not accepted; back off
-RATELIMIT_EXCEED(ED)          429     yes        older spelling of the same
-PARAM_ERROR                   400     no         fix the parameters
-INVALID_REQUEST               400     no         business rule (e.g. 剩余可回退的金额不足)
-SIGN_ERROR                    401     no         fix the signing
-NO_AUTH                       403     no         receiver has not enabled returns
-NOT_ENOUGH                    403     no         amount exceeds what is left
-RESOURCE_NOT_EXISTS           404     no         no such return (query)
-============================  ======  =========  =================================
+============================  ======  ============  ===================================
+code                          status  meaning       why
+============================  ======  ============  ===================================
+SYSTEM_ERROR                  500     retry_same    "请使用相同参数稍后重新调用"
+SERVICE_UNAVAILABLE           502/3   retry_same    outcome unknown
+FREQUENCY_LIMITED             429     rate_limited  not accepted; back off
+RATELIMIT_EXCEED(ED)          429     rate_limited  older spellings of the same
+SIGN_ERROR                    401     credentials   our signature or key was refused
+PARAM_ERROR                   400     refused       fix the parameters
+INVALID_REQUEST               400     refused       business rule (e.g. 剩余可回退的金额不足)
+NO_AUTH                       403     refused       receiver has not enabled returns
+NOT_ENOUGH                    403     refused       amount exceeds what is left
+RESOURCE_NOT_EXISTS           404     not_found     no such return (query)
+ORDER_NOT_EXIST               404     not_found     no such sharing order
+============================  ======  ============  ===================================
 
-Any other 5xx is retryable, any other 4xx is not. A 2xx whose signature does not
-verify raises :class:`SignatureError`, which is retryable too: WeChat may have acted,
-so the caller queries or re-sends the same request. To add a case: one row in
-``_RETRYABLE_CODES`` or ``_FINAL_CODES`` and one test.
+A code not in the table is read from its status: 429 rate_limited, 5xx retry_same,
+401 credentials, 404 not_found, any other 4xx refused. ``retryable`` (may the same
+request go again?) follows from the meaning. A 2xx whose signature does not verify
+raises :class:`SignatureError`, retryable too: WeChat may have acted, so the caller
+queries or re-sends the same request. To add a code: one row in :data:`CODE_MEANINGS`
+and one test. No other module lists codes.
 
 Messages never contain key material or the Authorization header.
 """
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
-RATE_LIMIT_CODES = frozenset({"FREQUENCY_LIMITED", "RATELIMIT_EXCEED", "RATELIMIT_EXCEEDED"})
-_RETRYABLE_CODES = frozenset({"SYSTEM_ERROR", "SERVICE_UNAVAILABLE"}) | RATE_LIMIT_CODES
-_FINAL_CODES = frozenset(
-    {
-        "PARAM_ERROR",
-        "INVALID_REQUEST",
-        "SIGN_ERROR",
-        "NO_AUTH",
-        "NOT_ENOUGH",
-        "RESOURCE_NOT_EXISTS",
-        "ORDER_NOT_EXIST",
-    }
-)
+
+class Meaning(enum.StrEnum):
+    """What an error answer means for the request that got it."""
+
+    #: Not executed, or the outcome is unknown: the identical request may go again.
+    RETRY_SAME = "retry_same"
+    #: Not accepted because we called too often: back off, then the identical request.
+    RATE_LIMITED = "rate_limited"
+    #: Our credentials (signature, serial, key) were refused: not the request's fault.
+    CREDENTIALS = "credentials"
+    #: A final refusal of this request: sending it again gives the same answer.
+    REFUSED = "refused"
+    #: WeChat Pay has no such resource (a return never received, an unknown order).
+    NOT_FOUND = "not_found"
+
+
+#: The one table of WeChat Pay's error codes for these endpoints.
+CODE_MEANINGS: dict[str, Meaning] = {
+    "SYSTEM_ERROR": Meaning.RETRY_SAME,
+    "SERVICE_UNAVAILABLE": Meaning.RETRY_SAME,
+    "FREQUENCY_LIMITED": Meaning.RATE_LIMITED,
+    "RATELIMIT_EXCEED": Meaning.RATE_LIMITED,
+    "RATELIMIT_EXCEEDED": Meaning.RATE_LIMITED,
+    "SIGN_ERROR": Meaning.CREDENTIALS,
+    "PARAM_ERROR": Meaning.REFUSED,
+    "INVALID_REQUEST": Meaning.REFUSED,
+    "NO_AUTH": Meaning.REFUSED,
+    "NOT_ENOUGH": Meaning.REFUSED,
+    "RESOURCE_NOT_EXISTS": Meaning.NOT_FOUND,
+    "ORDER_NOT_EXIST": Meaning.NOT_FOUND,
+}
+#: Meanings under which the identical request may be sent again.
+RETRYABLE_MEANINGS = frozenset({Meaning.RETRY_SAME, Meaning.RATE_LIMITED})
+
+
+def meaning_of(status: int, code: str) -> Meaning:
+    """The meaning of an error answer: the table first, then the HTTP status."""
+    if code in CODE_MEANINGS:
+        return CODE_MEANINGS[code]
+    if status == 429:
+        return Meaning.RATE_LIMITED
+    if status >= 500:
+        return Meaning.RETRY_SAME
+    if status == 401:
+        return Meaning.CREDENTIALS
+    if status == 404:
+        return Meaning.NOT_FOUND
+    return Meaning.REFUSED
 
 
 class WeChatPayError(Exception):
@@ -82,16 +120,17 @@ class APIError(WeChatPayError):
         self.request_id = request_id
 
     @property
+    def meaning(self) -> Meaning:
+        """What this answer means (:data:`CODE_MEANINGS`, else the status)."""
+        return meaning_of(self.status, self.code)
+
+    @property
     def retryable(self) -> bool:  # type: ignore[override]
-        if self.code in _RETRYABLE_CODES:
-            return True
-        if self.code in _FINAL_CODES:
-            return False
-        return self.status == 429 or self.status >= 500
+        return self.meaning in RETRYABLE_MEANINGS
 
     @property
     def rate_limited(self) -> bool:
-        return self.code in RATE_LIMIT_CODES or self.status == 429
+        return self.meaning is Meaning.RATE_LIMITED
 
 
 class TransportError(WeChatPayError):

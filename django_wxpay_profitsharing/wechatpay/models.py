@@ -1,11 +1,76 @@
-"""Typed results of the client: the return order WeChat Pay answers, and call records."""
+"""Typed values of the client: the request it sends, the return order WeChat Pay
+answers, and call records."""
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
+
+from . import validation
+from .errors import InvalidRequest
+
+
+@dataclass(frozen=True)
+class ReturnRequest:
+    """The fields of one 请求分账回退, valid by construction.
+
+    Why one type: the same seven fields travel from a form or serializer through the
+    service layer's claim to the client's ``create_return``; declaring them once here,
+    and checking them when the value is made, means nothing downstream re-lists them
+    or sends a request that was not validated. Optional ids are ``None`` when absent
+    (they are left out of the JSON body); exactly one of ``order_id`` and
+    ``out_order_no`` is given. Making one with a bad field raises
+    :class:`~.errors.InvalidRequest` naming it (the first problem);
+    :meth:`check` reports every problem instead, for forms.
+    """
+
+    out_return_no: str
+    return_mchid: str
+    amount: int
+    description: str
+    out_order_no: str | None = None
+    order_id: str | None = None
+    sub_mchid: str | None = None
+    _body: dict[str, Any] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        body, problems = validation.check_create_fields(self.fields())
+        if problems:
+            name, messages = next(iter(problems.items()))
+            raise InvalidRequest(name, messages[0])
+        object.__setattr__(self, "_body", body)
+
+    def fields(self) -> dict[str, Any]:
+        """The request fields by name (absent optional ids as None)."""
+        return {name: getattr(self, name) for name in RETURN_REQUEST_FIELDS}
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body of the create call, in WeChat's order, absent ids left out."""
+        return dict(self._body)
+
+    @classmethod
+    def check(cls, given: Mapping[str, Any]) -> tuple[ReturnRequest | None, dict[str, list[str]]]:
+        """Every problem of ``given`` by field name, or the request when there is none.
+
+        Unknown names are problems too (a misspelt field must never be dropped).
+        """
+        unknown = sorted(set(given) - set(RETURN_REQUEST_FIELDS))
+        values = {name: given.get(name) for name in RETURN_REQUEST_FIELDS}
+        _body, problems = validation.check_create_fields(values)
+        for name in unknown:
+            problems.setdefault(name, []).append(validation.UNKNOWN_FIELD)
+        if problems:
+            return None, problems
+        return cls(**values), {}
+
+
+#: The request's fields, in the order the dataclass declares them.
+RETURN_REQUEST_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in fields(ReturnRequest) if not f.name.startswith("_")
+)
 
 
 class ReturnResult(enum.StrEnum):

@@ -36,6 +36,7 @@ BLANK = "must not be blank"
 TOO_LONG = "must be at most 80 characters"
 CONTROL_CHARACTERS = "must not contain control characters"
 ONE_ORDER_REFERENCE = "give exactly one of order_id and out_order_no"
+UNKNOWN_FIELD = "is not a field of a return request"
 MESSAGES = (
     NOT_TEXT,
     NOT_UTF8,
@@ -49,6 +50,7 @@ MESSAGES = (
     TOO_LONG,
     CONTROL_CHARACTERS,
     ONE_ORDER_REFERENCE,
+    UNKNOWN_FIELD,
 )
 
 
@@ -124,8 +126,9 @@ def check_create_fields(
     """Every field of a create call checked: (clean body, problems by field name).
 
     A field given as None is absent (left out of the body) unless it is required;
-    exactly one of ``order_id`` and ``out_order_no`` must be present. The client
-    stops at the first problem; the app's forms and serializers show them all.
+    exactly one of ``order_id`` and ``out_order_no`` must be present. The request
+    type (``models.ReturnRequest``) stops at the first problem; the app's forms and
+    serializers show them all.
     """
     body: dict[str, Any] = {}
     problems: dict[str, list[str]] = {}
@@ -140,24 +143,6 @@ def check_create_fields(
         except InvalidRequest as exc:
             problems.setdefault(exc.field, []).append(exc.message)
     return body, problems
-
-
-def validate_create_request(
-    *,
-    out_return_no: Any,
-    return_mchid: Any,
-    amount: Any,
-    description: Any,
-    out_order_no: Any = None,
-    order_id: Any = None,
-    sub_mchid: Any = None,
-) -> dict[str, Any]:
-    """The JSON body of a create call, in WeChat's field order, absent fields omitted."""
-    body, problems = check_create_fields(locals())  # locals(): the seven fields
-    if problems:
-        field, messages = next(iter(problems.items()))
-        raise InvalidRequest(field, messages[0])
-    return body
 
 
 def validate_query_request(

@@ -6,13 +6,17 @@ Safe to run from cron on several hosts at once: rows are claimed with a lease (a
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ...pool import drop_broken_connection
 from ...services import process_due
+
+logger = logging.getLogger("django_wxpay_profitsharing")
 
 
 def positive_int(value: str, option: str) -> int:
@@ -64,7 +68,17 @@ class Command(BaseCommand):
         try:
             while True:
                 passes += 1
-                self._one_pass(limit)
+                try:
+                    self._one_pass(limit)
+                except ImproperlyConfigured:
+                    raise
+                except Exception:
+                    if not options["loop"]:
+                        raise
+                    # One bad pass (a database hiccup) never stops a long-running poller.
+                    logger.exception("wxpay_process_returns: pass %d failed; going on", passes)
+                    self.stderr.write(f"Pass {passes} failed; see the log. Going on.")
+                    drop_broken_connection()
                 if not options["loop"] or (max_passes is not None and passes >= max_passes):
                     break
                 time.sleep(interval)

@@ -1,4 +1,4 @@
-"""Where submissions and refreshes run: inline, on a background pool, or on Celery.
+"""Where submissions and refreshes run: inline, on the thread pool, or on Celery.
 
 Why: an admin selecting hundreds of returns, or an API bulk call, must not hold the
 HTTP request open for hundreds of round trips to WeChat Pay. Small batches run
@@ -16,21 +16,23 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
-import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 
+from . import services
 from .conf import wxpay_settings
-from .executor import drop_broken_connection, one_writer_at_a_time
+from .pool import drop_broken_connection, one_writer_at_a_time, pool_size, run_in_background
+from .states import Action
 
 logger = logging.getLogger("django_wxpay_profitsharing")
 
-ACTIONS = ("submit", "refresh")
+#: The actions that can be handed to the background (the poller's ``due`` runs itself).
+BACKGROUND_ACTIONS = (Action.SUBMIT, Action.REFRESH)
 BACKENDS = ("auto", "celery", "thread", "inline")
 #: Most returns one background thread works through before the pool takes the next
 #: chunk: small enough to keep all threads busy, large enough to reuse a connection.
@@ -64,7 +66,7 @@ class DispatchResult:
     """What happened to a batch: rows run inline, or how many were queued where."""
 
     backend: str
-    ran: list = field(default_factory=list)  # [(row, ran: bool)] when run inline
+    ran: list[tuple[Any, bool]] = field(default_factory=list)  # [(row, ran)] when inline
     queued: int = 0
 
 
@@ -77,52 +79,31 @@ def chunks(pks: Sequence[int], size: int) -> Iterator[list[int]]:
 
 # ------------------------------------------------------------- thread backend
 
-_pool_lock = threading.Lock()
-_pool: tuple[ThreadPoolExecutor, int] | None = None
+
+def _run_in_background(pks: list[int], action: Action) -> None:
+    """One chunk, one row after the other, on one pool thread's connection."""
+    for pk in pks:
+        try:
+            with one_writer_at_a_time():
+                services.run(pk, action)
+        except Exception:
+            logger.exception("background %s of return %s failed; the poller will retry", action, pk)
+        finally:
+            drop_broken_connection()
 
 
-def _background_pool() -> tuple[ThreadPoolExecutor, int]:
-    """The process's background pool (created on first use) and its thread count."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            # SQLite allows one writer at a time: more threads would only contend.
-            workers = 1 if connection.vendor == "sqlite" else int(wxpay_settings.POOL_SIZE)
-            _pool = (ThreadPoolExecutor(workers, thread_name_prefix="wxpay-ps"), workers)
-        return _pool
-
-
-def _run_in_background(pks: list[int], action: str) -> None:
-    """One chunk, one row after the other, on one connection closed at the end."""
-    from . import services
-
-    run = services.submit if action == "submit" else services.refresh
-    try:
-        for pk in pks:
-            try:
-                with one_writer_at_a_time():
-                    run(pk)
-            except Exception:
-                logger.exception(
-                    "background %s of return %s failed; the poller will retry", action, pk
-                )
-            finally:
-                drop_broken_connection()
-    finally:
-        connection.close()
-
-
-def _enqueue_threads(pks: list[int], action: str) -> None:
-    pool, workers = _background_pool()
-    size = min(THREAD_CHUNK, math.ceil(len(pks) / max(1, workers)))
+def _enqueue_threads(pks: list[int], action: Action) -> None:
+    # SQLite allows one writer at a time: chunks would only queue behind one another.
+    workers = 1 if connection.vendor == "sqlite" else pool_size()
+    size = min(THREAD_CHUNK, math.ceil(len(pks) / workers))
     for chunk in chunks(pks, size):
-        pool.submit(_run_in_background, chunk, action)
+        run_in_background(_run_in_background, chunk, action)
 
 
 # ------------------------------------------------------------- celery backend
 
 
-def _enqueue_celery(pks: list[int], action: str) -> None:
+def _enqueue_celery(pks: list[int], action: Action) -> None:
     """One message per return for a few, one per batch of ``PROCESS_BATCH_SIZE`` else.
 
     A batch task runs its returns on the worker's bounded pool; many batches spread
@@ -131,32 +112,34 @@ def _enqueue_celery(pks: list[int], action: str) -> None:
     from . import tasks
 
     if len(pks) == 1:
-        task = tasks.submit_return if action == "submit" else tasks.refresh_return
+        task = tasks.submit_return if action is Action.SUBMIT else tasks.refresh_return
         task.delay(pks[0])
         return
     for chunk in chunks(pks, int(wxpay_settings.PROCESS_BATCH_SIZE)):
-        tasks.run_returns.delay(chunk, action)
+        tasks.run_returns.delay(chunk, action.value)
 
 
 # ------------------------------------------------------------------ dispatch
 
 
-def dispatch(pks: Sequence[int], action: str, *, background: bool | None = None) -> DispatchResult:
+def dispatch(
+    pks: Sequence[int], action: Action | str, *, background: bool | None = None
+) -> DispatchResult:
     """Run ``action`` for ``pks`` inline, or hand them to the background.
 
     ``background=None`` decides by size: more than ``BULK_BACKGROUND_THRESHOLD`` rows
     go to the background. Background work is enqueued when the current transaction
-    commits (at once outside one), so workers always see the rows.
+    commits (at once outside one), so workers always see the rows. An action that is
+    not one of :data:`BACKGROUND_ACTIONS` raises ``ValueError``.
     """
-    if action not in ACTIONS:
-        raise ValueError(f"unknown action {action!r}")
+    action = Action(action)
+    if action not in BACKGROUND_ACTIONS:
+        raise ValueError(f"{action!r} cannot be dispatched")
     pks = list(pks)
     if background is None:
         background = len(pks) > int(wxpay_settings.BULK_BACKGROUND_THRESHOLD)
     backend = task_backend()
     if not background or backend == "inline" or not pks:
-        from . import services
-
         return DispatchResult(backend="inline", ran=services.run_many(pks, action))
     enqueue = _enqueue_celery if backend == "celery" else _enqueue_threads
     if connection.in_atomic_block:
@@ -169,5 +152,10 @@ def dispatch(pks: Sequence[int], action: str, *, background: bool | None = None)
 
 
 def dispatch_submit(pks: Sequence[int]) -> DispatchResult:
-    """After a create commits: Celery when configured, else inline (one row, one call)."""
-    return dispatch(pks, "submit", background=task_backend() == "celery")
+    """Right after a create: Celery when configured, else inline (one row, one call)."""
+    return dispatch(pks, Action.SUBMIT, background=task_backend() == "celery")
+
+
+def submit_after_commit(pk: int) -> None:
+    """Submit a return just created (and approved) once its transaction commits."""
+    transaction.on_commit(lambda: dispatch_submit([pk]), robust=True)

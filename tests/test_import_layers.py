@@ -1,0 +1,117 @@
+"""The package's imports point down: no circle anywhere, function-level imports included.
+
+Every ``import`` and ``from ... import`` of the package's own modules is read from the
+source with ``ast`` (wherever it sits: module level, inside a function, in a ``try``),
+except those under ``if TYPE_CHECKING:``, which never run. A cycle in that graph fails
+the test with the modules that make it.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import django_wxpay_profitsharing
+
+PACKAGE = "django_wxpay_profitsharing"
+ROOT = Path(django_wxpay_profitsharing.__file__).parent
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def imported_modules(path: Path, modules: set[str]) -> set[str]:
+    """The package modules ``path`` imports (``from . import x`` counts as ``x``)."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith(PACKAGE))
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                target = ".".join([*base, node.module] if node.module else base)
+            else:
+                target = node.module or ""
+            if target.startswith(PACKAGE):
+                for alias in node.names:  # ``from . import services`` imports a module
+                    candidate = f"{target}.{alias.name}"
+                    # A name that is no submodule comes from the package's __init__.
+                    found.add(candidate if candidate in modules else target)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")))
+    found.discard(name)
+    return {m for m in found if m in modules}
+
+
+def import_graph() -> dict[str, set[str]]:
+    paths = [p for p in ROOT.rglob("*.py") if "migrations" not in p.parts]
+    modules = {module_name(p) for p in paths}
+    graph = {module_name(p): imported_modules(p, modules) for p in paths}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def walk(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in state and (cycle := walk(nxt)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := walk(node)):
+            return cycle
+    return None
+
+
+def test_no_import_cycle_in_the_package():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, " -> ".join(cycle or [])
+
+
+def test_the_detector_sees_function_level_cycles(tmp_path):
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}
+    assert find_cycle(graph) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_function_level_imports_are_edges():
+    graph = import_graph()
+    # task_backends imports tasks inside a function; the edge must be in the graph.
+    assert f"{PACKAGE}.tasks" in graph[f"{PACKAGE}.task_backends"]
+
+
+def test_the_service_layer_sits_below_the_background_machinery():
+    graph = import_graph()
+    below = {f"{PACKAGE}.{m}" for m in ("services", "transitions", "decisions", "outbox")}
+    above = {f"{PACKAGE}.{m}" for m in ("task_backends", "tasks", "admin", "api.views")}
+    for module in below:
+        assert not graph[module] & above, (module, graph[module] & above)
+    assert f"{PACKAGE}.models" not in graph[f"{PACKAGE}.decisions"]  # pure: no ORM
