@@ -8,24 +8,27 @@ request never waits for hundreds of round trips to WeChat Pay.
 
 from __future__ import annotations
 
+import weakref
 from collections import Counter
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db.models import Sum
-from django.http import HttpResponseRedirect
+from django.contrib.admin.models import LogEntry
+from django.db.models import QuerySet, Sum
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import services
-from .dispatch import dispatch
+from .dispatch import DispatchResult, dispatch
 from .forms import REQUEST_FIELDS, ProfitSharingReturnForm
 from .models import ProfitSharingReturn, ProfitSharingReturnCall, ReturnState
 
-STATE_COLOURS = {
+STATE_COLOURS: dict[str, str] = {
     ReturnState.PENDING: "#8a6d3b",
     ReturnState.PROCESSING: "#31708f",
     ReturnState.SUCCEEDED: "#3c763d",
@@ -55,6 +58,20 @@ WECHAT_FIELDS = (
 #: How many returns the confirmation page lists by number (the count and total cover all).
 PREVIEW_ROWS = 200
 
+#: The change-form requests whose save was refused because the return was sent meanwhile:
+#: save_model decides, log_change and response_change (same request) act on it. Keyed by
+#: the request, not the row, so that two editors of one return never see each other's mark;
+#: an entry goes with its request.
+_SAVES_REFUSED: weakref.WeakSet[HttpRequest] = weakref.WeakSet()
+
+# django-stubs makes the admin classes generic; Django's own cannot be subscripted at run time.
+if TYPE_CHECKING:
+    _CallInlineBase = admin.TabularInline[ProfitSharingReturnCall, ProfitSharingReturn]
+    _ReturnAdminBase = admin.ModelAdmin[ProfitSharingReturn]
+else:
+    _CallInlineBase = admin.TabularInline
+    _ReturnAdminBase = admin.ModelAdmin
+
 
 def confirmed_pks(text: str | None) -> list[int]:
     """The ids carried by the confirmation page ("1,2,3"); anything else gives none."""
@@ -70,7 +87,7 @@ def format_yuan(fen: int | None) -> str:
     return f"¥{Decimal(fen) / 100:,.2f}"
 
 
-class CallInline(admin.TabularInline):
+class CallInline(_CallInlineBase):
     model = ProfitSharingReturnCall
     extra = 0
     can_delete = False
@@ -78,19 +95,25 @@ class CallInline(admin.TabularInline):
               "request_id")  # fmt: skip
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(
+        self, request: HttpRequest, obj: ProfitSharingReturn | None = None
+    ) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(
+        self, request: HttpRequest, obj: ProfitSharingReturn | None = None
+    ) -> bool:
         return False
 
-    def has_view_permission(self, request, obj=None) -> bool:
+    def has_view_permission(
+        self, request: HttpRequest, obj: ProfitSharingReturn | None = None
+    ) -> bool:
         # The audit trail belongs to the return: whoever may see the return sees it.
         return request.user.has_perm("wxpay_profitsharing.view_profitsharingreturn")
 
 
 @admin.register(ProfitSharingReturn)
-class ProfitSharingReturnAdmin(admin.ModelAdmin):
+class ProfitSharingReturnAdmin(_ReturnAdminBase):
     form = ProfitSharingReturnForm
     list_display = ("out_return_no", "coloured_state", "amount_display", "sub_mchid",
                     "out_order_no", "return_id", "fail_reason", "created")  # fmt: skip
@@ -116,31 +139,40 @@ class ProfitSharingReturnAdmin(admin.ModelAdmin):
         return format_yuan(obj.amount)
 
     # ----------------------------------------------------------- editing
-    def get_fields(self, request, obj=None):
+    def get_fields(
+        self, request: HttpRequest, obj: ProfitSharingReturn | None = None
+    ) -> tuple[str, ...]:
         if obj is None:
             return (*REQUEST_FIELDS, "amount_yuan", "description")
         if obj.is_frozen:
             return (*REQUEST_FIELDS, "amount_display", "description", *WECHAT_FIELDS)
         return (*REQUEST_FIELDS, "amount_yuan", "description", *WECHAT_FIELDS)
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: ProfitSharingReturn | None = None
+    ) -> tuple[str, ...]:
         if obj is None:
             return ()
         if obj.is_frozen:
             return (*REQUEST_FIELDS, "amount_display", "description", *WECHAT_FIELDS)
         return ("out_return_no", *WECHAT_FIELDS)
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(
+        self, request: HttpRequest, obj: ProfitSharingReturn | None = None
+    ) -> bool:
         if obj is not None and obj.is_frozen:
             return False
         return super().has_delete_permission(request, obj)
 
-    def save_model(self, request, obj, form, change) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: ProfitSharingReturn, form: Any, change: bool
+    ) -> None:
         if change:
             # Only while still unsent, and only the request fields: a worker may
             # have submitted it since this page loaded (see update_unsent_return).
             fields = {name: getattr(obj, name) for name in services.REQUEST_FIELDS}
-            obj._sent_meanwhile = obj.is_frozen or not services.update_unsent_return(obj, **fields)
+            if obj.is_frozen or not services.update_unsent_return(obj, **fields):
+                _SAVES_REFUSED.add(request)
             return
         data = form.cleaned_data
         row, _created = services.create_or_get_return(
@@ -154,14 +186,19 @@ class ProfitSharingReturnAdmin(admin.ModelAdmin):
             setattr(obj, field.attname, getattr(row, field.attname))
         obj._state.adding = False
 
-    def log_change(self, request, obj, message):
-        if not getattr(obj, "_sent_meanwhile", False):
+    # Nothing was changed when the save was refused, so there is no entry to return; Django
+    # discards log_change's result.
+    def log_change(  # type: ignore[override]
+        self, request: HttpRequest, obj: ProfitSharingReturn, message: Any
+    ) -> LogEntry | None:
+        if request not in _SAVES_REFUSED:
             return super().log_change(request, obj, message)
         return None
 
-    def response_change(self, request, obj):
-        if not getattr(obj, "_sent_meanwhile", False):
+    def response_change(self, request: HttpRequest, obj: ProfitSharingReturn) -> HttpResponse:
+        if request not in _SAVES_REFUSED:
             return super().response_change(request, obj)
+        _SAVES_REFUSED.discard(request)
         self.message_user(
             request,
             _(
@@ -174,14 +211,16 @@ class ProfitSharingReturnAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(request.path)
 
     # ----------------------------------------------------------- actions
-    def has_submit_permission(self, request) -> bool:
+    def has_submit_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("wxpay_profitsharing.submit_profitsharingreturn")
 
-    def has_refresh_permission(self, request) -> bool:
+    def has_refresh_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("wxpay_profitsharing.refresh_profitsharingreturn")
 
     @admin.action(permissions=["submit"], description=_("Submit to WeChat Pay"))
-    def submit_to_wechat_pay(self, request, queryset):
+    def submit_to_wechat_pay(
+        self, request: HttpRequest, queryset: QuerySet[ProfitSharingReturn]
+    ) -> TemplateResponse | None:
         pending = queryset.filter(state=ReturnState.PENDING)
         across = request.POST.get("select_across") == "1"  # "select all N" on the changelist
         if request.POST.get("post"):
@@ -217,13 +256,15 @@ class ProfitSharingReturnAdmin(admin.ModelAdmin):
         )
 
     @admin.action(permissions=["refresh"], description=_("Refresh status from WeChat Pay"))
-    def refresh_from_wechat_pay(self, request, queryset):
+    def refresh_from_wechat_pay(
+        self, request: HttpRequest, queryset: QuerySet[ProfitSharingReturn]
+    ) -> None:
         candidates = queryset.filter(state__in=[ReturnState.PENDING, ReturnState.PROCESSING])
         skipped = queryset.count() - candidates.count()
         self._report(request, dispatch(list(candidates.values_list("pk", flat=True)), "refresh"),
                      skipped)  # fmt: skip
 
-    def _report(self, request, result, skipped: int) -> None:
+    def _report(self, request: HttpRequest, result: DispatchResult, skipped: int) -> None:
         """One message per outcome, counted."""
         if result.queued:
             where = _("Celery") if result.backend == "celery" else _("the worker pool")
@@ -237,8 +278,8 @@ class ProfitSharingReturnAdmin(admin.ModelAdmin):
                 % {"count": result.queued, "where": where},
                 messages.INFO,
             )
-        outcomes = Counter()
-        reasons: dict[str, Counter] = {"failed": Counter(), "rejected": Counter()}
+        outcomes: Counter[str] = Counter()
+        reasons: dict[str, Counter[str]] = {"failed": Counter(), "rejected": Counter()}
         for row, ran in result.ran:
             if not ran:
                 outcomes["skipped"] += 1

@@ -8,7 +8,9 @@ never confused with ``state`` (ours). Only ``services.py`` changes ``state``.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
@@ -30,14 +32,14 @@ class ReturnState(models.TextChoices):
 FINAL_STATES = frozenset({ReturnState.SUCCEEDED, ReturnState.FAILED, ReturnState.REJECTED})
 
 
-class ProfitSharingReturnQuerySet(models.QuerySet):
+class ProfitSharingReturnQuerySet(models.QuerySet["ProfitSharingReturn"]):
     def final(self) -> ProfitSharingReturnQuerySet:
         return self.filter(state__in=FINAL_STATES)
 
     def open(self) -> ProfitSharingReturnQuerySet:
         return self.filter(state__in=[ReturnState.PENDING, ReturnState.PROCESSING])
 
-    def due(self, now, due_before=None) -> ProfitSharingReturnQuerySet:
+    def due(self, now: datetime, due_before: datetime | None = None) -> ProfitSharingReturnQuerySet:
         """Open returns due by ``due_before`` (default ``now``) that nobody holds a lease on."""
         return (
             self.open()
@@ -145,7 +147,7 @@ class ProfitSharingReturn(models.Model):
         """The amount in yuan, exact (fen are integers; no float ever)."""
         return Decimal(self.amount) / 100
 
-    def request_fields(self) -> dict:
+    def request_fields(self) -> dict[str, Any]:
         """The fields that make up the WeChat request (the idempotency identity)."""
         return {
             "sub_mchid": self.sub_mchid,
