@@ -8,14 +8,17 @@ request never waits for hundreds of round trips to WeChat Pay.
 
 from __future__ import annotations
 
+import weakref
 from collections import Counter
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.models import LogEntry
 from django.core.exceptions import PermissionDenied
-from django.db.models import Sum
-from django.http import HttpResponseRedirect
+from django.db.models import QuerySet, Sum
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -25,9 +28,9 @@ from . import services
 from .forms import REQUEST_FIELDS, ProfitSharingReturnForm
 from .models import IDENTITY_FIELDS, ProfitSharingReturn, ProfitSharingReturnCall, ReturnState
 from .states import Action
-from .task_backends import dispatch
+from .task_backends import DispatchResult, dispatch
 
-STATE_COLOURS = {
+STATE_COLOURS: dict[str, str] = {
     ReturnState.DRAFT: "#777777",
     ReturnState.PENDING: "#8a6d3b",
     ReturnState.PROCESSING: "#31708f",
@@ -59,6 +62,20 @@ WECHAT_FIELDS = (
 #: How many returns the confirmation page lists by number (the count and total cover all).
 PREVIEW_ROWS = 200
 
+#: The change-form requests whose save was refused because the return was sent meanwhile:
+#: save_model decides, log_change and response_change (same request) act on it. Keyed by
+#: the request, not the row, so that two editors of one return never see each other's mark;
+#: an entry goes with its request.
+_SAVES_REFUSED: weakref.WeakSet[HttpRequest] = weakref.WeakSet()
+
+# django-stubs makes the admin classes generic; Django's own cannot be subscripted at run time.
+if TYPE_CHECKING:
+    _CallInlineBase = admin.TabularInline[ProfitSharingReturnCall, ProfitSharingReturn]
+    _ReturnAdminBase = admin.ModelAdmin[ProfitSharingReturn]
+else:
+    _CallInlineBase = admin.TabularInline
+    _ReturnAdminBase = admin.ModelAdmin
+
 
 def confirmed_pks(text: str | None) -> list[int]:
     """The ids carried by the confirmation page ("1,2,3"); anything else gives none."""
@@ -74,7 +91,7 @@ def format_yuan(fen: int | None) -> str:
     return f"¥{Decimal(fen) / 100:,.2f}"
 
 
-class CallInline(admin.TabularInline):
+class CallInline(_CallInlineBase):
     model = ProfitSharingReturnCall
     extra = 0
     can_delete = False
@@ -82,19 +99,25 @@ class CallInline(admin.TabularInline):
               "request_id")  # fmt: skip
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(
+        self, request: HttpRequest, obj: ProfitSharingReturn | None = None
+    ) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(
+        self, request: HttpRequest, obj: ProfitSharingReturn | None = None
+    ) -> bool:
         return False
 
-    def has_view_permission(self, request, obj=None) -> bool:
+    def has_view_permission(
+        self, request: HttpRequest, obj: ProfitSharingReturn | None = None
+    ) -> bool:
         # The audit trail belongs to the return: whoever may see the return sees it.
         return request.user.has_perm("wxpay_profitsharing.view_profitsharingreturn")
 
 
 @admin.register(ProfitSharingReturn)
-class ProfitSharingReturnAdmin(admin.ModelAdmin):
+class ProfitSharingReturnAdmin(_ReturnAdminBase):
     form = ProfitSharingReturnForm
     list_display = ("out_return_no", "coloured_state", "amount_display", "sub_mchid",
                     "out_order_no", "return_id", "fail_reason", "created")  # fmt: skip
@@ -125,35 +148,46 @@ class ProfitSharingReturnAdmin(admin.ModelAdmin):
         """Only a draft's request may change: an approved or sent one is frozen."""
         return obj is None or (obj.is_draft and not obj.is_frozen)
 
-    def get_fields(self, request, obj=None):
+    def get_fields(
+        self, request: HttpRequest, obj: ProfitSharingReturn | None = None
+    ) -> tuple[str, ...]:
         if obj is None:
             return (*REQUEST_FIELDS, "amount_yuan", "description")
         if not self._editable(obj):
             return (*REQUEST_FIELDS, "amount_display", "description", *WECHAT_FIELDS)
         return (*REQUEST_FIELDS, "amount_yuan", "description", *WECHAT_FIELDS)
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: ProfitSharingReturn | None = None
+    ) -> tuple[str, ...]:
         if obj is None:
             return ()
         if not self._editable(obj):
             return (*REQUEST_FIELDS, "amount_display", "description", *WECHAT_FIELDS)
         return ("out_return_no", *WECHAT_FIELDS)
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(
+        self, request: HttpRequest, obj: ProfitSharingReturn | None = None
+    ) -> bool:
         if obj is not None and not self._editable(obj):
             return False
         return super().has_delete_permission(request, obj)
 
-    def delete_queryset(self, request, queryset) -> None:
+    def delete_queryset(
+        self, request: HttpRequest, queryset: QuerySet[ProfitSharingReturn]
+    ) -> None:
         """Bulk delete removes drafts only: nothing approved or sent is ever deleted."""
         queryset.filter(state=ReturnState.DRAFT, submitted_at__isnull=True).delete()
 
-    def save_model(self, request, obj, form, change) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: ProfitSharingReturn, form: Any, change: bool
+    ) -> None:
         if change:
             # Only while still a draft, and only the request fields: it may have been
             # submitted since this page loaded (see services.update_draft).
             fields = {name: getattr(obj, name) for name in IDENTITY_FIELDS}
-            obj._sent_meanwhile = not services.update_draft(obj, **fields)
+            if not services.update_draft(obj, **fields):
+                _SAVES_REFUSED.add(request)
             return
         data = form.cleaned_data
         row, _created = services.create_or_get_return(
@@ -168,14 +202,19 @@ class ProfitSharingReturnAdmin(admin.ModelAdmin):
             setattr(obj, field.attname, getattr(row, field.attname))
         obj._state.adding = False
 
-    def log_change(self, request, obj, message):
-        if not getattr(obj, "_sent_meanwhile", False):
+    # Nothing was changed when the save was refused, so there is no entry to return; Django
+    # discards log_change's result.
+    def log_change(  # type: ignore[override]
+        self, request: HttpRequest, obj: ProfitSharingReturn, message: Any
+    ) -> LogEntry | None:
+        if request not in _SAVES_REFUSED:
             return super().log_change(request, obj, message)
         return None
 
-    def response_change(self, request, obj):
-        if not getattr(obj, "_sent_meanwhile", False):
+    def response_change(self, request: HttpRequest, obj: ProfitSharingReturn) -> HttpResponse:
+        if request not in _SAVES_REFUSED:
             return super().response_change(request, obj)
+        _SAVES_REFUSED.discard(request)
         self.message_user(
             request,
             _(
@@ -188,14 +227,16 @@ class ProfitSharingReturnAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(request.path)
 
     # ----------------------------------------------------------- actions
-    def has_submit_permission(self, request) -> bool:
+    def has_submit_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("wxpay_profitsharing.submit_profitsharingreturn")
 
-    def has_refresh_permission(self, request) -> bool:
+    def has_refresh_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("wxpay_profitsharing.refresh_profitsharingreturn")
 
     @admin.action(permissions=["submit"], description=_("Submit to WeChat Pay"))
-    def submit_to_wechat_pay(self, request, queryset):
+    def submit_to_wechat_pay(
+        self, request: HttpRequest, queryset: QuerySet[ProfitSharingReturn]
+    ) -> TemplateResponse | None:
         pending = queryset.filter(state__in=[ReturnState.DRAFT, ReturnState.PENDING])
         across = request.POST.get("select_across") == "1"  # "select all N" on the changelist
         if request.POST.get("post"):
@@ -233,13 +274,15 @@ class ProfitSharingReturnAdmin(admin.ModelAdmin):
         )
 
     @admin.action(permissions=["refresh"], description=_("Refresh status from WeChat Pay"))
-    def refresh_from_wechat_pay(self, request, queryset):
+    def refresh_from_wechat_pay(
+        self, request: HttpRequest, queryset: QuerySet[ProfitSharingReturn]
+    ) -> None:
         candidates = queryset.filter(state__in=[ReturnState.PENDING, ReturnState.PROCESSING])
         skipped = queryset.count() - candidates.count()
         self._report(request, dispatch(list(candidates.values_list("pk", flat=True)),
                                        Action.REFRESH), skipped)  # fmt: skip
 
-    def _approve(self, request, pks) -> tuple[list[int], int]:
+    def _approve(self, request: HttpRequest, pks: list[int]) -> tuple[list[int], int]:
         """Approve the drafts among ``pks`` as this user; returns (sendable pks, refused)."""
         approved: list[int] = []
         for pk in pks:
@@ -262,7 +305,7 @@ class ProfitSharingReturnAdmin(admin.ModelAdmin):
             )
         return approved, refused
 
-    def _report(self, request, result, skipped: int) -> None:
+    def _report(self, request: HttpRequest, result: DispatchResult, skipped: int) -> None:
         """One message per outcome, counted."""
         if result.queued:
             where = _("Celery") if result.backend == "celery" else _("the worker pool")
@@ -276,8 +319,8 @@ class ProfitSharingReturnAdmin(admin.ModelAdmin):
                 % {"count": result.queued, "where": where},
                 messages.INFO,
             )
-        outcomes = Counter()
-        reasons: dict[str, Counter] = {"failed": Counter(), "rejected": Counter()}
+        outcomes: Counter[str] = Counter()
+        reasons: dict[str, Counter[str]] = {"failed": Counter(), "rejected": Counter()}
         for row, ran in result.ran:
             if not ran:
                 outcomes["skipped"] += 1

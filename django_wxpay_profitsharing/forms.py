@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -14,13 +15,19 @@ from .services import validate_return_fields
 
 REQUEST_FIELDS = ("sub_mchid", "order_id", "out_order_no", "out_return_no", "return_mchid")
 
+# django-stubs makes ModelForm generic; Django's own class cannot be subscripted at run time.
+if TYPE_CHECKING:
+    _ModelForm = forms.ModelForm[ProfitSharingReturn]
+else:
+    _ModelForm = forms.ModelForm
+
 
 def yuan_to_fen(value: Decimal) -> int:
     """Exact: ``Decimal("12.34")`` is 1234 fen; no float is ever involved."""
     return int((value * 100).to_integral_exact())
 
 
-class ProfitSharingReturnForm(forms.ModelForm):
+class ProfitSharingReturnForm(_ModelForm):
     amount_yuan = forms.DecimalField(
         label=_("amount (yuan)"),
         min_value=Decimal("0.01"),
@@ -33,7 +40,7 @@ class ProfitSharingReturnForm(forms.ModelForm):
         model = ProfitSharingReturn
         fields = (*REQUEST_FIELDS, "description")
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if "out_return_no" in self.fields:  # absent once it is read-only
             self.fields["out_return_no"].required = False
@@ -41,11 +48,15 @@ class ProfitSharingReturnForm(forms.ModelForm):
         if self.instance.pk:
             self.initial["amount_yuan"] = self.instance.amount_yuan
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         if "amount_yuan" not in self.fields or "amount_yuan" not in cleaned:
             return cleaned
         cleaned["amount"] = yuan_to_fen(cleaned["amount_yuan"])
+        # ``amount`` is not a form field, so the model validation that follows clean()
+        # (instance.full_clean) only sees the fen if they are put on the instance here.
+        self.instance.amount = cleaned["amount"]
         try:
             validate_return_fields(
                 {
@@ -65,7 +76,7 @@ class ProfitSharingReturnForm(forms.ModelForm):
                     self.add_error(target if target in self.fields else None, message)
         return cleaned
 
-    def _check_number_is_free(self, cleaned: dict) -> None:
+    def _check_number_is_free(self, cleaned: dict[str, Any]) -> None:
         """An existing out_return_no is only accepted with the very same request."""
         number = cleaned.get("out_return_no")
         if self.instance.pk or not number:
@@ -81,8 +92,3 @@ class ProfitSharingReturnForm(forms.ModelForm):
             raise ValidationError(
                 {"out_return_no": [_("This out_return_no is already used for another return.")]}
             )
-
-    def _post_clean(self) -> None:
-        if "amount" in self.cleaned_data:
-            self.instance.amount = self.cleaned_data["amount"]
-        super()._post_clean()

@@ -10,6 +10,7 @@ the decision table (``decisions.py``) says.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -37,7 +38,7 @@ __all__ = [
 IDENTITY_FIELDS = ("sub_mchid", "order_id", "out_order_no", "return_mchid", "amount", "description")
 
 
-class ProfitSharingReturnQuerySet(models.QuerySet):
+class ProfitSharingReturnQuerySet(models.QuerySet["ProfitSharingReturn"]):
     def final(self) -> ProfitSharingReturnQuerySet:
         return self.filter(state__in=FINAL_STATES)
 
@@ -45,7 +46,7 @@ class ProfitSharingReturnQuerySet(models.QuerySet):
         """Returns the poller moves on: pending and processing (never a draft)."""
         return self.filter(state__in=OPEN_STATES)
 
-    def due(self, now: Any, due_before: Any = None) -> ProfitSharingReturnQuerySet:
+    def due(self, now: datetime, due_before: datetime | None = None) -> ProfitSharingReturnQuerySet:
         """Open returns due by ``due_before`` (default ``now``) that nobody holds a lease on."""
         return (
             self.open()

@@ -3,6 +3,7 @@
 import json
 import os
 import tempfile
+from typing import Any
 
 from django_wxpay_profitsharing.testing.database_url import database_from_url
 
@@ -70,4 +71,4 @@ STATIC_URL = "/static/"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Filled per test by the simulator fixtures (override_settings); empty means "not configured".
-WXPAY_PROFITSHARING: dict = json.loads(os.environ.get("WXPAY_TEST_CONFIG", "{}"))
+WXPAY_PROFITSHARING: dict[str, Any] = json.loads(os.environ.get("WXPAY_TEST_CONFIG", "{}"))

@@ -17,44 +17,44 @@ from django_wxpay_profitsharing.wechatpay import errors
 
 P, Q = ReturnState.PENDING, ReturnState.PROCESSING
 S, F, R = ReturnState.SUCCEEDED, ReturnState.FAILED, ReturnState.REJECTED
-O = Outcome
+OC = Outcome
 
 # (state, step, outcome): (next state or None, schedule, needs_query, then, keeps_error, slow_down)
 EXPECTED = {
-    (P, Step.SUBMIT, O.SUCCESS): (S, "never", False, None, False, False),
-    (P, Step.SUBMIT, O.FAILED): (F, "never", False, None, False, False),
-    (P, Step.SUBMIT, O.PROCESSING): (Q, "poll", False, None, False, False),
-    (P, Step.SUBMIT, O.MISMATCH): (None, "retry", True, None, True, False),
-    (P, Step.SUBMIT, O.UNVERIFIABLE): (None, "retry", True, None, True, False),
-    (P, Step.SUBMIT, O.NOT_SENT): (None, "retry", None, None, True, False),
-    (P, Step.SUBMIT, O.MAYBE_SENT): (None, "retry", True, None, True, False),
-    (P, Step.SUBMIT, O.INVALID_LOCAL): (R, "never", False, None, True, False),
-    (P, Step.SUBMIT, O.RETRY_SAME): (None, "retry", True, None, True, False),
-    (P, Step.SUBMIT, O.RATE_LIMITED): (None, "retry", None, None, True, True),
-    (P, Step.SUBMIT, O.CREDENTIALS): (None, "retry", None, None, True, False),
-    (P, Step.SUBMIT, O.REFUSED): (R, "never", False, None, True, False),
-    (P, Step.SUBMIT, O.NOT_FOUND): (R, "never", False, None, True, False),
-    (P, Step.QUERY, O.SUCCESS): (S, "never", False, None, False, False),
-    (P, Step.QUERY, O.FAILED): (F, "never", False, None, False, False),
-    (P, Step.QUERY, O.PROCESSING): (Q, "poll", False, None, False, False),
-    (P, Step.QUERY, O.MISMATCH): (None, "retry", None, None, True, False),
-    (P, Step.QUERY, O.UNVERIFIABLE): (None, "retry", None, None, True, False),
-    (P, Step.QUERY, O.NOT_SENT): (None, "retry", None, None, True, False),
-    (P, Step.QUERY, O.MAYBE_SENT): (None, "retry", None, None, True, False),
-    (P, Step.QUERY, O.INVALID_LOCAL): (R, "never", False, None, True, False),
-    (P, Step.QUERY, O.RETRY_SAME): (None, "retry", None, None, True, False),
-    (P, Step.QUERY, O.RATE_LIMITED): (None, "retry", None, None, True, True),
-    (P, Step.QUERY, O.CREDENTIALS): (None, "retry", None, None, True, False),
-    (P, Step.QUERY, O.REFUSED): (None, "retry", None, None, True, False),
-    (P, Step.QUERY, O.NOT_FOUND): (None, "retry", False, Step.SUBMIT, True, False),
-    (Q, Step.QUERY, O.SUCCESS): (S, "never", False, None, False, False),
-    (Q, Step.QUERY, O.FAILED): (F, "never", False, None, False, False),
-    (Q, Step.QUERY, O.PROCESSING): (Q, "poll", False, None, False, False),
+    (P, Step.SUBMIT, OC.SUCCESS): (S, "never", False, None, False, False),
+    (P, Step.SUBMIT, OC.FAILED): (F, "never", False, None, False, False),
+    (P, Step.SUBMIT, OC.PROCESSING): (Q, "poll", False, None, False, False),
+    (P, Step.SUBMIT, OC.MISMATCH): (None, "retry", True, None, True, False),
+    (P, Step.SUBMIT, OC.UNVERIFIABLE): (None, "retry", True, None, True, False),
+    (P, Step.SUBMIT, OC.NOT_SENT): (None, "retry", None, None, True, False),
+    (P, Step.SUBMIT, OC.MAYBE_SENT): (None, "retry", True, None, True, False),
+    (P, Step.SUBMIT, OC.INVALID_LOCAL): (R, "never", False, None, True, False),
+    (P, Step.SUBMIT, OC.RETRY_SAME): (None, "retry", True, None, True, False),
+    (P, Step.SUBMIT, OC.RATE_LIMITED): (None, "retry", None, None, True, True),
+    (P, Step.SUBMIT, OC.CREDENTIALS): (None, "retry", None, None, True, False),
+    (P, Step.SUBMIT, OC.REFUSED): (R, "never", False, None, True, False),
+    (P, Step.SUBMIT, OC.NOT_FOUND): (R, "never", False, None, True, False),
+    (P, Step.QUERY, OC.SUCCESS): (S, "never", False, None, False, False),
+    (P, Step.QUERY, OC.FAILED): (F, "never", False, None, False, False),
+    (P, Step.QUERY, OC.PROCESSING): (Q, "poll", False, None, False, False),
+    (P, Step.QUERY, OC.MISMATCH): (None, "retry", None, None, True, False),
+    (P, Step.QUERY, OC.UNVERIFIABLE): (None, "retry", None, None, True, False),
+    (P, Step.QUERY, OC.NOT_SENT): (None, "retry", None, None, True, False),
+    (P, Step.QUERY, OC.MAYBE_SENT): (None, "retry", None, None, True, False),
+    (P, Step.QUERY, OC.INVALID_LOCAL): (R, "never", False, None, True, False),
+    (P, Step.QUERY, OC.RETRY_SAME): (None, "retry", None, None, True, False),
+    (P, Step.QUERY, OC.RATE_LIMITED): (None, "retry", None, None, True, True),
+    (P, Step.QUERY, OC.CREDENTIALS): (None, "retry", None, None, True, False),
+    (P, Step.QUERY, OC.REFUSED): (None, "retry", None, None, True, False),
+    (P, Step.QUERY, OC.NOT_FOUND): (None, "retry", False, Step.SUBMIT, True, False),
+    (Q, Step.QUERY, OC.SUCCESS): (S, "never", False, None, False, False),
+    (Q, Step.QUERY, OC.FAILED): (F, "never", False, None, False, False),
+    (Q, Step.QUERY, OC.PROCESSING): (Q, "poll", False, None, False, False),
     **{
-        (Q, Step.QUERY, outcome): (None, "poll", False, None, True, outcome is O.RATE_LIMITED)
+        (Q, Step.QUERY, outcome): (None, "poll", False, None, True, outcome is OC.RATE_LIMITED)
         for outcome in (
-            O.MISMATCH, O.UNVERIFIABLE, O.NOT_SENT, O.MAYBE_SENT, O.INVALID_LOCAL,
-            O.RETRY_SAME, O.RATE_LIMITED, O.CREDENTIALS, O.REFUSED, O.NOT_FOUND,
+            OC.MISMATCH, OC.UNVERIFIABLE, OC.NOT_SENT, OC.MAYBE_SENT, OC.INVALID_LOCAL,
+            OC.RETRY_SAME, OC.RATE_LIMITED, OC.CREDENTIALS, OC.REFUSED, OC.NOT_FOUND,
         )
     },
 }  # fmt: skip
@@ -82,7 +82,7 @@ def test_no_row_for_what_never_happens():
         if (state, step) in {(P, Step.SUBMIT), (P, Step.QUERY), (Q, Step.QUERY)}:
             continue
         with pytest.raises(LookupError):
-            decide(state, step, O.SUCCESS)
+            decide(state, step, OC.SUCCESS)
 
 
 def test_final_states_send_their_signals_and_nothing_else_does():
@@ -141,17 +141,17 @@ def test_unknown_action_raises_instead_of_being_read_as_another():
 @pytest.mark.parametrize(
     ("exc", "outcome"),
     [
-        (errors.APIError(500, "SYSTEM_ERROR"), O.RETRY_SAME),
-        (errors.APIError(429, "FREQUENCY_LIMITED"), O.RATE_LIMITED),
-        (errors.APIError(401, "SIGN_ERROR"), O.CREDENTIALS),
-        (errors.APIError(400, "INVALID_REQUEST"), O.REFUSED),
-        (errors.APIError(404, "RESOURCE_NOT_EXISTS"), O.NOT_FOUND),
-        (errors.APIError(418, "SOMETHING_NEW"), O.REFUSED),
-        (errors.APIError(503, ""), O.RETRY_SAME),
-        (errors.TransportError("x", maybe_sent=False), O.NOT_SENT),
-        (errors.TransportError("x", maybe_sent=True), O.MAYBE_SENT),
-        (errors.SignatureError("x"), O.UNVERIFIABLE),
-        (errors.InvalidRequest("amount", "x"), O.INVALID_LOCAL),
+        (errors.APIError(500, "SYSTEM_ERROR"), OC.RETRY_SAME),
+        (errors.APIError(429, "FREQUENCY_LIMITED"), OC.RATE_LIMITED),
+        (errors.APIError(401, "SIGN_ERROR"), OC.CREDENTIALS),
+        (errors.APIError(400, "INVALID_REQUEST"), OC.REFUSED),
+        (errors.APIError(404, "RESOURCE_NOT_EXISTS"), OC.NOT_FOUND),
+        (errors.APIError(418, "SOMETHING_NEW"), OC.REFUSED),
+        (errors.APIError(503, ""), OC.RETRY_SAME),
+        (errors.TransportError("x", maybe_sent=False), OC.NOT_SENT),
+        (errors.TransportError("x", maybe_sent=True), OC.MAYBE_SENT),
+        (errors.SignatureError("x"), OC.UNVERIFIABLE),
+        (errors.InvalidRequest("amount", "x"), OC.INVALID_LOCAL),
     ],
 )
 def test_outcome_of_each_error_class(exc, outcome):
@@ -161,10 +161,10 @@ def test_outcome_of_each_error_class(exc, outcome):
 @pytest.mark.parametrize(
     ("result", "outcome"),
     [
-        ("SUCCESS", O.SUCCESS),
-        ("FAILED", O.FAILED),
-        ("PROCESSING", O.PROCESSING),
-        ("NEW", O.PROCESSING),
+        ("SUCCESS", OC.SUCCESS),
+        ("FAILED", OC.FAILED),
+        ("PROCESSING", OC.PROCESSING),
+        ("NEW", OC.PROCESSING),
     ],
 )
 def test_outcome_of_each_result(result, outcome):

@@ -26,6 +26,7 @@ import secrets
 import string
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -162,7 +163,7 @@ def _write(path: Path, data: bytes, *, secret: bool = False) -> None:
     os.replace(tmp, path)
 
 
-def _create(state_dir: Path, mchid: str) -> dict:
+def _create(state_dir: Path, mchid: str) -> dict[str, Any]:
     """First start: generate every key and certificate, return the persistent record."""
     merchant_key = new_rsa_key()
     merchant_cert = self_signed_certificate(merchant_key, f"{mchid}", f"merchant {mchid}")
@@ -224,7 +225,9 @@ def load_or_create(state_dir: Path, mchid: str | None) -> Credentials:
     )
 
 
-def write_record(creds: Credentials, *, base_url: str, mode: str, ca_bundle: Path | None) -> dict:
+def write_record(
+    creds: Credentials, *, base_url: str, mode: str, ca_bundle: Path | None
+) -> dict[str, Any]:
     """(Re)write ``credentials.json`` for the clients; returns what was written."""
     record = {
         "mchid": creds.mchid,

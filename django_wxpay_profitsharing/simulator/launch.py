@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Any
 
 from .app import Settings, Simulator
 from .credentials import ensure_tls_files, load_or_create, write_record
@@ -43,7 +44,7 @@ def build_server(
     mchid: str | None = None,
     idle_timeout: float = 8.0,
     verbose: bool = False,
-) -> tuple[SimulatorServer, dict]:
+) -> tuple[SimulatorServer, dict[str, Any]]:
     """Load or create the credentials, bind the socket, write ``credentials.json``.
 
     Returns the (not yet serving) server and the credentials record written.

@@ -103,8 +103,9 @@ class RequestHandler(BaseHTTPRequestHandler):
     server: SimulatorServer
 
     def setup(self) -> None:
-        self.timeout = self.server.idle_timeout
-        self.request.settimeout(self.timeout)
+        # On the socket itself (not the class-wide ``timeout`` of StreamRequestHandler):
+        # each server has its own idle timeout.
+        self.request.settimeout(self.server.idle_timeout)
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if isinstance(self.request, ssl.SSLSocket):
             # Here, in the connection's thread, before any file object wraps the socket.

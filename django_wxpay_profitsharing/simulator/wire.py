@@ -7,10 +7,21 @@ on a socket. These two types are the boundary, which keeps both sides testable.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 REPLY, DROP, RESET = "reply", "drop", "reset"
+
+
+class Headers(Protocol):
+    """Request headers as the surfaces read them: by name, one value, None when absent.
+
+    Why not ``Mapping``: http.server hands over an ``email.message.Message``, whose lookup
+    ignores the name's case as HTTP requires, but which is not a ``Mapping``; a plain
+    dict fits too.
+    """
+
+    def get(self, name: str, /) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -19,7 +30,7 @@ class Incoming:
 
     method: str
     target: str
-    headers: Mapping[str, str]
+    headers: Headers
     body: bytes
     client: str
 

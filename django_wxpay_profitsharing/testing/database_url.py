@@ -6,10 +6,11 @@ extra dependency such as dj-database-url.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 
-def database_from_url(url: str) -> dict:
+def database_from_url(url: str) -> dict[str, Any]:
     parts = urlsplit(url)
     if parts.scheme in ("postgres", "postgresql"):
         return {

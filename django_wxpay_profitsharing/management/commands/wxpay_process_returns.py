@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -54,7 +55,7 @@ class Command(BaseCommand):
             "--max-passes", type=str, default=None, help="With --loop: stop after N passes."
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         limit = positive_int(options["limit"], "--limit") if options["limit"] is not None else None
         if options["interval"] is not None and not options["loop"]:
             raise CommandError("--interval only applies with --loop")

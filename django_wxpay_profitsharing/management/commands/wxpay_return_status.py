@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -40,7 +42,7 @@ class Command(BaseCommand):
             "--no-refresh", action="store_true", help="Only show what the database holds."
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         number = options["out_return_no"].strip()
         try:
             validation.validate_out_no(number, "out_return_no")
