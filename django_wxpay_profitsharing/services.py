@@ -328,9 +328,11 @@ def process_due(
     summary = {"claimed": 0, **{state.value: 0 for state in ReturnState}, "errors": 0}
     summary["redelivered"] = outbox.deliver_pending()
     policy = current_policy()
-    chosen = client or get_client()
     # Only what was due when we started: a row rescheduled by this run waits its turn.
     started = timezone.now()
+    if client is None and not ProfitSharingReturn.objects.due(started).exists():
+        return summary  # nothing to do: no client is built (nor its settings checked)
+    chosen = client or get_client()
     batch_size = max(1, int(wxpay_settings.PROCESS_BATCH_SIZE))
     while limit is None or summary["claimed"] < limit:
         wanted = batch_size if limit is None else min(batch_size, limit - summary["claimed"])

@@ -148,7 +148,7 @@ def test_add_form_takes_yuan_and_stores_fen(operator, configured):
     response = add(operator)
     assert response.status_code == 302, response.content.decode()[:2000]
     row = ProfitSharingReturn.objects.get()
-    assert row.amount == 1234 and row.state == ReturnState.PENDING
+    assert row.amount == 1234 and row.state == ReturnState.DRAFT  # waits for "Submit"
     assert row.created_by.username == "operator" and row.out_return_no.startswith("R")
 
 
@@ -208,14 +208,14 @@ def change_data(row, **overrides):
     return {**data, **overrides}
 
 
-def test_change_form_edits_an_unsent_return(operator, configured, order):
-    row = pending_return(order, 100)
+def test_change_form_edits_a_draft(operator, configured, order):
+    row = pending_return(order, 100, submit=False)
     response = operator.post(
         reverse(CHANGE, args=[row.pk]), change_data(row, amount_yuan="2.50"), follow=True
     )
     assert response.status_code == 200
     row.refresh_from_db()
-    assert row.amount == 250 and row.state == ReturnState.PENDING
+    assert row.amount == 250 and row.state == ReturnState.DRAFT
     assert any("changed successfully" in text for text in texts(response))
 
 
@@ -228,7 +228,7 @@ def test_change_form_never_overwrites_a_return_sent_meanwhile(
 
     from django_wxpay_profitsharing.admin import ProfitSharingReturnAdmin
 
-    row = pending_return(order, 100)
+    row = pending_return(order, 100, submit=False)
     loaded = ProfitSharingReturnAdmin.get_object
 
     def load_then_worker_submits(self, request, object_id, from_field=None):

@@ -91,7 +91,7 @@ def test_non_json_body_is_a_400(configured):
 
 def test_list_filters_and_pagination(configured, order):
     client = api_user()
-    rows = [services.create_return(**body(order, amount=10), submit=False) for _ in range(5)]
+    rows = [services.create_return(**body(order, amount=10), submit=True) for _ in range(5)]
     services.submit(rows[0])
     assert client.get(LIST, {"state": "succeeded"}).data["results"][0]["id"] == rows[0].pk
     assert len(client.get(LIST, {"state": ["pending", "succeeded"]}).data["results"]) == 5
@@ -112,7 +112,7 @@ def test_list_filters_and_pagination(configured, order):
 def test_list_query_count_is_constant(configured, order):
     client = api_user()
     for _ in range(3):
-        services.create_return(**body(order, amount=1), submit=False)
+        services.create_return(**body(order, amount=1), submit=True)
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -120,7 +120,7 @@ def test_list_query_count_is_constant(configured, order):
     with CaptureQueriesContext(connection) as small:
         client.get(LIST)
     for _ in range(40):
-        services.create_return(**body(order, amount=1), submit=False)
+        services.create_return(**body(order, amount=1), submit=True)
     with CaptureQueriesContext(connection) as large:
         client.get(LIST)
     assert len(small) == len(large)
@@ -128,7 +128,7 @@ def test_list_query_count_is_constant(configured, order):
 
 def test_retrieve_by_id_and_by_out_return_no(configured, order):
     client = api_user()
-    row = services.create_return(**body(order, out_return_no="R-by_no*1"), submit=False)
+    row = services.create_return(**body(order, out_return_no="R-by_no*1"), submit=True)
     assert client.get(f"{LIST}{row.pk}/").data["out_return_no"] == "R-by_no*1"
     assert client.get(f"{LIST}R-by_no*1/").data["id"] == row.pk
     assert client.get(f"{LIST}999999/").status_code == 404
@@ -138,12 +138,12 @@ def test_retrieve_by_id_and_by_out_return_no(configured, order):
 def test_submit_refresh_and_bulk(configured, order):
     client = api_user()
     configured.configure(processing_seconds=0.2)
-    row = services.create_return(**body(order), submit=False)
+    row = services.create_return(**body(order), submit=True)
     assert client.post(f"{LIST}{row.pk}/submit/").data["state"] == "processing"
     time.sleep(0.25)
     assert client.post(f"{LIST}{row.pk}/refresh/").data["state"] == "succeeded"
     configured.configure(processing_seconds=0)
-    more = [services.create_return(**body(order, amount=5), submit=False) for _ in range(2)]
+    more = [services.create_return(**body(order, amount=5), submit=True) for _ in range(2)]
     response = client.post(f"{LIST}bulk-submit/", {"ids": [r.pk for r in more]}, format="json")
     assert response.status_code == 200
     assert [r["state"] for r in response.data["results"]] == ["succeeded", "succeeded"]
@@ -152,7 +152,7 @@ def test_submit_refresh_and_bulk(configured, order):
 
 def test_bulk_submit_queues_large_batches(sim, order):
     client = api_user()
-    rows = [services.create_return(**body(order, amount=5), submit=False) for _ in range(4)]
+    rows = [services.create_return(**body(order, amount=5), submit=True) for _ in range(4)]
     config = wxpay_config(sim, TASK_BACKEND="thread", BULK_BACKGROUND_THRESHOLD=2)
     with override_settings(WXPAY_PROFITSHARING=config):
         response = client.post(f"{LIST}bulk-submit/", {"ids": [r.pk for r in rows]}, format="json")
@@ -170,14 +170,14 @@ def test_no_update_or_delete(configured, order):
     client = api_user(
         "admin", (*ALL_PERMS, "change_profitsharingreturn", "delete_profitsharingreturn")
     )
-    row = services.create_return(**body(order), submit=False)
+    row = services.create_return(**body(order), submit=True)
     assert client.put(f"{LIST}{row.pk}/", body(order), format="json").status_code == 405
     assert client.patch(f"{LIST}{row.pk}/", {"amount": 1}, format="json").status_code == 405
     assert client.delete(f"{LIST}{row.pk}/").status_code == 405
 
 
 def test_anonymous_and_under_privileged(configured, order):
-    row = services.create_return(**body(order), submit=False)
+    row = services.create_return(**body(order), submit=True)
     anonymous = APIClient()
     for method, url in (
         ("get", LIST),

@@ -20,7 +20,7 @@ import pytest
 from django.db import transaction
 from django.test import override_settings
 
-from django_wxpay_profitsharing import dispatch, services
+from django_wxpay_profitsharing import services, task_backends
 from django_wxpay_profitsharing.clients import reset_client
 from django_wxpay_profitsharing.models import ProfitSharingReturn, ReturnState
 
@@ -140,14 +140,18 @@ def seed(sim, count: int) -> list[str]:
 
 
 def create(out_order_no: str, submit: bool) -> ProfitSharingReturn:
-    return services.create_return(
+    """A pending return (approved by the shop's code); ``submit``: sent after commit."""
+    row = services.create_return(
         sub_mchid=SUB_MCHID,
         out_order_no=out_order_no,
         return_mchid=RECEIVER,
         amount=60,
         description="celery",
-        submit=submit,
+        submit=True,
     )
+    if submit:
+        task_backends.submit_after_commit(row.pk)
+    return row
 
 
 def wait_until(predicate, worker: Worker, seconds: float, what: str, every=None) -> None:
@@ -175,7 +179,7 @@ def test_worker_processes_returns_end_to_end(celery_setup, sim):
         assert sim.calls() == []  # nothing went out before the commit
     # A bulk call: handed over as batches of PROCESS_BATCH_SIZE.
     bulk = [create(o, submit=False) for o in orders[10:]]
-    result = dispatch.dispatch([r.pk for r in bulk], "submit", background=True)
+    result = task_backends.dispatch([r.pk for r in bulk], "submit", background=True)
     assert result.backend == "celery" and result.queued == 20
 
     rows = ProfitSharingReturn.objects.filter(pk__in=[r.pk for r in singles + bulk])
@@ -241,10 +245,10 @@ skipped = {"django_wxpay_profitsharing.tasks"}
 for info in pkgutil.walk_packages(app.__path__, app.__name__ + "."):
     if info.name not in skipped and ".simulator.__main__" not in info.name:
         importlib.import_module(info.name)
-from django_wxpay_profitsharing import dispatch
+from django_wxpay_profitsharing import task_backends
 with override_settings(CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
                        WXPAY_PROFITSHARING={"TASK_BACKEND": "auto"}):
-    assert dispatch.task_backend() == "thread", dispatch.task_backend()
+    assert task_backends.task_backend() == "thread", task_backends.task_backend()
 try:
     import django_wxpay_profitsharing.tasks
 except ImportError as exc:

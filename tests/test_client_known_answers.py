@@ -134,16 +134,14 @@ def test_v5_create_string_to_sign_and_authorization(go_key):
 
 
 def test_v5_body_is_serialised_exactly(go_key):
-    from django_wxpay_profitsharing.wechatpay import validation
-
-    body = validation.validate_create_request(
+    body = ReturnRequest(
         sub_mchid="1900000109",
         out_order_no="P20150806125346",
         out_return_no="R20190516001",
         return_mchid="86693852",
         amount=10,
         description="用户退款",
-    )
+    ).body()
     assert json.dumps(body, separators=(",", ":"), ensure_ascii=False) == V5_BODY
 
 

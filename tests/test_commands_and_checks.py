@@ -30,7 +30,7 @@ def pending(order, count):
             return_mchid=RECEIVER,
             amount=10,
             description="cmd",
-            submit=False,
+            submit=True,
         )
         for _ in range(count)
     ]

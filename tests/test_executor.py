@@ -1,4 +1,4 @@
-"""The scale-out machinery: rate limiter, bounded pool and dispatch backends."""
+"""The scale-out machinery: rate limiter, the thread pool and the task backends."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.test import override_settings
-from django_wxpay_profitsharing.executor import RateLimiter, map_bounded
 
-from django_wxpay_profitsharing import dispatch, executor, services
+from django_wxpay_profitsharing import pool, ratelimit, services, task_backends
 from django_wxpay_profitsharing.clients import reset_client
 from django_wxpay_profitsharing.models import ProfitSharingReturn, ReturnState
+from django_wxpay_profitsharing.pool import map_bounded
+from django_wxpay_profitsharing.ratelimit import RateLimiter
 
 from .conftest import RECEIVER, SUB_MCHID, pending_return, requires_postgres, wxpay_config
 
@@ -143,7 +144,7 @@ def test_configure_forgets_a_penalty():
 def test_frequency_limited_answer_penalizes_the_process_limiter(configured, order, monkeypatch):
     with override_settings(WXPAY_PROFITSHARING=wxpay_config(configured, RATE_LIMIT_QPS=40)):
         limiter, fake = fake_limiter(40)
-        monkeypatch.setattr(executor, "_limiter", limiter)
+        monkeypatch.setattr(ratelimit, "_limiter", limiter)
         configured.set_fault("rate_limit", endpoint="create", count=1)
         row = services.create_return(
             sub_mchid=SUB_MCHID,
@@ -151,7 +152,7 @@ def test_frequency_limited_answer_penalizes_the_process_limiter(configured, orde
             return_mchid=RECEIVER,
             amount=100,
             description="rate limited",
-            submit=False,
+            submit=True,
         )
         row = services.submit(row)
         assert row.state == ReturnState.PENDING
@@ -168,10 +169,10 @@ def test_frequency_limited_answer_penalizes_the_process_limiter(configured, orde
 
 def test_process_wide_limiter_follows_the_setting(settings):
     settings.WXPAY_PROFITSHARING = {"RATE_LIMIT_QPS": 7}
-    first = executor.get_rate_limiter()
+    first = ratelimit.get_rate_limiter()
     assert first.configured_rate == 7
     settings.WXPAY_PROFITSHARING = {"RATE_LIMIT_QPS": 9}
-    assert executor.get_rate_limiter() is first and first.configured_rate == 9
+    assert ratelimit.get_rate_limiter() is first and first.configured_rate == 9
 
 
 # ------------------------------------------------------------------ bounded pool
@@ -199,27 +200,33 @@ class Gauge:
 @pytest.fixture
 def threads_allowed(monkeypatch):
     """Pretend the database allows threads: these items never touch it."""
-    monkeypatch.setattr(executor.connection, "in_atomic_block", False, raising=False)
     monkeypatch.setattr(
-        executor, "can_run_concurrently", lambda: not getattr(executor._pool_thread, "active", 0)
+        pool, "can_run_concurrently", lambda: not getattr(pool._in_pool, "active", False)
     )
+
+
+def sized(count: int):
+    """The pool at ``count`` threads (``POOL_SIZE``)."""
+    return override_settings(WXPAY_PROFITSHARING={"POOL_SIZE": count})
 
 
 def test_map_bounded_keeps_order_and_bounds_concurrency(threads_allowed):
     gauge = Gauge()
     began = time.monotonic()
-    assert map_bounded(gauge.run, range(40), 4) == [i * 2 for i in range(40)]
+    with sized(4):
+        assert map_bounded(gauge.run, range(40)) == [i * 2 for i in range(40)]
     assert gauge.peak == 4 and len(gauge.threads) == 4
     assert time.monotonic() - began < 40 * 0.02 / 2  # it did overlap
 
 
 def test_map_bounded_bound_is_shared_by_concurrent_batches(threads_allowed):
     gauge = Gauge()
-    batches = [threading.Thread(target=map_bounded, args=(gauge.run, range(20), 3)) for _ in "ab"]
-    for thread in batches:
-        thread.start()
-    for thread in batches:
-        thread.join(30)
+    batches = [threading.Thread(target=map_bounded, args=(gauge.run, range(20))) for _ in "ab"]
+    with sized(3):
+        for thread in batches:
+            thread.start()
+        for thread in batches:
+            thread.join(30)
     assert gauge.peak == 3
 
 
@@ -232,8 +239,8 @@ def test_map_bounded_runs_every_item_then_raises_the_first_failure(threads_allow
             raise ValueError(item)
         return item
 
-    with pytest.raises(ValueError, match="3"):
-        map_bounded(fn, range(10), 4)
+    with sized(4), pytest.raises(ValueError, match="3"):
+        map_bounded(fn, range(10))
     assert sorted(done) == list(range(10)) and set(done.values()) == {1}
 
 
@@ -241,17 +248,18 @@ def test_map_bounded_nested_runs_inline(threads_allowed):
     gauge = Gauge()
 
     def outer(item: int) -> list[int]:
-        return map_bounded(gauge.run, [item, item + 100], 8)
+        return map_bounded(gauge.run, [item, item + 100])
 
-    assert map_bounded(outer, range(4), 2) == [[i * 2, (i + 100) * 2] for i in range(4)]
+    with sized(2):
+        assert map_bounded(outer, range(4)) == [[i * 2, (i + 100) * 2] for i in range(4)]
     assert gauge.peak <= 2
 
 
 @pytest.mark.django_db
 def test_map_bounded_runs_inline_on_sqlite_or_in_a_transaction():
     gauge = Gauge()
-    with transaction.atomic():
-        assert map_bounded(gauge.run, range(5), 8) == [0, 2, 4, 6, 8]
+    with sized(8), transaction.atomic():
+        assert map_bounded(gauge.run, range(5)) == [0, 2, 4, 6, 8]
     assert gauge.threads == {threading.current_thread().name}
 
 
@@ -265,7 +273,8 @@ def test_map_bounded_threads_use_and_release_their_own_connections():
             cursor.execute("select pg_backend_pid(), pg_sleep(0.02)")
             return cursor.fetchone()[0]
 
-    pids = map_bounded(backend_pid, range(24), 4)
+    with sized(4):
+        pids = map_bounded(backend_pid, range(24))
     assert len(set(pids)) == 4  # one connection per thread, reused for its items
     with connection.cursor() as cursor:
         cursor.execute("select count(*) from pg_stat_activity where pid = any(%s)", [list(pids)])
@@ -287,20 +296,20 @@ def test_map_bounded_threads_use_and_release_their_own_connections():
     ],
 )
 def test_task_backend_selection(settings, monkeypatch, backend, broker, installed, expected):
-    monkeypatch.setattr(dispatch, "celery_installed", lambda: installed)
+    monkeypatch.setattr(task_backends, "celery_installed", lambda: installed)
     settings.CELERY_BROKER_URL = broker
     settings.WXPAY_PROFITSHARING = {"TASK_BACKEND": backend}
-    assert dispatch.task_backend() == expected
+    assert task_backends.task_backend() == expected
 
 
 def test_task_backend_refuses_celery_when_missing_or_unknown(settings, monkeypatch):
-    monkeypatch.setattr(dispatch, "celery_installed", lambda: False)
+    monkeypatch.setattr(task_backends, "celery_installed", lambda: False)
     settings.WXPAY_PROFITSHARING = {"TASK_BACKEND": "celery"}
     with pytest.raises(ImproperlyConfigured, match="Celery is not installed"):
-        dispatch.task_backend()
+        task_backends.task_backend()
     settings.WXPAY_PROFITSHARING = {"TASK_BACKEND": "rq"}
     with pytest.raises(ImproperlyConfigured, match="TASK_BACKEND"):
-        dispatch.task_backend()
+        task_backends.task_backend()
 
 
 def new_returns(sim, count: int, amount: int = 10) -> list[ProfitSharingReturn]:
@@ -313,10 +322,10 @@ def test_small_batch_runs_inline_large_batch_goes_to_the_thread_pool(sim):
     config = wxpay_config(sim, TASK_BACKEND="thread", BULK_BACKGROUND_THRESHOLD=3)
     with override_settings(WXPAY_PROFITSHARING=config):
         small = [r.pk for r in new_returns(sim, 3)]
-        result = dispatch.dispatch(small, "submit")
+        result = task_backends.dispatch(small, "submit")
         assert result.backend == "inline" and [ran for _, ran in result.ran] == [True] * 3
         large = [r.pk for r in new_returns(sim, 7)]
-        result = dispatch.dispatch(large, "submit")
+        result = task_backends.dispatch(large, "submit")
         assert result.backend == "thread" and result.queued == 7
         deadline = time.monotonic() + 30
         rows = ProfitSharingReturn.objects.filter(pk__in=large)
@@ -356,7 +365,7 @@ def test_celery_backend_enqueues_after_commit_in_batches(sim, fake_tasks):
     with override_settings(WXPAY_PROFITSHARING=config):
         pks = [r.pk for r in new_returns(sim, 10)]
         with transaction.atomic():
-            result = dispatch.dispatch(pks, "refresh")
+            result = task_backends.dispatch(pks, "refresh")
             assert fake_tasks["run_returns"].calls == []  # not before the commit
         assert result.backend == "celery" and result.queued == 10
         assert fake_tasks["run_returns"].calls == [
@@ -365,21 +374,27 @@ def test_celery_backend_enqueues_after_commit_in_batches(sim, fake_tasks):
             (pks[8:10], "refresh"),
         ]
         with transaction.atomic():
-            services.create_return(
+            row = services.create_return(
                 sub_mchid=SUB_MCHID,
                 out_order_no="P-rolled-back",
                 return_mchid=RECEIVER,
                 amount=1,
                 description="never committed",
+                submit=True,
             )
+            task_backends.submit_after_commit(row.pk)
             transaction.set_rollback(True)
         assert fake_tasks["submit_return"].calls == []  # rolled back: nothing enqueued
-        row = services.create_return(
-            sub_mchid=SUB_MCHID,
-            out_order_no="P-committed",
-            return_mchid=RECEIVER,
-            amount=1,
-            description="committed",
-        )
+        with transaction.atomic():
+            row = services.create_return(
+                sub_mchid=SUB_MCHID,
+                out_order_no="P-committed",
+                return_mchid=RECEIVER,
+                amount=1,
+                description="committed",
+                submit=True,
+            )
+            task_backends.submit_after_commit(row.pk)
+            assert fake_tasks["submit_return"].calls == []
         assert fake_tasks["submit_return"].calls == [(row.pk,)]
     assert sim.calls() == []  # nothing ran inline

@@ -178,7 +178,7 @@ def create_rows(plan) -> list[int]:
             return_mchid=account,
             amount=amount,
             description="fault matrix",
-            submit=False,
+            submit=True,
         ).pk
         for order_no, account, amount in plan
     ]

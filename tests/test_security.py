@@ -260,7 +260,7 @@ def test_service_does_not_act_on_a_replayed_answer(sim, order, stub, signal_log)
             return_mchid=RECEIVER,
             amount=10,
             description="replay me",
-            submit=False,
+            submit=True,
         )
         row = services.submit(row)
     reset_client()
@@ -337,7 +337,7 @@ def test_debug_logs_call_records_and_errors_hold_no_secret(sim, order, caplog, s
                 return_mchid=RECEIVER,
                 amount=amount,
                 description="secret scan",
-                submit=False,
+                submit=True,
             )
             for amount in (100, 200, 300, 900)  # the last one exceeds what is left
         ]
@@ -430,7 +430,7 @@ def test_refused_answer_is_recorded_as_a_signature_error(configured, order):
             return_mchid=RECEIVER,
             amount=10,
             description="audit",
-            submit=False,
+            submit=True,
         )
     )
     assert row.last_error_code == "SIGNATURE_ERROR"

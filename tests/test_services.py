@@ -293,7 +293,7 @@ def test_direct_merchant_mode(configured, sim):
                 return_mchid=RECEIVER,
                 amount=50,
                 description="direct",
-                submit=False,
+                submit=True,
             )
         )
     assert row.state == ReturnState.SUCCEEDED and row.sub_mchid == ""

@@ -29,7 +29,7 @@ def test_service_errors_speak_the_active_language():
         "sub_mchid": SUB_MCHID,
     }  # and neither order_id nor out_order_no
     with pytest.raises(ValidationError) as info:
-        services.validate_return_fields(**bad)
+        services.validate_return_fields(bad)
     with translation.override("zh-hans"):  # lazy: rendered in the language of the moment
         shown = info.value.message_dict
     assert shown == {
@@ -39,7 +39,7 @@ def test_service_errors_speak_the_active_language():
         "description": ["不能为空"],
     }
     with pytest.raises(ValidationError) as info:
-        services.validate_return_fields(**bad)
+        services.validate_return_fields(bad)
     assert info.value.message_dict["amount"] == ["must be at least 1 fen"]
 
 
