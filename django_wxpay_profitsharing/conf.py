@@ -32,6 +32,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
+from .wechatpay.sensitive import sensitive_variables
+
 SETTINGS_NAME = "WXPAY_PROFITSHARING"
 
 DEFAULTS: dict[str, Any] = {
@@ -76,11 +78,24 @@ SECRET_KEYS = {"PRIVATE_KEY", "APIV3_KEY", "WECHATPAY_PUBLIC_KEY"}
 ENV_PREFIX = "env:"
 
 
+@sensitive_variables()
 def resolve_secret(value: Any) -> Any:
     """Turn ``"env:NAME"`` into the environment variable's value (or "" when unset)."""
     if isinstance(value, str) and value.startswith(ENV_PREFIX):
         return os.environ.get(value[len(ENV_PREFIX) :], "")
     return value
+
+
+def unset_variable(value: Any) -> str | None:
+    """NAME when ``value`` is ``"env:NAME"`` and NAME is unset or empty, else None.
+
+    Why: an unset variable resolves to "", which would be reported as a missing
+    setting (or pass, for an optional one); the operator needs the variable's name.
+    """
+    if isinstance(value, str) and value.startswith(ENV_PREFIX):
+        name = value[len(ENV_PREFIX) :]
+        return None if os.environ.get(name) else name
+    return None
 
 
 class ProfitSharingSettings:
@@ -138,13 +153,31 @@ def get_client() -> Any:
         return _client
 
 
+@sensitive_variables()
 def build_client(**overrides: Any) -> Any:
-    """A new client from the settings (``overrides`` replace client keyword arguments)."""
+    """A new client from the settings (``overrides`` replace client keyword arguments).
+
+    Errors name the setting and the problem, never the value (a key pasted without
+    its PEM armour must not come back in an error message or a log).
+    """
     from django.core.exceptions import ImproperlyConfigured
 
-    from .wechatpay import WeChatPayClient
+    from .wechatpay import WeChatPayClient, crypto
 
     s = wxpay_settings
+    for name in sorted(SECRET_KEYS):
+        variable = unset_variable(s.user_settings.get(name))
+        if variable:
+            raise ImproperlyConfigured(
+                f"{SETTINGS_NAME}['{name}'] reads the environment variable {variable}, "
+                "which is not set"
+            )
+    if not s.PRIVATE_KEY:
+        raise ImproperlyConfigured(f"{SETTINGS_NAME}['PRIVATE_KEY'] is missing")
+    try:
+        private_key = crypto.load_private_key(s.PRIVATE_KEY)
+    except crypto.CryptoError as exc:
+        raise ImproperlyConfigured(f"{SETTINGS_NAME}['PRIVATE_KEY']: {exc}") from None
     kwargs: dict[str, Any] = {
         "base_url": s.BASE_URL,
         "timeout": tuple(s.TIMEOUT) if isinstance(s.TIMEOUT, list | tuple) else s.TIMEOUT,
@@ -156,7 +189,11 @@ def build_client(**overrides: Any) -> Any:
     if s.CA_BUNDLE:
         kwargs["ca_bundle"] = s.CA_BUNDLE
     if s.WECHATPAY_PUBLIC_KEY or s.WECHATPAY_PUBLIC_KEY_ID:
-        kwargs["wechatpay_public_key"] = s.WECHATPAY_PUBLIC_KEY
+        try:
+            public_key = s.WECHATPAY_PUBLIC_KEY and crypto.load_public_key(s.WECHATPAY_PUBLIC_KEY)
+        except crypto.CryptoError as exc:
+            raise ImproperlyConfigured(f"{SETTINGS_NAME}['WECHATPAY_PUBLIC_KEY']: {exc}") from None
+        kwargs["wechatpay_public_key"] = public_key or None
         kwargs["wechatpay_public_key_id"] = s.WECHATPAY_PUBLIC_KEY_ID
     if s.APIV3_KEY:
         kwargs["apiv3_key"] = s.APIV3_KEY
@@ -164,7 +201,7 @@ def build_client(**overrides: Any) -> Any:
         kwargs["platform_certificates"] = list(s.PLATFORM_CERTIFICATES)
     kwargs.update(overrides)
     try:
-        return WeChatPayClient(s.MCHID, s.MERCHANT_SERIAL_NO, s.PRIVATE_KEY, **kwargs)
+        return WeChatPayClient(s.MCHID, s.MERCHANT_SERIAL_NO, private_key, **kwargs)
     except (ValueError, TypeError, OSError) as exc:
         # The client's messages name the problem, never key material.
         raise ImproperlyConfigured(f"{SETTINGS_NAME}: {exc}") from None
