@@ -22,6 +22,7 @@ from django.utils.translation import ngettext
 
 from . import services
 from .dispatch import dispatch
+from .error_reports import SecretSafeErrorReportsAdminMixin
 from .forms import REQUEST_FIELDS, ProfitSharingReturnForm
 from .models import ProfitSharingReturn, ProfitSharingReturnCall, ReturnState
 
@@ -90,7 +91,7 @@ class CallInline(admin.TabularInline):
 
 
 @admin.register(ProfitSharingReturn)
-class ProfitSharingReturnAdmin(admin.ModelAdmin):
+class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, admin.ModelAdmin):
     form = ProfitSharingReturnForm
     list_display = ("out_return_no", "coloured_state", "amount_display", "sub_mchid",
                     "out_order_no", "return_id", "fail_reason", "created")  # fmt: skip

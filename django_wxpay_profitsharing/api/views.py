@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from .. import services
 from ..conf import wxpay_settings
 from ..dispatch import dispatch
+from ..error_reports import SecretSafeErrorReportsViewMixin
 from ..models import ProfitSharingReturn
 from .filters import ProfitSharingReturnFilter
 from .schema import (
@@ -60,6 +61,7 @@ class BulkSubmitSerializer(serializers.Serializer):
     bulk_submit=extend_schema(request=BulkSubmitSerializer, responses=BULK_RESPONSES),
 )
 class ProfitSharingReturnViewSet(
+    SecretSafeErrorReportsViewMixin,
     mixins.CreateModelMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
