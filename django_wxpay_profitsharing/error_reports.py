@@ -35,7 +35,7 @@ _FILTER = SecretSafeExceptionReporterFilter()
 
 def hide_secrets_in_error_reports(request: HttpRequest) -> None:
     """Make the error page or report of this request use the secret-safe filter."""
-    request.exception_reporter_filter = _FILTER  # type: ignore[attr-defined]
+    request.exception_reporter_filter = _FILTER
 
 
 class SecretSafeErrorReportsViewMixin:

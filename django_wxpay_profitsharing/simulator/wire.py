@@ -22,6 +22,7 @@ class Incoming:
     headers: Mapping[str, str]
     body: bytes
     client: str
+    scheme: str = "http"  # how it arrived: "https" when the server speaks TLS
 
 
 @dataclass

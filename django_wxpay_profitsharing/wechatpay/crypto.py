@@ -34,8 +34,8 @@ AUTH_SCHEME = "WECHATPAY2-SHA256-RSA2048"
 _PKCS1V15 = padding.PKCS1v15()
 _SHA256 = hashes.SHA256()
 
-KeySource = str | bytes | os.PathLike | rsa.RSAPrivateKey
-PublicKeySource = str | bytes | os.PathLike | rsa.RSAPublicKey
+KeySource = str | bytes | os.PathLike[str] | rsa.RSAPrivateKey
+PublicKeySource = str | bytes | os.PathLike[str] | rsa.RSAPublicKey
 
 
 class CryptoError(ValueError):
@@ -46,7 +46,7 @@ class CertificateGivenAsKey(CryptoError):
     """A certificate was given where WeChat Pay's public key (微信支付公钥) is needed."""
 
 
-def _read_pem(source: str | bytes | os.PathLike, what: str) -> bytes:
+def _read_pem(source: str | bytes | os.PathLike[str], what: str) -> bytes:
     """Accept PEM text, PEM bytes or a path to a PEM file (``what`` names it in errors).
 
     Errors never repeat the value: a string that is not PEM may be key material
@@ -111,7 +111,7 @@ def load_public_key(source: PublicKeySource) -> rsa.RSAPublicKey:
     return key
 
 
-def load_certificate(source: str | bytes | os.PathLike | x509.Certificate) -> x509.Certificate:
+def load_certificate(source: str | bytes | os.PathLike[str] | x509.Certificate) -> x509.Certificate:
     """Load an X.509 certificate from PEM text/bytes or a path."""
     if isinstance(source, x509.Certificate):
         return source

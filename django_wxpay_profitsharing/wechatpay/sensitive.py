@@ -20,21 +20,18 @@ from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-try:
-    from django.views.decorators.debug import sensitive_variables as _django_marking
-except ImportError:  # pragma: no cover - exercised in a Django-free interpreter
-    _django_marking = None
-
 
 def sensitive_variables(*names: str) -> Callable[[F], F]:
     """Hide ``names`` (all locals when none are named) of the decorated function.
 
-    Every frame the function calls is hidden the same way (Django's rule), so name
+    The frames it calls are filtered by the same names (Django's rule), so name
     nothing on a function whose callees keep secrets under other names.
     """
-    if _django_marking is None:
+    try:
+        from django.views.decorators.debug import sensitive_variables as django_marking
+    except ImportError:  # a Django-free interpreter: nothing reports frames
         return _unchanged
-    return _django_marking(*names)
+    return django_marking(*names)
 
 
 def _unchanged(func: F) -> F:
