@@ -778,3 +778,26 @@ def test_the_client_marks_nothing_and_still_signs_without_django(tmp_path):
     from django_wxpay_profitsharing.wechatpay.client import WeChatPayClient as Marked
 
     assert hasattr(crypto.sign, "__wrapped__") and hasattr(Marked._send, "__wrapped__")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_debug_page_of_a_failing_admin_submit_holds_no_secret(sim, order):
+    """The admin's confirmed "Submit" with DEBUG=True: the 500 page an operator would see."""
+    import html
+
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    ExplodingTransport.seen.clear()
+    row = pending_row(order, amount=10)
+    config = wxpay_config(sim, TRANSPORT=f"{__name__}.exploding_transport")
+    admin = Client(raise_request_exception=False)
+    admin.force_login(User.objects.create_superuser("ops", "o@example.com", "pw"))
+    selection = {"action": "submit_to_wechat_pay", "_selected_action": [row.pk], "post": "yes"}
+    with override_settings(WXPAY_PROFITSHARING=config, DEBUG=True):
+        response = admin.post(ADMIN, selection)
+    reset_client()
+    page = html.unescape(response.content.decode())
+    assert response.status_code == 500 and "transport bug" in page
+    assert ExplodingTransport.seen, "the exchange never started: proves nothing"
+    assert not leaks(page, page_secrets(sim))
