@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import services
+from .error_reports import SecretSafeErrorReportsAdminMixin
 from .forms import REQUEST_FIELDS, ProfitSharingReturnForm
 from .models import IDENTITY_FIELDS, ProfitSharingReturn, ProfitSharingReturnCall, ReturnState
 from .states import Action
@@ -117,7 +118,7 @@ class CallInline(_CallInlineBase):
 
 
 @admin.register(ProfitSharingReturn)
-class ProfitSharingReturnAdmin(_ReturnAdminBase):
+class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBase):
     form = ProfitSharingReturnForm
     list_display = ("out_return_no", "coloured_state", "amount_display", "sub_mchid",
                     "out_order_no", "return_id", "fail_reason", "created")  # fmt: skip

@@ -9,13 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import checks
 
-from .conf import SETTINGS_NAME, wxpay_settings
+from .conf import SECRET_KEYS, SETTINGS_NAME, unset_variable, wxpay_settings
 from .wechatpay import crypto
-from .wechatpay.client import TRANSPORTS
+from .wechatpay.client import TRANSPORTS, is_loopback_host
 
 MCHID_RE = re.compile(r"[0-9]{1,32}")
 PUBLIC_KEY_ID_RE = re.compile(r"PUB_KEY_ID_[0-9A-Za-z]+")
@@ -39,7 +40,22 @@ def _check_identity(s: Any) -> Iterable[checks.CheckMessage]:
         )
 
 
+def _check_secret_sources(s: Any) -> Iterable[checks.CheckMessage]:
+    """A secret read from an unset environment variable: name the variable, not a value."""
+    for key in sorted(SECRET_KEYS):
+        variable = unset_variable(s.user_settings.get(key))
+        if variable:
+            yield _error(
+                key,
+                f"reads the environment variable {variable}, which is not set.",
+                f"Set {variable} in the environment of every process that uses the app.",
+                14,
+            )
+
+
 def _check_private_key(s: Any) -> Iterable[checks.CheckMessage]:
+    if unset_variable(s.user_settings.get("PRIVATE_KEY")):
+        return  # reported by _check_secret_sources
     if not s.PRIVATE_KEY:
         yield _error(
             "PRIVATE_KEY", "is missing.", "A path to apiclient_key.pem, PEM text or 'env:VAR'.", 3
@@ -80,16 +96,57 @@ def _check_verification_keys(s: Any) -> Iterable[checks.CheckMessage]:
             5,
         )
     if key:
-        try:
-            crypto.load_public_key(key)
-        except crypto.CryptoError as exc:
-            yield _error("WECHATPAY_PUBLIC_KEY", f"is unusable: {exc}.", "Give a PEM key.", 6)
+        yield from _check_public_key_material(key)
     if not key and not apiv3_key and not s.PLATFORM_CERTIFICATES:
         yield _error(
             "WECHATPAY_PUBLIC_KEY",
             "and APIV3_KEY are both missing: responses could not be verified.",
             "Configure the WeChat Pay public key, or the APIv3 key for platform certificates.",
             7,
+        )
+
+
+def _check_public_key_material(key: Any) -> Iterable[checks.CheckMessage]:
+    """WECHATPAY_PUBLIC_KEY must be WeChat Pay's public key, not a certificate."""
+    try:
+        crypto.load_public_key(key)
+    except crypto.CertificateGivenAsKey as exc:
+        yield _error(
+            "WECHATPAY_PUBLIC_KEY",
+            f"is a certificate: {exc}.",
+            "Download the WeChat Pay public key (微信支付公钥, pub_key.pem) from the merchant "
+            "platform (账户中心 > API安全) with its PUB_KEY_ID_...; its key never matches a "
+            "certificate's. Platform certificates go in PLATFORM_CERTIFICATES.",
+            15,
+        )
+    except crypto.CryptoError as exc:
+        yield _error("WECHATPAY_PUBLIC_KEY", f"is unusable: {exc}.", "Give a PEM key.", 6)
+
+
+def _check_base_url(s: Any) -> Iterable[checks.CheckMessage]:
+    """Plain HTTP to a remote host fails at the first call: say so at ``check``."""
+    parts = urlsplit(str(s.BASE_URL or ""))
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        yield _error(
+            "BASE_URL", "is not an https:// URL.", "e.g. 'https://api.mch.weixin.qq.com'.", 16
+        )
+    elif (
+        parts.scheme == "http"
+        and not is_loopback_host(parts.hostname)
+        and not s.ALLOW_INSECURE_HTTP
+    ):
+        yield _error(
+            "BASE_URL",
+            "uses plain http to a host that is not loopback.",
+            "Use https; plain http only to a local simulator, or set ALLOW_INSECURE_HTTP "
+            "to True for a test stand-in on another host.",
+            16,
+        )
+    elif parts.scheme == "http" and not settings.DEBUG:
+        yield checks.Warning(
+            f"{SETTINGS_NAME}['BASE_URL'] is not https while DEBUG is False.",
+            hint="WeChat Pay is only reached over HTTPS; plain HTTP is for a local simulator.",
+            id="wxpay_profitsharing.W001",
         )
 
 
@@ -122,12 +179,6 @@ def _check_transport(s: Any) -> Iterable[checks.CheckMessage]:
         yield _error(
             "TASK_BACKEND", "must be one of auto, celery, thread, inline.", "e.g. 'auto'.", 12
         )
-    if not str(s.BASE_URL).startswith("https://") and not settings.DEBUG:
-        yield checks.Warning(
-            f"{SETTINGS_NAME}['BASE_URL'] is not https while DEBUG is False.",
-            hint="WeChat Pay is only reached over HTTPS; plain HTTP is for a local simulator.",
-            id="wxpay_profitsharing.W001",
-        )
 
 
 @checks.register(checks.Tags.security, "wxpay_profitsharing")
@@ -135,6 +186,13 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     """Validate ``WXPAY_PROFITSHARING`` key by key."""
     s = wxpay_settings
     messages: list[checks.CheckMessage] = []
-    for part in (_check_identity, _check_private_key, _check_verification_keys, _check_transport):
+    for part in (
+        _check_identity,
+        _check_secret_sources,
+        _check_private_key,
+        _check_verification_keys,
+        _check_base_url,
+        _check_transport,
+    ):
         messages.extend(part(s))
     return messages

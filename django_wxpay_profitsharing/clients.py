@@ -14,8 +14,9 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
-from .conf import SETTINGS_NAME, wxpay_settings
-from .wechatpay import WeChatPayClient
+from .conf import SECRET_KEYS, SETTINGS_NAME, unset_variable, wxpay_settings
+from .wechatpay import WeChatPayClient, crypto
+from .wechatpay.sensitive import sensitive_variables
 
 _client_lock = threading.Lock()
 _client: WeChatPayClient | None = None
@@ -33,8 +34,22 @@ def get_client() -> WeChatPayClient:
         return _client
 
 
+def _secret_problem() -> str | None:
+    """The first secret read from an unset environment variable, as a message."""
+    s = wxpay_settings
+    for name in sorted(SECRET_KEYS):
+        variable = unset_variable(s.user_settings.get(name))
+        if variable:
+            return (
+                f"{SETTINGS_NAME}['{name}'] reads the environment variable {variable}, "
+                "which is not set"
+            )
+    return None
+
+
+@sensitive_variables()
 def client_options() -> dict[str, Any]:
-    """The client's keyword arguments from the settings (no positional credentials)."""
+    """The client's keyword arguments from the settings (keys loaded, never echoed)."""
     s = wxpay_settings
     kwargs: dict[str, Any] = {
         "base_url": s.BASE_URL,
@@ -47,7 +62,11 @@ def client_options() -> dict[str, Any]:
     if s.CA_BUNDLE:
         kwargs["ca_bundle"] = s.CA_BUNDLE
     if s.WECHATPAY_PUBLIC_KEY or s.WECHATPAY_PUBLIC_KEY_ID:
-        kwargs["wechatpay_public_key"] = s.WECHATPAY_PUBLIC_KEY
+        try:
+            public_key = s.WECHATPAY_PUBLIC_KEY and crypto.load_public_key(s.WECHATPAY_PUBLIC_KEY)
+        except crypto.CryptoError as exc:
+            raise ImproperlyConfigured(f"{SETTINGS_NAME}['WECHATPAY_PUBLIC_KEY']: {exc}") from None
+        kwargs["wechatpay_public_key"] = public_key or None
         kwargs["wechatpay_public_key_id"] = s.WECHATPAY_PUBLIC_KEY_ID
     if s.APIV3_KEY:
         kwargs["apiv3_key"] = s.APIV3_KEY
@@ -56,12 +75,26 @@ def client_options() -> dict[str, Any]:
     return kwargs
 
 
+@sensitive_variables()
 def build_client(**overrides: Any) -> WeChatPayClient:
-    """A new client from the settings (``overrides`` replace client keyword arguments)."""
+    """A new client from the settings (``overrides`` replace client keyword arguments).
+
+    Errors name the setting and the problem, never the value (a key pasted without
+    its PEM armour must not come back in an error message or a log).
+    """
     s = wxpay_settings
+    problem = _secret_problem()
+    if problem:
+        raise ImproperlyConfigured(problem)
+    if not s.PRIVATE_KEY:
+        raise ImproperlyConfigured(f"{SETTINGS_NAME}['PRIVATE_KEY'] is missing")
+    try:
+        private_key = crypto.load_private_key(s.PRIVATE_KEY)
+    except crypto.CryptoError as exc:
+        raise ImproperlyConfigured(f"{SETTINGS_NAME}['PRIVATE_KEY']: {exc}") from None
     kwargs = {**client_options(), **overrides}
     try:
-        return WeChatPayClient(s.MCHID, s.MERCHANT_SERIAL_NO, s.PRIVATE_KEY, **kwargs)
+        return WeChatPayClient(s.MCHID, s.MERCHANT_SERIAL_NO, private_key, **kwargs)
     except (ValueError, TypeError, OSError) as exc:
         # The client's messages name the problem, never key material.
         raise ImproperlyConfigured(f"{SETTINGS_NAME}: {exc}") from None

@@ -31,6 +31,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
+from .wechatpay.sensitive import sensitive_variables
+
 SETTINGS_NAME = "WXPAY_PROFITSHARING"
 
 DEFAULTS: dict[str, Any] = {
@@ -78,11 +80,24 @@ SECRET_KEYS = {"PRIVATE_KEY", "APIV3_KEY", "WECHATPAY_PUBLIC_KEY"}
 ENV_PREFIX = "env:"
 
 
+@sensitive_variables()
 def resolve_secret(value: Any) -> Any:
     """Turn ``"env:NAME"`` into the environment variable's value (or "" when unset)."""
     if isinstance(value, str) and value.startswith(ENV_PREFIX):
         return os.environ.get(value[len(ENV_PREFIX) :], "")
     return value
+
+
+def unset_variable(value: Any) -> str | None:
+    """NAME when ``value`` is ``"env:NAME"`` and NAME is unset or empty, else None.
+
+    Why: an unset variable resolves to "", which would be reported as a missing
+    setting (or pass, for an optional one); the operator needs the variable's name.
+    """
+    if isinstance(value, str) and value.startswith(ENV_PREFIX):
+        name = value[len(ENV_PREFIX) :]
+        return None if os.environ.get(name) else name
+    return None
 
 
 class ProfitSharingSettings:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from io import StringIO
+from pathlib import Path
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
-from django.core.management.base import CommandError
+from django.core.management.base import CommandError, SystemCheckError
 from django.test import override_settings
 
 from django_wxpay_profitsharing import services
 from django_wxpay_profitsharing.checks import check_settings
+from django_wxpay_profitsharing.conf import build_client
 from django_wxpay_profitsharing.models import ReturnState
 
 from .conftest import RECEIVER, SUB_MCHID, wxpay_config
@@ -154,6 +158,113 @@ def test_secrets_from_environment(sim, monkeypatch):
     with override_settings(WXPAY_PROFITSHARING=config):
         messages = [m.msg + (m.hint or "") for m in check_settings()]
     assert all(pem[40:80] not in m and "x" * 31 not in m for m in messages)
+
+
+# ------------------------------------------- configuration errors never echo a value
+def shares_a_run(text: str, secret: str, run: int = 20) -> bool:
+    """True when ``text`` holds any ``run``-character piece of ``secret``."""
+    return any(secret[i : i + run] in text for i in range(len(secret) - run + 1))
+
+
+def check_command_output(config: dict) -> str:
+    """Everything ``manage.py check`` says about ``config`` (it raises on errors)."""
+    out, err = StringIO(), StringIO()
+    with override_settings(WXPAY_PROFITSHARING=config):
+        try:
+            call_command("check", stdout=out, stderr=err)
+        except SystemCheckError as exc:
+            return f"{exc}{out.getvalue()}{err.getvalue()}"
+    return out.getvalue() + err.getvalue()
+
+
+def improperly_configured(config: dict) -> str:
+    with override_settings(WXPAY_PROFITSHARING=config), pytest.raises(ImproperlyConfigured) as exc:
+        build_client()
+    return str(exc.value)
+
+
+@pytest.mark.parametrize("layout", ["one line", "as in the file"])
+def test_a_private_key_without_its_armour_is_never_echoed(sim, caplog, layout):
+    lines = Path(wxpay_config(sim)["PRIVATE_KEY"]).read_text().strip().splitlines()
+    body = "".join(lines[1:-1]) if layout == "one line" else "\n".join(lines[1:-1])
+    config = wxpay_config(sim, PRIVATE_KEY=body)
+    caplog.set_level(logging.DEBUG)
+    said = check_command_output(config)
+    assert "wxpay_profitsharing.E003" in said
+    assert "neither a PEM key nor a path to a readable file" in said
+    raised = improperly_configured(config)
+    assert "PRIVATE_KEY" in raised and "neither a PEM key nor a path" in raised
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    single_line = "".join(lines[1:-1])
+    for text in (said, raised, logged):
+        assert not shares_a_run(text, single_line)
+        assert not any(shares_a_run(text, line) for line in lines[1:-1] if len(line) >= 20)
+
+
+def test_a_key_file_that_is_missing_is_named_by_its_setting(sim):
+    raised = improperly_configured(wxpay_config(sim, PRIVATE_KEY="/nonexistent/key.pem"))
+    assert raised.startswith("WXPAY_PROFITSHARING['PRIVATE_KEY']")
+    assert "/nonexistent" not in raised
+
+
+@pytest.mark.parametrize("key", ["APIV3_KEY", "PRIVATE_KEY", "WECHATPAY_PUBLIC_KEY"])
+def test_a_secret_from_an_unset_variable_names_the_variable(sim, monkeypatch, key):
+    monkeypatch.delenv("TEST_WXPAY_UNSET", raising=False)
+    config = wxpay_config(sim, **{key: "env:TEST_WXPAY_UNSET"})
+    with override_settings(WXPAY_PROFITSHARING=config):
+        messages = [m for m in check_settings() if m.id == "wxpay_profitsharing.E014"]
+    assert [m.msg for m in messages] == [
+        f"WXPAY_PROFITSHARING['{key}'] reads the environment variable TEST_WXPAY_UNSET, "
+        "which is not set."
+    ]
+    assert "TEST_WXPAY_UNSET" in improperly_configured(config)
+    monkeypatch.setenv("TEST_WXPAY_UNSET", "")  # set but empty: just as unusable
+    assert "wxpay_profitsharing.E014" in ids(**config)
+
+
+def test_a_secret_from_a_set_variable_is_not_reported(sim, monkeypatch):
+    monkeypatch.setenv("TEST_WXPAY_APIV3", sim.credentials["apiv3_key"])
+    config = wxpay_config(sim, APIV3_KEY="env:TEST_WXPAY_APIV3")
+    assert "wxpay_profitsharing.E014" not in ids(**config)
+
+
+@pytest.mark.parametrize("certificate", ["merchant_certificate_path", "platform_certificate_path"])
+def test_a_certificate_given_as_the_wechatpay_public_key(sim, certificate):
+    """WeChat Pay's public key is its own key pair: no certificate's key verifies with it."""
+    pem = Path(sim.credentials[certificate]).read_text()
+    for value in (pem, sim.credentials[certificate]):  # as text, and as a path
+        config = wxpay_config(sim, WECHATPAY_PUBLIC_KEY=value)
+        with override_settings(WXPAY_PROFITSHARING=config):
+            (message,) = [m for m in check_settings() if m.id == "wxpay_profitsharing.E015"]
+        assert "-----BEGIN CERTIFICATE-----" in message.msg
+        assert "-----BEGIN PUBLIC KEY-----" in message.msg
+        assert "微信支付公钥" in message.hint and "PLATFORM_CERTIFICATES" in message.hint
+        assert "certificate" in improperly_configured(config)
+
+
+@pytest.mark.parametrize(
+    ("base_url", "allow", "error"),
+    [
+        ("http://10.0.0.5:8765", False, True),
+        ("http://api.mch.weixin.qq.com", False, True),
+        ("http://127.0.0.1.evil.example", False, True),
+        ("ftp://127.0.0.1", False, True),
+        ("api.mch.weixin.qq.com", False, True),
+        ("http://10.0.0.5:8765", True, False),
+        ("http://localhost:8765", False, False),
+        ("http://[::1]:8765", False, False),
+        ("http://127.0.0.1:8765", False, False),
+        ("https://api.mch.weixin.qq.com", False, False),
+    ],
+)
+def test_plain_http_to_a_remote_host_is_a_check_error(sim, base_url, allow, error):
+    found = ids(**wxpay_config(sim, BASE_URL=base_url, ALLOW_INSECURE_HTTP=allow))
+    assert ("wxpay_profitsharing.E016" in found) is error
+    if not error:  # what check accepts, the client accepts
+        with override_settings(
+            WXPAY_PROFITSHARING=wxpay_config(sim, BASE_URL=base_url, ALLOW_INSECURE_HTTP=allow)
+        ):
+            build_client().close()
 
 
 @pytest.mark.django_db

@@ -594,3 +594,219 @@ def test_admin_actions_need_their_permission(configured, order, who, action):
     changelist = client.get(ADMIN)
     if changelist.status_code == 200:
         assert action not in changelist.content.decode()
+
+
+# ------------------------------------------- error pages and reports (DEBUG or not)
+class ExplodingTransport:
+    """A transport with a bug: it raises (not a TransportError) from inside ``send``.
+
+    ``seen`` keeps the Authorization headers it was given, to search the pages for.
+    """
+
+    seen: list[str] = []
+
+    def __init__(self, base_url: str = "", **options) -> None:
+        self.base_url = base_url
+
+    def send(self, method, target, headers, body):
+        ExplodingTransport.seen.append(headers["Authorization"])
+        raise RuntimeError("transport bug")
+
+    def close(self) -> None:
+        pass
+
+
+def exploding_transport(base_url: str, **options) -> ExplodingTransport:
+    """A TRANSPORT factory (import string) making :class:`ExplodingTransport`."""
+    return ExplodingTransport(base_url)
+
+
+def exploding_transport_factory(base_url: str, **options):
+    """A transport factory with a bug: the client's construction raises."""
+    raise RuntimeError("transport factory bug")
+
+
+def _caught(call) -> tuple:
+    """``sys.exc_info()`` of ``call()``; this frame holds no secret of its own."""
+    import sys
+
+    try:
+        call()
+    except RuntimeError:
+        return sys.exc_info()
+    raise AssertionError("nothing was raised")
+
+
+def _inside_the_exchange(sim, monkeypatch) -> tuple:
+    client = WeChatPayClient(**{**sim.client_kwargs(), "transport": ExplodingTransport()})
+    return _caught(
+        lambda: client.create_return(
+            out_return_no="R500",
+            return_mchid=RECEIVER,
+            amount=1,
+            description="bug",
+            out_order_no="P500",
+            sub_mchid=SUB_MCHID,
+        )
+    )
+
+
+def _inside_key_loading(sim, monkeypatch) -> tuple:
+    """A bug in the PEM parser while ``build_client`` loads a key given as PEM text."""
+
+    def parser_bug(data, password=None):
+        raise RuntimeError("key loader bug")
+
+    monkeypatch.setattr(crypto.serialization, "load_pem_private_key", parser_bug)
+    pem = Path(sim.credentials["private_key_path"]).read_text()
+    with override_settings(WXPAY_PROFITSHARING=wxpay_config(sim, PRIVATE_KEY=pem)):
+        return _caught(build_client)
+
+
+def _inside_build_client(sim, monkeypatch) -> tuple:
+    """A bug in the transport factory while ``build_client`` holds every secret."""
+    factory = f"{__name__}.exploding_transport_factory"
+    config = wxpay_config(sim, TRANSPORT=factory)
+    with override_settings(WXPAY_PROFITSHARING=config):
+        return _caught(build_client)
+
+
+def page_secrets(sim) -> dict:
+    secrets = {k: v for k, v in secrets_of(sim).items() if k != "Authorization header"}
+    for i, header in enumerate(ExplodingTransport.seen):
+        secrets[f"Authorization {i}"] = header
+        secrets[f"signature {i}"] = re.search(r'signature="([^"]+)"', header).group(1)
+    return secrets
+
+
+def error_page_and_report(exc_info, *, debug: bool, app_filter: bool) -> str:
+    """The technical 500 page and the admins' e-mail body for ``exc_info``, unescaped."""
+    import html
+
+    from django.test import RequestFactory
+    from django.views.debug import ExceptionReporter, technical_500_response
+
+    from django_wxpay_profitsharing.error_reports import hide_secrets_in_error_reports
+
+    request = RequestFactory().post("/api/wxpay/returns/1/submit/")
+    if app_filter:
+        hide_secrets_in_error_reports(request)
+    with override_settings(DEBUG=debug):
+        page = technical_500_response(request, *exc_info).content.decode()
+        mail = ExceptionReporter(request, *exc_info, is_email=True).get_traceback_text()
+    return html.unescape(page) + "\n" + mail
+
+
+SCENARIOS = {
+    "exchange": _inside_the_exchange,
+    "key loading": _inside_key_loading,
+    "build_client": _inside_build_client,
+}
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+@pytest.mark.parametrize(
+    ("debug", "app_filter"), [(False, False), (True, True)], ids=["DEBUG off", "DEBUG on"]
+)
+def test_error_pages_and_reports_hold_no_secret(sim, monkeypatch, scenario, debug, app_filter):
+    """Django's filter (DEBUG off) and this app's (DEBUG on) hide every marked frame."""
+    ExplodingTransport.seen.clear()
+    exc_info = SCENARIOS[scenario](sim, monkeypatch)
+    text = error_page_and_report(exc_info, debug=debug, app_filter=app_filter)
+    assert " bug" in text  # the error itself is still reported
+    assert "********************" in text  # frames were there, and hidden
+    secrets = page_secrets(sim)
+    assert not leaks(text, secrets)
+    if scenario == "exchange":
+        assert ExplodingTransport.seen, "no Authorization header was made: proves nothing"
+
+
+@pytest.mark.parametrize(
+    ("scenario", "expected"),
+    [
+        ("exchange", {"auth scheme", "signature 0"}),
+        ("key loading", {"private key line 0", "private key line 1"}),
+        ("build_client", {"APIv3 key"}),
+    ],
+)
+def test_error_page_scan_finds_what_it_looks_for(sim, monkeypatch, scenario, expected):
+    """Guards the test above: with DEBUG on and Django's own filter, the secrets show."""
+    ExplodingTransport.seen.clear()
+    exc_info = SCENARIOS[scenario](sim, monkeypatch)
+    text = error_page_and_report(exc_info, debug=True, app_filter=False)
+    assert expected <= set(leaks(text, page_secrets(sim)))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_debug_page_of_a_failing_submit_holds_no_secret(sim, order):
+    """Through the real API with DEBUG=True: the 500 page a developer would see."""
+    from django.test import Client
+
+    ExplodingTransport.seen.clear()
+    row = pending_row(order, amount=10)
+    config = wxpay_config(sim, TRANSPORT=f"{__name__}.exploding_transport")
+    api = Client(raise_request_exception=False)
+    api.force_login(make_user("dev", ["view", "submit"]))
+    with override_settings(WXPAY_PROFITSHARING=config, DEBUG=True):
+        response = api.post(f"{API}{row.pk}/submit/")
+    reset_client()
+    import html
+
+    page = html.unescape(response.content.decode())
+    assert response.status_code == 500 and "transport bug" in page
+    assert ExplodingTransport.seen, "the exchange never started: proves nothing"
+    assert not leaks(page, page_secrets(sim))
+
+
+def test_the_client_marks_nothing_and_still_signs_without_django(tmp_path):
+    """wechatpay/ is a standalone client: without Django the marking is the identity."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['django'] = None\n"
+        "from cryptography.hazmat.primitives.asymmetric import rsa\n"
+        "from django_wxpay_profitsharing.wechatpay import crypto\n"
+        "from django_wxpay_profitsharing.wechatpay.client import WeChatPayClient\n"
+        "assert not hasattr(crypto.sign, '__wrapped__')\n"
+        "assert not hasattr(WeChatPayClient._send, '__wrapped__')\n"
+        "key = rsa.generate_private_key(public_exponent=65537, key_size=2048)\n"
+        "assert crypto.verify(key.public_key(), b'm', crypto.sign(key, b'm'))\n"
+        "print('ok')\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == "ok", done.stderr
+    from django_wxpay_profitsharing.wechatpay.client import WeChatPayClient as Marked
+
+    assert hasattr(crypto.sign, "__wrapped__") and hasattr(Marked._send, "__wrapped__")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_debug_page_of_a_failing_admin_submit_holds_no_secret(sim, order):
+    """The admin's confirmed "Submit" with DEBUG=True: the 500 page an operator would see."""
+    import html
+
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    ExplodingTransport.seen.clear()
+    row = pending_row(order, amount=10)
+    config = wxpay_config(sim, TRANSPORT=f"{__name__}.exploding_transport")
+    admin = Client(raise_request_exception=False)
+    admin.force_login(User.objects.create_superuser("ops", "o@example.com", "pw"))
+    selection = {"action": "submit_to_wechat_pay", "_selected_action": [row.pk], "post": "yes"}
+    with override_settings(WXPAY_PROFITSHARING=config, DEBUG=True):
+        response = admin.post(ADMIN, selection)
+    reset_client()
+    page = html.unescape(response.content.decode())
+    assert response.status_code == 500 and "transport bug" in page
+    assert ExplodingTransport.seen, "the exchange never started: proves nothing"
+    assert not leaks(page, page_secrets(sim))

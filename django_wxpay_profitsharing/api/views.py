@@ -18,6 +18,7 @@ from rest_framework.response import Response
 
 from .. import services
 from ..conf import wxpay_settings
+from ..error_reports import SecretSafeErrorReportsViewMixin
 from ..models import ProfitSharingReturn, ReturnState
 from ..states import Action
 from ..task_backends import dispatch, submit_after_commit
@@ -62,6 +63,7 @@ class BulkSubmitSerializer(serializers.Serializer):
     bulk_submit=extend_schema(request=BulkSubmitSerializer, responses=BULK_RESPONSES),
 )
 class ProfitSharingReturnViewSet(
+    SecretSafeErrorReportsViewMixin,
     mixins.CreateModelMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,

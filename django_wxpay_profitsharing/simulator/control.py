@@ -5,7 +5,21 @@ the same machine, so it must be trivial to call (plain JSON), and it must never 
 reachable from elsewhere when someone binds the simulator to a public interface
 (403 for any non-loopback client).
 
-Routes (JSON in and out; errors are ``{"error": message}`` with 400/403/404/405):
+Why same-origin JSON only: a loopback client is not enough, because a web page in the
+developer's browser is one. Its "simple" requests (a ``text/plain`` POST, a form)
+need no CORS preflight, and DNS rebinding points a foreign name at 127.0.0.1, so
+such a page could inject faults or reset the ledger. Hence, before any route:
+
+- a ``Host`` that is not a loopback name or address (``localhost``, 127.0.0.0/8,
+  ``::1``, with or without a port) is 403 (a rebound name arrives with its own Host);
+- an ``Origin`` that is not the surface's own (``scheme://Host``) is 403;
+- a POST/PUT/PATCH body (or declared body type) that is not ``application/json`` is
+  415: a JSON body is never a simple request, so a browser must ask first, and the
+  simulator answers no preflight.
+
+The WeChat Pay API (``/v3/...``) is not affected: it is signed.
+
+Routes (JSON in and out; errors are ``{"error": message}`` with 400/403/404/405/415):
 
 =======  ===============================  ===========================================
 POST     /_simulator/orders               seed one order -> 201 the order view
@@ -61,6 +75,57 @@ def is_loopback(address: str) -> bool:
     return bool(ip.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
+# -- who may call ----------------------------------------------------------------------
+LOOPBACK_NAMES = frozenset({"localhost"})
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+JSON_MEDIA_TYPE = "application/json"
+
+
+def _header_values(req: Incoming, name: str) -> list[str]:
+    """Every value of header ``name`` (a repeated Host or Origin is not trusted)."""
+    get_all = getattr(req.headers, "get_all", None)
+    if get_all is not None:
+        return list(get_all(name) or [])
+    value = req.headers.get(name)
+    return [] if value is None else [value]
+
+
+def host_name(host: str) -> str:
+    """The name or address of a ``Host`` value, without its port or IPv6 brackets."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else ""
+    name, _, port = host.partition(":")
+    return name if port.isdigit() or not port else ""
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost``, 127.0.0.0/8 and ``::1``, with or without a port."""
+    name = host_name(host)
+    return name in LOOPBACK_NAMES or (bool(name) and is_loopback(name))
+
+
+def refuse_foreign(req: Incoming) -> None:
+    """Raise :class:`ControlError` for a request that a foreign web page could make."""
+    if not is_loopback(req.client):
+        raise ControlError(403, "the control surface only answers loopback clients")
+    hosts = _header_values(req, "Host")
+    if len(hosts) != 1 or not is_loopback_host(hosts[0]):
+        raise ControlError(
+            403, "the control surface only answers a Host that is a loopback name or address"
+        )
+    origins = _header_values(req, "Origin")
+    own = f"{req.scheme}://{hosts[0].strip().lower()}"
+    if origins and (len(origins) != 1 or origins[0].strip().lower() != own):
+        raise ControlError(403, f"the control surface only answers its own origin ({own})")
+    if req.method in BODY_METHODS:
+        declared = req.headers.get("Content-Type")
+        media_type = (declared or "").split(";", 1)[0].strip().lower()
+        if (declared is not None or req.body) and media_type != JSON_MEDIA_TYPE:
+            raise ControlError(415, "the control surface only takes application/json bodies")
+
+
+# -- bodies --------------------------------------------------------------------------------
 def _json(req: Incoming) -> Any:
     if not req.body.strip():
         return {}
@@ -111,8 +176,7 @@ class ControlApi:
         path, _, query = req.target.partition("?")
         name = path[len(PREFIX) :].strip("/")
         try:
-            if not is_loopback(req.client):
-                raise ControlError(403, "the control surface only answers loopback clients")
+            refuse_foreign(req)
             params = parse_qs(query, keep_blank_values=True)
             handler = self.routes.get((req.method, name))
             if handler is None and req.method == "GET" and name.startswith("orders/"):

@@ -160,6 +160,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             headers=self.headers,
             body=body,
             client=str(self.client_address[0]),
+            scheme=self.server.scheme,
         )
         path = target.partition("?")[0]
         surface = self.server.control if path == PREFIX or path.startswith(PREFIX + "/") else None

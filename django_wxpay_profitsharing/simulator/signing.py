@@ -20,6 +20,7 @@ import threading
 from dataclasses import dataclass
 
 from ..wechatpay.crypto import response_message, sign
+from ..wechatpay.sensitive import sensitive_variables
 from .credentials import Credentials, PlatformCertificate, new_platform_certificate
 
 MODES = ("public-key", "certificate", "both")
@@ -76,6 +77,7 @@ class ResponseSigner:
         with self._lock:
             self._certificates = [self._creds.platform]
 
+    @sensitive_variables()
     def choose(self, mode: str, requested_serial: str | None) -> tuple[str, object]:
         """(serial to announce, private key) for a response in ``mode``."""
         with self._lock:
@@ -92,6 +94,7 @@ class ResponseSigner:
                 return cert.serial, cert.private_key
         return newest.serial, newest.private_key
 
+    @sensitive_variables()
     def sign(
         self,
         body: bytes,

@@ -33,6 +33,7 @@ class Incoming:
     headers: Headers
     body: bytes
     client: str
+    scheme: str = "http"  # how it arrived: "https" when the server speaks TLS
 
 
 @dataclass

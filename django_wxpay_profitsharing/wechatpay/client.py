@@ -29,6 +29,7 @@ from cryptography import x509
 from .. import __version__
 from . import crypto, errors, validation
 from .models import CallInfo, ReturnOrder, ReturnRequest
+from .sensitive import sensitive_variables
 from .transport import HTTP11Transport, Transport, environment_proxy
 from .verifier import ResponseVerifier, UnknownSerial
 
@@ -58,7 +59,8 @@ def percent_encode(value: str) -> str:
     return value.translate(_PERCENT) if value.isascii() else quote(value, safe="")
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses: where plain HTTP may go (a simulator)."""
     if host in LOOPBACK_HOSTS:
         return True
     try:
@@ -76,6 +78,7 @@ class WeChatPayClient:
     ``platform_certificates``. Both at once during a migration.
     """
 
+    @sensitive_variables()
     def __init__(
         self,
         mchid: str,
@@ -127,7 +130,7 @@ class WeChatPayClient:
         parts = urlsplit(base_url)
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise ValueError("base_url must be an https:// URL")
-        if parts.scheme == "http" and not (allow_insecure_http or _is_loopback(parts.hostname)):
+        if parts.scheme == "http" and not (allow_insecure_http or is_loopback_host(parts.hostname)):
             raise ValueError("base_url must use https (plain http only to a loopback address)")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
@@ -176,6 +179,7 @@ class WeChatPayClient:
         self.close()
 
     # ------------------------------------------------------------------- endpoints
+    @sensitive_variables()
     def create_return(
         self, request: ReturnRequest, *, on_call: OnCall | None = None
     ) -> ReturnOrder:
@@ -186,6 +190,7 @@ class WeChatPayClient:
         data = self._call("POST", RETURN_ORDERS_PATH, body=request.body(), on_call=on_call)
         return self._order(data)
 
+    @sensitive_variables()
     def query_return(
         self,
         *,
@@ -203,6 +208,7 @@ class WeChatPayClient:
         data = self._call("GET", path, query=query, on_call=on_call)
         return self._order(data)
 
+    @sensitive_variables()
     def download_certificates(self, *, on_call: OnCall | None = None) -> list[str]:
         """Download, decrypt and keep the valid platform certificates; returns serials.
 
@@ -236,6 +242,7 @@ class WeChatPayClient:
         except ValueError as exc:
             raise errors.SignatureError(f"verified response is not a return order: {exc}") from None
 
+    @sensitive_variables()
     def _decrypt_certificates(self, raw: bytes, request_id: str) -> list[x509.Certificate]:
         try:
             items = json.loads(raw)["data"]
@@ -274,6 +281,7 @@ class WeChatPayClient:
             return False
         return True
 
+    @sensitive_variables()
     def _call(
         self,
         method: str,
@@ -305,6 +313,7 @@ class WeChatPayClient:
                 raise errors.SignatureError("verified response is not JSON") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
+    @sensitive_variables()
     def _verify_response(self, headers: Any, raw: bytes, request_id: str) -> None:
         """Verify a 2xx answer; an unknown serial triggers one (rate-limited) download."""
         try:
@@ -314,6 +323,7 @@ class WeChatPayClient:
                 raise
             self.verifier.verify(headers, raw, request_id=request_id)
 
+    @sensitive_variables()
     def _send(
         self,
         method: str,
@@ -387,6 +397,7 @@ class WeChatPayClient:
                     except Exception:
                         logger.exception("on_call hook failed")
 
+    @sensitive_variables()
     def _authorization(self, method: str, target: str, payload: bytes) -> str:
         timestamp = str(int(self.clock()))
         nonce = self.nonce_factory()

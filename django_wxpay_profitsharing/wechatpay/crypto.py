@@ -27,38 +27,55 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from .sensitive import sensitive_variables
+
 AUTH_SCHEME = "WECHATPAY2-SHA256-RSA2048"
 #: Stateless parameter objects, made once: every request signs and every answer verifies.
 _PKCS1V15 = padding.PKCS1v15()
 _SHA256 = hashes.SHA256()
 
-KeySource = str | bytes | os.PathLike | rsa.RSAPrivateKey
-PublicKeySource = str | bytes | os.PathLike | rsa.RSAPublicKey
+KeySource = str | bytes | os.PathLike[str] | rsa.RSAPrivateKey
+PublicKeySource = str | bytes | os.PathLike[str] | rsa.RSAPublicKey
 
 
 class CryptoError(ValueError):
     """A key, certificate or ciphertext that cannot be used (never carries key material)."""
 
 
-def _read_pem(source: str | bytes | os.PathLike) -> bytes:
-    """Accept PEM text, PEM bytes or a path to a PEM file."""
+class CertificateGivenAsKey(CryptoError):
+    """A certificate was given where WeChat Pay's public key (微信支付公钥) is needed."""
+
+
+def _read_pem(source: str | bytes | os.PathLike[str], what: str) -> bytes:
+    """Accept PEM text, PEM bytes or a path to a PEM file (``what`` names it in errors).
+
+    Errors never repeat the value: a string that is not PEM may be key material
+    pasted without its armour (a base64 body), so it is not echoed as a "path".
+    """
     if isinstance(source, os.PathLike):
-        return Path(source).read_bytes()
+        try:
+            return Path(source).read_bytes()
+        except OSError as exc:
+            raise CryptoError(f"the {what} file cannot be read ({exc.strerror})") from None
     data = source.encode() if isinstance(source, str) else bytes(source)
     if b"-----BEGIN" in data:
         return data
-    path = Path(data.decode(errors="replace").strip())
     try:
+        path = Path(data.decode().strip())
         return path.read_bytes()
-    except OSError as exc:
-        raise CryptoError(f"cannot read key file {path}: {exc.strerror}") from None
+    except (OSError, ValueError):  # ValueError: NUL bytes, undecodable bytes
+        kind = "certificate" if what == "certificate" else "key"
+        raise CryptoError(
+            f"the {what} is neither a PEM {kind} nor a path to a readable file"
+        ) from None
 
 
+@sensitive_variables()
 def load_private_key(source: KeySource) -> rsa.RSAPrivateKey:
     """Load an RSA private key from PEM text/bytes, a path, or pass a loaded key through."""
     if isinstance(source, rsa.RSAPrivateKey):
         return source
-    pem = _read_pem(source)
+    pem = _read_pem(source, "private key")
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError):
@@ -69,15 +86,24 @@ def load_private_key(source: KeySource) -> rsa.RSAPrivateKey:
 
 
 def load_public_key(source: PublicKeySource) -> rsa.RSAPublicKey:
-    """Load an RSA public key (``PUBLIC KEY`` PEM, or a certificate whose key is taken)."""
+    """Load WeChat Pay's RSA public key (微信支付公钥) from ``PUBLIC KEY`` PEM or a path.
+
+    A certificate is refused, not mined for its key: WeChat Pay's public key is a key
+    pair of its own (``PUB_KEY_ID_...``, downloaded as ``pub_key.pem``), so the key of
+    a merchant certificate (``apiclient_cert.pem``) or of a platform certificate never
+    verifies an answer signed in public-key mode: accepting one would only turn every
+    answer into a signature error. Platform certificates are loaded as certificates.
+    """
     if isinstance(source, rsa.RSAPublicKey):
         return source
-    pem = _read_pem(source)
+    pem = _read_pem(source, "public key")
+    if b"-----BEGIN CERTIFICATE-----" in pem:
+        raise CertificateGivenAsKey(
+            "a certificate (-----BEGIN CERTIFICATE-----) was given where WeChat Pay's "
+            "public key (-----BEGIN PUBLIC KEY-----) is needed"
+        )
     try:
-        if b"CERTIFICATE" in pem:
-            key = x509.load_pem_x509_certificate(pem).public_key()
-        else:
-            key = serialization.load_pem_public_key(pem)
+        key = serialization.load_pem_public_key(pem)
     except ValueError:
         raise CryptoError("the public key is not a readable PEM public key") from None
     if not isinstance(key, rsa.RSAPublicKey):
@@ -85,12 +111,12 @@ def load_public_key(source: PublicKeySource) -> rsa.RSAPublicKey:
     return key
 
 
-def load_certificate(source: str | bytes | os.PathLike | x509.Certificate) -> x509.Certificate:
+def load_certificate(source: str | bytes | os.PathLike[str] | x509.Certificate) -> x509.Certificate:
     """Load an X.509 certificate from PEM text/bytes or a path."""
     if isinstance(source, x509.Certificate):
         return source
     try:
-        return x509.load_pem_x509_certificate(_read_pem(source))
+        return x509.load_pem_x509_certificate(_read_pem(source, "certificate"))
     except ValueError:
         raise CryptoError("the certificate is not a readable PEM certificate") from None
 
@@ -122,6 +148,7 @@ def response_message(timestamp: str | int, nonce: str, body: bytes) -> bytes:
     return f"{timestamp}\n{nonce}\n".encode() + body + b"\n"
 
 
+@sensitive_variables()
 def sign(private_key: rsa.RSAPrivateKey, message: bytes) -> str:
     """SHA256withRSA, PKCS#1 v1.5, standard base64 with padding."""
     raw = private_key.sign(message, _PKCS1V15, _SHA256)
@@ -175,6 +202,7 @@ def parse_authorization(value: str) -> dict[str, str]:
     return fields
 
 
+@sensitive_variables()
 def aes_gcm_decrypt(
     key: bytes | str, nonce: str, associated_data: str | None, ciphertext_b64: str
 ) -> bytes:

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from . import crypto
 from .errors import SignatureError
+from .sensitive import sensitive_variables
 
 REQUIRED_HEADERS = (
     "Wechatpay-Timestamp",
@@ -117,6 +118,7 @@ class ResponseVerifier:
         return key if isinstance(key, rsa.RSAPublicKey) else None
 
     # ---------------------------------------------------------------------- verify
+    @sensitive_variables()
     def verify(
         self,
         headers: Mapping[str, str],

@@ -264,7 +264,7 @@ def test_idle_keep_alive_connections_are_closed(tmp_path):
     with SimulatorProcess(tmp_path / "idle", extra_args=["--idle-timeout", "0.5"]) as sim:
         host, port = sim.base_url.split("//")[1].split(":")
         with socket.create_connection((host, int(port)), timeout=5) as conn:
-            conn.sendall(b"GET /_simulator/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            conn.sendall(b"GET /_simulator/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             assert conn.recv(65536).startswith(b"HTTP/1.1 200")
             started = time.monotonic()
             assert conn.recv(1) == b""  # closed by the server after the idle timeout
