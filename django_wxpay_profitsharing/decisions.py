@@ -57,12 +57,15 @@ class Outcome(enum.StrEnum):
     MAYBE_SENT = "maybe_sent"
     #: Refused locally, before anything was sent (the stored request is invalid).
     INVALID_LOCAL = "invalid_local"
+    #: No query can be made (the sharing order's out_order_no is not known yet).
+    CANNOT_ASK = "cannot_ask"
     # The meanings of WeChat's error answers (``wechatpay/errors.py``'s table).
     RETRY_SAME = Meaning.RETRY_SAME.value
     RATE_LIMITED = Meaning.RATE_LIMITED.value
     CREDENTIALS = Meaning.CREDENTIALS.value
     REFUSED = Meaning.REFUSED.value
     NOT_FOUND = Meaning.NOT_FOUND.value
+    BALANCE_SHORT = Meaning.BALANCE_SHORT.value
 
 
 class Schedule(enum.StrEnum):
@@ -87,15 +90,18 @@ class Decision:
 
     ``needs_query`` is whether WeChat Pay may know the return now (so that the next
     attempt asks before it sends again): True, False, or None for "as it was before
-    this attempt". ``then`` is a further step to take in the same attempt (a query
-    that found nothing lets the submission go ahead). ``keeps_error`` records the
-    error on the row; otherwise the last error is cleared. ``slow_down`` tells the
-    rate limiter that WeChat said we call too often.
+    this attempt". ``awaiting_topup`` (True, False, None: unchanged) marks a return
+    WeChat holds until its receiver tops up: it is re-sent, identically, on the poll
+    schedule. ``then`` is a further step in the same attempt (a query that found
+    nothing lets the submission go ahead; a refusal is confirmed by a query).
+    ``keeps_error`` records the error on the row; otherwise the last error is
+    cleared. ``slow_down`` tells the rate limiter WeChat said we call too often.
     """
 
     state: ReturnState | None = None  # None: unchanged
     schedule: Schedule = Schedule.RETRY
     needs_query: bool | None = None
+    awaiting_topup: bool | None = None
     then: Step | None = None
     keeps_error: bool = True
     slow_down: bool = False
@@ -108,11 +114,9 @@ class Decision:
 def _answered(state: ReturnState) -> Decision:
     """WeChat's own answer about the return: it is what happened, final or not."""
     schedule = Schedule.NEVER if state in FINAL_STATES else Schedule.POLL
-    return Decision(state=state, schedule=schedule, needs_query=False, keeps_error=False)
-
-
-def _final(state: ReturnState) -> Decision:
-    return Decision(state=state, schedule=Schedule.NEVER, needs_query=False)
+    return Decision(
+        state=state, schedule=schedule, needs_query=False, awaiting_topup=False, keeps_error=False
+    )
 
 
 _ANSWERS = {
@@ -120,59 +124,94 @@ _ANSWERS = {
     Outcome.FAILED: _answered(ReturnState.FAILED),
     Outcome.PROCESSING: _answered(ReturnState.PROCESSING),
 }
+_ERRORS = frozenset(Outcome) - frozenset(_ANSWERS)
 _RETRY = Decision()  # unchanged, try again later, as known as before
 _MAY_HAVE_ARRIVED = Decision(needs_query=True)
 _SLOW_DOWN = Decision(slow_down=True)
+_REJECT = Decision(state=ReturnState.REJECTED, schedule=Schedule.NEVER, needs_query=False)
+#: A refusal is final only once a query shows WeChat does not hold the return.
+_CONFIRM = Decision(needs_query=True, then=Step.CONFIRM)
+#: WeChat holds the return until the receiver tops up: re-send it on the poll schedule.
+_AWAIT_TOPUP = Decision(
+    state=ReturnState.PROCESSING, schedule=Schedule.POLL, needs_query=False, awaiting_topup=True
+)
 _POLL = Decision(schedule=Schedule.POLL, needs_query=False)
 _POLL_SLOWER = Decision(schedule=Schedule.POLL, needs_query=False, slow_down=True)
-_REJECT = _final(ReturnState.REJECTED)
 
 P, Q = ReturnState.PENDING, ReturnState.PROCESSING
+
+
+def _rows(state: ReturnState, step: Step, decisions: dict[Outcome, Decision]) -> dict:
+    """One row per outcome, WeChat's answers included, for ``(state, step)``."""
+    missing = frozenset(Outcome) - set(decisions) - set(_ANSWERS)
+    if missing:
+        raise AssertionError(f"{state} x {step}: no row for {sorted(missing)}")
+    return {(state, step, outcome): d for outcome, d in {**_ANSWERS, **decisions}.items()}
+
 
 #: The state machine: ``(state, step, outcome) -> Decision``.
 TABLE: dict[tuple[ReturnState, Step, Outcome], Decision] = {
     # A pending return, sent now.
-    **{(P, Step.SUBMIT, outcome): decision for outcome, decision in _ANSWERS.items()},
-    (P, Step.SUBMIT, Outcome.MISMATCH): _MAY_HAVE_ARRIVED,
-    (P, Step.SUBMIT, Outcome.UNVERIFIABLE): _MAY_HAVE_ARRIVED,
-    (P, Step.SUBMIT, Outcome.NOT_SENT): _RETRY,
-    (P, Step.SUBMIT, Outcome.MAYBE_SENT): _MAY_HAVE_ARRIVED,
-    (P, Step.SUBMIT, Outcome.INVALID_LOCAL): _REJECT,
-    (P, Step.SUBMIT, Outcome.RETRY_SAME): _MAY_HAVE_ARRIVED,  # e.g. 500: maybe executed
-    (P, Step.SUBMIT, Outcome.RATE_LIMITED): _SLOW_DOWN,  # not accepted
-    (P, Step.SUBMIT, Outcome.CREDENTIALS): _RETRY,  # our key, not the return
-    (P, Step.SUBMIT, Outcome.REFUSED): _REJECT,
-    (P, Step.SUBMIT, Outcome.NOT_FOUND): _REJECT,  # no such sharing order
+    **_rows(P, Step.SUBMIT, {
+        Outcome.MISMATCH: _MAY_HAVE_ARRIVED,
+        Outcome.UNVERIFIABLE: _MAY_HAVE_ARRIVED,
+        Outcome.NOT_SENT: _RETRY,
+        Outcome.CANNOT_ASK: _RETRY,
+        Outcome.MAYBE_SENT: _MAY_HAVE_ARRIVED,
+        Outcome.INVALID_LOCAL: _REJECT,  # nothing was sent
+        Outcome.RETRY_SAME: _MAY_HAVE_ARRIVED,  # e.g. 500: maybe executed
+        Outcome.RATE_LIMITED: _SLOW_DOWN,  # not accepted
+        Outcome.CREDENTIALS: _RETRY,  # our key, not the return
+        Outcome.REFUSED: _CONFIRM,
+        Outcome.NOT_FOUND: _CONFIRM,  # e.g. no such sharing order
+        Outcome.BALANCE_SHORT: _AWAIT_TOPUP,
+    }),
     # A pending return an earlier attempt may have delivered: asked about first.
-    **{(P, Step.QUERY, outcome): decision for outcome, decision in _ANSWERS.items()},
-    (P, Step.QUERY, Outcome.MISMATCH): _RETRY,
-    (P, Step.QUERY, Outcome.UNVERIFIABLE): _RETRY,
-    (P, Step.QUERY, Outcome.NOT_SENT): _RETRY,
-    (P, Step.QUERY, Outcome.MAYBE_SENT): _RETRY,
-    (P, Step.QUERY, Outcome.INVALID_LOCAL): _REJECT,
-    (P, Step.QUERY, Outcome.RETRY_SAME): _RETRY,
-    (P, Step.QUERY, Outcome.RATE_LIMITED): _SLOW_DOWN,
-    (P, Step.QUERY, Outcome.CREDENTIALS): _RETRY,
-    (P, Step.QUERY, Outcome.REFUSED): _RETRY,  # a refused query says nothing of the return
-    # WeChat never received it: send it now (the same request, same out_return_no).
-    (P, Step.QUERY, Outcome.NOT_FOUND): Decision(needs_query=False, then=Step.SUBMIT),
+    **_rows(P, Step.QUERY, {
+        **dict.fromkeys(_ERRORS, _RETRY),
+        Outcome.INVALID_LOCAL: _REJECT,
+        Outcome.RATE_LIMITED: _SLOW_DOWN,
+        # WeChat never received it: send it now (the same request, same out_return_no).
+        Outcome.NOT_FOUND: Decision(needs_query=False, then=Step.SUBMIT),
+    }),
+    # Refused: does WeChat hold the return all the same? Only "no" makes it final.
+    **_rows(P, Step.CONFIRM, {
+        **dict.fromkeys(_ERRORS, Decision(needs_query=True)),  # unconfirmed: ask again later
+        Outcome.RATE_LIMITED: Decision(needs_query=True, slow_down=True),
+        Outcome.NOT_FOUND: _REJECT,
+        Outcome.MISMATCH: _REJECT,  # WeChat's return of that number is another request
+        Outcome.INVALID_LOCAL: _REJECT,
+        Outcome.CANNOT_ASK: _REJECT,  # nothing to confirm with: the refusal stands
+    }),
     # A return processing at WeChat: only WeChat's answer moves it.
-    **{(Q, Step.QUERY, outcome): decision for outcome, decision in _ANSWERS.items()},
-    **{
-        (Q, Step.QUERY, outcome): _POLL
-        for outcome in Outcome
-        if outcome not in _ANSWERS and outcome is not Outcome.RATE_LIMITED
-    },
-    (Q, Step.QUERY, Outcome.RATE_LIMITED): _POLL_SLOWER,
-}
+    **_rows(Q, Step.QUERY, {
+        **dict.fromkeys(_ERRORS, _POLL),
+        Outcome.RATE_LIMITED: _POLL_SLOWER,
+    }),
+    # Waiting for the receiver to top up: the identical request again ("原单重试").
+    **_rows(Q, Step.SUBMIT, {
+        **dict.fromkeys(_ERRORS, _POLL),
+        Outcome.RATE_LIMITED: _POLL_SLOWER,
+        Outcome.BALANCE_SHORT: _AWAIT_TOPUP,
+        Outcome.REFUSED: Decision(schedule=Schedule.POLL, then=Step.CONFIRM),
+        Outcome.NOT_FOUND: Decision(schedule=Schedule.POLL, then=Step.CONFIRM),
+    }),
+    **_rows(Q, Step.CONFIRM, {
+        **dict.fromkeys(_ERRORS, _POLL),
+        Outcome.RATE_LIMITED: _POLL_SLOWER,
+    }),
+}  # fmt: skip
 
-#: The first call for a claimed return: ``(state, needs_query) -> step``. A pending
-#: return that may have arrived is asked about before it is sent again.
-FIRST_STEP: dict[tuple[ReturnState, bool], Step] = {
-    (P, False): Step.SUBMIT,
-    (P, True): Step.QUERY,
-    (Q, False): Step.QUERY,
-    (Q, True): Step.QUERY,
+#: The first call for a claimed return: ``(state, needs_query, awaiting_topup) -> step``.
+#: A pending return that may have arrived is asked about before it is sent again; a
+#: return waiting for a top-up is sent again, identically.
+FIRST_STEP: dict[tuple[ReturnState, bool, bool], Step] = {
+    (P, False, False): Step.SUBMIT,
+    (P, True, False): Step.QUERY,
+    (Q, False, False): Step.QUERY,
+    (Q, True, False): Step.QUERY,
+    (Q, False, True): Step.SUBMIT,
+    (Q, True, True): Step.SUBMIT,
 }
 
 
@@ -184,35 +223,46 @@ class ActionRule:
     steps: frozenset[Step]
     #: A pending return is claimed only if it may have arrived (refresh asks, never sends).
     pending_needs_query: bool = False
+    #: A processing return is claimed only if it waits for a top-up ("retry now").
+    processing_awaits_topup: bool = False
 
 
 ACTIONS: dict[Action, ActionRule] = {
     Action.SUBMIT: ActionRule(frozenset({P}), frozenset(Step)),
     Action.REFRESH: ActionRule(frozenset({P, Q}), frozenset({Step.QUERY}), True),
     Action.DUE: ActionRule(frozenset({P, Q}), frozenset(Step)),
+    Action.RETRY: ActionRule(frozenset({Q}), frozenset(Step), processing_awaits_topup=True),
 }
 
 
-def may_claim(action: Action, state: str, needs_query: bool) -> bool:
+def may_claim(action: Action, state: str, needs_query: bool, awaiting_topup: bool = False) -> bool:
     """Whether ``action`` may claim a return in ``state`` (leases are checked apart)."""
     rule = ACTIONS[Action(action)]
     if state not in rule.states:
         return False
-    return not (state == P and rule.pending_needs_query and not needs_query)
+    if state == P and rule.pending_needs_query and not needs_query:
+        return False
+    return not (state == Q and rule.processing_awaits_topup and not awaiting_topup)
 
 
-def first_step(action: Action, state: str, needs_query: bool, can_query: bool) -> Step | None:
+def first_step(
+    action: Action, state: str, needs_query: bool, can_query: bool, awaiting_topup: bool = False
+) -> Step | None:
     """The first call to make, or None when this action has nothing to ask or send.
 
     ``can_query`` is False when the query cannot be made yet (WeChat's query needs the
     sharing order's out_order_no, unknown for a return created with ``order_id`` only
     until WeChat's first answer); a pending return then goes straight to the identical
-    submission, which WeChat answers idempotently.
+    submission, which WeChat answers idempotently. An action that may not send (a
+    refresh) asks about a return waiting for a top-up instead of re-sending it.
     """
-    step = FIRST_STEP.get((ReturnState(state), bool(needs_query)))
+    allowed = ACTIONS[Action(action)].steps
+    step = FIRST_STEP.get((ReturnState(state), bool(needs_query), bool(awaiting_topup)))
+    if step is Step.SUBMIT and state == Q and Step.SUBMIT not in allowed:
+        step = Step.QUERY
     if step is Step.QUERY and not can_query:
         step = Step.SUBMIT if state == P else None
-    if step is None or step not in ACTIONS[Action(action)].steps:
+    if step is None or step not in allowed:
         return None
     return step
 

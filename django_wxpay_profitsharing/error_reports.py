@@ -1,7 +1,7 @@
 """Keep keys, signatures and Authorization headers off Django's error pages and reports.
 
 The functions that hold them (the client's signed exchange, the key loading, the
-AES-GCM decryption, ``conf.build_client``) are marked with Django's
+AES-GCM decryption, ``clients.build_client``) are marked with Django's
 ``sensitive_variables`` (see ``wechatpay/sensitive.py``), and every frame they call
 inherits the marking. Django's ``SafeExceptionReporterFilter`` honours the marking
 only while ``DEBUG`` is False, though: with ``DEBUG=True`` the technical 500 page

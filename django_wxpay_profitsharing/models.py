@@ -27,7 +27,10 @@ __all__ = [
     "FINAL_STATES",
     "OPEN_STATES",
     "CallOutcome",
+    "ProfitSharingClawback",
     "ProfitSharingEvent",
+    "ProfitSharingOrder",
+    "ProfitSharingOrderReceiver",
     "ProfitSharingReturn",
     "ProfitSharingReturnCall",
     "ReturnState",
@@ -93,6 +96,14 @@ class ProfitSharingReturn(models.Model):
         default=False,
         help_text=_("An earlier submission may have reached WeChat Pay."),
     )
+    awaiting_topup = models.BooleanField(
+        _("waiting for the receiver to top up"),
+        default=False,
+        help_text=_(
+            "WeChat Pay holds the return until the receiver's balance allows it; the "
+            "identical request is sent again on the poll schedule."
+        ),
+    )
     last_error_code = models.CharField(_("last error code"), max_length=64, blank=True)
     last_error_message = models.TextField(_("last error message"), blank=True)
 
@@ -113,6 +124,29 @@ class ProfitSharingReturn(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+    )
+    wechat_order_id = models.CharField(
+        _("WeChat sharing order id (answered)"),
+        max_length=64,
+        blank=True,
+        help_text=_("WeChat's order_id as its answer gave it, whichever number was sent."),
+    )
+    clawback = models.ForeignKey(
+        "ProfitSharingClawback",
+        verbose_name=_("clawback"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="returns",
+    )
+    replaces = models.OneToOneField(
+        "self",
+        verbose_name=_("replaces"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="replaced_by",
+        help_text=_("The failed return this one claws back again, with a new number."),
     )
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -173,10 +207,8 @@ class ProfitSharingReturn(models.Model):
 
     def to_request(self) -> ReturnRequest:
         """The request this row stands for (absent ids, stored as "", become None)."""
-        return ReturnRequest(
-            out_return_no=self.out_return_no,
-            **{name: getattr(self, name) or None for name in IDENTITY_FIELDS},
-        )
+        fields: dict[str, Any] = {name: getattr(self, name) or None for name in IDENTITY_FIELDS}
+        return ReturnRequest(out_return_no=self.out_return_no, **fields)
 
 
 class CallOutcome(models.TextChoices):
@@ -232,6 +264,16 @@ class ProfitSharingEvent(models.Model):
     profit_sharing_return = models.ForeignKey(
         ProfitSharingReturn,
         verbose_name=pgettext_lazy("profit-sharing", "profit-sharing return"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="events",
+    )
+    clawback = models.ForeignKey(
+        "ProfitSharingClawback",
+        verbose_name=_("clawback"),
+        null=True,
+        blank=True,
         on_delete=models.CASCADE,
         related_name="events",
     )
@@ -250,3 +292,167 @@ class ProfitSharingEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.signal} {self.event_id}"
+
+
+# --------------------------------------------------------------- sharing orders
+
+
+class SharingOrderState(models.TextChoices):
+    """WeChat's ``state`` of a sharing order (分账单); other values are kept as text."""
+
+    PROCESSING = "PROCESSING", _("Processing")
+    FINISHED = "FINISHED", _("Finished")
+
+
+class ProfitSharingOrder(models.Model):
+    """A local mirror of one sharing order (查询分账结果), synced on demand.
+
+    Why a mirror: what may still be clawed back from each receiver is WeChat's split
+    minus the returns made since; the app computes it from this mirror and its own
+    returns before anything is sent, instead of learning each rule from a refusal.
+    """
+
+    mchid = models.CharField(_("merchant id"), max_length=32)
+    sub_mchid = models.CharField(_("sub-merchant id"), max_length=32, blank=True)
+    transaction_id = models.CharField(_("WeChat transaction id"), max_length=32)
+    out_order_no = models.CharField(_("merchant sharing order no."), max_length=64)
+    order_id = models.CharField(_("WeChat sharing order id"), max_length=64, blank=True)
+    state = models.CharField(_("state"), max_length=16, blank=True)
+    synced_at = models.DateTimeField(_("synced from WeChat Pay at"), null=True, blank=True)
+    response_json = models.JSONField(_("last answer"), null=True, blank=True)
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+    updated = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("sharing order")
+        verbose_name_plural = _("sharing orders")
+        ordering = ["-created", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mchid", "sub_mchid", "out_order_no"], name="wxpay_ps_unique_order"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.out_order_no
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state == SharingOrderState.FINISHED
+
+
+class ProfitSharingOrderReceiver(models.Model):
+    """One receiver line of a sharing order: who got how much, and WeChat's result."""
+
+    order = models.ForeignKey(
+        ProfitSharingOrder,
+        verbose_name=_("sharing order"),
+        on_delete=models.CASCADE,
+        related_name="receivers",
+    )
+    type = models.CharField(_("receiver type"), max_length=32)
+    account = models.CharField(_("receiver account"), max_length=64)
+    amount = models.PositiveBigIntegerField(_("shared (fen)"))
+    description = models.CharField(_("description"), max_length=80, blank=True)
+    result = models.CharField(_("result"), max_length=16, blank=True)
+    fail_reason = models.CharField(_("fail reason"), max_length=64, blank=True)
+    detail_id = models.CharField(_("WeChat detail id"), max_length=64, blank=True)
+    create_time = models.DateTimeField(_("created at WeChat Pay"), null=True, blank=True)
+    finish_time = models.DateTimeField(_("finished at WeChat Pay"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("receiver line")
+        verbose_name_plural = _("receiver lines")
+        ordering = ["order", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "type", "account"], name="wxpay_ps_unique_receiver_line"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.account}"
+
+
+# ------------------------------------------------------------------- clawbacks
+
+
+class ClawbackState(models.TextChoices):
+    OPEN = "open", _("Open")
+    COMPLETED = "completed", _("Completed")
+    INCOMPLETE = "incomplete", _("Incomplete")
+
+
+class AllocationPolicy(models.TextChoices):
+    PROPORTIONAL = "proportional", _("Proportional to what is returnable")
+    IN_ORDER = "in_order", _("In the order of the given accounts")
+
+
+class ProfitSharingClawback(models.Model):
+    """Recover an amount from one sharing order, one return per merchant receiver.
+
+    Idempotent on ``out_clawback_no``, the shop's own number for the refund it serves:
+    the same fields again give the same clawback, other fields a conflict.
+    """
+
+    mchid = models.CharField(_("merchant id"), max_length=32)
+    out_clawback_no = models.CharField(_("merchant clawback no."), max_length=64)
+    order = models.ForeignKey(
+        ProfitSharingOrder,
+        verbose_name=_("sharing order"),
+        on_delete=models.PROTECT,
+        related_name="clawbacks",
+    )
+    amount = models.PositiveBigIntegerField(
+        _("amount (fen)"), validators=[MinValueValidator(1)], help_text=_("In fen (分).")
+    )
+    requested_amount = models.PositiveBigIntegerField(
+        _("requested amount (fen)"),
+        null=True,
+        blank=True,
+        help_text=_("Empty: everything returnable when the clawback was made."),
+    )
+    policy = models.CharField(
+        _("allocation policy"),
+        max_length=16,
+        choices=AllocationPolicy.choices,
+        default=AllocationPolicy.PROPORTIONAL,
+    )
+    accounts = models.JSONField(_("accounts, in order"), default=list, blank=True)
+    description = models.CharField(_("description"), max_length=80)
+    state = models.CharField(
+        _("state"), max_length=16, choices=ClawbackState.choices, default=ClawbackState.OPEN
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    updated = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("clawback")
+        verbose_name_plural = _("clawbacks")
+        ordering = ["-created", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mchid", "out_clawback_no"], name="wxpay_ps_unique_out_clawback_no"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=1), name="wxpay_ps_clawback_amount_gte_1"
+            ),
+        ]
+        permissions = [
+            ("submit_profitsharingclawback", _("Can submit a clawback to WeChat Pay")),
+        ]
+
+    def __str__(self) -> str:
+        return self.out_clawback_no
+
+    @property
+    def amount_yuan(self) -> Decimal:
+        return Decimal(self.amount) / 100

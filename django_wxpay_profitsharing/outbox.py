@@ -13,6 +13,7 @@ between commit and delivery.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
@@ -54,7 +55,7 @@ def record(row: ProfitSharingReturn, names: Sequence[str], previous_state: str) 
     transaction.on_commit(lambda: deliver(ids), robust=True)
 
 
-def _claim(event_id: object) -> bool:
+def _claim(event_id: uuid.UUID) -> bool:
     """Take the delivery lease on an undelivered event; False if someone else has it."""
     now = timezone.now()
     free = models.Q(lease_until__isnull=True) | models.Q(lease_until__lte=now)
@@ -84,7 +85,7 @@ def _send(event: ProfitSharingEvent) -> None:
             )
 
 
-def deliver(event_ids: Iterable[object]) -> int:
+def deliver(event_ids: Iterable[uuid.UUID]) -> int:
     """Send the signals of these events (those not delivered and not held); returns count.
 
     Receivers that raise are logged, and the event still counts as delivered: the

@@ -221,8 +221,8 @@ def current_policy() -> transitions.Policy:
     """The timing of attempts, from the settings."""
     s = wxpay_settings
     return transitions.Policy(
-        retry_backoff=tuple(s.RETRY_BACKOFF),  # type: ignore[arg-type]
-        poll_backoff=tuple(s.POLL_BACKOFF),  # type: ignore[arg-type]
+        retry_backoff=tuple(s.RETRY_BACKOFF),
+        poll_backoff=tuple(s.POLL_BACKOFF),
         lease_seconds=float(s.LEASE_SECONDS),
     )
 

@@ -36,6 +36,8 @@ class Step(enum.StrEnum):
     SUBMIT = "submit"
     #: ``GET /v3/profitsharing/return-orders/{out_return_no}``.
     QUERY = "query"
+    #: The same query, asked after a refusal: WeChat may hold the return nevertheless.
+    CONFIRM = "confirm"
 
 
 class Action(enum.StrEnum):
@@ -47,3 +49,5 @@ class Action(enum.StrEnum):
     REFRESH = "refresh"
     #: The poller: whatever the return's state calls for.
     DUE = "due"
+    #: "Retry now": re-send a return waiting for its receiver to top up.
+    RETRY = "retry"

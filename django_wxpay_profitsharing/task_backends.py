@@ -45,7 +45,7 @@ def celery_installed() -> bool:
 
 def task_backend() -> str:
     """The effective backend: ``celery``, ``thread`` or ``inline``."""
-    backend = wxpay_settings.TASK_BACKEND
+    backend = str(wxpay_settings.TASK_BACKEND)
     if backend not in BACKENDS:
         raise ImproperlyConfigured(
             f"WXPAY_PROFITSHARING['TASK_BACKEND'] must be one of {', '.join(BACKENDS)}"

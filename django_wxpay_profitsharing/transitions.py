@@ -32,6 +32,7 @@ from .decisions import (
     Schedule,
     decide,
     first_step,
+    may_claim,
     outcome_of_error,
     outcome_of_result,
 )
@@ -46,7 +47,7 @@ logger = logging.getLogger("django_wxpay_profitsharing")
 #: What :func:`apply` may change (never the request fields: they are frozen).
 APPLIED_FIELDS = (
     "state", "return_id", "result", "fail_reason", "create_time", "finish_time",
-    "response_json", "needs_query", "last_error_code", "last_error_message",
+    "response_json", "needs_query", "awaiting_topup", "last_error_code", "last_error_message",
     "next_attempt_at", "lease_until", "lease_token", "updated",
 )  # fmt: skip
 #: The largest UTC offset a real time carries (RFC 3339 allows more; databases do not).
@@ -79,6 +80,7 @@ class Claim:
     action: Action
     state: str
     needs_query: bool
+    awaiting_topup: bool
     out_return_no: str
     sub_mchid: str | None
     query_out_order_no: str
@@ -113,6 +115,7 @@ def claim_row(
         action=Action(action),
         state=row.state,
         needs_query=row.needs_query,
+        awaiting_topup=row.awaiting_topup,
         out_return_no=row.out_return_no,
         sub_mchid=row.sub_mchid or None,
         query_out_order_no=row.out_order_no or (row.response_json or {}).get("out_order_no", ""),
@@ -135,12 +138,7 @@ def claimable(row: ProfitSharingReturn, action: Action, now: datetime) -> bool:
     """Whether ``action`` may claim ``row`` now (its state allows it, nobody holds it)."""
     if row.lease_until is not None and row.lease_until > now:
         return False
-    rule = ACTIONS[Action(action)]
-    if row.state not in rule.states:
-        return False
-    return not (
-        row.state == ReturnState.PENDING and rule.pending_needs_query and not row.needs_query
-    )
+    return may_claim(action, row.state, row.needs_query, row.awaiting_topup)
 
 
 def renew_lease(claim: Claim, policy: Policy) -> bool:
@@ -172,7 +170,7 @@ def _time_problem(value: datetime | None) -> bool:
 
 
 def _fits(model_field: str, value: str | None) -> bool:
-    limit = ProfitSharingReturn._meta.get_field(model_field).max_length
+    limit = getattr(ProfitSharingReturn._meta.get_field(model_field), "max_length", None)
     return value is None or limit is None or len(value) <= limit
 
 
@@ -210,7 +208,7 @@ def _make_step(
 ) -> tuple[Outcome, ReturnOrder | None]:
     """One call; every failure becomes an outcome (and the error noted in ``result``)."""
     try:
-        if step is Step.QUERY:
+        if step in (Step.QUERY, Step.CONFIRM):
             order = client.query_return(
                 out_return_no=claim.out_return_no,
                 out_order_no=claim.query_out_order_no,
@@ -250,20 +248,39 @@ def _error_text(exc: errors.WeChatPayError) -> tuple[str, str]:
 def call(claim: Claim, client: WeChatPayClient, limiter: RateLimiter, policy: Policy) -> CallResult:
     """Step 2: the calls this claim calls for, as the decision table chains them."""
     result = CallResult()
-    step = first_step(claim.action, claim.state, claim.needs_query, bool(claim.query_out_order_no))
+    step = first_step(
+        claim.action,
+        claim.state,
+        claim.needs_query,
+        bool(claim.query_out_order_no),
+        claim.awaiting_topup,
+    )
     allowed = ACTIONS[claim.action].steps
+    refusal: tuple[str, str] | None = None
     while step is not None:
+        if step is Step.CONFIRM and not claim.query_out_order_no:
+            result.step, result.outcome, result.order = step, Outcome.CANNOT_ASK, None
+            break  # nothing to confirm with: the table says what the refusal means then
         limiter.acquire()
         if not renew_lease(claim, policy):
             result.lease_lost = True
             return result
         outcome, order = _make_step(step, claim, client, result)
+        if refusal is not None and order is None:
+            # The refusal is what the operator must read; the confirming query's own
+            # failure only says it could not be confirmed.
+            confirm_error = result.error_code
+            result.error_code, result.error_message = refusal
+            if confirm_error and outcome is not Outcome.NOT_FOUND:
+                result.error_message += f" (not yet confirmed: {confirm_error})"
         result.step, result.outcome, result.order = step, outcome, order
         decision = decide(claim.state, step, outcome)
         if decision.slow_down:
             limiter.penalize()
         step = decision.then if decision.then in allowed else None
-        if step is not None:
+        if step is Step.CONFIRM:
+            refusal = (result.error_code, result.error_message)
+        elif step is not None:
             result.error_code = result.error_message = ""
     return result
 
@@ -303,6 +320,8 @@ def _write(
     if decision.state is not None:
         row.state = decision.state
     row.needs_query = claim.needs_query if decision.needs_query is None else decision.needs_query
+    if decision.awaiting_topup is not None:
+        row.awaiting_topup = decision.awaiting_topup
     if decision.keeps_error:
         row.last_error_code = result.error_code[:64]
         row.last_error_message = result.error_message[:2000]

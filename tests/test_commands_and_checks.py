@@ -14,7 +14,7 @@ from django.test import override_settings
 
 from django_wxpay_profitsharing import services
 from django_wxpay_profitsharing.checks import check_settings
-from django_wxpay_profitsharing.conf import build_client
+from django_wxpay_profitsharing.clients import build_client
 from django_wxpay_profitsharing.models import ReturnState
 
 from .conftest import RECEIVER, SUB_MCHID, wxpay_config

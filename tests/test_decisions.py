@@ -19,54 +19,64 @@ P, Q = ReturnState.PENDING, ReturnState.PROCESSING
 S, F, R = ReturnState.SUCCEEDED, ReturnState.FAILED, ReturnState.REJECTED
 OC = Outcome
 
-# (state, step, outcome): (next state or None, schedule, needs_query, then, keeps_error, slow_down)
+# (state, step, outcome): (next state, schedule, needs_query, awaiting_topup, then,
+# keeps_error, slow_down); None: unchanged.
+ANSWERS = {
+    OC.SUCCESS: (S, "never", False, False, None, False, False),
+    OC.FAILED: (F, "never", False, False, None, False, False),
+    OC.PROCESSING: (Q, "poll", False, False, None, False, False),
+}
+ERRORS = [o for o in OC if o not in ANSWERS]
+RETRY = (None, "retry", None, None, None, True, False)
+ARRIVED = (None, "retry", True, None, None, True, False)
+SLOWER = (None, "retry", None, None, None, True, True)
+REJECT = (R, "never", False, None, None, True, False)
+CONFIRM = (None, "retry", True, None, Step.CONFIRM, True, False)
+TOPUP = (Q, "poll", False, True, None, True, False)
+POLL = (None, "poll", False, None, None, True, False)
+POLL_SLOWER = (None, "poll", False, None, None, True, True)
+
+
+def rows(state, step, errors):
+    assert set(errors) == set(ERRORS), (state, step)
+    return {(state, step, o): v for o, v in {**ANSWERS, **errors}.items()}
+
+
 EXPECTED = {
-    (P, Step.SUBMIT, OC.SUCCESS): (S, "never", False, None, False, False),
-    (P, Step.SUBMIT, OC.FAILED): (F, "never", False, None, False, False),
-    (P, Step.SUBMIT, OC.PROCESSING): (Q, "poll", False, None, False, False),
-    (P, Step.SUBMIT, OC.MISMATCH): (None, "retry", True, None, True, False),
-    (P, Step.SUBMIT, OC.UNVERIFIABLE): (None, "retry", True, None, True, False),
-    (P, Step.SUBMIT, OC.NOT_SENT): (None, "retry", None, None, True, False),
-    (P, Step.SUBMIT, OC.MAYBE_SENT): (None, "retry", True, None, True, False),
-    (P, Step.SUBMIT, OC.INVALID_LOCAL): (R, "never", False, None, True, False),
-    (P, Step.SUBMIT, OC.RETRY_SAME): (None, "retry", True, None, True, False),
-    (P, Step.SUBMIT, OC.RATE_LIMITED): (None, "retry", None, None, True, True),
-    (P, Step.SUBMIT, OC.CREDENTIALS): (None, "retry", None, None, True, False),
-    (P, Step.SUBMIT, OC.REFUSED): (R, "never", False, None, True, False),
-    (P, Step.SUBMIT, OC.NOT_FOUND): (R, "never", False, None, True, False),
-    (P, Step.QUERY, OC.SUCCESS): (S, "never", False, None, False, False),
-    (P, Step.QUERY, OC.FAILED): (F, "never", False, None, False, False),
-    (P, Step.QUERY, OC.PROCESSING): (Q, "poll", False, None, False, False),
-    (P, Step.QUERY, OC.MISMATCH): (None, "retry", None, None, True, False),
-    (P, Step.QUERY, OC.UNVERIFIABLE): (None, "retry", None, None, True, False),
-    (P, Step.QUERY, OC.NOT_SENT): (None, "retry", None, None, True, False),
-    (P, Step.QUERY, OC.MAYBE_SENT): (None, "retry", None, None, True, False),
-    (P, Step.QUERY, OC.INVALID_LOCAL): (R, "never", False, None, True, False),
-    (P, Step.QUERY, OC.RETRY_SAME): (None, "retry", None, None, True, False),
-    (P, Step.QUERY, OC.RATE_LIMITED): (None, "retry", None, None, True, True),
-    (P, Step.QUERY, OC.CREDENTIALS): (None, "retry", None, None, True, False),
-    (P, Step.QUERY, OC.REFUSED): (None, "retry", None, None, True, False),
-    (P, Step.QUERY, OC.NOT_FOUND): (None, "retry", False, Step.SUBMIT, True, False),
-    (Q, Step.QUERY, OC.SUCCESS): (S, "never", False, None, False, False),
-    (Q, Step.QUERY, OC.FAILED): (F, "never", False, None, False, False),
-    (Q, Step.QUERY, OC.PROCESSING): (Q, "poll", False, None, False, False),
-    **{
-        (Q, Step.QUERY, outcome): (None, "poll", False, None, True, outcome is OC.RATE_LIMITED)
-        for outcome in (
-            OC.MISMATCH, OC.UNVERIFIABLE, OC.NOT_SENT, OC.MAYBE_SENT, OC.INVALID_LOCAL,
-            OC.RETRY_SAME, OC.RATE_LIMITED, OC.CREDENTIALS, OC.REFUSED, OC.NOT_FOUND,
-        )
-    },
+    **rows(P, Step.SUBMIT, {
+        OC.MISMATCH: ARRIVED, OC.UNVERIFIABLE: ARRIVED, OC.NOT_SENT: RETRY,
+        OC.CANNOT_ASK: RETRY, OC.MAYBE_SENT: ARRIVED, OC.INVALID_LOCAL: REJECT,
+        OC.RETRY_SAME: ARRIVED, OC.RATE_LIMITED: SLOWER, OC.CREDENTIALS: RETRY,
+        OC.REFUSED: CONFIRM, OC.NOT_FOUND: CONFIRM, OC.BALANCE_SHORT: TOPUP,
+    }),
+    **rows(P, Step.QUERY, {
+        **dict.fromkeys(ERRORS, RETRY), OC.INVALID_LOCAL: REJECT, OC.RATE_LIMITED: SLOWER,
+        OC.NOT_FOUND: (None, "retry", False, None, Step.SUBMIT, True, False),
+    }),
+    **rows(P, Step.CONFIRM, {
+        **dict.fromkeys(ERRORS, (None, "retry", True, None, None, True, False)),
+        OC.RATE_LIMITED: (None, "retry", True, None, None, True, True),
+        OC.NOT_FOUND: REJECT, OC.MISMATCH: REJECT, OC.INVALID_LOCAL: REJECT,
+        OC.CANNOT_ASK: REJECT,
+    }),
+    **rows(Q, Step.QUERY, {**dict.fromkeys(ERRORS, POLL), OC.RATE_LIMITED: POLL_SLOWER}),
+    **rows(Q, Step.SUBMIT, {
+        **dict.fromkeys(ERRORS, POLL), OC.RATE_LIMITED: POLL_SLOWER, OC.BALANCE_SHORT: TOPUP,
+        OC.REFUSED: (None, "poll", None, None, Step.CONFIRM, True, False),
+        OC.NOT_FOUND: (None, "poll", None, None, Step.CONFIRM, True, False),
+    }),
+    **rows(Q, Step.CONFIRM, {**dict.fromkeys(ERRORS, POLL), OC.RATE_LIMITED: POLL_SLOWER}),
 }  # fmt: skip
 
 
 @pytest.mark.parametrize("key", sorted(EXPECTED, key=str), ids=lambda k: "-".join(k))
 def test_every_row(key):
-    state, schedule, needs_query, then, keeps_error, slow_down = EXPECTED[key]
+    state, schedule, needs_query, awaiting, then, keeps_error, slow_down = EXPECTED[key]
     assert decide(*key) == Decision(
         state=state,
         schedule=Schedule(schedule),
         needs_query=needs_query,
+        awaiting_topup=awaiting,
         then=then,
         keeps_error=keeps_error,
         slow_down=slow_down,
@@ -79,7 +89,7 @@ def test_the_table_has_exactly_the_expected_rows():
 
 def test_no_row_for_what_never_happens():
     for state, step in itertools.product(ReturnState, Step):
-        if (state, step) in {(P, Step.SUBMIT), (P, Step.QUERY), (Q, Step.QUERY)}:
+        if state in (P, Q):
             continue
         with pytest.raises(LookupError):
             decide(state, step, OC.SUCCESS)
@@ -114,6 +124,15 @@ def test_first_step(action, state, needs_query, can_query, step):
 
 
 @pytest.mark.parametrize(
+    ("action", "step"),
+    [(Action.DUE, Step.SUBMIT), (Action.RETRY, Step.SUBMIT), (Action.REFRESH, Step.QUERY)],
+)
+def test_a_return_waiting_for_a_top_up_is_sent_again_identically(action, step):
+    """原单重试: the same request again; a refresh only asks."""
+    assert decisions.first_step(action, Q, False, True, awaiting_topup=True) is step
+
+
+@pytest.mark.parametrize(
     ("action", "state", "needs_query", "allowed"),
     [
         (Action.SUBMIT, ReturnState.DRAFT, False, False),  # nothing sends a draft
@@ -126,11 +145,15 @@ def test_first_step(action, state, needs_query, can_query, step):
         (Action.REFRESH, Q, False, True),
         (Action.DUE, P, False, True),
         (Action.DUE, Q, False, True),
+        (Action.RETRY, P, False, False),
+        (Action.RETRY, Q, False, False),  # only a return waiting for a top-up
         *[(action, state, False, False) for action in Action for state in (S, F, R)],
     ],
 )
 def test_which_action_may_claim_what(action, state, needs_query, allowed):
     assert decisions.may_claim(action, state, needs_query) is allowed
+    if action is Action.RETRY and state == Q:
+        assert decisions.may_claim(action, state, needs_query, awaiting_topup=True)
 
 
 def test_unknown_action_raises_instead_of_being_read_as_another():
@@ -148,6 +171,8 @@ def test_unknown_action_raises_instead_of_being_read_as_another():
         (errors.APIError(404, "RESOURCE_NOT_EXISTS"), OC.NOT_FOUND),
         (errors.APIError(418, "SOMETHING_NEW"), OC.REFUSED),
         (errors.APIError(503, ""), OC.RETRY_SAME),
+        (errors.APIError(403, "NOT_ENOUGH", "可用余额不足，请充值后重新发起"), OC.BALANCE_SHORT),
+        (errors.APIError(400, "INVALID_REQUEST", "剩余可回退的金额不足"), OC.REFUSED),
         (errors.TransportError("x", maybe_sent=False), OC.NOT_SENT),
         (errors.TransportError("x", maybe_sent=True), OC.MAYBE_SENT),
         (errors.SignatureError("x"), OC.UNVERIFIABLE),

@@ -20,6 +20,12 @@ RESOURCE_NOT_EXISTS           404     not_found     no such return (query)
 ORDER_NOT_EXIST               404     not_found     no such sharing order
 ============================  ======  ============  ===================================
 
+One answer is told apart by its message, not its code: "可用余额不足，请充值后重新发起"
+(the receiver's available balance is short) means WeChat keeps the return PROCESSING,
+holding its amount, and the *identical* request succeeds after the receiver tops up
+("原单重试"): :data:`MESSAGE_MEANINGS` reads it as ``balance_short``, whatever code
+carries it.
+
 A code not in the table is read from its status: 429 rate_limited, 5xx retry_same,
 401 credentials, 404 not_found, any other 4xx refused. ``retryable`` (may the same
 request go again?) follows from the meaning. A 2xx whose signature does not verify
@@ -49,6 +55,8 @@ class Meaning(enum.StrEnum):
     REFUSED = "refused"
     #: WeChat Pay has no such resource (a return never received, an unknown order).
     NOT_FOUND = "not_found"
+    #: The receiver's balance is short: WeChat holds the return; re-send it identically.
+    BALANCE_SHORT = "balance_short"
 
 
 #: The one table of WeChat Pay's error codes for these endpoints.
@@ -66,12 +74,19 @@ CODE_MEANINGS: dict[str, Meaning] = {
     "RESOURCE_NOT_EXISTS": Meaning.NOT_FOUND,
     "ORDER_NOT_EXIST": Meaning.NOT_FOUND,
 }
+#: Messages that mean more than their code: a substring of WeChat's message -> meaning.
+MESSAGE_MEANINGS: dict[str, Meaning] = {
+    "可用余额不足": Meaning.BALANCE_SHORT,
+}
 #: Meanings under which the identical request may be sent again.
-RETRYABLE_MEANINGS = frozenset({Meaning.RETRY_SAME, Meaning.RATE_LIMITED})
+RETRYABLE_MEANINGS = frozenset({Meaning.RETRY_SAME, Meaning.RATE_LIMITED, Meaning.BALANCE_SHORT})
 
 
-def meaning_of(status: int, code: str) -> Meaning:
-    """The meaning of an error answer: the table first, then the HTTP status."""
+def meaning_of(status: int, code: str, message: str = "") -> Meaning:
+    """The meaning of an error answer: the message table, the code table, the status."""
+    for fragment, meaning in MESSAGE_MEANINGS.items():
+        if fragment in message and not 200 <= status < 300 and status < 500:
+            return meaning
     if code in CODE_MEANINGS:
         return CODE_MEANINGS[code]
     if status == 429:
@@ -122,7 +137,7 @@ class APIError(WeChatPayError):
     @property
     def meaning(self) -> Meaning:
         """What this answer means (:data:`CODE_MEANINGS`, else the status)."""
-        return meaning_of(self.status, self.code)
+        return meaning_of(self.status, self.code, self.message)
 
     @property
     def retryable(self) -> bool:  # type: ignore[override]

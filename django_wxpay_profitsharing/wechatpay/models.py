@@ -58,7 +58,7 @@ class ReturnRequest:
         Unknown names are problems too (a misspelt field must never be dropped).
         """
         unknown = sorted(set(given) - set(RETURN_REQUEST_FIELDS))
-        values = {name: given.get(name) for name in RETURN_REQUEST_FIELDS}
+        values: dict[str, Any] = {name: given.get(name) for name in RETURN_REQUEST_FIELDS}
         _body, problems = validation.check_create_fields(values)
         for name in unknown:
             problems.setdefault(name, []).append(validation.UNKNOWN_FIELD)

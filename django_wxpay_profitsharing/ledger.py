@@ -1,0 +1,178 @@
+"""What may still be clawed back from each receiver of a sharing order, and why not.
+
+Why here, before any call: WeChat Pay refuses a return from a personal receiver, from a
+line that is not ``SUCCESS``, from an order that is not ``FINISHED``, past 180 days,
+beyond 50 returns per sharing order, and beyond what the receiver got less what was
+returned or is being returned. The app knows all of it from the order's mirror
+(``ProfitSharingOrder``) and its own returns, so it refuses such a return itself,
+naming the field, and sends nothing.
+
+Per receiver line: ``shared`` (what WeChat split to it), ``returned`` (returns that
+succeeded), ``reserved`` (returns not final yet, drafts included: they hold their
+amount), ``returnable = shared - returned - reserved``, and 0 with a ``blocked``
+reason where WeChat would refuse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import models
+from django.db.models import Q, Sum
+
+from .models import (
+    ProfitSharingOrder,
+    ProfitSharingOrderReceiver,
+    ProfitSharingReturn,
+    ReturnState,
+    SharingOrderState,
+)
+
+#: "分账回退的时限是180天" (counted here from the split, the later of the two candidates).
+RETURN_WINDOW = timedelta(days=180)
+#: Return requests per sharing order (2025 docs; SDK comments still say 20).
+MAX_RETURNS_PER_ORDER = 50
+MERCHANT_ID = "MERCHANT_ID"
+
+# Why a line gives nothing back (constants: translated by the app's messages table).
+PERSONAL = "personal receivers cannot be returned from"
+LINE_NOT_SUCCESS = "the split to this receiver did not succeed"
+ORDER_NOT_FINISHED = "the sharing order is not finished"
+EXPIRED = "the 180 days for returns have passed"
+LIMIT_REACHED = "the sharing order has 50 returns already"
+NOTHING_LEFT = "nothing is left to return"
+BLOCKED_REASONS = (PERSONAL, LINE_NOT_SUCCESS, ORDER_NOT_FINISHED, EXPIRED, LIMIT_REACHED)
+
+
+@dataclass(frozen=True)
+class LineLedger:
+    """One receiver line's figures, in fen."""
+
+    line: ProfitSharingOrderReceiver
+    shared: int
+    returned: int
+    reserved: int
+    returnable: int
+    blocked: str  # "" or one of BLOCKED_REASONS
+
+    @property
+    def account(self) -> str:
+        return self.line.account
+
+
+def order_returns(order: ProfitSharingOrder) -> models.QuerySet[ProfitSharingReturn]:
+    """The returns made against ``order``, by its out_order_no or its order_id."""
+    same_order = Q(out_order_no=order.out_order_no)
+    if order.order_id:
+        same_order |= Q(order_id=order.order_id) | Q(wechat_order_id=order.order_id)
+    return ProfitSharingReturn.objects.filter(
+        same_order, mchid=order.mchid, sub_mchid=order.sub_mchid
+    )
+
+
+def counted_returns(order: ProfitSharingOrder) -> int:
+    """Returns toward WeChat's limit: every one sent, or still to be sent."""
+    never_sent = Q(state=ReturnState.REJECTED, submitted_at__isnull=True)
+    return order_returns(order).exclude(never_sent).count()
+
+
+def _sums(order: ProfitSharingOrder, exclude_pk: int | None) -> dict[str, tuple[int, int]]:
+    rows = order_returns(order)
+    if exclude_pk is not None:
+        rows = rows.exclude(pk=exclude_pk)
+    figures = rows.values("return_mchid").annotate(
+        returned=Sum("amount", filter=Q(state=ReturnState.SUCCEEDED)),
+        reserved=Sum(
+            "amount",
+            filter=~Q(state__in=[ReturnState.SUCCEEDED, ReturnState.FAILED, ReturnState.REJECTED]),
+        ),
+    )
+    return {f["return_mchid"]: (f["returned"] or 0, f["reserved"] or 0) for f in figures}
+
+
+def _blocked(
+    order: ProfitSharingOrder, line: ProfitSharingOrderReceiver, now: datetime, count: int
+) -> str:
+    if line.type != MERCHANT_ID:
+        return PERSONAL
+    if line.result != "SUCCESS":
+        return LINE_NOT_SUCCESS
+    if order.state != SharingOrderState.FINISHED:
+        return ORDER_NOT_FINISHED
+    shared_at = line.finish_time or line.create_time
+    if shared_at is not None and now - shared_at > RETURN_WINDOW:
+        return EXPIRED
+    if count >= MAX_RETURNS_PER_ORDER:
+        return LIMIT_REACHED
+    return ""
+
+
+def order_ledger(
+    order: ProfitSharingOrder, now: datetime, *, exclude_pk: int | None = None
+) -> list[LineLedger]:
+    """Every receiver line of ``order`` with its figures (``exclude_pk``: a return left out)."""
+    sums = _sums(order, exclude_pk)
+    count = counted_returns(order) - (1 if exclude_pk is not None else 0)
+    ledger = []
+    for line in order.receivers.all():
+        returned, reserved = sums.get(line.account, (0, 0)) if line.type == MERCHANT_ID else (0, 0)
+        blocked = _blocked(order, line, now, count)
+        left = max(0, line.amount - returned - reserved)
+        ledger.append(
+            LineLedger(
+                line=line,
+                shared=line.amount,
+                returned=returned,
+                reserved=reserved,
+                returnable=0 if blocked else left,
+                blocked=blocked,
+            )
+        )
+    return ledger
+
+
+def find_order(
+    mchid: str, sub_mchid: str, out_order_no: str | None, order_id: str | None
+) -> ProfitSharingOrder | None:
+    """The mirrored sharing order a return names, if the shop has synced it."""
+    orders = ProfitSharingOrder.objects.filter(mchid=mchid, sub_mchid=sub_mchid or "")
+    if out_order_no:
+        return orders.filter(out_order_no=out_order_no).first()
+    if order_id:
+        return orders.filter(order_id=order_id).first()
+    return None
+
+
+class ReturnNotAllowed(ValueError):
+    """WeChat would refuse this return; ``field`` names the culprit, nothing was sent."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def check_return(
+    order: ProfitSharingOrder,
+    return_mchid: str,
+    amount: int,
+    now: datetime,
+    *,
+    exclude_pk: int | None = None,
+) -> None:
+    """Raise :class:`ReturnNotAllowed` when the ledger says WeChat would refuse."""
+    lines = {entry.account: entry for entry in order_ledger(order, now, exclude_pk=exclude_pk)}
+    entry = lines.get(return_mchid)
+    if entry is None:
+        raise ReturnNotAllowed("return_mchid", NOT_A_RECEIVER)
+    if entry.blocked == LIMIT_REACHED:
+        raise ReturnNotAllowed("out_order_no", LIMIT_REACHED)
+    if entry.blocked:
+        raise ReturnNotAllowed("return_mchid", entry.blocked)
+    if amount > entry.returnable:
+        raise ReturnNotAllowed("amount", f"{OVER_RETURNABLE} ({entry.returnable} fen)")
+
+
+NOT_A_RECEIVER = "is not a receiver of this sharing order"
+OVER_RETURNABLE = "exceeds what is returnable from this receiver"
