@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -15,11 +16,13 @@ from .services import validate_return_fields
 
 REQUEST_FIELDS = ("sub_mchid", "order_id", "out_order_no", "out_return_no", "return_mchid")
 
-# django-stubs makes ModelForm generic; Django's own class cannot be subscripted at run time.
-if TYPE_CHECKING:
-    _ModelForm = forms.ModelForm[ProfitSharingReturn]
-else:
-    _ModelForm = forms.ModelForm
+
+#: Yuan as an operator types it: ASCII digits, at most two decimals, nothing else.
+#: Why not ``DecimalField``: ``Decimal()`` also reads "1e3", "1_000", "١٢" and
+#: "１００", none of which an operator means as an amount of money.
+YUAN_RE = re.compile(r"[0-9]{1,17}(?:\.[0-9]{1,2})?")
+NOT_YUAN = _("Enter yuan in ASCII digits with at most two decimals, e.g. 12.34.")
+TOO_LITTLE_YUAN = _("Enter at least 0.01 yuan.")
 
 
 def yuan_to_fen(value: Decimal) -> int:
@@ -27,12 +30,32 @@ def yuan_to_fen(value: Decimal) -> int:
     return int((value * 100).to_integral_exact())
 
 
+class YuanField(forms.Field):
+    """An amount in yuan, cleaned to a ``Decimal`` of at most two places (0.01 up)."""
+
+    widget = forms.TextInput(attrs={"inputmode": "decimal", "maxlength": 20})
+
+    def to_python(self, value: Any) -> Decimal | None:
+        text = "" if value in self.empty_values else str(value).strip()
+        if not text:
+            return None
+        if not YUAN_RE.fullmatch(text):
+            raise ValidationError(NOT_YUAN, code="invalid")
+        amount = Decimal(text)
+        if amount < Decimal("0.01"):
+            raise ValidationError(TOO_LITTLE_YUAN, code="min_value")
+        return amount
+
+
+if TYPE_CHECKING:
+    _ModelForm = forms.ModelForm[ProfitSharingReturn]
+else:  # Django's ModelForm takes no type argument at run time
+    _ModelForm = forms.ModelForm
+
+
 class ProfitSharingReturnForm(_ModelForm):
-    amount_yuan = forms.DecimalField(
+    amount_yuan = YuanField(
         label=_("amount (yuan)"),
-        min_value=Decimal("0.01"),
-        max_digits=18,
-        decimal_places=2,
         help_text=_("In yuan, at most two decimals: 12.34 is sent as 1234 fen."),
     )
 
@@ -46,7 +69,7 @@ class ProfitSharingReturnForm(_ModelForm):
             self.fields["out_return_no"].required = False
             self.fields["out_return_no"].help_text = _("Left blank, a time-ordered number is made.")
         if self.instance.pk:
-            self.initial["amount_yuan"] = self.instance.amount_yuan
+            self.initial["amount_yuan"] = f"{self.instance.amount_yuan:.2f}"
 
     def clean(self) -> dict[str, Any]:
         super().clean()

@@ -24,6 +24,7 @@ TRANSLATED: dict[str, Promise] = {
     v.BLANK: _("must not be blank"),
     v.TOO_LONG: _("must be at most 80 characters"),
     v.CONTROL_CHARACTERS: _("must not contain control characters"),
+    v.INVISIBLE_CHARACTERS: _("must not contain invisible format or line separator characters"),
     v.ONE_ORDER_REFERENCE: _("give exactly one of order_id and out_order_no"),
     v.UNKNOWN_FIELD: _("is not a field of a return request"),
 }

@@ -152,17 +152,21 @@ def admin_client(db):
 
 
 def yuan_ok(text: str) -> bool:
-    """At least 0.01, at most two decimals and 18 digits: what fen can say exactly."""
-    from decimal import Decimal, InvalidOperation
+    """Yuan as an operator types it (issue 12.12): ASCII digits, at most two decimals.
 
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
+    At least 0.01, and no more fen than WeChat's int64; no exponent, no underscore,
+    no other script's digits, no sign. Surrounding whitespace is trimmed.
+    """
+    from decimal import Decimal
+
+    text = text.strip()
+    whole, point, decimals = text.partition(".")
+    ascii_digits = set("0123456789")
+    if not whole or not set(whole) <= ascii_digits or len(whole) > 17:
         return False
-    if not value.is_finite() or value < Decimal("0.01"):
+    if point and (not 1 <= len(decimals) <= 2 or not set(decimals) <= ascii_digits):
         return False
-    _sign, digits, exponent = value.normalize().as_tuple()
-    return -exponent <= 2 and len(digits) - max(0, -exponent) <= 16
+    return 1 <= Decimal(text) * 100 <= 2**63 - 1
 
 
 def form_valid(data: dict) -> bool:
@@ -180,7 +184,27 @@ TEXT = st.text(st.characters(codec="utf-8"), max_size=90)
 AMOUNTS = st.one_of(
     st.decimals(allow_nan=True, allow_infinity=True).map(str),
     st.decimals(min_value=0, max_value=10**6, places=2).map(str),
-    st.sampled_from(["", "0", "0.001", "1e3", "12.34", " 5 ", "-1", "١٢"]),
+    st.sampled_from(
+        [
+            "",
+            "0",
+            "0.001",
+            "1e3",
+            "12.34",
+            " 5 ",
+            "-1",
+            "١٢",
+            "1.005",
+            "1_000",
+            "１００",
+            "+1",
+            "12.",
+            ".5",
+            "0.00",
+            "99999999999999999.99",
+            "NaN",
+        ]
+    ),
     TEXT,
 )
 
@@ -239,3 +263,48 @@ def test_admin_add_with_a_taken_number_and_other_fields_is_a_form_error(admin_cl
     response = admin_client.post(ADD, {**data, **INLINE, "amount_yuan": "2.00"})
     assert response.status_code == 200, response.status_code
     assert b"errorlist" in response.content
+
+
+def form_for(amount_yuan: str, description: str = "退款"):
+    from django_wxpay_profitsharing.forms import ProfitSharingReturnForm
+
+    return ProfitSharingReturnForm(
+        data={
+            "sub_mchid": "1900000109",
+            "out_order_no": "P1",
+            "order_id": "",
+            "out_return_no": "",
+            "return_mchid": "86693852",
+            "amount_yuan": amount_yuan,
+            "description": description,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "fen"), [("12.34", 1234), ("12", 1200), ("0.01", 1), (" 5 ", 500)]
+)
+def test_admin_form_takes_yuan_with_at_most_two_decimals(text, fen):
+    form = form_for(text)
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["amount"] == fen
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1.005", "1e3", "1E3", "1_000", "１００", "١٢", "٣", "-1", "+1", "12.", ".5", "0", "0.00",
+     "NaN", "Infinity", "1,000", "0x10", "99999999999999999.99", "1" * 18],
+)  # fmt: skip
+def test_admin_form_refuses_other_amounts(text):
+    form = form_for(text)
+    assert not form.is_valid()
+    assert list(form.errors) == ["amount_yuan"], form.errors
+
+
+@pytest.mark.parametrize(
+    "description", ["\u200b", "a\u202eb", "a\u2067b", "del\x7f", "a\u2028b", "a\x85b", "\u2060 "]
+)
+def test_admin_form_refuses_invisible_descriptions(description):
+    form = form_for("1.00", description)
+    assert not form.is_valid()
+    assert list(form.errors) == ["description"], form.errors

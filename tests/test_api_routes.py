@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -17,6 +18,7 @@ from .conftest import RECEIVER, SUB_MCHID, wxpay_config
 
 pytestmark = pytest.mark.django_db(transaction=True)
 LIST = "/api/wxpay/returns/"
+BY_NO = f"{LIST}by-out-return-no/"
 ALL_PERMS = (
     "view_profitsharingreturn",
     "add_profitsharingreturn",
@@ -130,9 +132,68 @@ def test_retrieve_by_id_and_by_out_return_no(configured, order):
     client = api_user()
     row = services.create_return(**body(order, out_return_no="R-by_no*1"), submit=True)
     assert client.get(f"{LIST}{row.pk}/").data["out_return_no"] == "R-by_no*1"
-    assert client.get(f"{LIST}R-by_no*1/").data["id"] == row.pk
+    assert client.get(f"{BY_NO}R-by_no*1/").data["id"] == row.pk
+    assert client.get(f"{LIST}R-by_no*1/").status_code == 404  # {pk} is digits only
     assert client.get(f"{LIST}999999/").status_code == 404
-    assert client.get(f"{LIST}R-missing/").status_code == 404
+    assert client.get(f"{LIST}{2**63}/").status_code == 404  # beyond a 64-bit key
+    assert client.get(f"{BY_NO}R-missing/").status_code == 404
+
+
+def test_a_numeric_out_return_no_never_reaches_the_row_with_that_id(configured, order):
+    """Issue 12.1: out_return_no "N" and pk N are two returns, each on its own route."""
+    client = api_user()
+    by_id = services.create_return(**body(order, out_return_no="RID1"), submit=False)
+    by_no = services.create_return(**body(order, out_return_no=str(by_id.pk)), submit=False)
+    assert by_no.pk != by_id.pk
+    assert client.get(f"{LIST}{by_id.pk}/").data["out_return_no"] == "RID1"
+    assert client.get(f"{BY_NO}{by_id.pk}/").data["id"] == by_no.pk
+
+    submitted = client.post(f"{BY_NO}{by_id.pk}/submit/")
+    assert submitted.status_code == 200 and submitted.data["id"] == by_no.pk
+    posts = [c for c in configured.calls() if c["method"] == "POST"]
+    assert [c["out_return_no"] for c in posts] == [str(by_id.pk)]
+    by_id.refresh_from_db()
+    assert (by_id.state, by_id.attempts) == (ReturnState.PENDING, 0)
+
+    refreshed = client.post(f"{BY_NO}{by_id.pk}/refresh/")
+    assert refreshed.status_code == 200 and refreshed.data["id"] == by_no.pk
+    assert client.post(f"{LIST}{by_id.pk}/submit/").data["id"] == by_id.pk
+    assert client.post(f"{LIST}{by_id.pk}/refresh/").data["id"] == by_id.pk
+    assert ProfitSharingReturn.objects.get(pk=by_id.pk).attempts == 1
+
+
+def test_both_routes_are_in_the_openapi_schema(tmp_path):
+    """The example shop's schema (drf-spectacular, as an integrator sees it)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(root),
+        "DJANGO_SETTINGS_MODULE": "shop.settings",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.sqlite3'}",
+    }
+    manage = [sys.executable, str(root / "example_project" / "manage.py")]
+    out = subprocess.run(
+        [*manage, "spectacular", "--skip-checks", "--format", "openapi-json", "--validate"],
+        env=env, capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    paths = json.loads(out)["paths"]
+    by_no = "/api/wxpay/returns/by-out-return-no/{out_return_no}/"
+    for path in ("/api/wxpay/returns/{id}/", by_no):
+        for suffix in ("", "submit/", "refresh/"):
+            assert path + suffix in paths, sorted(paths)
+            for operation in paths[path + suffix].values():
+                in_path = [(p["name"], p["schema"]["type"]) for p in operation["parameters"]]
+                assert in_path == ([("id", "integer")] if "{id}" in path else
+                                   [("out_return_no", "string")])  # fmt: skip
+    create = paths["/api/wxpay/returns/"]["post"]
+    assert list(create["requestBody"]["content"]) == ["application/json"]
+    assert {"400", "415"} <= set(create["responses"])
 
 
 def test_submit_refresh_and_bulk(configured, order):
@@ -198,3 +259,145 @@ def test_anonymous_and_under_privileged(configured, order):
     assert nobody.get(f"{LIST}{row.pk}/").status_code == 403
     assert ProfitSharingReturn.objects.get(pk=row.pk).state == ReturnState.PENDING
     assert configured.calls() == []
+
+
+# ---------------------------------------------------- issue 12: a strict API
+def refused_without_trace(configured, response, status=400):
+    assert response.status_code == status, (response.status_code, response.content[:300])
+    assert ProfitSharingReturn.objects.count() == 0
+    assert configured.calls() == []
+    return response.json() if response["Content-Type"].startswith("application/json") else None
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({"out_returnno": "R1"}, "out_returnno"),  # a typo must not get a generated number
+        ({"state": "succeeded"}, "state"),
+        ({"id": 7}, "id"),
+        ({"amount_yuan": "1.00"}, "amount_yuan"),
+        ({"return_id": "X", "attempts": 0}, "return_id"),
+    ],
+)
+def test_unknown_and_read_only_fields_are_named(configured, order, extra, named):
+    answer = refused_without_trace(
+        configured, api_user().post(LIST, body(order, **extra), format="json")
+    )
+    assert set(answer) == set(extra) and named in answer
+
+
+def test_bulk_submit_names_unknown_fields_too(configured, order):
+    row = services.create_return(**body(order), submit=False)
+    response = api_user().post(f"{LIST}bulk-submit/", {"ids": [row.pk], "id": 1}, format="json")
+    assert response.status_code == 400 and set(response.data) == {"id"}
+    assert configured.calls() == []
+
+
+def test_duplicate_json_keys_are_refused(configured, order):
+    """The last key used to win: amount 1 then 100000 was 100000."""
+    rest = ", ".join(f'"{k}": "{v}"' for k, v in body(order).items() if k != "amount")
+    text = '{"amount": 1, "amount": 100000, ' + rest + "}"
+    answer = refused_without_trace(
+        configured, api_user().post(LIST, text, content_type="application/json")
+    )
+    assert "duplicate key 'amount'" in answer["detail"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[" * 100_000, '{"a":' * 50_000, '{"amount": NaN}', '{"amount": Infinity}', "1" * 5000],
+    ids=["brackets", "objects", "nan", "infinity", "long-integer"],
+)
+def test_malformed_json_is_a_400(configured, text):
+    answer = refused_without_trace(
+        configured, api_user().post(LIST, text, content_type="application/json")
+    )
+    assert answer["detail"].startswith("JSON parse error")
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/plain"],
+)
+def test_writes_take_json_only(configured, order, content_type):
+    """A form a foreign page posts (with cached Basic credentials) is a 415, not a return."""
+    client = api_user()
+    row = services.create_return(**body(order), submit=False)
+    form = "&".join(f"{k}={v}" for k, v in body(order).items())
+    for url, data in ((LIST, form), (f"{LIST}{row.pk}/submit/", ""),
+                      (f"{BY_NO}{row.out_return_no}/refresh/", ""),
+                      (f"{LIST}bulk-submit/", f"ids={row.pk}")):  # fmt: skip
+        response = client.post(url, data, content_type=content_type)
+        assert response.status_code == 415, (url, response.status_code)
+    undeclared = client.generic("POST", LIST, form, content_type=None)  # a body, no type
+    assert undeclared.status_code == 415
+    assert ProfitSharingReturn.objects.count() == 1 and configured.calls() == []
+    assert ProfitSharingReturn.objects.get().attempts == 0
+    # Without a body a POST needs no Content-Type (curl -X POST); JSON is always fine.
+    assert client.post(f"{LIST}{row.pk}/submit/").status_code == 200
+    typed = "application/json; charset=utf-8"
+    json_ok = client.post(LIST, json.dumps(body(order, amount=2)), content_type=typed)
+    assert json_ok.status_code == 201
+
+
+@pytest.mark.parametrize(
+    "amount", [1e3, 100.0, "100", " 100.00 ", "１００", "1_000", "٣", True, None, [100], {"fen": 1}]
+)
+def test_the_amount_is_a_json_integer_only(configured, order, amount):
+    answer = refused_without_trace(
+        configured, api_user().post(LIST, body(order, amount=amount), format="json")
+    )
+    assert set(answer) == {"amount"}
+
+
+@pytest.mark.parametrize(
+    "description",
+    ["\u200b", " \u200b\u2060 ", "ok\u202eevil", "a\u2066b\u2069", "del\x7f", "line\u2028two",
+     "para\u2029two", "next\x85line", "tab\tbed", "bom\ufeff", "soft\u00adhyphen", "\u3000 ", 7],
+)  # fmt: skip
+def test_invisible_and_control_characters_in_a_description(configured, order, description):
+    answer = refused_without_trace(
+        configured, api_user().post(LIST, body(order, description=description), format="json")
+    )
+    assert set(answer) == {"description"}
+
+
+def test_text_fields_take_json_strings_only(configured, order):
+    answer = refused_without_trace(
+        configured, api_user().post(LIST, body(order, return_mchid=86693852), format="json")
+    )
+    assert set(answer) == {"return_mchid"}
+
+
+def test_a_tampered_cursor_is_a_400_naming_it(configured, order):
+    import base64
+
+    client = api_user()
+    for _ in range(3):
+        services.create_return(**body(order, amount=1), submit=False)
+    page = client.get(LIST, {"page_size": 1})
+    assert client.get(page.data["next"]).status_code == 200
+    tampered = [
+        "\u00e9",  # not ASCII: not base64
+        base64.b64encode(b"o=x").decode(),
+        base64.b64encode(b"p=not-a-date").decode(),
+        base64.b64encode(b"p=0001-01-01 00:00:00").decode(),  # before year 1 in UTC here
+        base64.b64encode(b"p=2026-01-01 00:00:00+99:00").decode(),
+        base64.b64encode("p=２０２６".encode()).decode(),
+    ]
+    for cursor in tampered:
+        response = client.get(LIST, {"cursor": cursor})
+        assert response.status_code == 400, (cursor, response.status_code)
+        assert list(response.data) == ["cursor"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["0001-01-01T00:00:00", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00",
+     "2026-02-30T00:00:00", "2026-01-01T00:00:00+25:00"],
+)  # fmt: skip
+def test_out_of_range_dates_in_filters_are_a_400(configured, value):
+    client = api_user()
+    for name in ("created_after", "created_before"):
+        response = client.get(LIST, {name: value})
+        assert response.status_code == 400 and list(response.data) == [name], response.data

@@ -92,6 +92,56 @@ def test_return_status_refreshes_and_shows(configured, order):
 def test_return_status_unknown_number():
     with pytest.raises(CommandError, match=r"No return with out_return_no .R-none."):
         run("wxpay_return_status", "R-none")
+    with pytest.raises(CommandError, match=r"No return with pk 999999"):
+        run("wxpay_return_status", "--pk", "999999")
+
+
+@pytest.mark.django_db
+def test_return_status_takes_a_pk_or_an_out_return_no_never_a_guess(order, sim):
+    """A positional is always an out_return_no, all digits or not; a row id is --pk."""
+    with override_settings(WXPAY_PROFITSHARING=wxpay_config(sim)):
+        [by_id] = pending(order, 1)
+        by_no = services.create_return(
+            sub_mchid=SUB_MCHID, out_order_no=order["out_order_no"], return_mchid=RECEIVER,
+            amount=77, description="numbered", out_return_no=str(by_id.pk), submit=False,
+        )  # fmt: skip
+        by_number = run("wxpay_return_status", str(by_id.pk), "--no-refresh")
+        by_pk = run("wxpay_return_status", "--pk", str(by_id.pk), "--no-refresh")
+    assert "77 fen" in by_number and f"out_return_no: {by_no.out_return_no}" in by_number
+    assert "10 fen" in by_pk and f"out_return_no: {by_id.out_return_no}" in by_pk
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "either an OUT_RETURN_NO or --pk"),
+        (["R1", "--pk", "1"], "either an OUT_RETURN_NO or --pk"),
+        (["--pk", "x"], "--pk must be a row id"),
+        (["--pk", "0"], "--pk must be a row id"),
+        (["--pk", "１"], "--pk must be a row id"),
+        (["--pk", str(2**63)], "--pk must be a row id"),
+        (["a b"], "Not a valid out_return_no"),
+    ],
+)
+@pytest.mark.django_db
+def test_return_status_refuses_ambiguity_and_bad_ids(args, message):
+    with pytest.raises(CommandError, match=message):
+        run("wxpay_return_status", "--no-refresh", *args)
+
+
+@pytest.mark.django_db
+def test_return_status_number_of_several_merchants_asks_for_pk(order, sim):
+    from django_wxpay_profitsharing.models import ProfitSharingReturn
+
+    with override_settings(WXPAY_PROFITSHARING=wxpay_config(sim)):
+        [row] = pending(order, 1)
+    ProfitSharingReturn.objects.filter(pk=row.pk).update(mchid="1900000999")
+    twin = ProfitSharingReturn.objects.get(pk=row.pk)
+    twin.pk, twin.mchid = None, "1900000998"
+    twin.save()
+    with override_settings(WXPAY_PROFITSHARING={"MCHID": "1900000100"}):
+        with pytest.raises(CommandError, match=r"several merchants.*give --pk"):
+            run("wxpay_return_status", row.out_return_no, "--no-refresh")
 
 
 @pytest.mark.django_db

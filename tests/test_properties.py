@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import re
 import string
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
@@ -69,11 +70,18 @@ def valid_amount(value) -> bool:
     return type(value) is int and 1 <= value <= 2**63 - 1
 
 
+#: Unicode's control, format (zero-width, bidi), line and paragraph separator categories.
+INVISIBLE_CATEGORIES = {"Cc", "Cf", "Zl", "Zp"}
+
+
 def valid_description(value) -> bool:
-    """string[1,80] (characters), not blank, no control characters, encodable as UTF-8."""
+    """string[1,80] (characters) of visible text, encodable as UTF-8 (issue 12.13).
+
+    Not blank, and no character of the control, format or separator categories.
+    """
     if not isinstance(value, str) or not value.strip() or len(value) > 80:
         return False
-    if any(ord(ch) < 32 for ch in value):
+    if any(unicodedata.category(ch) in INVISIBLE_CATEGORIES for ch in value):
         return False
     try:
         value.encode("utf-8")
@@ -126,8 +134,16 @@ MCHID = st.from_regex(r"[0-9]{1,32}", fullmatch=True)
 AMOUNT = st.integers(min_value=1, max_value=2**63 - 1)
 # Any printable text, Chinese included, with at least one non-space character.
 DESCRIPTION = st.text(
-    st.characters(codec="utf-8", min_codepoint=32), min_size=1, max_size=80
+    st.characters(codec="utf-8", exclude_categories=sorted(INVISIBLE_CATEGORIES)),
+    min_size=1,
+    max_size=80,
 ).filter(lambda s: s.strip())
+#: Zero-width, bidi overrides and isolates, BOM, soft hyphen, DEL, C1, separators.
+INVISIBLE = st.one_of(
+    st.sampled_from("\u200b\u200c\u200d\u2060\ufeff\u00ad\u202a\u202b\u202c\u202d\u202e"
+                    "\u2066\u2067\u2068\u2069\x7f\x85\u2028\u2029"),
+    st.characters(categories=sorted(INVISIBLE_CATEGORIES)),
+)  # fmt: skip
 
 VALID = {
     "out_return_no": OUT_NO,
@@ -161,6 +177,8 @@ MAYBE_BAD = {
             lambda t: (t[0] + t[1] + t[2])[:80]
         ),
         st.tuples(DESCRIPTION, st.characters(categories=["Cs"])).map(lambda t: t[0][:79] + t[1]),
+        st.tuples(DESCRIPTION, INVISIBLE, DESCRIPTION).map(lambda t: (t[0] + t[1] + t[2])[:80]),
+        st.text(INVISIBLE, min_size=1, max_size=5),
         NOT_STRINGS,
     ),
 }
@@ -323,29 +341,19 @@ def test_validate_return_fields_reports_every_bad_field(request):
 
 # ------------------------------------------------------------------ the REST API
 OPTIONAL_IDS = ("out_return_no", "sub_mchid", "order_id", "out_order_no")
-_DRF_DECIMAL_TAIL = re.compile(r"\.0*\s*$")
 
 
 def drf_coerced(name: str, value):
-    """``(ok, value)`` as DRF's documented field parsing sees a JSON value.
+    """``(ok, value)`` as the API's strict fields see a JSON value (issue 12.12).
 
-    Char fields take strings (trimmed) and numbers (as text), never booleans, null or
-    containers; the amount (an ``IntegerField``) takes integers, integral numbers and
-    their text. This is DRF's contract, not ours; ours is applied to what it yields.
+    Text fields take JSON strings only (trimmed, as DRF's ``CharField`` does); the
+    amount takes a JSON integer only: no float, no text, no boolean.
     """
     if name == "amount":
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            return False, None
-        text = str(value)
-        if len(text) > 1000:
-            return False, None
-        try:
-            return True, int(_DRF_DECIMAL_TAIL.sub("", text))
-        except ValueError:
-            return False, None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return (True, value) if type(value) is int else (False, None)
+    if not isinstance(value, str):
         return False, None
-    return True, str(value).strip()
+    return True, value.strip()
 
 
 def serializer_errors(payload: dict) -> set[str]:

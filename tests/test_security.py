@@ -439,6 +439,7 @@ def test_refused_answer_is_recorded_as_a_signature_error(configured, order):
 
 # ------------------------------------------------------ who may act: the API
 API = "/api/wxpay/returns/"
+BY_NUMBER = f"{API}by-out-return-no/"
 PERMS = {
     "anonymous": None,
     "no permission": [],
@@ -455,6 +456,10 @@ ROUTES = {
     "submit": "submit",
     "refresh": "refresh",
     "bulk-submit": "submit",
+    # the same return by its out_return_no: the same permissions (issue 12.1)
+    "retrieve by number": "view",
+    "submit by number": "submit",
+    "refresh by number": "refresh",
 }
 
 
@@ -482,6 +487,9 @@ def api_call(client, route: str, row, order):
         "submit": lambda: client.post(f"{API}{row.pk}/submit/"),
         "refresh": lambda: client.post(f"{API}{row.pk}/refresh/"),
         "bulk-submit": lambda: client.post(f"{API}bulk-submit/", {"ids": [row.pk]}, format="json"),
+        "retrieve by number": lambda: client.get(f"{BY_NUMBER}{row.out_return_no}/"),
+        "submit by number": lambda: client.post(f"{BY_NUMBER}{row.out_return_no}/submit/"),
+        "refresh by number": lambda: client.post(f"{BY_NUMBER}{row.out_return_no}/refresh/"),
     }[route]()
 
 

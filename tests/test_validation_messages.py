@@ -68,3 +68,37 @@ def test_the_admin_form_shows_them_in_chinese(admin_client):
         )
     assert page.status_code == 200  # the form again, with its error
     assert "不能包含控制字符" in page.content.decode()
+
+
+def test_the_strict_api_and_form_messages_are_translated():
+    from django_wxpay_profitsharing import forms
+    from django_wxpay_profitsharing.api import filters, pagination, parsers, serializers
+
+    plain = [
+        serializers.UNKNOWN_FIELD, serializers.READ_ONLY_FIELD, parsers.TOO_DEEP,
+        parsers.UNDECLARED_BODY, filters.NOT_A_MOMENT, filters.OUT_OF_RANGE,
+        filters.NOT_A_VALUE, pagination.INVALID_CURSOR, forms.NOT_YUAN, forms.TOO_LITTLE_YUAN,
+    ]  # fmt: skip
+    formatted = [
+        (parsers.DUPLICATE_KEY, {"key": "amount"}),
+        (parsers.NOT_A_NUMBER, {"constant": "NaN"}),
+        (parsers.BAD_JSON, {"problem": "x"}),
+        (filters.UNKNOWN_STATE, {"state": "lost"}),
+    ]
+    english = [str(m) for m in plain] + [m % args for m, args in formatted]
+    with translation.override("zh-hans"):
+        chinese = [str(m) for m in plain] + [m % args for m, args in formatted]
+    assert [e for e, c in zip(english, chinese, strict=True) if e == c] == []
+
+
+@pytest.mark.django_db
+def test_an_unknown_api_field_is_told_in_chinese():
+    from django.contrib.auth.models import User
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(User.objects.create_superuser("zh", "zh@example.com", "pw"))
+    response = client.post(
+        "/api/wxpay/returns/", {"out_returnno": "R1"}, format="json", HTTP_ACCEPT_LANGUAGE="zh-hans"
+    )
+    assert response.status_code == 400 and response.json() == {"out_returnno": ["未知字段"]}

@@ -1,11 +1,15 @@
 """The REST API (Django REST framework): ``include("django_wxpay_profitsharing.api.urls")``.
 
-Hosts with their own router can register the viewset directly::
+Hosts with their own router register both viewsets (in either order: ``{pk}``
+matches digits only, so it never takes ``by-out-return-no``)::
 
+    router.register("profitsharing-returns/by-out-return-no",
+                    ProfitSharingReturnByNumberViewSet,
+                    basename="profitsharing-return-by-out-return-no")
     router.register("profitsharing-returns", ProfitSharingReturnViewSet,
                     basename="profitsharing-return")
 """
 
-from .views import ProfitSharingReturnViewSet
+from .views import ProfitSharingReturnByNumberViewSet, ProfitSharingReturnViewSet
 
-__all__ = ["ProfitSharingReturnViewSet"]
+__all__ = ["ProfitSharingReturnByNumberViewSet", "ProfitSharingReturnViewSet"]

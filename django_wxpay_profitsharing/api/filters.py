@@ -1,51 +1,80 @@
 """List filters: state (repeatable), sub_mchid, out_order_no, return_mchid, created range.
 
 Written without django-filter so the API needs nothing beyond DRF; bad values answer
-400 naming the parameter.
+400 naming the parameter, before any of them reaches the database.
 """
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
+from typing import Any
 
+from django.db.models import QuerySet
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
 from rest_framework import filters
 from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
 from ..models import ReturnState
 
 EXACT = ("sub_mchid", "out_order_no", "return_mchid")
+RANGES = (("created_after", "created__gte"), ("created_before", "created__lt"))
+NOT_A_MOMENT = _("expected an ISO 8601 date-time")
+OUT_OF_RANGE = _("date-time out of range: it must fall within the years 1 to 9999 in UTC")
+UNKNOWN_STATE = _("unknown state %(state)r")
+NOT_A_VALUE = _("not a valid value")
+
+
+def parse_moment(text: str, name: str) -> datetime:
+    """An aware UTC datetime from ISO 8601 text; a 400 naming ``name`` otherwise.
+
+    Why normalised to UTC here: a naive value is read in the current time zone, and
+    ``0001-01-01T00:00:00`` in Asia/Shanghai is before year 1 in UTC, which the
+    database adapter cannot write (an ``OverflowError``: a 500 on SQLite).
+    """
+    try:
+        moment = parse_datetime(text)
+    except (ValueError, OverflowError):  # well-formed but impossible: month 13, +99:00
+        moment = None
+    if moment is None:
+        raise ValidationError({name: [NOT_A_MOMENT]})
+    try:
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment)
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ValidationError({name: [OUT_OF_RANGE]}) from None
 
 
 class ProfitSharingReturnFilter(filters.BaseFilterBackend):
-    def filter_queryset(self, request, queryset, view):
+    def filter_queryset(
+        self,
+        request: Request,
+        queryset: QuerySet[Any, Any],
+        view: APIView,
+    ) -> QuerySet[Any, Any]:
         params = request.query_params
         states = params.getlist("state")
         if states:
             unknown = [s for s in states if s not in ReturnState.values]
             if unknown:
-                raise ValidationError({"state": [f"unknown state {unknown[0]!r}"]})
+                raise ValidationError({"state": [UNKNOWN_STATE % {"state": unknown[0]}]})
             queryset = queryset.filter(state__in=states)
         for name in EXACT:
             value = params.get(name)
             if value:
                 if "\x00" in value or len(value) > 64:
-                    raise ValidationError({name: ["not a valid value"]})
+                    raise ValidationError({name: [NOT_A_VALUE]})
                 queryset = queryset.filter(**{name: value})
-        for name, lookup in (("created_after", "created__gte"), ("created_before", "created__lt")):
+        for name, lookup in RANGES:
             if params.get(name):
-                try:
-                    moment = parse_datetime(params[name])
-                    # Normalised here: an extreme offset or year would fail in the DB.
-                    moment = moment.astimezone(UTC) if moment and moment.tzinfo else moment
-                except (ValueError, OverflowError):
-                    moment = None
-                if moment is None:
-                    raise ValidationError({name: ["expected an ISO 8601 date-time"]})
-                queryset = queryset.filter(**{lookup: moment})
+                queryset = queryset.filter(**{lookup: parse_moment(params[name], name)})
         return queryset
 
-    def get_schema_operation_parameters(self, view):
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
         text = {"type": "string"}
         params = [
             {"name": "state", "in": "query", "required": False,
@@ -53,6 +82,6 @@ class ProfitSharingReturnFilter(filters.BaseFilterBackend):
             *({"name": n, "in": "query", "required": False, "schema": text} for n in EXACT),
             *({"name": n, "in": "query", "required": False,
                "schema": {"type": "string", "format": "date-time"}}
-              for n in ("created_after", "created_before")),
+              for n, _lookup in RANGES),
         ]  # fmt: skip
         return params

@@ -6,31 +6,60 @@ client (or schemathesis) knows them all.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rest_framework import serializers
 
 from .serializers import ProfitSharingReturnSerializer
 
-try:
-    from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-except ImportError:  # pragma: no cover - the app works without the extra
+if TYPE_CHECKING:
+    from drf_spectacular.utils import (
+        OpenApiParameter,
+        OpenApiResponse,
+        extend_schema,
+        extend_schema_view,
+    )
+else:
+    try:
+        from drf_spectacular.utils import (
+            OpenApiParameter,
+            OpenApiResponse,
+            extend_schema,
+            extend_schema_view,
+        )
+    except ImportError:  # pragma: no cover - the app works without the extra
 
-    def extend_schema(*args: Any, **kwargs: Any):
-        return lambda target: target
+        def extend_schema(*args, **kwargs):
+            return lambda target: target
 
-    extend_schema_view = extend_schema
+        extend_schema_view = extend_schema
 
-    def OpenApiResponse(*args: Any, **kwargs: Any) -> None:
-        return None
+        def OpenApiResponse(*args, **kwargs):
+            return None
+
+        def OpenApiParameter(*args, **kwargs):
+            return None
 
 
-class QueuedSerializer(serializers.Serializer):
+__all__ = [
+    "ACTION_RESPONSES",
+    "BULK_RESPONSES",
+    "BY_NUMBER",
+    "BY_PK",
+    "CREATE_RESPONSES",
+    "DETAIL_RESPONSES",
+    "LIST_RESPONSES",
+    "extend_schema",
+    "extend_schema_view",
+]
+
+
+class QueuedSerializer(serializers.Serializer[Any]):
     queued = serializers.IntegerField()
     backend = serializers.ChoiceField(choices=["celery", "thread"])
 
 
-class BulkResultSerializer(serializers.Serializer):
+class BulkResultSerializer(serializers.Serializer[Any]):
     results = ProfitSharingReturnSerializer(many=True)
 
 
@@ -38,34 +67,59 @@ def _error(text: str) -> Any:
     return OpenApiResponse(description=text)
 
 
+#: The two lookups, each its own path parameter (never one that tries both).
+BY_PK = [
+    OpenApiParameter(
+        "id",  # drf-spectacular shows the ``pk`` URL kwarg as ``{id}``
+        int,
+        OpenApiParameter.PATH,
+        description="The return's row id (digits). Not an out_return_no.",
+    )
+]
+BY_NUMBER = [
+    OpenApiParameter(
+        "out_return_no",
+        str,
+        OpenApiParameter.PATH,
+        description="This merchant's out_return_no, even when it is all digits.",
+        pattern="^[0-9A-Za-z_*@|-]{1,64}$",
+    )
+]
 AUTH = {
     401: _error("Not authenticated."),
     403: _error("Authenticated without the model permission this action needs."),
 }
+#: Writes: a body that is not declared application/json.
+MEDIA = {415: _error("The body is not application/json.")}
 LIST_RESPONSES = {
     200: ProfitSharingReturnSerializer(many=True),
-    400: _error("A filter value is invalid; the body names the parameter."),
-    404: _error("Invalid cursor."),
+    400: _error("A filter value or the cursor is invalid; the body names the parameter."),
     **AUTH,
 }
 DETAIL_RESPONSES = {
     200: ProfitSharingReturnSerializer,
-    404: _error("No return with that id or out_return_no."),
+    404: _error("No such return."),
     **AUTH,
 }
+ACTION_RESPONSES = {**DETAIL_RESPONSES, **MEDIA}
 CREATE_RESPONSES = {
     201: ProfitSharingReturnSerializer,
     200: OpenApiResponse(
         ProfitSharingReturnSerializer,
         description="The same out_return_no with the same fields: the existing return.",
     ),
-    400: _error("A field is invalid; the body names it."),
+    400: _error(
+        "A field is invalid, unknown or read-only, or the JSON is malformed (a duplicate"
+        " key, NaN, nested too deeply); the body names the field."
+    ),
     409: _error("The out_return_no exists with other fields."),
     **AUTH,
+    **MEDIA,
 }
 BULK_RESPONSES = {
     200: BulkResultSerializer,
     202: QueuedSerializer,
-    400: _error("ids is missing or invalid."),
+    400: _error("ids is missing or invalid, or another field is given."),
     **AUTH,
+    **MEDIA,
 }

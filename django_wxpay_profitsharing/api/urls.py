@@ -1,11 +1,20 @@
-"""``path("api/wxpay/", include("django_wxpay_profitsharing.api.urls"))``."""
+"""``path("api/wxpay/", include("django_wxpay_profitsharing.api.urls"))``.
+
+``returns/{pk}/`` takes digits only, so ``returns/by-out-return-no/...`` never
+matches it; the two lookups never share a route.
+"""
 
 from rest_framework.routers import DefaultRouter
 
-from .views import ProfitSharingReturnViewSet
+from .views import ProfitSharingReturnByNumberViewSet, ProfitSharingReturnViewSet
 
 app_name = "wxpay_profitsharing"
 
 router = DefaultRouter()
+router.register(
+    "returns/by-out-return-no",
+    ProfitSharingReturnByNumberViewSet,
+    basename="profitsharing-return-by-out-return-no",
+)
 router.register("returns", ProfitSharingReturnViewSet, basename="profitsharing-return")
 urlpatterns = router.urls

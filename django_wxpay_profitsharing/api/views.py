@@ -1,19 +1,30 @@
-"""``ProfitSharingReturnViewSet``: list, retrieve, create, submit, refresh, bulk-submit.
+"""The API's two viewsets: returns by row id, and returns by out_return_no.
+
+``/returns/`` lists and creates; ``/returns/{pk}/`` (digits, the row id only) and
+``/returns/by-out-return-no/{out_return_no}/`` read one return, each with its
+``submit/`` and ``refresh/``. Why two routes: a shop whose out_return_no is its
+numeric order number ("2") must never reach the return whose row id is 2; one
+route that tried the id first did exactly that.
 
 No update or delete: a return is a money record, changed only by the service layer.
 Create is idempotent on ``out_return_no``: the same fields again answer 200 with the
-existing return, other fields 409.
+existing return, other fields 409. Writes take JSON only (``parsers.py``).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
 from django.http import Http404
-from rest_framework import mixins, serializers, status, viewsets
+from django.shortcuts import get_object_or_404
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from .. import services
@@ -23,79 +34,98 @@ from ..models import ProfitSharingReturn, ReturnState
 from ..states import Action
 from ..task_backends import dispatch, submit_after_commit
 from .filters import ProfitSharingReturnFilter
+from .pagination import ReturnCursorPagination
+from .parsers import StrictJSONParser, require_json_body
 from .schema import (
+    ACTION_RESPONSES,
     BULK_RESPONSES,
+    BY_NUMBER,
+    BY_PK,
     CREATE_RESPONSES,
     DETAIL_RESPONSES,
     LIST_RESPONSES,
     extend_schema,
     extend_schema_view,
 )
-from .serializers import REQUEST_FIELDS, ProfitSharingReturnSerializer
+from .serializers import REQUEST_FIELDS, BulkSubmitSerializer, ProfitSharingReturnSerializer
+
+#: out_return_no's characters as WeChat Pay documents them (validation.OUT_NO_RE).
+OUT_RETURN_NO_PATTERN = "[0-9A-Za-z_*@|-]{1,64}"
+MAX_PK = 2**63 - 1  # the largest 64-bit key
 
 
-class ReturnCursorPagination(CursorPagination):
-    """Keyset pagination: flat cost per page at any depth, no COUNT(*)."""
+class _OneReturnViewSet(
+    SecretSafeErrorReportsViewMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet[ProfitSharingReturn],
+):
+    """Retrieve, submit and refresh one return; subclasses say how it is looked up.
 
-    ordering = ("-created", "-id")
-    page_size_query_param = "page_size"
-    max_page_size = 500
+    The actions keep their names in both subclasses, so that the permission table
+    (``permissions.ACTION_PERMISSIONS``) guards both routes alike.
+    """
 
-    def get_page_size(self, request):
-        self.page_size = wxpay_settings.API_PAGE_SIZE
-        return super().get_page_size(request)
+    serializer_class = ProfitSharingReturnSerializer
+    parser_classes = [StrictJSONParser]
 
+    def get_permissions(self) -> list[BasePermission]:
+        return [permission() for permission in wxpay_settings.API_PERMISSION_CLASSES]
 
-class BulkSubmitSerializer(serializers.Serializer):
-    ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
-        min_length=1,
-        max_length=10_000,
-    )
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        require_json_body(request)
+
+    def get_queryset(self) -> QuerySet[ProfitSharingReturn]:
+        return ProfitSharingReturn.objects.all()
+
+    def get_object(self) -> ProfitSharingReturn:
+        """The one row the URL names; list filters (query parameters) do not apply."""
+        value = self.kwargs[self.lookup_field]
+        row = get_object_or_404(self.get_queryset(), **{self.lookup_field: value})
+        self.check_object_permissions(self.request, row)
+        return row
+
+    @action(detail=True, methods=["post"])
+    def submit(self, request: Request, **kwargs: Any) -> Response:
+        """Submit a draft or pending return now (a no-op for any other state).
+
+        A draft needs a user who may submit it (the submit permission; with
+        ``REQUIRE_SEPARATE_SUBMITTER``, not its creator): 403 otherwise.
+        """
+        try:
+            row = services.submit(self.get_object().pk, by=request.user)
+        except DjangoPermissionDenied as exc:
+            raise PermissionDenied(str(exc)) from None
+        return Response(self.get_serializer(row).data)
+
+    @action(detail=True, methods=["post"])
+    def refresh(self, request: Request, **kwargs: Any) -> Response:
+        """Ask WeChat Pay for the current state of a processing (or uncertain) return."""
+        row = services.refresh(self.get_object().pk)
+        return Response(self.get_serializer(row).data)
 
 
 @extend_schema_view(
     list=extend_schema(responses=LIST_RESPONSES),
-    retrieve=extend_schema(responses=DETAIL_RESPONSES),
+    retrieve=extend_schema(parameters=BY_PK, responses=DETAIL_RESPONSES),
     create=extend_schema(responses=CREATE_RESPONSES),
-    submit=extend_schema(request=None, responses=DETAIL_RESPONSES),
-    refresh=extend_schema(request=None, responses=DETAIL_RESPONSES),
+    submit=extend_schema(request=None, parameters=BY_PK, responses=ACTION_RESPONSES),
+    refresh=extend_schema(request=None, parameters=BY_PK, responses=ACTION_RESPONSES),
     bulk_submit=extend_schema(request=BulkSubmitSerializer, responses=BULK_RESPONSES),
 )
-class ProfitSharingReturnViewSet(
-    SecretSafeErrorReportsViewMixin,
-    mixins.CreateModelMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    viewsets.GenericViewSet,
-):
-    """Profit-sharing returns (分账回退). ``{id}`` is the numeric id or the out_return_no."""
+class ProfitSharingReturnViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, _OneReturnViewSet):
+    """Profit-sharing returns (分账回退). ``{pk}`` is the numeric row id, nothing else."""
 
-    serializer_class = ProfitSharingReturnSerializer
     pagination_class = ReturnCursorPagination
     filter_backends = [ProfitSharingReturnFilter]
-    lookup_value_regex = "[0-9A-Za-z_*@|-]{1,64}"
+    lookup_value_regex = "[0-9]+"
 
-    def get_permissions(self):
-        return [permission() for permission in wxpay_settings.API_PERMISSION_CLASSES]
-
-    def get_queryset(self):
-        return ProfitSharingReturn.objects.all()
-
-    def get_object(self):
-        value = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
-        queryset = self.get_queryset()
-        found = None
-        if value.isdigit():
-            found = queryset.filter(pk=int(value)).first() if int(value) < 2**63 else None
-        if found is None:
-            found = queryset.filter(mchid=wxpay_settings.MCHID, out_return_no=value).first()
-        if found is None:
+    def get_object(self) -> ProfitSharingReturn:
+        if int(self.kwargs["pk"]) > MAX_PK:  # no such row, and no overflow in the DB
             raise Http404
-        self.check_object_permissions(self.request, found)
-        return found
+        return super().get_object()
 
-    def create(self, request, *args, **kwargs):
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -120,27 +150,8 @@ class ProfitSharingReturnViewSet(
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(self.get_serializer(row).data, status=code)
 
-    @action(detail=True, methods=["post"])
-    def submit(self, request, pk=None):
-        """Submit a draft or pending return now (a no-op for any other state).
-
-        A draft needs a user who may submit it (the submit permission; with
-        ``REQUIRE_SEPARATE_SUBMITTER``, not its creator): 403 otherwise.
-        """
-        try:
-            row = services.submit(self.get_object(), by=request.user)
-        except DjangoPermissionDenied as exc:
-            raise PermissionDenied(str(exc)) from None
-        return Response(self.get_serializer(row).data)
-
-    @action(detail=True, methods=["post"])
-    def refresh(self, request, pk=None):
-        """Ask WeChat Pay for the current state of a processing (or uncertain) return."""
-        row = services.refresh(self.get_object())
-        return Response(self.get_serializer(row).data)
-
     @action(detail=False, methods=["post"], url_path="bulk-submit")
-    def bulk_submit(self, request):
+    def bulk_submit(self, request: Request) -> Response:
         """Submit many pending returns; large batches are queued (202)."""
         body = BulkSubmitSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -162,3 +173,18 @@ class ProfitSharingReturnViewSet(
             )
         rows = [self.get_serializer(row).data for row, _ran in result.ran]
         return Response({"results": rows})
+
+
+@extend_schema_view(
+    retrieve=extend_schema(parameters=BY_NUMBER, responses=DETAIL_RESPONSES),
+    submit=extend_schema(request=None, parameters=BY_NUMBER, responses=ACTION_RESPONSES),
+    refresh=extend_schema(request=None, parameters=BY_NUMBER, responses=ACTION_RESPONSES),
+)
+class ProfitSharingReturnByNumberViewSet(_OneReturnViewSet):
+    """One return by this merchant's ``out_return_no``: never by its row id."""
+
+    lookup_field = "out_return_no"
+    lookup_value_regex = OUT_RETURN_NO_PATTERN
+
+    def get_queryset(self) -> QuerySet[ProfitSharingReturn]:
+        return ProfitSharingReturn.objects.filter(mchid=wxpay_settings.MCHID)

@@ -9,6 +9,7 @@ serializers call the same functions, so the rules live here only.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -18,7 +19,15 @@ from .errors import InvalidRequest
 OUT_NO_RE = re.compile(r"[0-9A-Za-z_*@|\-]{1,64}")
 ORDER_ID_RE = re.compile(r"[0-9A-Za-z]{1,64}")
 MCHID_RE = re.compile(r"[0-9]{1,32}")
-CONTROL_RE = re.compile(r"[\x00-\x1f]")
+#: ASCII's control characters, DEL included (the fast path for ASCII text).
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+#: Unicode categories a description may not contain: control (Cc: C0, DEL, C1 such as
+#: U+0085) is one message; format (Cf: U+200B, bidi overrides U+202A-U+202E and
+#: isolates U+2066-U+2069, U+FEFF...) and the line/paragraph separators (Zl U+2028,
+#: Zp U+2029) another. Invisible text that reads one way on the admin page and
+#: another in WeChat's merchant platform has no place in a money record.
+CONTROL_CATEGORIES = frozenset({"Cc"})
+INVISIBLE_CATEGORIES = frozenset({"Cf", "Zl", "Zp"})
 MAX_AMOUNT = 2**63 - 1
 MAX_DESCRIPTION = 80
 
@@ -35,6 +44,7 @@ TOO_MUCH = "must be at most 9223372036854775807 fen"
 BLANK = "must not be blank"
 TOO_LONG = "must be at most 80 characters"
 CONTROL_CHARACTERS = "must not contain control characters"
+INVISIBLE_CHARACTERS = "must not contain invisible format or line separator characters"
 ONE_ORDER_REFERENCE = "give exactly one of order_id and out_order_no"
 UNKNOWN_FIELD = "is not a field of a return request"
 MESSAGES = (
@@ -49,6 +59,7 @@ MESSAGES = (
     BLANK,
     TOO_LONG,
     CONTROL_CHARACTERS,
+    INVISIBLE_CHARACTERS,
     ONE_ORDER_REFERENCE,
     UNKNOWN_FIELD,
 )
@@ -66,24 +77,24 @@ def _text(value: Any, field: str) -> str:
 
 
 def validate_out_no(value: Any, field: str = "out_return_no") -> str:
-    value = _text(value, field)
-    if not OUT_NO_RE.fullmatch(value):
+    text = _text(value, field)
+    if not OUT_NO_RE.fullmatch(text):
         raise InvalidRequest(field, BAD_OUT_NO)
-    return value
+    return text
 
 
 def validate_order_id(value: Any) -> str:
-    value = _text(value, "order_id")
-    if not ORDER_ID_RE.fullmatch(value):
+    text = _text(value, "order_id")
+    if not ORDER_ID_RE.fullmatch(text):
         raise InvalidRequest("order_id", BAD_ORDER_ID)
-    return value
+    return text
 
 
 def validate_mchid(value: Any, field: str = "return_mchid") -> str:
-    value = _text(value, field)
-    if not MCHID_RE.fullmatch(value):
+    text = _text(value, field)
+    if not MCHID_RE.fullmatch(text):
         raise InvalidRequest(field, BAD_MCHID)
-    return value
+    return text
 
 
 def validate_amount(value: Any) -> int:
@@ -97,14 +108,42 @@ def validate_amount(value: Any) -> int:
 
 
 def validate_description(value: Any) -> str:
-    value = _text(value, "description")
-    if not value.strip():
-        raise InvalidRequest("description", BLANK)
-    if len(value) > MAX_DESCRIPTION:
+    """The return's reason: 1-80 characters of visible text.
+
+    Blank means nothing but whitespace and format characters (a lone U+200B is
+    blank). Any control character (Cc) or format/separator character (Cf, Zl, Zp) is
+    refused: they are invisible or reorder what the operator sees.
+    """
+    text = _text(value, "description")
+    if text.isascii():  # no format or separator character exists in ASCII
+        if not text.strip():
+            raise InvalidRequest("description", BLANK)
+        problem = CONTROL_CHARACTERS if CONTROL_RE.search(text) else None
+    else:
+        categories = [unicodedata.category(ch) for ch in text]
+        visible = [
+            ch
+            for ch, category in zip(text, categories, strict=True)
+            if category not in INVISIBLE_CATEGORIES and not ch.isspace()
+        ]
+        if not visible:
+            raise InvalidRequest("description", BLANK)
+        problem = _category_problem(categories)
+    if len(text) > MAX_DESCRIPTION:
         raise InvalidRequest("description", TOO_LONG)
-    if CONTROL_RE.search(value):
-        raise InvalidRequest("description", CONTROL_CHARACTERS)
-    return value
+    if problem is not None:
+        raise InvalidRequest("description", problem)
+    return text
+
+
+def _category_problem(categories: list[str]) -> str | None:
+    """The message for the first refused category among ``categories``, or None."""
+    for category in categories:
+        if category in CONTROL_CATEGORIES:
+            return CONTROL_CHARACTERS
+        if category in INVISIBLE_CATEGORIES:
+            return INVISIBLE_CHARACTERS
+    return None
 
 
 #: The fields of a create call in WeChat's body order, each with its check.
