@@ -22,7 +22,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from . import signals
-from .models import ProfitSharingEvent, ProfitSharingReturn
+from .models import ProfitSharingClawback, ProfitSharingEvent, ProfitSharingReturn
 
 logger = logging.getLogger("django_wxpay_profitsharing")
 
@@ -37,19 +37,27 @@ SIGNALS: dict[str, Signal] = {
     "return_failed": signals.return_failed,
     "return_rejected": signals.return_rejected,
     "return_finalized": signals.return_finalized,
+    "clawback_completed": signals.clawback_completed,
+    "clawback_incomplete": signals.clawback_incomplete,
 }
 
 
-def record(row: ProfitSharingReturn, names: Sequence[str], previous_state: str) -> None:
+def record(
+    row: ProfitSharingReturn | ProfitSharingClawback, names: Sequence[str], previous_state: str
+) -> None:
     """Write the events of a state change; call inside the transaction that makes it."""
     if not names:
         return
     unknown = [name for name in names if name not in SIGNALS]
     if unknown:
         raise ValueError(f"not outbox signals: {', '.join(unknown)}")
+    subject = (
+        {"profit_sharing_return": row}
+        if isinstance(row, ProfitSharingReturn)
+        else {"clawback": row}
+    )
     events = ProfitSharingEvent.objects.bulk_create(
-        ProfitSharingEvent(signal=name, profit_sharing_return=row, previous_state=previous_state)
-        for name in names
+        ProfitSharingEvent(signal=name, previous_state=previous_state, **subject) for name in names
     )
     ids = [event.event_id for event in events]
     transaction.on_commit(lambda: deliver(ids), robust=True)
@@ -68,19 +76,23 @@ def _claim(event_id: uuid.UUID) -> bool:
 
 
 def _send(event: ProfitSharingEvent) -> None:
+    instance: ProfitSharingReturn | ProfitSharingClawback | None = (
+        event.profit_sharing_return or event.clawback
+    )
+    assert instance is not None  # a database constraint: every event has a subject
     responses = SIGNALS[event.signal].send_robust(
-        sender=ProfitSharingReturn,
-        instance=event.profit_sharing_return,
+        sender=type(instance),
+        instance=instance,
         previous_state=event.previous_state,
         event_id=event.event_id,
     )
     for receiver, response in responses:
         if isinstance(response, Exception):
             logger.error(
-                "signal receiver %r failed for %s of return %s",
+                "signal receiver %r failed for %s of %s",
                 receiver,
                 event.signal,
-                event.profit_sharing_return.out_return_no,
+                instance,
                 exc_info=response,
             )
 
@@ -95,7 +107,7 @@ def deliver(event_ids: Iterable[uuid.UUID]) -> int:
     for event_id in event_ids:
         if not _claim(event_id):
             continue
-        event = ProfitSharingEvent.objects.select_related("profit_sharing_return").get(
+        event = ProfitSharingEvent.objects.select_related("profit_sharing_return", "clawback").get(
             event_id=event_id
         )
         _send(event)

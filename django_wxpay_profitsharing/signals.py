@@ -1,63 +1,83 @@
-"""Signals sent when a return reaches a final state.
+"""Signals sent when a return, or a clawback, reaches a final state.
 
-Every signal is sent with ``sender=ProfitSharingReturn`` (the model class) and the
-keyword arguments:
+Return signals are sent with ``sender=ProfitSharingReturn`` (the model class), clawback
+signals with ``sender=ProfitSharingClawback``, and both with the keyword arguments:
 
 ``instance``
-    the ``ProfitSharingReturn`` row, already saved in its final state;
+    the row, already saved in its final state;
 ``previous_state``
-    the state it had before (``"pending"`` or ``"processing"``).
+    the state it had before (a return: ``"pending"`` or ``"processing"``; a clawback:
+    ``"open"``);
+``event_id``
+    a ``uuid.UUID`` naming this delivery's event: the same event may reach a receiver
+    more than once (see below), never two events with one id.
 
-=====================  ==================================================================
-signal                 sent when
-=====================  ==================================================================
-``return_succeeded``   WeChat Pay answered ``result=SUCCESS``: the money is back.
-``return_failed``      WeChat Pay answered ``result=FAILED``; ``instance.fail_reason``
-                       holds WeChat's reason verbatim (e.g. ``ACCOUNT_ABNORMAL``).
-``return_rejected``    WeChat Pay refused the request before a return existed there
-                       (``PARAM_ERROR``, ``INVALID_REQUEST``, ``NO_AUTH``, ...);
-                       ``instance.last_error_code`` / ``last_error_message`` say why.
-``return_finalized``   after any of the three above, for receivers that want them all.
-=====================  ==================================================================
+========================  ===============================================================
+signal                    sent when
+========================  ===============================================================
+``return_succeeded``      WeChat Pay answered ``result=SUCCESS``: the money is back.
+``return_failed``         WeChat Pay answered ``result=FAILED``; ``instance.fail_reason``
+                          holds WeChat's reason verbatim (e.g. ``TIME_OUT_CLOSED``).
+``return_rejected``       WeChat Pay refused the request and, asked afterwards, does not
+                          hold the return (``PARAM_ERROR``, ``INVALID_REQUEST``, ...);
+                          ``instance.last_error_code`` / ``last_error_message`` say why.
+``return_finalized``      after any of the three above, for receivers that want them all.
+``clawback_completed``    every return of the clawback succeeded: ``instance.amount`` is
+                          back.
+``clawback_incomplete``   a return of the clawback ended otherwise (failed or rejected);
+                          the operator decides (claw back again, or not). Sent again if
+                          the clawback is reopened and ends incomplete once more.
+========================  ===============================================================
 
-Guarantees:
+Guarantee, exactly: **at least once, and once when no process dies between the commit
+and the delivery.** The event is written in the same transaction as the final state
+(``outbox.py``), so it exists exactly when the state does; it is delivered after the
+commit, never for a transaction that rolled back, and marked delivered. A process
+killed after the commit and before marking it leaves it undelivered, and the poller
+(``wxpay_process_returns``, ``process_due_returns``) delivers it. Receivers that must
+act once de-duplicate on ``event_id``.
 
-- each is sent **exactly once per return**: the final transition happens under a row
-  lock, from a non-final state only, and a final state never changes again;
-- it is sent **after the transaction commits** (``transaction.on_commit``), never for
-  a transaction that rolled back;
-- receivers run with ``robust=True``: one that raises is logged to
-  ``django_wxpay_profitsharing`` and neither undoes the state change nor stops other
-  receivers.
+Receivers run with ``send_robust``: one that raises is logged to
+``django_wxpay_profitsharing`` and neither undoes the state change, nor stops other
+receivers, nor causes a redelivery.
 
-What a receiver must still check: ``instance.state`` (connect to the specific signal
-or test it), ``instance.amount`` and ``instance.return_mchid`` against what the shop
-expected, and it must be idempotent anyway (a deploy may re-run a receiver by hand).
+What a receiver must still check: ``instance.state``, ``instance.amount`` and
+``instance.return_mchid`` against what the shop expected.
 
 Example: continue the refund once the money is back::
 
     from django.dispatch import receiver
-    from django_wxpay_profitsharing.signals import return_succeeded
+    from django_wxpay_profitsharing.signals import clawback_completed
 
-    @receiver(return_succeeded)
-    def continue_refund(sender, instance, previous_state, **kwargs):
-        order = Order.objects.get(sharing_order_no=instance.out_order_no)
-        if not order.refund_may_proceed:
-            order.refund_may_proceed = True
-            order.save(update_fields=["refund_may_proceed"])
+    @receiver(clawback_completed)
+    def continue_refund(sender, instance, event_id, **kwargs):
+        order = Order.objects.get(refund_no=instance.out_clawback_no)
+        if order.refund_event_id != event_id and not order.refund_may_proceed:
+            order.refund_may_proceed, order.refund_event_id = True, event_id
+            order.save(update_fields=["refund_may_proceed", "refund_event_id"])
             start_refund.delay(order.pk)
+
+Connect receivers in your ``AppConfig.ready()`` (import the module holding them), so
+they are connected in every process that may deliver, the poller and workers included.
 """
 
 from django.dispatch import Signal
 
-#: WeChat Pay's ``result`` became ``SUCCESS``. kwargs: ``instance``, ``previous_state``.
+#: WeChat Pay's ``result`` became ``SUCCESS``. kwargs: ``instance``, ``previous_state``,
+#: ``event_id``.
 return_succeeded = Signal()
 
 #: WeChat Pay's ``result`` became ``FAILED`` (see ``instance.fail_reason``).
 return_failed = Signal()
 
-#: Refused by WeChat Pay before it existed there (see ``instance.last_error_code``).
+#: Refused by WeChat Pay, which does not hold the return (see ``instance.last_error_code``).
 return_rejected = Signal()
 
 #: Any of the three above, sent right after it.
 return_finalized = Signal()
+
+#: Every return of a clawback succeeded. kwargs: ``instance`` (the clawback), ...
+clawback_completed = Signal()
+
+#: A return of a clawback ended otherwise; the operator decides what next.
+clawback_incomplete = Signal()

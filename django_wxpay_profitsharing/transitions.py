@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from . import outbox
+from . import clawback_state, outbox
 from .decisions import (
     ACTIONS,
     Decision,
@@ -46,7 +46,7 @@ logger = logging.getLogger("django_wxpay_profitsharing")
 
 #: What :func:`apply` may change (never the request fields: they are frozen).
 APPLIED_FIELDS = (
-    "state", "return_id", "result", "fail_reason", "create_time", "finish_time",
+    "state", "return_id", "result", "fail_reason", "create_time", "finish_time", "wechat_order_id",
     "response_json", "needs_query", "awaiting_topup", "last_error_code", "last_error_message",
     "next_attempt_at", "lease_until", "lease_token", "updated",
 )  # fmt: skip
@@ -317,6 +317,7 @@ def _write(
         row.create_time = order.create_time
         row.finish_time = order.finish_time
         row.response_json = order.raw
+        row.wechat_order_id = order.order_id[:64] or row.wechat_order_id
     if decision.state is not None:
         row.state = decision.state
     row.needs_query = claim.needs_query if decision.needs_query is None else decision.needs_query
@@ -350,6 +351,8 @@ def apply(claim: Claim, result: CallResult, policy: Policy) -> ProfitSharingRetu
             _write(row, claim, result, decision, now, policy)
             if row.is_final:
                 outbox.record(row, decision.signals, previous_state)
+                if row.clawback_id is not None:
+                    clawback_state.update(row.clawback_id)
         elif ours and result.outcome is None and not result.lease_lost:
             # Nothing could be asked (no query possible yet): look again later.
             delay = policy.backoff(Schedule.RETRY, row.attempts)
