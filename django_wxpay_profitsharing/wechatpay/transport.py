@@ -441,6 +441,9 @@ class ExchangeConnection:
         finally:
             guard.cancel()
             self._guard = None
+        if guard.fired:  # the timer won the race against a handshake that just ended
+            exchange.expired = True
+            raise ConnectTimeoutError(self, "the call's deadline passed")
         exchange.connected = True
         self.idle_since = time.monotonic()
         self.poisoned = False
