@@ -22,23 +22,18 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_environ_proxies
 
-from .errors import InvalidRequest
-from .transport import (
+from .connections import (
     IDLE_SECONDS,
     MAX_BODY,
     Exchange,
     ExchangeScope,
-    RawResponse,
     Timeout,
-    check_request,
-    failure,
-    label,
     process_generation,
-    read_answer,
     split_timeout,
-    tls_context,
     use_exchange_pools,
 )
+from .errors import InvalidRequest
+from .transport import RawResponse, check_request, failure, label, read_answer, tls_context
 
 
 class _ExchangeAdapter(HTTPAdapter):
