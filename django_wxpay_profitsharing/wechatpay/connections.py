@@ -40,6 +40,8 @@ MAX_BODY = 8 * 1024 * 1024
 HEAD_ALLOWANCE = 1024 * 1024
 _MAX_LINE = 65_536
 _HEX_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+#: RFC 9112 status-line: three ASCII digits (``int()`` would read ``2_00`` as 200).
+_STATUS_LINE = re.compile(rb"(HTTP/1\.[0-9]) ([0-9]{3})(?: ([^\r\n]*))?\r?\n")
 
 Timeout = float | tuple[float, float]
 
@@ -207,7 +209,7 @@ class _SocketView:
 
 
 class _Answer(http.client.HTTPResponse):
-    """``http.client``'s parser, reading through the deadline, with strict chunk sizes."""
+    """``http.client``'s parser reading through the deadline; strict status and chunks."""
 
     def __init__(
         self, sock: Any, debuglevel: int = 0, method: str | None = None, url: str | None = None
@@ -216,6 +218,21 @@ class _Answer(http.client.HTTPResponse):
         if exchange is not None:
             sock = _SocketView(sock, exchange)
         super().__init__(sock, debuglevel, method, url)
+
+    def _read_status(self) -> tuple[str, int, str]:
+        """``HTTP/1.x NNN reason``, nothing looser (``http.client`` also reads the
+        answer to a proxy's CONNECT with it)."""
+        line = self.fp.readline(_MAX_LINE + 1)
+        if len(line) > _MAX_LINE:
+            raise http.client.LineTooLong("status line")
+        if not line:
+            raise http.client.RemoteDisconnected("closed without an answer")
+        match = _STATUS_LINE.fullmatch(line)
+        if match is None:
+            self._close_conn()  # type: ignore[attr-defined]
+            raise http.client.BadStatusLine(line.decode("latin-1")[:80])
+        version, status, reason = match.groups()
+        return version.decode(), int(status), (reason or b"").decode("latin-1")
 
     def _read_next_chunk_size(self) -> int:
         """RFC 9112: ``1*HEXDIG``; ``int(x, 16)`` would take ``-``, ``+``, ``0x``, ``_``."""
