@@ -532,7 +532,8 @@ def test_a_socks_proxy_goes_through_urllib3_contrib_socks(tls_simulator, monkeyp
         assert client.transport._proxies["https"] == "socks5h://proxy.example:1080"
 
 
-def test_a_socks_proxy_without_pysocks_is_a_clear_error(tls_simulator, monkeypatch):
+@both
+def test_a_socks_proxy_without_pysocks_is_a_clear_error(tls_simulator, monkeypatch, name):
     import urllib3.contrib
 
     monkeypatch.setitem(sys.modules, "urllib3.contrib.socks", None)
@@ -540,4 +541,6 @@ def test_a_socks_proxy_without_pysocks_is_a_clear_error(tls_simulator, monkeypat
     monkeypatch.setenv("https_proxy", "socks5://proxy.example:1080")
     monkeypatch.setenv("no_proxy", "")
     with pytest.raises(ValueError, match="PySocks"):
-        WeChatPayClient(**tls_simulator.client_kwargs() | {"base_url": "https://a.example"})
+        WeChatPayClient(
+            **tls_simulator.client_kwargs() | {"base_url": "https://a.example", "transport": name}
+        )

@@ -2,12 +2,13 @@
 
 Why keep it: a shop with its own ``HTTPAdapter``, or tooling built on ``requests``
 (``requests-mock``, ``responses``), sets ``TRANSPORT = "requests"`` and pays about
-0.5 ms more CPU per call. Underneath it is the same urllib3 as ``transport.py``,
-with the same connection classes mounted in its pools, so both transports share one
-set of rules: the whole-call deadline, the body cap, strict framing, ``maybe_sent``
-from the step the call reached, pools never reused across ``fork()``. The request
-target is checked against what ``requests`` would put on the wire, so the bytes
-signed are still the bytes sent.
+0.3 ms more CPU per call (measured: 2.05 ms against 1.45 ms per create+query pair).
+Underneath it is the same urllib3 as ``transport.py``, with the same connection
+classes (``connections.py``) mounted in its pools, so both transports share one set
+of rules: the whole-call deadline, the body cap, strict framing, ``maybe_sent`` from
+the step the call reached, pools never reused across ``fork()``. The request target
+is checked against what ``requests`` would put on the wire, so the bytes signed are
+still the bytes sent.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .connections import (
     ExchangeScope,
     Timeout,
     process_generation,
+    socks_module,
     split_timeout,
     use_exchange_pools,
 )
@@ -77,6 +79,8 @@ class RequestsTransport:
         self._context = tls_context(ca_bundle) if self.base_url.startswith("https:") else None
         # Proxies and .netrc are resolved once here, not on every call.
         self._proxies = get_environ_proxies(self.base_url)
+        if any(url.startswith("socks") for url in self._proxies.values()):
+            socks_module()  # PySocks missing: say so now, not on the first call
         self.connections_opened = 0
         self._lock = threading.Lock()
         self.session, self._generation = self._new_session(), process_generation()
