@@ -16,7 +16,8 @@ from django.core import checks
 
 from .conf import SECRET_KEYS, SETTINGS_NAME, unset_variable, wxpay_settings
 from .wechatpay import crypto
-from .wechatpay.client import TRANSPORTS, is_loopback_host
+from .wechatpay.client import TRANSPORTS
+from .wechatpay.transport import call_deadline, is_loopback_host
 
 MCHID_RE = re.compile(r"[0-9]{1,32}")
 PUBLIC_KEY_ID_RE = re.compile(r"PUB_KEY_ID_[0-9A-Za-z]+")
@@ -174,10 +175,35 @@ def _check_transport(s: Any) -> Iterable[checks.CheckMessage]:
     if not (isinstance(s.RATE_LIMIT_QPS, int | float) and s.RATE_LIMIT_QPS >= 0):
         yield _error("RATE_LIMIT_QPS", "must be a number >= 0 (0 = unlimited).", "e.g. 25.", 11)
     if isinstance(s.TRANSPORT, str) and s.TRANSPORT not in TRANSPORTS:
-        yield _error("TRANSPORT", f"must be one of {', '.join(TRANSPORTS)}.", "e.g. 'http11'.", 13)
+        yield _error("TRANSPORT", f"must be one of {', '.join(TRANSPORTS)}.", "e.g. 'urllib3'.", 13)
     if s.TASK_BACKEND not in ("auto", "celery", "thread", "inline"):
         yield _error(
             "TASK_BACKEND", "must be one of auto, celery, thread, inline.", "e.g. 'auto'.", 12
+        )
+
+
+#: A call must end well before its lease does: at most this share of ``LEASE_SECONDS``.
+DEADLINE_SHARE_OF_LEASE = 0.5
+
+
+def _check_deadline(s: Any) -> Iterable[checks.CheckMessage]:
+    """The whole call's deadline is well below the lease, so no lease lapses mid-call."""
+    lease = s.LEASE_SECONDS
+    if not (isinstance(lease, int | float) and not isinstance(lease, bool) and lease > 0):
+        yield _error("LEASE_SECONDS", "must be a number of seconds > 0.", "e.g. 60.", 17)
+        return
+    try:
+        deadline = call_deadline(s.TIMEOUT)
+    except (TypeError, ValueError):
+        return  # TIMEOUT itself is reported by E008
+    if deadline > lease * DEADLINE_SHARE_OF_LEASE:
+        yield _error(
+            "TIMEOUT",
+            f"lets one call last {deadline:g} s, not well below LEASE_SECONDS ({lease:g} s): "
+            "a lease could lapse while its holder still waits for WeChat Pay.",
+            f"Keep connect + read at most {DEADLINE_SHARE_OF_LEASE:.0%} of LEASE_SECONDS, "
+            "e.g. TIMEOUT (3.05, 10) with LEASE_SECONDS 60.",
+            18,
         )
 
 
@@ -193,6 +219,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         _check_verification_keys,
         _check_base_url,
         _check_transport,
+        _check_deadline,
     ):
         messages.extend(part(s))
     return messages

@@ -48,9 +48,9 @@ DEFAULTS: dict[str, Any] = {
     "CA_BUNDLE": None,
     "ALLOW_INSECURE_HTTP": False,
     "TIMEOUT": (3.05, 10),
-    # "http11" (lean keep-alive pool), "requests", or the import string of a factory
+    # "urllib3" (keep-alive pools, one deadline a call), "requests", or a factory's import string
     # ``factory(base_url, *, timeout, ca_bundle, pool_maxsize) -> Transport`` (tests).
-    "TRANSPORT": "http11",
+    "TRANSPORT": "urllib3",
     "CERTIFICATE_REFRESH_INTERVAL": 60.0,  # min seconds between certificate downloads
     # Behaviour.
     # An API create by a user with the submit permission is sent at once (else a draft).

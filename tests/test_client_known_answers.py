@@ -195,6 +195,15 @@ def test_bad_responses_raise_signature_error(verifier, change, body):
 
 
 @pytest.mark.parametrize(
+    "ts", ["9" * 401, "+" + str(V5_RESP_TS), "1_700_000_000", "１７", "0x10", "-1"]
+)
+def test_a_malformed_timestamp_is_a_signature_error(verifier, ts):
+    # 401 digits once escaped as a bare OverflowError (comparing with the float clock).
+    with pytest.raises(errors.SignatureError, match="malformed Wechatpay-Timestamp"):
+        verifier.verify(headers_for(ts=ts), V5_RESPONSE.encode())
+
+
+@pytest.mark.parametrize(
     "missing",
     ["Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Serial", "Wechatpay-Signature"],
 )

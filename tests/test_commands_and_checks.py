@@ -181,11 +181,20 @@ def test_checks_pass_for_a_good_configuration(sim):
         ({"RATE_LIMIT_QPS": -1}, "E011"),
         ({"TASK_BACKEND": "rq"}, "E012"),
         ({"TRANSPORT": "urllib"}, "E013"),
+        ({"LEASE_SECONDS": 0}, "E017"),
+        ({"LEASE_SECONDS": "60"}, "E017"),
+        ({"TIMEOUT": (3.05, 30), "LEASE_SECONDS": 60}, "E018"),
+        ({"TIMEOUT": 10, "LEASE_SECONDS": 15}, "E018"),
     ],
 )
 def test_checks_name_the_bad_key(sim, change, expected):
     found = ids(**{**wxpay_config(sim), **change})
     assert f"wxpay_profitsharing.{expected}" in found
+
+
+def test_a_deadline_well_below_the_lease_passes(sim):
+    found = ids(**{**wxpay_config(sim), "TIMEOUT": (3.05, 10), "LEASE_SECONDS": 60})
+    assert not {"wxpay_profitsharing.E017", "wxpay_profitsharing.E018"} & set(found)
 
 
 def test_check_without_any_verification_key(sim):

@@ -30,7 +30,7 @@ from .. import __version__
 from . import crypto, errors, validation
 from .models import CallInfo, ReturnOrder, ReturnRequest
 from .sensitive import sensitive_variables
-from .transport import HTTP11Transport, Transport, environment_proxy
+from .transport import Transport, Urllib3Transport, environment_proxy
 from .verifier import ResponseVerifier, UnknownSerial
 
 logger = logging.getLogger("django_wxpay_profitsharing.wechatpay")
@@ -39,7 +39,7 @@ RETURN_ORDERS_PATH = "/v3/profitsharing/return-orders"
 CERTIFICATES_PATH = "/v3/certificates"
 USER_AGENT = f"django-wxpay-profitsharing/{__version__} Python/{platform.python_version()}"
 LOOPBACK_HOSTS = {"localhost"}
-TRANSPORTS = ("http11", "requests")
+TRANSPORTS = ("urllib3", "requests")
 
 OnCall = Callable[[CallInfo], None]
 
@@ -94,7 +94,7 @@ class WeChatPayClient:
         ca_bundle: str | None = None,
         allow_insecure_http: bool = False,
         pool_maxsize: int = 32,
-        transport: str | Transport | Callable[..., Transport] = "http11",
+        transport: str | Transport | Callable[..., Transport] = "urllib3",
         max_get_retries: int = 2,
         certificate_refresh_interval: float = 60.0,
         on_call: OnCall | None = None,
@@ -159,9 +159,9 @@ class WeChatPayClient:
                 return transport  # an instance, used as it is
             # A factory: ``factory(base_url, timeout=..., ca_bundle=..., pool_maxsize=...)``.
             return transport(self.base_url, **options)
-        if transport == "http11":
+        if transport == "urllib3":
             proxy = environment_proxy(self.base_url)
-            return HTTP11Transport(self.base_url, proxy=proxy, **options)
+            return Urllib3Transport(self.base_url, proxy=proxy, **options)
         if transport == "requests":
             from .requests_transport import RequestsTransport
 

@@ -139,10 +139,13 @@ class ResponseVerifier:
         sig_type = _header(headers, "wechatpay-signature-type")
         if sig_type and sig_type != SIGNATURE_TYPE:
             raise SignatureError(f"unsupported signature type {sig_type!r}", request_id=request_id)
-        try:
-            timestamp = int(timestamp_text)
-        except ValueError:
-            raise SignatureError("malformed Wechatpay-Timestamp", request_id=request_id) from None
+        # Unix seconds in ASCII digits: int() would also take "+1", "1_0", other
+        # scripts' digits, and 401 digits that overflow the float clock comparison.
+        if not (
+            timestamp_text.isascii() and timestamp_text.isdigit() and len(timestamp_text) <= 12
+        ):
+            raise SignatureError("malformed Wechatpay-Timestamp", request_id=request_id)
+        timestamp = int(timestamp_text)
         if abs(self.clock() - timestamp) >= self.max_skew:
             raise SignatureError(
                 "response timestamp is outside the 5-minute window (stale or replayed)",
