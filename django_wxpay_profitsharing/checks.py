@@ -16,8 +16,8 @@ from django.core import checks
 
 from .conf import SECRET_KEYS, SETTINGS_NAME, unset_variable, wxpay_settings
 from .wechatpay import crypto
-from .wechatpay.client import TRANSPORTS
-from .wechatpay.transport import call_deadline, is_loopback_host
+from .wechatpay.client import TRANSPORTS, is_loopback_host
+from .wechatpay.transport import call_deadline
 
 MCHID_RE = re.compile(r"[0-9]{1,32}")
 PUBLIC_KEY_ID_RE = re.compile(r"PUB_KEY_ID_[0-9A-Za-z]+")

@@ -20,6 +20,9 @@ from datetime import datetime, timedelta
 
 from django.db import models
 from django.db.models import Q, Sum
+from django.utils.functional import Promise
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from .models import (
     ProfitSharingOrder,
@@ -35,14 +38,22 @@ RETURN_WINDOW = timedelta(days=180)
 MAX_RETURNS_PER_ORDER = 50
 MERCHANT_ID = "MERCHANT_ID"
 
-# Why a line gives nothing back (constants: translated by the app's messages table).
-PERSONAL = "personal receivers cannot be returned from"
-LINE_NOT_SUCCESS = "the split to this receiver did not succeed"
-ORDER_NOT_FINISHED = "the sharing order is not finished"
-EXPIRED = "the 180 days for returns have passed"
-LIMIT_REACHED = "the sharing order has 50 returns already"
-NOTHING_LEFT = "nothing is left to return"
-BLOCKED_REASONS = (PERSONAL, LINE_NOT_SUCCESS, ORDER_NOT_FINISHED, EXPIRED, LIMIT_REACHED)
+# Why a line gives nothing back: a code, and what a person reads.
+PERSONAL = "personal"
+LINE_NOT_SUCCESS = "line_not_success"
+ORDER_NOT_FINISHED = "order_not_finished"
+EXPIRED = "expired"
+LIMIT_REACHED = "limit_reached"
+OWN_LINE = "own_line"
+BLOCKED_LABELS = {
+    OWN_LINE: _("the payer's own line (解冻给分账方) cannot be returned from"),
+    PERSONAL: _("personal receivers cannot be returned from"),
+    LINE_NOT_SUCCESS: _("the split to this receiver did not succeed"),
+    ORDER_NOT_FINISHED: _("the sharing order is not finished"),
+    EXPIRED: _("the 180 days for returns have passed"),
+    LIMIT_REACHED: _("the sharing order has 50 returns already"),
+}
+NOT_A_RECEIVER = _("is not a merchant receiver of this sharing order")
 
 
 @dataclass(frozen=True)
@@ -54,7 +65,7 @@ class LineLedger:
     returned: int
     reserved: int
     returnable: int
-    blocked: str  # "" or one of BLOCKED_REASONS
+    blocked: str  # "" or a key of BLOCKED_LABELS
 
     @property
     def account(self) -> str:
@@ -96,6 +107,8 @@ def _blocked(
 ) -> str:
     if line.type != MERCHANT_ID:
         return PERSONAL
+    if line.account in (order.sub_mchid, order.mchid):
+        return OWN_LINE
     if line.result != "SUCCESS":
         return LINE_NOT_SUCCESS
     if order.state != SharingOrderState.FINISHED:
@@ -147,7 +160,7 @@ def find_order(
 class ReturnNotAllowed(ValueError):
     """WeChat would refuse this return; ``field`` names the culprit, nothing was sent."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str | Promise) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
@@ -167,12 +180,14 @@ def check_return(
     if entry is None:
         raise ReturnNotAllowed("return_mchid", NOT_A_RECEIVER)
     if entry.blocked == LIMIT_REACHED:
-        raise ReturnNotAllowed("out_order_no", LIMIT_REACHED)
+        raise ReturnNotAllowed("out_order_no", BLOCKED_LABELS[LIMIT_REACHED])
     if entry.blocked:
-        raise ReturnNotAllowed("return_mchid", entry.blocked)
+        raise ReturnNotAllowed("return_mchid", BLOCKED_LABELS[entry.blocked])
     if amount > entry.returnable:
-        raise ReturnNotAllowed("amount", f"{OVER_RETURNABLE} ({entry.returnable} fen)")
-
-
-NOT_A_RECEIVER = "is not a receiver of this sharing order"
-OVER_RETURNABLE = "exceeds what is returnable from this receiver"
+        raise ReturnNotAllowed(
+            "amount",
+            format_lazy(
+                _("exceeds what is returnable from this receiver ({fen} fen)"),
+                fen=entry.returnable,
+            ),
+        )

@@ -34,10 +34,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from . import outbox, transitions
+from . import ledger, outbox, transitions
 from .clients import get_client
 from .conf import wxpay_settings
-from .models import IDENTITY_FIELDS, ProfitSharingReturn
+from .models import IDENTITY_FIELDS, ProfitSharingOrder, ProfitSharingReturn
 from .pool import map_bounded
 from .ratelimit import get_rate_limiter
 from .states import Action, ReturnState
@@ -124,6 +124,7 @@ def create_or_get_return(
     *,
     created_by: Any = None,
     submit: bool = False,
+    check_ledger: bool = True,
     **given: Any,
 ) -> tuple[ProfitSharingReturn, bool]:
     """Save a return (or find the identical one); returns ``(row, created)``.
@@ -137,6 +138,10 @@ def create_or_get_return(
     ``created_by=None`` is the shop's own code), when it is ``pending``. Nothing is
     sent from here: the caller hands a pending return to the background
     (``task_backends.submit_after_commit``) or leaves it to the poller.
+
+    When the shop has synced the sharing order the return names, a new return is
+    checked against its ledger first (``ledger.py``: personal receivers, what is left,
+    50 returns, 180 days): a ``ValidationError`` naming the field, nothing written.
     """
     request = validate_return_fields({**(fields or {}), **given})
     mchid = wxpay_settings.MCHID
@@ -149,6 +154,8 @@ def create_or_get_return(
         approved = submit and may_submit(created_by, creator)
         try:
             with transaction.atomic():
+                if check_ledger:
+                    _check_ledger(mchid, request)
                 row = ProfitSharingReturn.objects.create(
                     mchid=mchid,
                     out_return_no=number,
@@ -166,6 +173,22 @@ def create_or_get_return(
     if differences:
         raise ReturnConflict(existing, differences)
     return existing, False
+
+
+def _check_ledger(mchid: str, request: ReturnRequest, exclude_pk: int | None = None) -> None:
+    """Refuse what WeChat would refuse, when the sharing order is mirrored (under its lock)."""
+    order = ledger.find_order(
+        mchid, request.sub_mchid or "", request.out_order_no, request.order_id
+    )
+    if order is None:
+        return  # never synced: WeChat's own answer will say
+    order = ProfitSharingOrder.objects.select_for_update().get(pk=order.pk)
+    try:
+        ledger.check_return(
+            order, request.return_mchid, request.amount, timezone.now(), exclude_pk=exclude_pk
+        )
+    except ledger.ReturnNotAllowed as exc:
+        raise ValidationError({exc.field: [exc.message]}) from None
 
 
 def create_return(
@@ -203,6 +226,8 @@ def approve(ret: ProfitSharingReturn | int, *, by: Any = None) -> ProfitSharingR
             return row
         if not may_submit(by, row.created_by_id):
             raise PermissionDenied("this user may not submit this return")
+        if row.clawback_id is None:  # a clawback's allocation was checked under lock
+            _check_ledger(row.mchid, row.to_request(), exclude_pk=row.pk)
         row.state = ReturnState.PENDING
         row.submitted_by = _user_or_none(by)
         row.next_attempt_at = timezone.now()
