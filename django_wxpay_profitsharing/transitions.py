@@ -76,6 +76,7 @@ class Claim:
     """What step 1 hands to step 2: enough to make the calls without the row."""
 
     pk: int
+    mchid: str
     token: str
     action: Action
     state: str
@@ -111,6 +112,7 @@ def claim_row(
         request, request_error = None, exc
     claim = Claim(
         pk=row.pk,
+        mchid=row.mchid,
         token=token,
         action=Action(action),
         state=row.state,
