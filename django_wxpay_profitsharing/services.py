@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -320,9 +320,13 @@ def run_many(
 
 
 def claim_due(
-    limit: int, due_before: datetime | None = None, *, policy: transitions.Policy | None = None
+    limit: int,
+    due_before: datetime | None = None,
+    *,
+    policy: transitions.Policy | None = None,
+    mchids: Iterable[str] | None = None,
 ) -> list[transitions.Claim]:
-    """Claim up to ``limit`` due returns, each under a lease of its own.
+    """Claim up to ``limit`` due returns (of ``mchids``, default all), each under its lease.
 
     Rows are locked with ``SKIP LOCKED`` where the database has it, so workers running
     this at the same time split the due returns between them without waiting.
@@ -330,15 +334,38 @@ def claim_due(
     policy = policy or current_policy()
     now = timezone.now()
     skip_locked = connection.features.has_select_for_update_skip_locked
+    due = ProfitSharingReturn.objects.due(now, due_before)
+    if mchids is not None:
+        due = due.filter(mchid__in=list(mchids))
     with transaction.atomic():
         rows = list(
-            ProfitSharingReturn.objects.due(now, due_before)
-            .order_by("next_attempt_at", "pk")
-            .select_for_update(skip_locked=skip_locked)[:limit]
+            due.order_by("next_attempt_at", "pk").select_for_update(skip_locked=skip_locked)[:limit]
         )
         return [
             transitions.claim_row(row, uuid.uuid4().hex, now, Action.DUE, policy) for row in rows
         ]
+
+
+def _usable_merchants(now: datetime) -> list[str]:
+    """The merchants with due returns whose client can be built.
+
+    A merchant whose settings are broken is logged and left out, so its returns are
+    not claimed and the other merchants' go on; when every merchant with due returns
+    is broken the first error is raised (the operator's cron must show it).
+    """
+    due = ProfitSharingReturn.objects.due(now).values_list("mchid", flat=True).distinct()
+    usable, failure = [], None
+    for mchid in sorted(set(due)):
+        try:
+            client_for(mchid)
+        except ImproperlyConfigured as exc:
+            logger.error("merchant %s is not usable, its returns wait: %s", mchid, exc)
+            failure = failure or exc
+            continue
+        usable.append(mchid)
+    if failure is not None and not usable:
+        raise failure
+    return usable
 
 
 def _attempt_safely(
@@ -368,10 +395,11 @@ def process_due(
     policy = current_policy()
     # Only what was due when we started: a row rescheduled by this run waits its turn.
     started = timezone.now()
+    usable = None if client is not None else _usable_merchants(started)
     batch_size = max(1, int(wxpay_settings.PROCESS_BATCH_SIZE))
     while limit is None or summary["claimed"] < limit:
         wanted = batch_size if limit is None else min(batch_size, limit - summary["claimed"])
-        claims = claim_due(wanted, due_before=started, policy=policy)
+        claims = claim_due(wanted, due_before=started, policy=policy, mchids=usable)
         if not claims:
             break
         summary["claimed"] += len(claims)
