@@ -14,8 +14,11 @@ from django_wxpay_profitsharing.clients import reset_client
 from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
 
 ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
+ON_MYSQL = os.environ.get("DATABASE_URL", "").startswith(("mysql", "mariadb"))
+#: Row locks (``select_for_update``, ``SKIP LOCKED``): PostgreSQL and MySQL/MariaDB.
 requires_postgres = pytest.mark.skipif(
-    not ON_POSTGRES, reason="needs PostgreSQL row locks (set DATABASE_URL); SQLite has none"
+    not (ON_POSTGRES or ON_MYSQL),
+    reason="needs row locks (PostgreSQL or MySQL via DATABASE_URL); SQLite has none",
 )
 
 FAST = {

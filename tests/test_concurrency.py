@@ -17,6 +17,7 @@ from django.test import override_settings
 from django_wxpay_profitsharing import services
 from django_wxpay_profitsharing.clients import reset_client
 from django_wxpay_profitsharing.models import ProfitSharingReturn, ReturnState
+from django_wxpay_profitsharing.testing.database_url import url_of
 
 from .conftest import pending_return as new_return
 from .conftest import requires_postgres, wxpay_config
@@ -30,10 +31,10 @@ def posts(sim, number):
 
 
 def database_url() -> str:
-    s = connection.settings_dict
-    if connection.vendor == "postgresql":
-        return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-    return f"sqlite://{s['NAME']}"
+    """A ``DATABASE_URL`` naming the database this (test) process is connected to."""
+    from django.db import connection
+
+    return url_of(connection.settings_dict, connection.vendor)
 
 
 def run_worker(config: dict, *args: str, background=False):
