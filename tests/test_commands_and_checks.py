@@ -80,9 +80,7 @@ def test_return_status_refreshes_and_shows(configured, order):
     [row] = pending(order, 1)
     row = services.submit(row)
     assert row.state == ReturnState.PROCESSING
-    import time
-
-    time.sleep(0.25)
+    configured.advance_clock(0.25)
     output = run("wxpay_return_status", row.out_return_no)
     assert "succeeded" in output and "SUCCESS" in output and "¥0.10" in output
     assert "PRIVATE" not in output
