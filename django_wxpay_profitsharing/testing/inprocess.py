@@ -41,7 +41,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from ..simulator.api import WeChatPayApi
 from ..simulator.app import Simulator
@@ -165,6 +165,18 @@ class InProcessSimulator(SimulatorControls):
         self.stop()
 
     # -- serving -----------------------------------------------------------------------
+    def request(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> Outgoing:
+        """One request as a loopback client sends it over the wire, answered."""
+        if self.base_url is None:
+            raise SimulatorError("the simulator is not running")
+        host = urlsplit(self.base_url).netloc
+        incoming = Incoming(
+            method, target, RequestHeaders(host, headers, body), body, CLIENT_ADDRESS
+        )
+        return self.handle(incoming)
+
     def handle(self, request: Incoming) -> Outgoing:
         """What the server would answer: the control surface or the WeChat Pay API."""
         if self._api is None or self._control is None:
@@ -187,8 +199,7 @@ class InProcessSimulator(SimulatorControls):
         query = urlencode({k: v for k, v in params.items() if v is not None})
         target = f"{PREFIX}/{route}" + (f"?{query}" if query else "")
         body = b"" if payload is None else json.dumps(payload).encode()
-        headers = RequestHeaders({"Content-Type": "application/json"}, body)
-        answer = self.handle(Incoming(method, target, headers, body, CLIENT_ADDRESS))
+        answer = self.request(method, target, {"Content-Type": "application/json"}, body)
         if answer.status >= 300:
             text = answer.body.decode("utf-8", "replace")
             raise SimulatorError(f"{method} /_simulator/{route}: {answer.status} {text}")
@@ -198,11 +209,12 @@ class InProcessSimulator(SimulatorControls):
 class RequestHeaders(Mapping[str, str]):
     """Request headers as the server's handlers receive them: names case-insensitive.
 
-    The wire adds ``Content-Length`` to a request with a body; so does this.
+    What the wire adds is added: ``Host`` first, ``Content-Length`` for a body.
     """
 
-    def __init__(self, headers: Mapping[str, str], body: bytes) -> None:
-        self._fields = {name.lower(): (name, value) for name, value in headers.items()}
+    def __init__(self, host: str, headers: Mapping[str, str], body: bytes) -> None:
+        self._fields = {"host": ("Host", host)}
+        self._fields.update((name.lower(), (name, value)) for name, value in headers.items())
         if body:
             self._fields["content-length"] = ("Content-Length", str(len(body)))
 
@@ -246,8 +258,7 @@ class InProcessTransport:
         label = f"{method} {target.split('?', 1)[0]}"
         wait = self.simulator.wait
         wait.start()
-        request = Incoming(method, target, RequestHeaders(headers, body), body, CLIENT_ADDRESS)
-        answer = self.simulator.handle(request)
+        answer = self.simulator.request(method, target, headers, body)
         if wait.waited() >= self.read_timeout:
             raise TransportError(f"{label} failed: ReadTimeout", maybe_sent=True)
         if answer.action == RESET:
