@@ -54,6 +54,7 @@ def examples(ci_count: int) -> int:
 FAST = {
     "RETRY_BACKOFF": (0.0, 0.0),
     "POLL_BACKOFF": (0.0, 0.0),
+    "GET_RETRY_BACKOFF": (0.0, 0.0),
     "RATE_LIMIT_QPS": 0,
     "TASK_BACKEND": "inline",
     "CERTIFICATE_REFRESH_INTERVAL": 0,

@@ -45,12 +45,7 @@ from django_wxpay_profitsharing.testing.inprocess import InProcessSimulator
 
 from .conftest import RECEIVER, SUB_MCHID, unique_no, wxpay_config
 
-# One worker runs the whole matrix: its table (written once, at the end) needs every row.
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.xdist_group("fault_matrix"),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 OUTPUT = Path(__file__).resolve().parent.parent / "test-output" / "fault_matrix.txt"
 ABNORMAL_RECEIVER = "86693853"  # marked abnormal: its returns end FAILED/ACCOUNT_ABNORMAL
