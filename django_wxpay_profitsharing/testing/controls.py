@@ -51,18 +51,11 @@ class SimulatorControls(ABC):
         }
 
     def settings_dict(self) -> dict[str, Any]:
-        """A ``WXPAY_PROFITSHARING`` settings dict pointing at this simulator."""
-        c = self.credentials
-        return {
-            "MCHID": c["mchid"],
-            "MERCHANT_SERIAL_NO": c["merchant_serial_no"],
-            "PRIVATE_KEY": c["private_key_path"],
-            "APIV3_KEY": c["apiv3_key"],
-            "WECHATPAY_PUBLIC_KEY": c["wechatpay_public_key_path"],
-            "WECHATPAY_PUBLIC_KEY_ID": c["wechatpay_public_key_id"],
-            "BASE_URL": self.base_url,
-            "CA_BUNDLE": self.ca_bundle,
-        }
+        """A ``WXPAY_PROFITSHARING`` settings dict pointing at this simulator.
+
+        Each setting is named as the client's keyword argument it becomes, upper-case.
+        """
+        return {name.upper(): value for name, value in self.client_kwargs().items()}
 
     # -- control surface ---------------------------------------------------------------
     def seed_order(
