@@ -50,7 +50,7 @@ from ..simulator.credentials import write_record
 from ..simulator.launch import build_simulator
 from ..simulator.wire import DROP, RESET, Incoming, Outgoing
 from ..wechatpay.errors import TransportError
-from ..wechatpay.transport import RawResponse, Transport
+from ..wechatpay.transport import RawResponse, Transport, check_request, label, split_timeout
 from .controls import SimulatorControls, SimulatorError
 
 __all__ = ["InProcessSimulator", "InProcessTransport", "transport_for"]
@@ -228,13 +228,6 @@ class RequestHeaders(Mapping[str, str]):
         return len(self._fields)
 
 
-def _read_timeout(timeout: float | tuple[float, float]) -> float:
-    """The read part of a client timeout (one number is both connect and read)."""
-    if isinstance(timeout, tuple | list):
-        return float(timeout[1])
-    return float(timeout)
-
-
 class InProcessTransport:
     """A client transport that hands each request to an :class:`InProcessSimulator`."""
 
@@ -243,7 +236,8 @@ class InProcessTransport:
             raise SimulatorError("the simulator is not running")
         self.simulator = simulator
         self.base_url = simulator.base_url
-        self.read_timeout = _read_timeout(timeout)
+        # What bounds a call once its connection is open (everything but the connect).
+        self.read_timeout = split_timeout(timeout)[1]
 
     def __repr__(self) -> str:
         return f"<InProcessTransport {self.base_url}>"
@@ -252,19 +246,17 @@ class InProcessTransport:
         self, method: str, target: str, headers: Mapping[str, str], body: bytes
     ) -> RawResponse:
         """One exchange, with what a socket would have made of it (see the module doc)."""
-        given = f"{method}{target}{''.join(headers)}{''.join(headers.values())}"
-        if "\r" in given or "\n" in given or "\0" in given:
-            raise ValueError("a request line or header holds a line break")
-        label = f"{method} {target.split('?', 1)[0]}"
+        check_request(method, target, headers)  # what the socket transports refuse
+        what = label(method, target)
         wait = self.simulator.wait
         wait.start()
         answer = self.simulator.request(method, target, headers, body)
         if wait.waited() >= self.read_timeout:
-            raise TransportError(f"{label} failed: ReadTimeout", maybe_sent=True)
+            raise TransportError(f"{what} failed: ReadTimeout", maybe_sent=True)
         if answer.action == RESET:
-            raise TransportError(f"{label} failed: ConnectionResetError", maybe_sent=True)
+            raise TransportError(f"{what} failed: ConnectionResetError", maybe_sent=True)
         if answer.action == DROP:
-            raise TransportError(f"{label} failed: closed without an answer", maybe_sent=True)
+            raise TransportError(f"{what} failed: closed without an answer", maybe_sent=True)
         names = {name.lower(): value for name, value in answer.headers.items()}
         names["content-length"] = str(len(answer.body))
         return RawResponse(answer.status, names, answer.body)
