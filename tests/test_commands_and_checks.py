@@ -314,6 +314,7 @@ def test_a_certificate_given_as_the_wechatpay_public_key(sim, certificate):
         ("https://api.mch.weixin.qq.com", False, False),
     ],
 )
+@pytest.mark.real_simulator  # the client builds its socket transport for base_url
 def test_plain_http_to_a_remote_host_is_a_check_error(sim, base_url, allow, error):
     found = ids(**wxpay_config(sim, BASE_URL=base_url, ALLOW_INSECURE_HTTP=allow))
     assert ("wxpay_profitsharing.E016" in found) is error
