@@ -22,7 +22,8 @@ from django_wxpay_profitsharing.testing.database_url import url_of
 from .conftest import pending_return as new_return
 from .conftest import requires_postgres, wxpay_config
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Worker processes, and threads that must overlap in a real HTTP call: the real simulator.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.real_simulator]
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -87,7 +88,7 @@ def test_two_threads_submitting_the_same_return(configured, order, signal_log):
 def test_two_threads_refreshing_the_same_return(configured, order, signal_log):
     configured.configure(processing_seconds=0.2)
     row = services.submit(new_return(order))
-    time.sleep(0.25)
+    configured.advance_clock(0.25)
     configured.set_fault("latency", endpoint="query", ms=300)
     in_threads(2, lambda: services.refresh(row.pk))
     row.refresh_from_db()
