@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import services
+from .dbtime import converts_time_zones
 from .error_reports import SecretSafeErrorReportsAdminMixin
 from .forms import REQUEST_FIELDS, ProfitSharingReturnForm
 from .models import IDENTITY_FIELDS, ProfitSharingReturn, ProfitSharingReturnCall, ReturnState
@@ -124,7 +125,12 @@ class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBas
                     "out_order_no", "return_id", "fail_reason", "created")  # fmt: skip
     list_filter = ("state", "sub_mchid", "created")
     search_fields = ("out_order_no", "order_id", "out_return_no", "return_id")
-    date_hierarchy = "created"
+
+    @property
+    def date_hierarchy(self) -> str | None:  # type: ignore[override]
+        """The date drill-down, unless MySQL cannot convert to TIME_ZONE (no zone tables)."""
+        return "created" if converts_time_zones() else None
+
     list_select_related = ("created_by", "submitted_by")
     show_full_result_count = False
     inlines = [CallInline]

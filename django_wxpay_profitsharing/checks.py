@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core import checks
 
 from .conf import SECRET_KEYS, SETTINGS_NAME, unset_variable, wxpay_settings
+from .dbtime import LOAD_TIME_ZONES, converts_time_zones, needs_time_zone_tables
 from .merchants import MERCHANT_KEYS, merchants
 from .wechatpay import crypto
 from .wechatpay.client import TRANSPORTS, is_loopback_host
@@ -291,4 +292,28 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     for merchant in configured:
         for part in MERCHANT_CHECKS:
             messages.extend(part(merchant))
+    return messages
+
+
+@checks.register(checks.Tags.database, "wxpay_profitsharing")
+def check_time_zone_tables(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """MySQL without time-zone tables cannot convert to ``TIME_ZONE``: say so, and the fix.
+
+    A database check (``manage.py check --database default``, and ``migrate``): it asks
+    the server, once.
+    """
+    messages: list[checks.CheckMessage] = []
+    for alias in databases or ():
+        if needs_time_zone_tables(alias) and not converts_time_zones(alias):
+            messages.append(
+                checks.Warning(
+                    f"The {alias!r} database has no time-zone tables, so it cannot convert "
+                    f"times to TIME_ZONE {settings.TIME_ZONE!r}: the returns admin leaves its "
+                    "date drill-down out, and date lookups in your own code return nothing.",
+                    hint=f"Load them once: {LOAD_TIME_ZONES}.",
+                    id="wxpay_profitsharing.W002",
+                )
+            )
     return messages
