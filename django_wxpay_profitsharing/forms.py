@@ -1,4 +1,4 @@
-"""The admin's add/change form: the amount in yuan, every field validated as WeChat Pay does."""
+"""The admin's forms: a return in yuan, every field validated as WeChat Pay does; a clawback."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from .clawbacks import ACCOUNTS_NEEDED
 from .conf import wxpay_settings
-from .models import IDENTITY_FIELDS, ProfitSharingReturn
+from .models import IDENTITY_FIELDS, AllocationPolicy, ProfitSharingReturn
 from .services import validate_return_fields
+from .validation_messages import translated
+from .wechatpay import errors, validation
 
 REQUEST_FIELDS = ("sub_mchid", "order_id", "out_order_no", "out_return_no", "return_mchid")
 
@@ -115,3 +118,54 @@ class ProfitSharingReturnForm(_ModelForm):
             raise ValidationError(
                 {"out_return_no": [_("This out_return_no is already used for another return.")]}
             )
+
+
+class ClawbackForm(forms.Form):
+    """What an operator asks of "Claw back" on a sharing order, before the allocation."""
+
+    amount_yuan = YuanField(
+        label=_("amount (yuan)"),
+        required=False,
+        help_text=_("Empty: everything returnable. At most two decimals."),
+    )
+    policy = forms.ChoiceField(
+        label=_("allocation policy"),
+        choices=AllocationPolicy.choices,
+        initial=AllocationPolicy.PROPORTIONAL,
+    )
+    accounts = forms.CharField(
+        label=_("accounts, in order"),
+        required=False,
+        help_text=_("For in_order: the merchant receivers to take from, in turn, "
+                    "separated by commas or spaces."),
+    )  # fmt: skip
+    description = forms.CharField(label=_("description"), max_length=80)
+
+    def clean_accounts(self) -> list[str]:
+        return [
+            part for part in re.split(r"[\s,]+", self.cleaned_data.get("accounts") or "") if part
+        ]
+
+    def clean_description(self) -> str:
+        try:
+            return validation.validate_description(self.cleaned_data.get("description"))
+        except errors.InvalidRequest as exc:
+            raise ValidationError(str(translated(exc.message))) from None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("policy") == AllocationPolicy.IN_ORDER and not cleaned.get("accounts"):
+            self.add_error("accounts", ACCOUNTS_NEEDED)
+        amount = cleaned.get("amount_yuan")
+        cleaned["amount"] = None if amount is None else yuan_to_fen(amount)
+        return cleaned
+
+    def service_fields(self) -> dict[str, Any]:
+        """The clawback's own fields (the sharing order's are the caller's to add)."""
+        data = self.cleaned_data
+        return {
+            "amount": data["amount"],
+            "policy": data["policy"],
+            "accounts": data["accounts"],
+            "description": data["description"],
+        }
