@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from .clawbacks import ACCOUNTS_NEEDED
-from .conf import wxpay_settings
+from .merchants import default_mchid
 from .models import IDENTITY_FIELDS, AllocationPolicy, ProfitSharingReturn
 from .services import validate_return_fields
 from .validation_messages import translated
@@ -108,7 +108,7 @@ class ProfitSharingReturnForm(_ModelForm):
         if self.instance.pk or not number:
             return
         existing = ProfitSharingReturn.objects.filter(
-            mchid=wxpay_settings.MCHID, out_return_no=number
+            mchid=default_mchid(), out_return_no=number
         ).first()
         if existing is None:
             return
