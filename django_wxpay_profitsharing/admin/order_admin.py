@@ -202,6 +202,7 @@ class SharingOrderAdmin(SecretSafeErrorReportsAdminMixin, _OrderAdminBase):
                     out_order_no=order.out_order_no,
                     transaction_id=order.transaction_id,
                     sub_mchid=order.sub_mchid or None,
+                    mchid=order.mchid,
                 )
             except errors.WeChatPayError as exc:
                 failed.append(f"{order.out_order_no} ({sync_failure(exc)})")
@@ -290,6 +291,7 @@ class SharingOrderAdmin(SecretSafeErrorReportsAdminMixin, _OrderAdminBase):
                 out_order_no=order.out_order_no,
                 transaction_id=order.transaction_id,
                 sub_mchid=order.sub_mchid or None,
+                mchid=order.mchid,
             )
             fields = form.service_fields()
             amount, parts, ledger = clawbacks.plan(
@@ -326,6 +328,7 @@ class SharingOrderAdmin(SecretSafeErrorReportsAdminMixin, _OrderAdminBase):
                     "out_order_no": order.out_order_no,
                     "transaction_id": order.transaction_id,
                     "sub_mchid": order.sub_mchid or None,
+                    "mchid": order.mchid,
                 },
                 created_by=request.user,
                 submit=submit,

@@ -73,7 +73,7 @@ class ProfitSharingClawbackViewSet(
 
     def get_queryset(self) -> QuerySet[ProfitSharingClawback]:
         return (
-            ProfitSharingClawback.objects.filter(mchid=wxpay_settings.MCHID)
+            ProfitSharingClawback.objects.all()  # by row id, like the returns' {pk} route
             .select_related("order")
             .prefetch_related("returns")
         )
@@ -150,9 +150,8 @@ class SharingOrderViewSet(
     pagination_class = None
 
     def get_queryset(self) -> QuerySet[ProfitSharingOrder]:
-        return ProfitSharingOrder.objects.filter(mchid=wxpay_settings.MCHID).prefetch_related(
-            "receivers"
-        )
+        # Every merchant's: two merchants' orders may share an out_order_no (each is listed).
+        return ProfitSharingOrder.objects.prefetch_related("receivers")
 
     @action(detail=False, methods=["post"])
     def sync(self, request: Request) -> Response:
