@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -169,3 +170,32 @@ class ClawbackForm(forms.Form):
             "accounts": data["accounts"],
             "description": data["description"],
         }
+
+
+class SyncOrderForm(forms.Form):
+    """The numbers 查询分账结果 needs to find a sharing order at WeChat Pay."""
+
+    out_order_no = forms.CharField(label=_("merchant sharing order no."), max_length=64)
+    transaction_id = forms.CharField(label=_("WeChat transaction id"), max_length=32)
+    sub_mchid = forms.CharField(
+        label=_("sub-merchant id"), max_length=32, required=False,
+        help_text=_("Partner mode only: the sub-merchant that receives the money back."),
+    )  # fmt: skip
+
+    #: Each field's check, the client's own (its message translated).
+    CHECKS: ClassVar[dict[str, Callable[[Any], str]]] = {
+        "out_order_no": lambda v: validation.validate_out_no(v, "out_order_no"),
+        "transaction_id": validation.validate_transaction_id,
+        "sub_mchid": lambda v: validation.validate_mchid(v, "sub_mchid") if v else "",
+    }
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for name, check in self.CHECKS.items():
+            if name in cleaned:
+                try:
+                    cleaned[name] = check(cleaned[name])
+                except errors.InvalidRequest as exc:
+                    self.add_error(name, str(translated(exc.message)))
+        cleaned["sub_mchid"] = cleaned.get("sub_mchid") or None
+        return cleaned

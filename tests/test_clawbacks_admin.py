@@ -311,3 +311,31 @@ def test_the_new_return_actions_need_their_permissions(client, configured, share
         data = {"action": action, "_selected_action": [row.pk], "post": "yes"}
         client.post(reverse(RETURNS), data)
     assert len(configured.calls()) == before and ProfitSharingReturn.objects.count() == 1
+
+
+def test_add_is_a_sync_form(operator, configured):
+    seeded = configured.seed_order(unique_no("PS"), sub_mchid=SUB_MCHID, amount=700)
+    add = reverse("admin:wxpay_profitsharing_profitsharingorder_add")
+    assert operator.get(add).status_code == 200
+    bad = operator.post(add, {"out_order_no": "a b", "transaction_id": "x" * 40})
+    assert {"out_order_no", "transaction_id"} <= set(bad.context["form"].errors)
+    unknown = operator.post(add, {"out_order_no": "NOPE", "transaction_id": "4200"})
+    assert "WeChat Pay knows no such sharing order" in str(unknown.context["form"].errors)
+    done = operator.post(
+        add,
+        {"out_order_no": seeded["out_order_no"], "transaction_id": seeded["transaction_id"],
+         "sub_mchid": SUB_MCHID},
+        follow=True,
+    )  # fmt: skip
+    order = ProfitSharingOrder.objects.get(out_order_no=seeded["out_order_no"])
+    assert done.redirect_chain[-1][0].endswith(f"/profitsharingorder/{order.pk}/change/")
+    assert f"{order.out_order_no} was synced from WeChat Pay." in texts(done)
+    assert order.receivers.get().amount == 700
+
+
+def test_add_needs_the_order_add_permission(client, configured):
+    client.force_login(staff("viewer", ("view_profitsharingorder",)))
+    add = reverse("admin:wxpay_profitsharing_profitsharingorder_add")
+    assert client.get(add).status_code == 403
+    assert client.post(add, {"out_order_no": "P1", "transaction_id": "4200"}).status_code == 403
+    assert configured.calls() == []

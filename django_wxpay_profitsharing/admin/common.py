@@ -19,6 +19,7 @@ from django.utils.translation import ngettext
 
 from ..models import ClawbackState, ProfitSharingReturn, ReturnState
 from ..task_backends import DispatchResult
+from ..wechatpay import errors
 
 STATE_COLOURS: dict[str, str] = {
     ReturnState.DRAFT: "#777777",
@@ -34,6 +35,7 @@ CLAWBACK_COLOURS: dict[str, str] = {
     ClawbackState.INCOMPLETE: "#a94442",
 }
 WAITING_FOR_TOPUP = _("waiting for the receiver to top up")
+CANNOT_SYNC = _("WeChat Pay could not be asked about this sharing order: %(reason)s")
 #: How many returns a confirmation page lists by number (the count and total cover all).
 PREVIEW_ROWS = 200
 CONFIRMATION_TEMPLATE = "django_wxpay_profitsharing/admin/submit_confirmation.html"
@@ -133,3 +135,14 @@ def report(
             detail = ", ".join(f"{k} ×{v}" for k, v in reasons.get(key, Counter()).items())
             model_admin.message_user(request, text % {"count": outcomes[key], "reasons": detail},
                               level)  # fmt: skip
+
+
+def sync_failure(exc: errors.WeChatPayError) -> str:
+    """Why a sync failed, in words an operator can act on (never a secret)."""
+    if isinstance(exc, errors.APIError):
+        if exc.meaning is errors.Meaning.NOT_FOUND:
+            return str(_("WeChat Pay knows no such sharing order"))
+        return f"{exc.code or exc.status} {exc.message}".strip()
+    if isinstance(exc, errors.InvalidRequest):
+        return f"{exc.field}: {exc.message}"
+    return str(_("no answer from WeChat Pay; try again later"))

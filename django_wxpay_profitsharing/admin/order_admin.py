@@ -13,10 +13,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -25,67 +24,20 @@ from django.utils.translation import ngettext
 
 from .. import clawbacks
 from ..error_reports import SecretSafeErrorReportsAdminMixin, hide_secrets_in_error_reports
-from ..forms import ClawbackForm
+from ..forms import SyncOrderForm
 from ..ledger import BLOCKED_LABELS, LineLedger, order_ledger
-from ..models import ProfitSharingOrder, ProfitSharingOrderReceiver, ReturnState
-from ..numbering import generate_out_return_no
-from ..states import Action
-from ..task_backends import dispatch
-from ..wechatpay import errors, validation
-from .common import format_yuan, report
+from ..models import ProfitSharingOrder, ProfitSharingOrderReceiver
+from ..wechatpay import errors
+from .claw_back import ClawBackViews
+from .common import CANNOT_SYNC, format_yuan, sync_failure
 
-CLAWBACK_ADD = "wxpay_profitsharing.add_profitsharingclawback"
-CLAWBACK_SUBMIT = "wxpay_profitsharing.submit_profitsharingclawback"
-CLAWBACK_VIEW = "wxpay_profitsharing.view_profitsharingclawback"
 ORDER_ADD = "wxpay_profitsharing.add_profitsharingorder"
-CLAW_BACK_TEMPLATE = "django_wxpay_profitsharing/admin/claw_back.html"
-MAX_PK = 2**63 - 1
-#: A clawback number from the admin: the return numbers' generator, with its own prefix.
-CLAWBACK_PREFIX = "C"
-NOT_TAKEN = _("not taken")
-CANNOT_SYNC = _("WeChat Pay could not be asked about this sharing order: %(reason)s")
+SYNC_TEMPLATE = "django_wxpay_profitsharing/admin/sync_order.html"
 
 if TYPE_CHECKING:
     _LineInlineBase = admin.TabularInline[ProfitSharingOrderReceiver, ProfitSharingOrder]
-    _OrderAdminBase = admin.ModelAdmin[ProfitSharingOrder]
 else:
     _LineInlineBase = admin.TabularInline
-    _OrderAdminBase = admin.ModelAdmin
-
-
-def sync_failure(exc: errors.WeChatPayError) -> str:
-    """Why a sync failed, in words an operator can act on (never a secret)."""
-    if isinstance(exc, errors.APIError):
-        if exc.meaning is errors.Meaning.NOT_FOUND:
-            return str(_("WeChat Pay knows no such sharing order"))
-        return f"{exc.code or exc.status} {exc.message}".strip()
-    if isinstance(exc, errors.InvalidRequest):
-        return f"{exc.field}: {exc.message}"
-    return str(_("no answer from WeChat Pay; try again later"))
-
-
-def allocation_rows(ledger: list[LineLedger], parts: dict[str, int] | None) -> list[dict[str, Any]]:
-    """One row per receiver line: its part of ``parts``, or why none (``None``: no plan)."""
-    rows = []
-    for entry in ledger:
-        part = (parts or {}).get(entry.account, 0) if entry.line.type == "MERCHANT_ID" else 0
-        if entry.blocked:
-            why: Any = BLOCKED_LABELS[entry.blocked]
-        elif parts is not None and not part:
-            why = NOT_TAKEN
-        else:
-            why = ""
-        rows.append(
-            {
-                "type": entry.line.type,
-                "account": entry.account,
-                "shared": format_yuan(entry.shared),
-                "returnable": format_yuan(entry.returnable),
-                "part": format_yuan(part) if part else "",
-                "excluded": why,
-            }
-        )
-    return rows
 
 
 class ReceiverLineInline(_LineInlineBase):
@@ -142,7 +94,7 @@ class ReceiverLineInline(_LineInlineBase):
 
 
 @admin.register(ProfitSharingOrder)
-class SharingOrderAdmin(SecretSafeErrorReportsAdminMixin, _OrderAdminBase):
+class SharingOrderAdmin(SecretSafeErrorReportsAdminMixin, ClawBackViews):
     list_display = ("out_order_no", "state", "sub_mchid", "transaction_id", "order_id",
                     "synced_at")  # fmt: skip
     list_filter = ("state", "sub_mchid", "synced_at")
@@ -154,9 +106,10 @@ class SharingOrderAdmin(SecretSafeErrorReportsAdminMixin, _OrderAdminBase):
     actions = ["sync_from_wechat_pay", "claw_back"]
     change_form_template = "django_wxpay_profitsharing/admin/order_change_form.html"
 
-    # The mirror is WeChat's: brought in by a sync (API, clawback), never typed or edited.
+    # The mirror is WeChat's: brought in by a sync (here, the API, a clawback), never
+    # typed or edited. "Add" is the sync form.
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+        return request.user.has_perm(ORDER_ADD)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -167,8 +120,40 @@ class SharingOrderAdmin(SecretSafeErrorReportsAdminMixin, _OrderAdminBase):
     def has_sync_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(ORDER_ADD)
 
-    def has_clawback_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(CLAWBACK_ADD) and self.has_view_permission(request)
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """Bring a sharing order in from WeChat Pay by its numbers (查询分账结果)."""
+        hide_secrets_in_error_reports(request)
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = SyncOrderForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                order = clawbacks.sync_order(**form.cleaned_data)
+            except errors.WeChatPayError as exc:
+                form.add_error(None, CANNOT_SYNC % {"reason": sync_failure(exc)})
+            else:
+                self.message_user(
+                    request,
+                    _("%(order)s was synced from WeChat Pay.") % {"order": order.out_order_no},
+                    messages.SUCCESS,
+                )
+                url = reverse(
+                    f"{self.admin_site.name}:wxpay_profitsharing_profitsharingorder_change",
+                    args=[order.pk],
+                )
+                return HttpResponseRedirect(url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Sync a sharing order from WeChat Pay"),
+            "opts": self.opts,
+            "form": form,
+            "media": self.media + form.media,
+            **(extra_context or {}),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, SYNC_TEMPLATE, context)
 
     def change_view(
         self,
@@ -246,142 +231,3 @@ class SharingOrderAdmin(SecretSafeErrorReportsAdminMixin, _OrderAdminBase):
     def _claw_back_url(self, order: ProfitSharingOrder) -> str:
         name = f"{self.opts.app_label}_{self.opts.model_name}_claw_back"
         return reverse(f"{self.admin_site.name}:{name}", args=[order.pk])
-
-    # -------------------------------------------------------- claw back
-    def claw_back_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """The form, then the allocation to confirm, then the clawback."""
-        hide_secrets_in_error_reports(request)
-        if not self.has_clawback_permission(request):
-            raise PermissionDenied
-        if not object_id.isdigit() or int(object_id) > MAX_PK:
-            raise Http404
-        order = get_object_or_404(ProfitSharingOrder, pk=int(object_id))
-        form = ClawbackForm(request.POST or None)
-        stage = "form"
-        extra: dict[str, Any] = {}
-        if request.method == "POST" and form.is_valid():
-            if request.POST.get("confirm"):
-                created = self._create(request, order, form)
-                if created is not None:
-                    return created
-            else:
-                extra = self._allocation(order, form)
-                stage = "confirm" if extra else "form"
-                order.refresh_from_db()
-        ledger = order_ledger(order, timezone.now())
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Claw back %(order)s") % {"order": order.out_order_no},
-            "opts": self.opts,
-            "original": order,
-            "form": form,
-            "stage": stage,
-            "ledger": allocation_rows(ledger, None),
-            "returnable_total": format_yuan(sum(e.returnable for e in ledger)),
-            "media": self.media + form.media,
-            **extra,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, CLAW_BACK_TEMPLATE, context)
-
-    def _allocation(self, order: ProfitSharingOrder, form: ClawbackForm) -> dict[str, Any]:
-        """Sync, then the plan to confirm; ``{}`` with the form's errors when there is none."""
-        try:
-            order = clawbacks.sync_order(
-                out_order_no=order.out_order_no,
-                transaction_id=order.transaction_id,
-                sub_mchid=order.sub_mchid or None,
-                mchid=order.mchid,
-            )
-            fields = form.service_fields()
-            amount, parts, ledger = clawbacks.plan(
-                order, fields["amount"], fields["policy"], fields["accounts"], timezone.now()
-            )
-        except errors.WeChatPayError as exc:
-            form.add_error(None, CANNOT_SYNC % {"reason": sync_failure(exc)})
-            return {}
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-            return {}
-        return {
-            "allocation": allocation_rows(ledger, parts),
-            "total": format_yuan(amount),
-            "out_clawback_no": generate_out_return_no(CLAWBACK_PREFIX),
-        }
-
-    def _create(
-        self, request: HttpRequest, order: ProfitSharingOrder, form: ClawbackForm
-    ) -> HttpResponse | None:
-        """The clawback as confirmed; None (errors on the form) when it cannot be made."""
-        number = request.POST.get("out_clawback_no", "")
-        try:
-            number = validation.validate_out_no(number, "out_clawback_no")
-        except errors.InvalidRequest:
-            form.add_error(None, _("The confirmation page was altered; start again."))
-            return None
-        submit = request.user.has_perm(CLAWBACK_SUBMIT)
-        try:
-            clawback, created = clawbacks.create_or_get_clawback(
-                {
-                    **form.service_fields(),
-                    "out_clawback_no": number,
-                    "out_order_no": order.out_order_no,
-                    "transaction_id": order.transaction_id,
-                    "sub_mchid": order.sub_mchid or None,
-                    "mchid": order.mchid,
-                },
-                created_by=request.user,
-                submit=submit,
-            )
-        except errors.WeChatPayError as exc:
-            form.add_error(None, CANNOT_SYNC % {"reason": sync_failure(exc)})
-            return None
-        except ValidationError as exc:  # ClawbackConflict included
-            add_service_errors(form, exc)
-            return None
-        returns = list(clawback.returns.order_by("pk"))
-        self.message_user(
-            request,
-            ngettext(
-                "Clawback %(number)s: %(count)d return for a total of %(total)s.",
-                "Clawback %(number)s: %(count)d returns for a total of %(total)s.",
-                len(returns),
-            )
-            % {"number": clawback.out_clawback_no, "count": len(returns),
-               "total": format_yuan(clawback.amount)},
-            messages.SUCCESS if created else messages.INFO,
-        )  # fmt: skip
-        drafts = sum(1 for row in returns if row.state == ReturnState.DRAFT)
-        if drafts:
-            self.message_user(
-                request,
-                ngettext(
-                    "%(count)d return was made as a draft: submit the clawback to send it.",
-                    "%(count)d returns were made as drafts: submit the clawback to send them.",
-                    drafts,
-                )
-                % {"count": drafts},
-                messages.WARNING,
-            )
-        pending = [row.pk for row in returns if row.state == ReturnState.PENDING]
-        if created and pending:
-            report(self, request, dispatch(pending, Action.SUBMIT), 0)
-        if request.user.has_perm(CLAWBACK_VIEW):
-            url = reverse(
-                f"{self.admin_site.name}:wxpay_profitsharing_profitsharingclawback_change",
-                args=[clawback.pk],
-            )
-        else:
-            url = reverse(
-                f"{self.admin_site.name}:wxpay_profitsharing_profitsharingorder_change",
-                args=[order.pk],
-            )
-        return HttpResponseRedirect(url)
-
-
-def add_service_errors(form: ClawbackForm, exc: ValidationError) -> None:
-    """The service's field errors on the form's fields (``amount`` is ``amount_yuan``)."""
-    for field, problems in exc.message_dict.items():
-        target = {"amount": "amount_yuan"}.get(field, field)
-        for problem in problems:
-            form.add_error(target if target in form.fields else None, problem)
