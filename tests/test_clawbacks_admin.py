@@ -339,3 +339,18 @@ def test_add_needs_the_order_add_permission(client, configured):
     assert client.get(add).status_code == 403
     assert client.post(add, {"out_order_no": "P1", "transaction_id": "4200"}).status_code == 403
     assert configured.calls() == []
+
+
+def test_the_claw_back_pages_speak_chinese(operator, configured, shared):
+    from django.utils import translation
+
+    with translation.override("zh-hans"):
+        change = reverse("admin:wxpay_profitsharing_profitsharingorder_change", args=[shared.pk])
+        page = operator.get(change, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+        assert "可回退" in page and "个人接收方不可回退" in page and ">追回<" in page
+        confirm = operator.post(
+            claw_back_url(shared),
+            {"amount_yuan": "1", "policy": "proportional", "description": "退款"},
+            HTTP_ACCEPT_LANGUAGE="zh-hans",
+        ).content.decode()
+        assert "将追回 ¥1.00，分配如下" in confirm and "是，追回" in confirm
