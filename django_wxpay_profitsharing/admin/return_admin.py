@@ -312,7 +312,7 @@ class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBas
             **self.admin_site.each_context(request),
             "title": _("Claw back again"),
             "opts": self.model._meta,
-            "selected": queryset,
+            "selected": failed,  # only what will be replaced goes on to the confirmed step
             "pending": rows,
             "not_shown": max(0, count - PREVIEW_ROWS),
             "count": count,
