@@ -247,7 +247,8 @@ WRITABLE = {"out_return_no", "sub_mchid", "order_id", "out_order_no", "return_mc
 WRITABLE |= {"amount", "description"}
 READ_ONLY = ["id", "state", "amount_yuan", "return_id", "result", "fail_reason", "create_time",
              "finish_time", "attempts", "next_attempt_at", "last_error_code",
-             "last_error_message", "created", "updated"]  # fmt: skip
+             "last_error_message", "created", "updated", "awaiting_topup", "clawback",
+             "replaces", "wechat_order_id"]  # fmt: skip
 NOT_JSON_TYPES = st.one_of(
     st.sampled_from(
         [

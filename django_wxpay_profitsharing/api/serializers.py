@@ -107,12 +107,13 @@ class ProfitSharingReturnSerializer(
             "id", "out_return_no", "state", "sub_mchid", "order_id", "out_order_no",
             "return_mchid", "amount", "amount_yuan", "description", "return_id", "result",
             "fail_reason", "create_time", "finish_time", "attempts", "next_attempt_at",
-            "last_error_code", "last_error_message", "created", "updated",
+            "last_error_code", "last_error_message", "created", "updated", "awaiting_topup",
+            "clawback", "replaces", "wechat_order_id",
         )  # fmt: skip
         read_only_fields = (
             "id", "state", "return_id", "result", "fail_reason", "create_time", "finish_time",
             "attempts", "next_attempt_at", "last_error_code", "last_error_message", "created",
-            "updated",
+            "updated", "awaiting_topup", "clawback", "replaces", "wechat_order_id",
         )  # fmt: skip
 
     def get_amount_yuan(self, obj: ProfitSharingReturn) -> str:

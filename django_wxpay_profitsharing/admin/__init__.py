@@ -1,0 +1,22 @@
+"""The admin: returns, sharing orders with their ledger, and clawbacks.
+
+``django_wxpay_profitsharing.admin`` registers the three ModelAdmins on import
+(Django's autodiscovery imports it); each lives in its own module.
+"""
+
+from .clawback_admin import ClawbackAdmin, ClawbackReturnInline
+from .common import STATE_COLOURS, confirmed_pks, format_yuan
+from .order_admin import ReceiverLineInline, SharingOrderAdmin
+from .return_admin import CallInline, ProfitSharingReturnAdmin
+
+__all__ = [
+    "STATE_COLOURS",
+    "CallInline",
+    "ClawbackAdmin",
+    "ClawbackReturnInline",
+    "ProfitSharingReturnAdmin",
+    "ReceiverLineInline",
+    "SharingOrderAdmin",
+    "confirmed_pks",
+    "format_yuan",
+]
