@@ -6,6 +6,7 @@ Ids are ``wxpay_profitsharing.E001``..., so a project can silence one in
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -14,7 +15,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core import checks
 
-from .conf import SECRET_KEYS, SETTINGS_NAME, unset_variable, wxpay_settings
+from .conf import DEFAULTS, SECRET_KEYS, SETTINGS_NAME, unset_variable, wxpay_settings
 from .wechatpay import crypto
 from .wechatpay.client import TRANSPORTS, is_loopback_host
 from .wechatpay.transport import call_deadline
@@ -27,6 +28,22 @@ def _error(key: str, msg: str, hint: str, number: int) -> checks.Error:
     return checks.Error(
         f"{SETTINGS_NAME}['{key}'] {msg}", hint=hint, id=f"wxpay_profitsharing.E{number:03d}"
     )
+
+
+def _check_unknown_keys(s: Any) -> Iterable[checks.CheckMessage]:
+    """A misspelt key (``SUBMIT_ON_CREATED``) would be ignored: name it, and the likely one."""
+    for key in sorted(set(s.user_settings) - set(DEFAULTS), key=str):
+        closest = difflib.get_close_matches(str(key), list(DEFAULTS), n=1)
+        hint = (
+            f"Did you mean '{closest[0]}'?"
+            if closest
+            else "See the settings reference for the valid keys."
+        )
+        yield checks.Warning(
+            f"{SETTINGS_NAME}[{key!r}] is not a setting of this app and is ignored.",
+            hint=hint,
+            id="wxpay_profitsharing.W002",
+        )
 
 
 def _check_identity(s: Any) -> Iterable[checks.CheckMessage]:
@@ -213,6 +230,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     s = wxpay_settings
     messages: list[checks.CheckMessage] = []
     for part in (
+        _check_unknown_keys,
         _check_identity,
         _check_secret_sources,
         _check_private_key,
