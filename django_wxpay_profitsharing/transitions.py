@@ -351,8 +351,6 @@ def apply(claim: Claim, result: CallResult, policy: Policy) -> ProfitSharingRetu
             _write(row, claim, result, decision, now, policy)
             if row.is_final:
                 outbox.record(row, decision.signals, previous_state)
-                if row.clawback_id is not None:
-                    clawback_state.update(row.clawback_id)
         elif ours and result.outcome is None and not result.lease_lost:
             # Nothing could be asked (no query possible yet): look again later.
             delay = policy.backoff(Schedule.RETRY, row.attempts)
@@ -360,4 +358,7 @@ def apply(claim: Claim, result: CallResult, policy: Policy) -> ProfitSharingRetu
         if ours:
             row.lease_until, row.lease_token = None, ""
         row.save(update_fields=APPLIED_FIELDS)
+        if row.is_final and previous_state != row.state and row.clawback_id is not None:
+            # After the save: the clawback's state is computed from its returns' rows.
+            clawback_state.update(row.clawback_id)
     return row
