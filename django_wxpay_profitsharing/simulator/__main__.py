@@ -21,7 +21,8 @@ from .signing import MODES
 DEFAULT_PROCESSING_SECONDS = 3.0
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; every option's help says its default (``--help``, the docs)."""
     parser = argparse.ArgumentParser(
         prog="wxpay-simulator",
         description="A local WeChat Pay APIv3 simulator for profit-sharing returns "
@@ -58,7 +59,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="exit when stdin closes: no simulator outlives its parent (default: off)")  # fmt: skip
     add("--verbose", action="store_true",
         help="log every request to stderr (default: off)")  # fmt: skip
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def _exit_when_stdin_closes(stop: threading.Event) -> None:
