@@ -36,7 +36,12 @@ from .wechatpay.sensitive import sensitive_variables
 SETTINGS_NAME = "WXPAY_PROFITSHARING"
 
 DEFAULTS: dict[str, Any] = {
-    # Credentials and endpoint.
+    # Several merchants in one site (merchants.py): {mchid: {per-merchant keys}}; empty,
+    # the top-level credentials below are the one merchant.
+    "MERCHANTS": {},
+    "DEFAULT_MCHID": "",  # the merchant used when a create names none
+    "MERCHANT_PROVIDER": None,  # import string of a callable returning MERCHANTS' entries
+    # Credentials and endpoint (one merchant; per merchant inside MERCHANTS).
     "MCHID": "",
     "MERCHANT_SERIAL_NO": "",
     "PRIVATE_KEY": "",
@@ -63,6 +68,7 @@ DEFAULTS: dict[str, Any] = {
     "OUT_RETURN_NO_GENERATOR": "django_wxpay_profitsharing.numbering.generate_out_return_no",
     "RETRY_BACKOFF": (2.0, 300.0),  # seconds: first delay, cap (doubling, jittered)
     "POLL_BACKOFF": (5.0, 600.0),  # seconds: first delay, cap, for PROCESSING returns
+    "GET_RETRY_BACKOFF": (0.1, 2.0),  # seconds: the client's own retries of a failed query
     "LEASE_SECONDS": 60.0,  # how long a claimed return is left alone by others
     "PROCESS_BATCH_SIZE": 100,
     # Scale-out (see executor.py and tasks.py).
@@ -78,8 +84,13 @@ DEFAULTS: dict[str, Any] = {
 }
 
 #: One line per key for the settings reference (docs/settings.md is generated from these
-#: and ``DEFAULTS`` by ``docs/gen_settings.py``; a test fails when a key has no line).
+#: and ``DEFAULTS`` by ``docs/generate.py``; a test fails when a key has no line).
 DESCRIPTIONS: dict[str, str] = {
+    "MERCHANTS": "Several merchants in one site: `{mchid: {per-merchant keys}}` (credentials, "
+    "and optionally `BASE_URL`, `RATE_LIMIT_QPS`); empty: the top-level keys are the one merchant.",
+    "DEFAULT_MCHID": "The merchant a create uses when it names none (one of `MERCHANTS`).",
+    "MERCHANT_PROVIDER": "Import string of a callable returning `MERCHANTS`' entries, for "
+    "merchants configured elsewhere (read when the settings are).",
     "MCHID": "Your merchant id, or the service provider's in partner mode (服务商模式). Required.",
     "MERCHANT_SERIAL_NO": "Serial number of the merchant API certificate (商户API证书序列号). "
     "Required.",
@@ -117,6 +128,8 @@ DESCRIPTIONS: dict[str, str] = {
     "RETRY_BACKOFF": "`(first delay, cap)` seconds between attempts whose outcome is unknown "
     "(doubling, jittered); the same out_return_no each time.",
     "POLL_BACKOFF": "`(first delay, cap)` seconds between queries of a `processing` return.",
+    "GET_RETRY_BACKOFF": "`(first delay, cap)` seconds of the client's own immediate retries "
+    "of a failed query.",
     "LEASE_SECONDS": "How long a claimed return is left to its claimant before another worker "
     "may take it over.",
     "PROCESS_BATCH_SIZE": "Returns one `wxpay_process_returns` round (or one Celery batch task) "

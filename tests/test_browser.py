@@ -51,13 +51,13 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def shop(simulator, tmp_path):
+def shop(simproc, tmp_path):
     """The example project as ``make demo`` runs it: migrated, seeded, site and poller."""
-    simulator.reset()
-    simulator.configure(processing_seconds=1, latency_ms=0, qps_limit=0)
+    simproc.reset()
+    simproc.configure(processing_seconds=1, latency_ms=0, qps_limit=0)
     env = {
         **os.environ,
-        "WXPAY_SIMULATOR_DIR": str(simulator.state_dir),
+        "WXPAY_SIMULATOR_DIR": str(simproc.state_dir),
         "SHOP_SQLITE_PATH": str(tmp_path / "shop.sqlite3"),
         "SHOP_LANGUAGE": "en",
         "DJANGO_SETTINGS_MODULE": "shop.settings",
@@ -84,7 +84,7 @@ def shop(simulator, tmp_path):
     for process in (server, poller):
         process.terminate()
         process.wait(10)
-    simulator.configure(processing_seconds=0)
+    simproc.configure(processing_seconds=0)
 
 
 @pytest.fixture
@@ -157,7 +157,7 @@ def wait_for(browser, condition, timeout: float = 30.0, every: float = 1.0) -> N
         browser.refresh()
 
 
-def test_the_readme_walkthrough(shop, browser, simulator):
+def test_the_readme_walkthrough(shop, browser, simproc):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
@@ -176,7 +176,7 @@ def test_the_readme_walkthrough(shop, browser, simulator):
     assert all("Draft" in r.text for r in rows)
     shot(browser, "1-drafts.png")
     time.sleep(2)  # the poller has had rounds: drafts are never sent by it
-    assert not [c for c in simulator.calls() if c["method"] == "POST"]
+    assert not [c for c in simproc.calls() if c["method"] == "POST"]
 
     # 4. Select them all, "Submit to WeChat Pay", Go; the confirmation page; confirm.
     browser.find_element(By.ID, "action-toggle").click()
@@ -193,9 +193,9 @@ def test_the_readme_walkthrough(shop, browser, simulator):
     shot(browser, "3-processing.png")
     wait_for(browser, lambda page: page.count("Succeeded") >= 5)
     shot(browser, "4-succeeded.png")
-    posted = {c["out_return_no"] for c in simulator.calls() if c["method"] == "POST"}
+    posted = {c["out_return_no"] for c in simproc.calls() if c["method"] == "POST"}
     assert posted == set(DRAFTS)
-    assert {r["out_return_no"]: r["result"] for r in simulator.returns()} == dict.fromkeys(
+    assert {r["out_return_no"]: r["result"] for r in simproc.returns()} == dict.fromkeys(
         DRAFTS, "SUCCESS"
     )
     browser.get(f"{shop}/admin/orders/order/")
@@ -227,7 +227,7 @@ def test_the_readme_walkthrough(shop, browser, simulator):
     shot(browser, "7-clawback.png")
     clawed = sorted(
         (c["return_mchid"], c["amount"])
-        for c in simulator.returns()
+        for c in simproc.returns()
         if c["out_order_no"] == "PSHOP0100"
     )
     assert clawed == [("86693852", 3000), ("86693853", 2000)]

@@ -77,14 +77,15 @@ def test_client_refuses_plain_http_to_remote_hosts(simulator, base_url):
         "http://[::1]:8765",
     ],
 )
-def test_client_allows_https_and_loopback(simulator, base_url):
-    client_for(simulator, base_url).close()
+def test_client_allows_https_and_loopback(simproc, base_url):
+    client_for(simproc, base_url).close()
 
 
-def test_plain_http_to_a_remote_host_only_when_explicitly_allowed(simulator):
-    client_for(simulator, "http://10.0.0.8", allow_insecure_http=True).close()
+def test_plain_http_to_a_remote_host_only_when_explicitly_allowed(simproc):
+    client_for(simproc, "http://10.0.0.8", allow_insecure_http=True).close()
 
 
+@pytest.mark.real_simulator  # the client builds its socket transport for another host
 def test_settings_with_plain_http_are_improperly_configured(sim):
     remote = wxpay_config(sim, BASE_URL="http://api.mch.weixin.qq.com")
     with override_settings(WXPAY_PROFITSHARING=remote), pytest.raises(ImproperlyConfigured):
@@ -94,10 +95,10 @@ def test_settings_with_plain_http_are_improperly_configured(sim):
         build_client().close()
 
 
-def test_simulator_binds_loopback_by_default(simulator, tmp_path):
+def test_simulator_binds_loopback_by_default(simproc, tmp_path):
     """The simulator has an unsigned control surface: never on a public interface."""
     assert parse_args(["--state-dir", str(tmp_path)]).host == "127.0.0.1"
-    assert simulator.base_url.startswith("http://127.0.0.1:")
+    assert simproc.base_url.startswith("http://127.0.0.1:")
 
 
 # --------------------------------------------------- stale and replayed answers
@@ -185,6 +186,7 @@ def query(client):
     return client.query_return(out_return_no="R1", out_order_no="P1", sub_mchid=SUB_MCHID)
 
 
+@pytest.mark.real_simulator  # the stub is a real server: the client needs its sockets
 def test_replayed_answer_after_the_window_is_refused(sim, order, stub):
     """The same signed bytes pass now and are refused 301 s later (5-minute window)."""
     stub.response = capture_signed_answer(sim, order)
@@ -195,6 +197,7 @@ def test_replayed_answer_after_the_window_is_refused(sim, order, stub):
         query(later)
 
 
+@pytest.mark.real_simulator
 def test_replayed_answer_within_the_window_is_refused(sim, order, stub):
     """A nonce seen before is a replay even inside the window."""
     stub.response = capture_signed_answer(sim, order)
@@ -221,6 +224,7 @@ def sign_as_wechat(sim, body: bytes, timestamp: int) -> dict:
 @pytest.mark.parametrize(
     ("skew", "accepted"), [(-305, False), (305, False), (-280, True), (280, True)]
 )
+@pytest.mark.real_simulator
 def test_answer_signed_with_a_stale_or_future_timestamp(sim, stub, skew, accepted):
     """Signed with WeChat's real key, only the timestamp wrong: refused outside 300 s."""
     body = json.dumps(
@@ -247,6 +251,7 @@ def test_answer_signed_with_a_stale_or_future_timestamp(sim, stub, skew, accepte
                 query(client)
 
 
+@pytest.mark.real_simulator
 @pytest.mark.django_db(transaction=True)
 def test_service_does_not_act_on_a_replayed_answer(sim, order, stub, signal_log):
     """A stale replayed SUCCESS leaves the return pending; the truth is asked later."""
@@ -311,6 +316,7 @@ class SignatureRecorder:
             self.values.add(response.headers["wechatpay-signature"])
 
 
+@pytest.mark.real_simulator  # the transport's own logs are scanned too
 @pytest.mark.django_db(transaction=True)
 def test_debug_logs_call_records_and_errors_hold_no_secret(sim, order, caplog, signal_log):
     """The whole flow with DEBUG logging everywhere, faults included, searched for secrets.
@@ -346,7 +352,7 @@ def test_debug_logs_call_records_and_errors_hold_no_secret(sim, order, caplog, s
             services.submit(rows[0])
         for row in rows:
             services.submit(row)
-        time.sleep(0.25)
+        sim.advance_clock(0.25)
         sim.set_fault("bad_signature", endpoint="query", count=1)
         for row in rows:
             services.refresh(row)
@@ -649,12 +655,14 @@ def _inside_the_exchange(sim, monkeypatch) -> tuple:
     client = WeChatPayClient(**{**sim.client_kwargs(), "transport": ExplodingTransport()})
     return _caught(
         lambda: client.create_return(
-            out_return_no="R500",
-            return_mchid=RECEIVER,
-            amount=1,
-            description="bug",
-            out_order_no="P500",
-            sub_mchid=SUB_MCHID,
+            ReturnRequest(
+                out_return_no="R500",
+                return_mchid=RECEIVER,
+                amount=1,
+                description="bug",
+                out_order_no="P500",
+                sub_mchid=SUB_MCHID,
+            )
         )
     )
 
@@ -746,8 +754,10 @@ def test_error_page_scan_finds_what_it_looks_for(sim, monkeypatch, scenario, exp
 
 
 @pytest.mark.django_db(transaction=True)
-def test_debug_page_of_a_failing_submit_holds_no_secret(sim, order):
-    """Through the real API with DEBUG=True: the 500 page a developer would see."""
+def test_a_bug_inside_the_exchange_is_recorded_not_a_500(sim, order):
+    """Through the real API with DEBUG=True: the bug is the row's error, and no secret shows."""
+    import html
+
     from django.test import Client
 
     ExplodingTransport.seen.clear()
@@ -756,14 +766,15 @@ def test_debug_page_of_a_failing_submit_holds_no_secret(sim, order):
     api = Client(raise_request_exception=False)
     api.force_login(make_user("dev", ["view", "submit"]))
     with override_settings(WXPAY_PROFITSHARING=config, DEBUG=True):
-        response = api.post(f"{API}{row.pk}/submit/")
+        response = api.post(f"{API}{row.pk}/submit/", content_type="application/json")
     reset_client()
-    import html
-
     page = html.unescape(response.content.decode())
-    assert response.status_code == 500 and "transport bug" in page
+    assert response.status_code == 200, page[:500]
     assert ExplodingTransport.seen, "the exchange never started: proves nothing"
-    assert not leaks(page, page_secrets(sim))
+    row.refresh_from_db()
+    assert row.last_error_code == "CLIENT_ERROR" and row.lease_until is None
+    stored = json.dumps([row.last_error_message, row.response_json])
+    assert not leaks(page + stored, page_secrets(sim))
 
 
 def test_the_client_marks_nothing_and_still_signs_without_django(tmp_path):
@@ -798,8 +809,8 @@ def test_the_client_marks_nothing_and_still_signs_without_django(tmp_path):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_debug_page_of_a_failing_admin_submit_holds_no_secret(sim, order):
-    """The admin's confirmed "Submit" with DEBUG=True: the 500 page an operator would see."""
+def test_a_bug_inside_the_exchange_from_the_admin_is_recorded_not_a_500(sim, order):
+    """The admin's confirmed "Submit" with DEBUG=True: a message, the row's error, no secret."""
     import html
 
     from django.contrib.auth.models import User
@@ -812,9 +823,11 @@ def test_debug_page_of_a_failing_admin_submit_holds_no_secret(sim, order):
     admin.force_login(User.objects.create_superuser("ops", "o@example.com", "pw"))
     selection = {"action": "submit_to_wechat_pay", "_selected_action": [row.pk], "post": "yes"}
     with override_settings(WXPAY_PROFITSHARING=config, DEBUG=True):
-        response = admin.post(ADMIN, selection)
+        response = admin.post(ADMIN, selection, follow=True)
     reset_client()
     page = html.unescape(response.content.decode())
-    assert response.status_code == 500 and "transport bug" in page
+    assert response.status_code == 200 and "will be retried" in page
     assert ExplodingTransport.seen, "the exchange never started: proves nothing"
+    row.refresh_from_db()
+    assert row.last_error_code == "CLIENT_ERROR"
     assert not leaks(page, page_secrets(sim))

@@ -17,7 +17,8 @@ from django_wxpay_profitsharing.models import ProfitSharingReturn
 from .conftest import wxpay_config
 from .test_api_routes import LIST, api_user, body
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# The real simulator: its latency costs real time, which is what is measured here.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.real_simulator]
 LATENCY_S = 1.0
 
 
