@@ -86,3 +86,30 @@ def test_every_simulator_option_says_its_default():
     assert len(options) >= 12
     for action in options:
         assert action.help and ("default" in action.help or action.required), action.dest
+
+
+def test_the_example_shops_api_docs_load_nothing_from_a_cdn(tmp_path):
+    pytest.importorskip("drf_spectacular_sidecar", reason="pip install drf-spectacular-sidecar")
+    probe = (
+        "from django.test import Client; "
+        "r = Client(HTTP_HOST='localhost').get('/api/docs/'); "
+        "print(r.status_code); print(r.content.decode())"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT),
+        "SHOP_SQLITE_PATH": str(tmp_path / "shop.sqlite3"),
+        "WXPAY_SIMULATOR_DIR": str(tmp_path / "no-simulator"),
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", probe],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT / "example_project",
+    )
+    assert result.returncode == 0, result.stderr
+    status, html = result.stdout.split("\n", 1)
+    assert status == "200"
+    assets = re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', html)
+    assert assets and all(a.startswith("/static/drf_spectacular_sidecar/") for a in assets), assets
