@@ -36,6 +36,9 @@ CHROMEDRIVER = shutil.which("chromedriver")
 WIDTH = 1400
 DRAFTS = [f"RDEMO{n:04d}" for n in range(1, 6)]
 
+pytest.importorskip(
+    "drf_spectacular_sidecar", reason="the example shop serves /api/docs/ with the sidecar"
+)
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(
