@@ -11,7 +11,7 @@ DEMO_PORT ?= 8000
 SIM_PORT ?= 8765
 
 .PHONY: install test test-sqlite test-sqlite-no-tz test-postgres test-mysql mysql-driver lint \
-	format demo bench browser clean messages
+	format demo bench browser clean messages docs docs-check
 
 $(VENV)/.installed: setup.py pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is required")'
@@ -47,7 +47,7 @@ browser:
 	  $(call apt_install,fonts-noto-cjk) || \
 	  echo "fonts-noto-cjk unavailable: Chinese text in the browser screenshots may show as boxes"
 
-test: install lint browser test-sqlite test-sqlite-no-tz test-postgres test-mysql
+test: install lint browser docs-check test-sqlite test-sqlite-no-tz test-postgres test-mysql
 
 test-sqlite: install
 	@echo "== pytest on SQLite"
@@ -84,6 +84,17 @@ test-mysql: install
 	  echo "== pytest on MySQL" && DATABASE_URL="$$url" $(VENV)/bin/pytest $(PYTEST_ARGS); \
 	else echo "== MySQL not reachable and MYSQL_URL unset: skipped"; fi
 
+# The documentation: the generated pages (settings, states, signals, error codes, the
+# simulator's --help) rewritten from the code, then HTML in site/, warnings as errors.
+docs: install
+	$(PY) docs/generate.py
+	$(VENV)/bin/mkdocs build --strict --quiet --site-dir site
+
+# What make test runs: a generated page out of date is an error (make docs rewrites it).
+docs-check: install
+	$(PY) docs/generate.py --check
+	$(VENV)/bin/mkdocs build --strict --quiet --site-dir site
+
 messages: install
 	cd django_wxpay_profitsharing && ../$(PY) -m django compilemessages --ignore=.venv -l zh_Hans
 
@@ -94,4 +105,4 @@ bench: install
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache .demo test-output
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache .demo test-output site

@@ -69,7 +69,7 @@ def test_without_time_zone_tables_a_check_names_the_fix_and_the_admin_still_work
     monkeypatch.setattr(checks, "needs_time_zone_tables", lambda alias="default": True)
     monkeypatch.setitem(dbtime._probed, "default", False)
     [warning] = checks.check_time_zone_tables(databases=["default"])
-    assert warning.id == "wxpay_profitsharing.W002" and "tzinfo_to_sql" in warning.hint
+    assert warning.id == "wxpay_profitsharing.W003" and "tzinfo_to_sql" in warning.hint
     page = admin_client.get(reverse("admin:wxpay_profitsharing_profitsharingreturn_changelist"))
     assert page.status_code == 200 and page.context["cl"].date_hierarchy is None
     monkeypatch.setitem(dbtime._probed, "default", True)

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -176,10 +177,18 @@ class ProfitSharingReturnViewSet(mixins.CreateModelMixin, mixins.ListModelMixin,
             return Response(body, status=status.HTTP_409_CONFLICT)
         except DjangoValidationError as exc:
             raise ValidationError(exc.message_dict) from None
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        if created and row.state == ReturnState.PENDING and wxpay_settings.SUBMIT_IN_BACKGROUND:
+            # Answer at once, pending: the client need not wait for WeChat Pay's answer
+            # (up to the whole TIMEOUT); the row is serialized before the background runs.
+            body = self.get_serializer(row).data
+            transaction.on_commit(
+                lambda: dispatch([row.pk], Action.SUBMIT, background=True), robust=True
+            )
+            return Response(body, status=code)
         if created and row.state == ReturnState.PENDING:
             submit_after_commit(row.pk)
         row.refresh_from_db()
-        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(self.get_serializer(row).data, status=code)
 
     @action(detail=False, methods=["post"], url_path="bulk-submit")

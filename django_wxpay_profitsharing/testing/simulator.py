@@ -32,7 +32,32 @@ from .controls import DEFAULT_RECEIVER, SimulatorControls, SimulatorError
 
 READY = "WXPAY_SIMULATOR_READY"
 
-__all__ = ["DEFAULT_RECEIVER", "READY", "SimulatorError", "SimulatorProcess"]
+__all__ = [
+    "DEFAULT_RECEIVER",
+    "READY",
+    "SimulatorError",
+    "SimulatorProcess",
+    "settings_from_state_dir",
+]
+
+
+def settings_from_state_dir(state_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """A ``WXPAY_PROFITSHARING`` dict for the simulator whose state is in ``state_dir``.
+
+    Read from its ``credentials.json`` (written by ``wxpay-simulator --state-dir``), so
+    the keys stay in files: settings hold their paths, never their text.
+    """
+    creds = json.loads((Path(state_dir) / "credentials.json").read_text("utf-8"))
+    return {
+        "MCHID": creds["mchid"],
+        "MERCHANT_SERIAL_NO": creds["merchant_serial_no"],
+        "PRIVATE_KEY": creds["private_key_path"],
+        "APIV3_KEY": creds["apiv3_key"],
+        "WECHATPAY_PUBLIC_KEY": creds["wechatpay_public_key_path"],
+        "WECHATPAY_PUBLIC_KEY_ID": creds["wechatpay_public_key_id"],
+        "BASE_URL": creds["base_url"],
+        "CA_BUNDLE": creds.get("ca_bundle_path"),
+    }
 
 
 class SimulatorProcess(SimulatorControls):
