@@ -189,13 +189,15 @@ def test_an_adder_gets_drafts_and_a_submitter_sends_them(configured, shared):
     assert {r["state"] for r in created.data["returns"]} == {"draft"}
     assert posts(configured) == []
     url = f"{CLAWBACKS}{created.data['id']}/submit/"
-    assert adder.post(url).status_code == 403
+    assert adder.post(url, content_type="application/json").status_code == 403
 
     half = api_user("half", ("view_profitsharingclawback", "submit_profitsharingclawback"))
-    assert half.post(url).status_code == 403  # may_submit wants the return permission too
+    assert (
+        half.post(url, content_type="application/json").status_code == 403
+    )  # may_submit wants the return permission too
     assert posts(configured) == []
 
-    submitted = api_user().post(url)
+    submitted = api_user().post(url, content_type="application/json")
     assert submitted.status_code == 200, submitted.data
     assert {r["state"] for r in submitted.data["returns"]} == {"succeeded"}
     assert submitted.data["state"] == "completed"
@@ -279,35 +281,35 @@ def test_retry_now_after_a_top_up_resends_the_identical_request(configured, shar
     assert [r["id"] for r in waiting] == [row.pk]
     assert client.get(RETURNS, {"awaiting_topup": "maybe"}).status_code == 400
     configured.set_receiver_balance(SHOP_A, 10_000)
-    retried = client.post(url)
+    retried = client.post(url, content_type="application/json")
     assert retried.status_code == 200, retried.data
     assert (retried.data["state"], retried.data["awaiting_topup"]) == ("succeeded", False)
     assert retried.data["clawback"] == row.clawback_id
     sent = [c for c in posts(configured) if c.get("out_return_no") == row.out_return_no]
     assert len(sent) == 2 and sent[0]["body_sha256"] == sent[1]["body_sha256"]
     assert ProfitSharingReturn.objects.count() == 1
-    again = client.post(url)  # no longer waiting
+    again = client.post(url, content_type="application/json")  # no longer waiting
     assert again.status_code == 409 and again.data["code"] == "not_waiting"
 
 
 def test_claw_back_again_after_time_out_closed(configured, shared):
     client = api_user()
     row = short_balance_return(configured, shared, client)
-    refused = client.post(f"{RETURNS}{row.pk}/claw-back-again/")
+    refused = client.post(f"{RETURNS}{row.pk}/claw-back-again/", content_type="application/json")
     assert refused.status_code == 400 and "state" in refused.data  # still processing
     configured.advance_clock(5 * 86400 + 60)
     row = services.refresh(row)
     assert (row.state, row.fail_reason) == (ReturnState.FAILED, "TIME_OUT_CLOSED")
     assert client.get(f"{CLAWBACKS}{row.clawback_id}/").data["state"] == "incomplete"
     configured.set_receiver_balance(SHOP_A, None)
-    again = client.post(f"{RETURNS}{row.pk}/claw-back-again/")
+    again = client.post(f"{RETURNS}{row.pk}/claw-back-again/", content_type="application/json")
     assert again.status_code == 201, again.data
     new = again.data
     assert new["replaces"] == row.pk and new["clawback"] == row.clawback_id
     assert new["out_return_no"] != row.out_return_no and new["amount"] == 100
     assert new["state"] == "succeeded"
     assert client.get(f"{CLAWBACKS}{row.clawback_id}/").data["state"] == "completed"
-    twice = client.post(f"{RETURNS}{row.pk}/claw-back-again/")
+    twice = client.post(f"{RETURNS}{row.pk}/claw-back-again/", content_type="application/json")
     assert twice.status_code == 400 and "replaces" in twice.data
 
 
@@ -345,7 +347,9 @@ def test_every_new_route_needs_its_permission(configured, shared):
             {"add_profitsharingclawback"},
         ),
         "clawback submit": (
-            lambda c: c.post(f"{CLAWBACKS}{clawback['id']}/submit/"),
+            lambda c: c.post(
+                f"{CLAWBACKS}{clawback['id']}/submit/", content_type="application/json"
+            ),
             {"submit_profitsharingclawback"},
         ),
         "order list": (
@@ -358,17 +362,26 @@ def test_every_new_route_needs_its_permission(configured, shared):
             ),
             {"add_profitsharingorder"},
         ),
-        "retry": (lambda c: c.post(f"{RETURNS}{ret['id']}/retry/"), {"submit_profitsharingreturn"}),
+        "retry": (
+            lambda c: c.post(f"{RETURNS}{ret['id']}/retry/", content_type="application/json"),
+            {"submit_profitsharingreturn"},
+        ),
         "retry by number": (
-            lambda c: c.post(f"{BY_NO}{ret['out_return_no']}/retry/"),
+            lambda c: c.post(
+                f"{BY_NO}{ret['out_return_no']}/retry/", content_type="application/json"
+            ),
             {"submit_profitsharingreturn"},
         ),
         "claw back again": (
-            lambda c: c.post(f"{RETURNS}{ret['id']}/claw-back-again/"),
+            lambda c: c.post(
+                f"{RETURNS}{ret['id']}/claw-back-again/", content_type="application/json"
+            ),
             {"add_profitsharingreturn"},
         ),
         "claw back again by number": (
-            lambda c: c.post(f"{BY_NO}{ret['out_return_no']}/claw-back-again/"),
+            lambda c: c.post(
+                f"{BY_NO}{ret['out_return_no']}/claw-back-again/", content_type="application/json"
+            ),
             {"add_profitsharingreturn"},
         ),
     }

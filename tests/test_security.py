@@ -523,22 +523,32 @@ def api_call(client, route: str, row, order, clawback=None):
         "list": lambda: client.get(API),
         "retrieve": lambda: client.get(f"{API}{row.pk}/"),
         "create": lambda: client.post(API, body, format="json"),
-        "submit": lambda: client.post(f"{API}{row.pk}/submit/"),
-        "refresh": lambda: client.post(f"{API}{row.pk}/refresh/"),
+        "submit": lambda: client.post(f"{API}{row.pk}/submit/", content_type="application/json"),
+        "refresh": lambda: client.post(f"{API}{row.pk}/refresh/", content_type="application/json"),
         "bulk-submit": lambda: client.post(f"{API}bulk-submit/", {"ids": [row.pk]}, format="json"),
         "retrieve by number": lambda: client.get(f"{BY_NUMBER}{row.out_return_no}/"),
-        "submit by number": lambda: client.post(f"{BY_NUMBER}{row.out_return_no}/submit/"),
-        "refresh by number": lambda: client.post(f"{BY_NUMBER}{row.out_return_no}/refresh/"),
-        "retry": lambda: client.post(f"{API}{row.pk}/retry/"),
-        "retry by number": lambda: client.post(f"{BY_NUMBER}{row.out_return_no}/retry/"),
-        "claw back again": lambda: client.post(f"{API}{row.pk}/claw-back-again/"),
+        "submit by number": lambda: client.post(
+            f"{BY_NUMBER}{row.out_return_no}/submit/", content_type="application/json"
+        ),
+        "refresh by number": lambda: client.post(
+            f"{BY_NUMBER}{row.out_return_no}/refresh/", content_type="application/json"
+        ),
+        "retry": lambda: client.post(f"{API}{row.pk}/retry/", content_type="application/json"),
+        "retry by number": lambda: client.post(
+            f"{BY_NUMBER}{row.out_return_no}/retry/", content_type="application/json"
+        ),
+        "claw back again": lambda: client.post(
+            f"{API}{row.pk}/claw-back-again/", content_type="application/json"
+        ),
         "claw back again by number": lambda: client.post(
-            f"{BY_NUMBER}{row.out_return_no}/claw-back-again/"
+            f"{BY_NUMBER}{row.out_return_no}/claw-back-again/", content_type="application/json"
         ),
         "clawback list": lambda: client.get(CLAWBACKS),
         "clawback retrieve": lambda: client.get(f"{CLAWBACKS}{clawback.pk}/"),
         "clawback create": lambda: client.post(CLAWBACKS, new_clawback, format="json"),
-        "clawback submit": lambda: client.post(f"{CLAWBACKS}{clawback.pk}/submit/"),
+        "clawback submit": lambda: client.post(
+            f"{CLAWBACKS}{clawback.pk}/submit/", content_type="application/json"
+        ),
         "order list": lambda: client.get(ORDERS, {"out_order_no": other["out_order_no"]}),
         "order sync": lambda: client.post(
             f"{ORDERS}sync/",
@@ -765,7 +775,7 @@ def error_page_and_report(exc_info, *, debug: bool, app_filter: bool) -> str:
 
     from django_wxpay_profitsharing.error_reports import hide_secrets_in_error_reports
 
-    request = RequestFactory().post("/api/wxpay/returns/1/submit/")
+    request = RequestFactory().post("/api/wxpay/returns/1/submit/", content_type="application/json")
     if app_filter:
         hide_secrets_in_error_reports(request)
     with override_settings(DEBUG=debug):
