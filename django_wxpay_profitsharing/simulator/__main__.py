@@ -30,12 +30,27 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--processing-seconds", type=float, default=0.0)
     parser.add_argument("--tls", action="store_true", help="serve HTTPS (CA in STATE_DIR/ca.pem)")
-    parser.add_argument("--qps-limit", type=int, default=30, help="per endpoint; 0 = unlimited")
+    parser.add_argument(
+        "--qps-limit", type=int, default=30, help="per merchant and endpoint; 0 = unlimited"
+    )
     parser.add_argument("--mchid", default=None, help="default 1900000100 (kept once created)")
+    parser.add_argument(
+        "--merchants",
+        type=_positive,
+        default=1,
+        help="serve N merchants: --mchid and the N-1 following ids, each with its own keys",
+    )
     parser.add_argument("--idle-timeout", type=float, default=8.0, help="keep-alive idle close")
     parser.add_argument("--exit-on-stdin-eof", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return parser.parse_args(argv)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _exit_when_stdin_closes(stop: threading.Event) -> None:
@@ -60,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         latency_ms=args.latency_ms,
         qps_limit=args.qps_limit,
         mchid=args.mchid,
+        merchants=args.merchants,
         idle_timeout=args.idle_timeout,
         verbose=args.verbose,
     )

@@ -42,17 +42,20 @@ def build_server(
     latency_ms: int = 0,
     qps_limit: int = 30,
     mchid: str | None = None,
+    merchants: int = 1,
     idle_timeout: float = 8.0,
     verbose: bool = False,
 ) -> tuple[SimulatorServer, dict[str, Any]]:
     """Load or create the credentials, bind the socket, write ``credentials.json``.
 
     Returns the (not yet serving) server and the credentials record written.
+    ``merchants`` > 1 serves that many merchants (``mchid``, ``mchid + 1``...), each
+    with its own keys (see ``credentials.py``).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
     state = Path(state_dir).resolve()
-    creds = load_or_create(state, mchid)
+    creds = load_or_create(state, mchid, merchants)
     tls_files = ensure_tls_files(state) if tls else None
     settings = Settings(
         mode=mode,

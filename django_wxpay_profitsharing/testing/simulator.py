@@ -11,6 +11,9 @@ tests never leave servers behind.
     with SimulatorProcess(tmp_path) as sim:
         order = sim.seed_order("P1", sub_mchid="1900000109", amount=1000)
         client = WeChatPayClient(**sim.client_kwargs())
+
+With ``merchants=2`` it serves two merchants, each with its own keys;
+:meth:`SimulatorProcess.multi_settings_dict` configures both (``MERCHANTS``).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class SimulatorProcess:
         latency_ms: int = 0,
         qps_limit: int = 0,
         port: int = 0,
+        merchants: int = 1,
         extra_args: Iterable[str] = (),
     ) -> None:
         self.state_dir = Path(state_dir)
@@ -59,6 +63,7 @@ class SimulatorProcess:
         self.processing_seconds = processing_seconds
         self.latency_ms = latency_ms
         self.qps_limit = qps_limit
+        self.merchants = merchants
         self.extra_args = tuple(extra_args)
         self.base_url: str | None = None
         self.credentials: dict[str, Any] = {}
@@ -92,6 +97,8 @@ class SimulatorProcess:
         ]
         if self.tls:
             cmd.append("--tls")
+        if self.merchants != 1:
+            cmd += ["--merchants", str(self.merchants)]
         return [*cmd, *self.extra_args]
 
     def start(self, timeout: float = 20.0) -> SimulatorProcess:
@@ -203,6 +210,32 @@ class SimulatorProcess:
             "CA_BUNDLE": self.ca_bundle,
         }
 
+    def merchant_credentials(self) -> list[dict[str, Any]]:
+        """Each merchant's ``credentials.json`` entry, the first (the default) first."""
+        return list(self.credentials.get("merchants") or [self.credentials])
+
+    def multi_settings_dict(self) -> dict[str, Any]:
+        """A ``WXPAY_PROFITSHARING`` with ``MERCHANTS`` for every merchant served.
+
+        ``DEFAULT_MCHID`` is the first; ``BASE_URL`` and ``CA_BUNDLE`` are the site's.
+        """
+        merchants = {
+            m["mchid"]: {
+                "MERCHANT_SERIAL_NO": m["merchant_serial_no"],
+                "PRIVATE_KEY": m["private_key_path"],
+                "APIV3_KEY": m["apiv3_key"],
+                "WECHATPAY_PUBLIC_KEY": m["wechatpay_public_key_path"],
+                "WECHATPAY_PUBLIC_KEY_ID": m["wechatpay_public_key_id"],
+            }
+            for m in self.merchant_credentials()
+        }
+        return {
+            "MERCHANTS": merchants,
+            "DEFAULT_MCHID": self.credentials["mchid"],
+            "BASE_URL": self.base_url,
+            "CA_BUNDLE": self.ca_bundle,
+        }
+
     # -- control surface ---------------------------------------------------------------
     def control(self, method: str, route: str, payload: Any = None, **params: Any) -> Any:
         """Call ``/_simulator/<route>``; raises :class:`SimulatorError` on a non-2xx."""
@@ -233,12 +266,14 @@ class SimulatorProcess:
         *,
         transaction_id: str | None = None,
         state: str | None = None,
+        mchid: str | None = None,
     ) -> dict[str, Any]:
         """Seed a sharing order (default: ``amount`` or 1000 fen to 86693852, FINISHED).
 
         Receivers are ``{"account", "amount", "type"?, "result"?, "fail_reason"?,
         "description"?}`` (MERCHANT_ID and SUCCESS by default); ``transaction_id`` is
-        generated when not given. Returns the order view, ``transaction_id`` included.
+        generated when not given; ``mchid`` is the merchant whose books hold it
+        (default: the first). Returns the order view, ``transaction_id`` included.
         """
         if receivers is None:
             receivers = [
@@ -252,6 +287,8 @@ class SimulatorProcess:
             "state": state,
             "receivers": receivers,
         }
+        if mchid is not None:
+            spec["mchid"] = mchid
         return self.control("POST", "orders", spec)
 
     def seed_orders(self, orders: list[dict[str, Any]]) -> int:
@@ -301,13 +338,16 @@ class SimulatorProcess:
         """
         return self.control("GET", "calls", since=since)["calls"]
 
-    def returns(self) -> list[dict[str, Any]]:
-        """Every return with its true current result."""
-        return self.control("GET", "returns")["returns"]
+    def returns(self, mchid: str | None = None) -> list[dict[str, Any]]:
+        """Every return (of ``mchid``, if given) with its true current result."""
+        return self.control("GET", "returns", mchid=mchid)["returns"]
 
-    def order(self, out_order_no: str, sub_mchid: str | None = None) -> dict[str, Any]:
+    def order(
+        self, out_order_no: str, sub_mchid: str | None = None, mchid: str | None = None
+    ) -> dict[str, Any]:
         """An order with per-receiver returned/returnable amounts."""
-        return self.control("GET", f"orders/{quote(out_order_no, safe='')}", sub_mchid=sub_mchid)
+        route = f"orders/{quote(out_order_no, safe='')}"
+        return self.control("GET", route, sub_mchid=sub_mchid, mchid=mchid)
 
     def configure(self, **settings: Any) -> dict[str, Any]:
         """Change mode, processing_seconds, latency_ms or qps_limit live."""
