@@ -289,7 +289,7 @@ class SimulatorProcess:
         }
         if mchid is not None:
             spec["mchid"] = mchid
-        return self.control("POST", "orders", spec)
+        return dict(self.control("POST", "orders", spec))
 
     def seed_orders(self, orders: list[dict[str, Any]]) -> int:
         """Seed many orders in one call (each like the ``POST /_simulator/orders`` body)."""
@@ -340,14 +340,14 @@ class SimulatorProcess:
 
     def returns(self, mchid: str | None = None) -> list[dict[str, Any]]:
         """Every return (of ``mchid``, if given) with its true current result."""
-        return self.control("GET", "returns", mchid=mchid)["returns"]
+        return list(self.control("GET", "returns", mchid=mchid)["returns"])
 
     def order(
         self, out_order_no: str, sub_mchid: str | None = None, mchid: str | None = None
     ) -> dict[str, Any]:
         """An order with per-receiver returned/returnable amounts."""
         route = f"orders/{quote(out_order_no, safe='')}"
-        return self.control("GET", route, sub_mchid=sub_mchid, mchid=mchid)
+        return dict(self.control("GET", route, sub_mchid=sub_mchid, mchid=mchid))
 
     def configure(self, **settings: Any) -> dict[str, Any]:
         """Change mode, processing_seconds, latency_ms or qps_limit live."""
