@@ -261,3 +261,25 @@ def test_a_merchant_provider_supplies_the_entries(sim2):
     finally:
         PROVIDED.clear()
         reset_client()
+
+
+def test_taking_turns_alternates_merchants_and_keeps_each_ones_order():
+    items = ["A1", "A2", "A3", "B1", "C1", "B2"]
+    assert services.taking_turns(items, lambda item: item[0]) == [
+        "A1", "B1", "C1", "A2", "B2", "A3",
+    ]  # fmt: skip
+
+
+def test_a_pass_shares_its_batch_among_the_merchants(both):
+    # One merchant's backlog first: an oldest-first batch would be that merchant's only.
+    rows = [pending(seed(both, FIRST), FIRST) for _ in range(6)]
+    rows += [pending(seed(both, SECOND), SECOND) for _ in range(6)]
+    summary = services.process_due(limit=4)
+    assert summary["claimed"] == 4 and summary["succeeded"] == 4
+    done = ProfitSharingReturn.objects.filter(state=ReturnState.SUCCEEDED)
+    assert sorted(done.values_list("mchid", flat=True)) == [FIRST, FIRST, SECOND, SECOND]
+    # Bulk submits too: the rows' merchants take turns, the answers in the pks' order.
+    rest = [row.pk for row in rows if not done.filter(pk=row.pk).exists()]
+    answered = services.run_many(rest, "submit")
+    assert [row.pk for row, _ran in answered] == rest
+    assert all(ran and row.state == ReturnState.SUCCEEDED for row, ran in answered)
