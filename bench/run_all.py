@@ -36,6 +36,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str], bool]] = {
     "workers": ("bench_workers.py", [], ["--returns", "600"], False),
     "rest": ("bench_rest.py", [], ["--rows", "2000"], False),
     "simulator": ("bench_simulator.py", [], ["--seconds", "2"], False),
+    "merchants": ("bench_merchants.py", [], ["--returns", "100"], False),
 }
 
 

@@ -1,4 +1,8 @@
-"""The admin's forms: a return in yuan, every field validated as WeChat Pay does; a clawback."""
+"""The admin's forms: a return in yuan, every field validated as WeChat Pay does; a clawback.
+
+The return's add form also picks the merchant (a choice of the configured ones; hidden,
+and the one merchant, when only one is configured).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from .clawbacks import ACCOUNTS_NEEDED
-from .merchants import default_mchid
+from .merchants import default_mchid, merchants
 from .models import IDENTITY_FIELDS, AllocationPolicy, ProfitSharingReturn
 from .services import validate_return_fields
 from .validation_messages import translated
@@ -58,6 +62,11 @@ else:  # Django's ModelForm takes no type argument at run time
 
 
 class ProfitSharingReturnForm(_ModelForm):
+    mchid = forms.ChoiceField(
+        label=_("merchant id"),
+        required=False,
+        help_text=_("The merchant whose sharing order the money is returned on."),
+    )
     amount_yuan = YuanField(
         label=_("amount (yuan)"),
         help_text=_("In yuan, at most two decimals: 12.34 is sent as 1234 fen."),
@@ -74,6 +83,17 @@ class ProfitSharingReturnForm(_ModelForm):
             self.fields["out_return_no"].help_text = _("Left blank, a time-ordered number is made.")
         if self.instance.pk:
             self.initial["amount_yuan"] = f"{self.instance.amount_yuan:.2f}"
+        if "mchid" in self.fields:  # absent once it is read-only (an existing return)
+            configured = list(merchants())
+            field = self.fields["mchid"]
+            field.choices = [(mchid, mchid) for mchid in configured]  # type: ignore[attr-defined]
+            field.initial = default_mchid()
+            if len(configured) <= 1:
+                field.widget = forms.HiddenInput()
+
+    def clean_mchid(self) -> str:
+        """The merchant picked; left empty (or hidden), the default merchant."""
+        return str(self.cleaned_data.get("mchid") or default_mchid())
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -109,7 +129,7 @@ class ProfitSharingReturnForm(_ModelForm):
         if self.instance.pk or not number:
             return
         existing = ProfitSharingReturn.objects.filter(
-            mchid=default_mchid(), out_return_no=number
+            mchid=cleaned.get("mchid") or default_mchid(), out_return_no=number
         ).first()
         if existing is None:
             return

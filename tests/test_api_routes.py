@@ -194,9 +194,12 @@ def test_both_routes_are_in_the_openapi_schema(tmp_path):
         for suffix in ("", "submit/", "refresh/"):
             assert path + suffix in paths, sorted(paths)
             for operation in paths[path + suffix].values():
-                in_path = [(p["name"], p["schema"]["type"]) for p in operation["parameters"]]
+                params = operation["parameters"]
+                in_path = [(p["name"], p["schema"]["type"]) for p in params if p["in"] == "path"]
                 assert in_path == ([("id", "integer")] if "{id}" in path else
                                    [("out_return_no", "string")])  # fmt: skip
+                in_query = [p["name"] for p in params if p["in"] == "query"]
+                assert in_query == ([] if "{id}" in path else ["mchid"])  # whose number
     create = paths["/api/wxpay/returns/"]["post"]
     assert list(create["requestBody"]["content"]) == ["application/json"]
     assert {"400", "415"} <= set(create["responses"])

@@ -53,6 +53,7 @@ def run_bench(script: str, *args: str) -> dict:
         ("bench_bulk.py", ["--returns", "40", "--sequential", "8", "--latency-ms", "20"]),
         ("bench_workers.py", ["--returns", "40", "--latency-ms", "10"]),
         ("bench_rest.py", ["--rows", "300"]),
+        ("bench_merchants.py", ["--returns", "20", "--rate", "10", "--latency-ms", "10"]),
     ],
 )
 def test_benchmark_runs_and_reports(script, args):

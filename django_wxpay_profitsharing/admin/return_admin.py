@@ -125,7 +125,7 @@ class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBas
     form = ProfitSharingReturnForm
     list_display = ("out_return_no", "coloured_state", "amount_display", "sub_mchid",
                     "out_order_no", "return_id", "fail_reason", "created")  # fmt: skip
-    list_filter = ("state", AwaitingTopupFilter, "sub_mchid", "created")
+    list_filter = ("state", AwaitingTopupFilter, "mchid", "sub_mchid", "created")
     search_fields = ("out_order_no", "order_id", "out_return_no", "return_id")
 
     @property
@@ -157,10 +157,10 @@ class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBas
         self, request: HttpRequest, obj: ProfitSharingReturn | None = None
     ) -> tuple[str, ...]:
         if obj is None:
-            return (*REQUEST_FIELDS, "amount_yuan", "description")
+            return ("mchid", *REQUEST_FIELDS, "amount_yuan", "description")
         if not self._editable(obj):
-            return (*REQUEST_FIELDS, "amount_display", "description", *WECHAT_FIELDS)
-        return (*REQUEST_FIELDS, "amount_yuan", "description", *WECHAT_FIELDS)
+            return ("mchid", *REQUEST_FIELDS, "amount_display", "description", *WECHAT_FIELDS)
+        return ("mchid", *REQUEST_FIELDS, "amount_yuan", "description", *WECHAT_FIELDS)
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: ProfitSharingReturn | None = None
@@ -168,8 +168,8 @@ class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBas
         if obj is None:
             return ()
         if not self._editable(obj):
-            return (*REQUEST_FIELDS, "amount_display", "description", *WECHAT_FIELDS)
-        return ("out_return_no", *WECHAT_FIELDS)
+            return ("mchid", *REQUEST_FIELDS, "amount_display", "description", *WECHAT_FIELDS)
+        return ("mchid", "out_return_no", *WECHAT_FIELDS)
 
     def has_delete_permission(
         self, request: HttpRequest, obj: ProfitSharingReturn | None = None
@@ -202,6 +202,7 @@ class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBas
                 "description": data["description"],
             },
             created_by=request.user,
+            mchid=data.get("mchid") or None,
         )
         for field in row._meta.concrete_fields:
             setattr(obj, field.attname, getattr(row, field.attname))

@@ -1,4 +1,4 @@
-"""List filters: returns (state, ids, created range, awaiting_topup), clawbacks, orders.
+"""List filters: returns (state, mchid, ids, created range, awaiting_topup), clawbacks, orders.
 
 Written without django-filter so the API needs nothing beyond DRF; bad values answer
 400 naming the parameter, before any of them reaches the database.
@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from ..models import ClawbackState, ReturnState
 
-EXACT = ("sub_mchid", "out_order_no", "return_mchid")
+EXACT = ("mchid", "sub_mchid", "out_order_no", "return_mchid")
 RANGES = (("created_after", "created__gte"), ("created_before", "created__lt"))
 NOT_A_MOMENT = _("expected an ISO 8601 date-time")
 OUT_OF_RANGE = _("date-time out of range: it must fall within the years 1 to 9999 in UTC")

@@ -91,9 +91,16 @@ BY_NUMBER = [
         "out_return_no",
         str,
         OpenApiParameter.PATH,
-        description="This merchant's out_return_no, even when it is all digits.",
+        description="The merchant's out_return_no, even when it is all digits.",
         pattern="^[0-9A-Za-z_*@|-]{1,64}$",
-    )
+    ),
+    OpenApiParameter(
+        "mchid",
+        str,
+        OpenApiParameter.QUERY,
+        required=False,
+        description="Whose out_return_no (a configured merchant id); default DEFAULT_MCHID.",
+    ),
 ]
 AUTH = {
     401: _error("Not authenticated."),

@@ -31,6 +31,7 @@ from rest_framework.response import Response
 
 from .. import clawbacks, services
 from ..conf import wxpay_settings
+from ..merchants import default_mchid, is_configured
 from ..models import ProfitSharingReturn, ReturnState
 from ..states import Action
 from ..task_backends import dispatch, submit_after_commit
@@ -171,6 +172,7 @@ class ProfitSharingReturnViewSet(mixins.CreateModelMixin, mixins.ListModelMixin,
                 },
                 created_by=request.user,
                 submit=bool(wxpay_settings.SUBMIT_ON_CREATE),
+                mchid=data.get("mchid") or None,
             )
         except services.ReturnConflict as exc:
             body = {**exc.message_dict, "code": "conflict", "existing": exc.existing.pk}
@@ -226,10 +228,17 @@ class ProfitSharingReturnViewSet(mixins.CreateModelMixin, mixins.ListModelMixin,
     ),
 )
 class ProfitSharingReturnByNumberViewSet(_OneReturnViewSet):
-    """One return by this merchant's ``out_return_no``: never by its row id."""
+    """One return by a merchant's ``out_return_no``: never by its row id.
+
+    The merchant is ``?mchid=`` (default: ``DEFAULT_MCHID``); out_return_no is unique
+    per merchant only. A merchant that is not configured has no returns: 404.
+    """
 
     lookup_field = "out_return_no"
     lookup_value_regex = OUT_RETURN_NO_PATTERN
 
     def get_queryset(self) -> QuerySet[ProfitSharingReturn]:
-        return ProfitSharingReturn.objects.filter(mchid=wxpay_settings.MCHID)
+        mchid = self.request.query_params.get("mchid") or default_mchid()
+        if not is_configured(mchid):
+            return ProfitSharingReturn.objects.none()
+        return ProfitSharingReturn.objects.filter(mchid=mchid)

@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--mchid", default=None,
         help="the merchant id of a new state directory; an existing one keeps its own "
         "(default: 1900000100)")  # fmt: skip
+    add("--merchants", type=_positive, default=1,
+        help="serve N merchants: --mchid and the N-1 ids that follow, each with its own "
+        "keys and serial (default: %(default)s)")  # fmt: skip
     add("--idle-timeout", type=float, default=8.0,
         help="seconds before an idle keep-alive connection is closed, as WeChat Pay does "
         "(default: %(default)s)")  # fmt: skip
@@ -64,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return build_parser().parse_args(argv)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _exit_when_stdin_closes(stop: threading.Event) -> None:
@@ -88,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         latency_ms=args.latency_ms,
         qps_limit=args.qps_limit,
         mchid=args.mchid,
+        merchants=args.merchants,
         idle_timeout=args.idle_timeout,
         verbose=args.verbose,
     )

@@ -11,6 +11,9 @@ tests never leave servers behind.
     with SimulatorProcess(tmp_path) as sim:
         order = sim.seed_order("P1", sub_mchid="1900000109", amount=1000)
         client = WeChatPayClient(**sim.client_kwargs())
+
+With ``merchants=2`` it serves two merchants, each with its own keys;
+:meth:`SimulatorProcess.multi_settings_dict` configures both (``MERCHANTS``).
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ class SimulatorProcess(SimulatorControls):
         latency_ms: int = 0,
         qps_limit: int = 0,
         port: int = 0,
+        merchants: int = 1,
         extra_args: Iterable[str] = (),
     ) -> None:
         self.state_dir = Path(state_dir)
@@ -82,6 +86,7 @@ class SimulatorProcess(SimulatorControls):
         self.processing_seconds = processing_seconds
         self.latency_ms = latency_ms
         self.qps_limit = qps_limit
+        self.merchants = merchants
         self.extra_args = tuple(extra_args)
         self.base_url: str | None = None
         self.credentials: dict[str, Any] = {}
@@ -115,6 +120,8 @@ class SimulatorProcess(SimulatorControls):
         ]
         if self.tls:
             cmd.append("--tls")
+        if self.merchants != 1:
+            cmd += ["--merchants", str(self.merchants)]
         return [*cmd, *self.extra_args]
 
     def start(self, timeout: float = 20.0) -> SimulatorProcess:
