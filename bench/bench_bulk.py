@@ -6,10 +6,10 @@ second, so the batch must run on the bounded pool (``POOL_SIZE``, default 16) wh
 the process-wide rate limiter keeps the calls under ``RATE_LIMIT_QPS``.
 
 Target: the pool at least 10x faster than sequential, and the simulator's call log
-never shows more POSTs in any one-second window than the configured rate (plus the
-limiter's burst of a tenth of a second). The configured rate is 200/s here: at the
-default of 25/s the limiter itself would cap the gain at about 2.5x, which is the
-point of a rate limit, not a property of the pool.
+never shows more POSTs in any one-second window than the configured rate (the
+limiter lets no more than the rate start within any second, ``ratelimit.py``). The
+configured rate is 200/s here: at the default of 25/s the limiter itself would cap the
+gain at about 2.5x, which is the point of a rate limit, not a property of the pool.
 
 Needs PostgreSQL (the pool runs inline on SQLite); skipped with the reason otherwise.
 
@@ -46,7 +46,7 @@ def run_batch(pks: list[int], pool_size: int, rate: float) -> tuple[float, Count
         rows = services.run_many(pks, "submit")
         elapsed = time.perf_counter() - began
     reset_client()
-    return elapsed, Counter(row.state for row, _ in rows)
+    return elapsed, Counter(str(row.state) for row, _ in rows)
 
 
 def main() -> None:
@@ -97,7 +97,7 @@ def main() -> None:
         f"peak POSTs in any 1 s window: {peak} (configured {args.rate:.0f}/s, "
         f"burst {burst:.0f}); average {len(posts) / pool_s:.1f}/s"
     )
-    met = ratio >= 10 and peak <= args.rate + burst
+    met = ratio >= 10 and peak <= args.rate and set(pool_states) == {"succeeded"}
     report(
         NAME,
         f"{ratio:.1f}x faster (target >= 10x); peak {peak}/s vs rate {args.rate:.0f}/s",
@@ -109,6 +109,8 @@ def main() -> None:
         pool_size=pool_size,
         peak_per_s=peak,
         rate=args.rate,
+        posts=len(posts),
+        states=dict(pool_states),
     )
 
 

@@ -134,6 +134,8 @@ def main() -> None:
         one_process_per_s=round(throughput[1], 1),
         two_processes_per_s=round(throughput[2], 1),
         duplicates=duplicates,
+        posts=sum(posts.values()),
+        states={str(k): v for k, v in states.items()},
         pool_size=args.pool_size,
     )
 

@@ -53,6 +53,7 @@ def run_bench(script: str, *args: str) -> dict:
         ("bench_bulk.py", ["--returns", "40", "--sequential", "8", "--latency-ms", "20"]),
         ("bench_workers.py", ["--returns", "40", "--latency-ms", "10"]),
         ("bench_rest.py", ["--rows", "300"]),
+        ("bench_ratelimit.py", ["--returns", "30", "--rate", "20", "--latency-ms", "10"]),
     ],
 )
 def test_benchmark_runs_and_reports(script, args):
@@ -60,6 +61,9 @@ def test_benchmark_runs_and_reports(script, args):
     assert result["name"] and result["summary"]
     if not result["summary"].startswith("skipped"):
         assert result["ratio"] is not None and result["figures"], result
+    states = result["figures"].get("states")
+    if states is not None:  # the returns were really sent: a draft is never sent
+        assert set(states) == {"succeeded"}, result
 
 
 def test_client_benchmark_measures_both_transports_with_or_without_wechatpayv3():
