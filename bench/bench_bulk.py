@@ -13,7 +13,7 @@ gain at about 2.5x, which is the point of a rate limit, not a property of the po
 
 Needs PostgreSQL (the pool runs inline on SQLite); skipped with the reason otherwise.
 
-    .venv/bin/python bench/bench_bulk.py [--returns 1000] [--sequential 1000] [--rate 200]
+    .venv/bin/python bench/bench_bulk.py [--returns 1000] [--sequential 300] [--rate 200]
 """
 
 from __future__ import annotations
@@ -53,12 +53,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--returns", type=int, default=1000)
     parser.add_argument(
-        "--sequential", type=int, default=None, help="returns in the sequential run"
+        "--sequential",
+        type=int,
+        default=300,
+        help="returns in the sequential run (a rate: 300 at ~7/s measure it as well as 1,000)",
     )
     parser.add_argument("--latency-ms", type=int, default=100)
     parser.add_argument("--rate", type=float, default=200.0, help="RATE_LIMIT_QPS of the pool")
     args = parser.parse_args()
-    sequential_n = args.sequential or args.returns
+    sequential_n = args.sequential
 
     url = postgres_url()
     if url is None:
@@ -90,12 +93,11 @@ def main() -> None:
                 )
         finally:
             sim.stop()
-    burst = max(1.0, args.rate / 10)
     peak = max_per_window(posts, 1.0)
     ratio = (args.returns / pool_s) / (sequential_n / seq_s)
     print(
-        f"peak POSTs in any 1 s window: {peak} (configured {args.rate:.0f}/s, "
-        f"burst {burst:.0f}); average {len(posts) / pool_s:.1f}/s"
+        f"peak POSTs in any 1 s window: {peak} (configured {args.rate:.0f}/s); "
+        f"average {len(posts) / pool_s:.1f}/s"
     )
     met = ratio >= 10 and peak <= args.rate and set(pool_states) == {"succeeded"}
     report(

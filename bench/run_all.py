@@ -33,7 +33,7 @@ RESULT_PREFIX = "BENCH_RESULT "
 BENCHMARKS: dict[str, tuple[str, list[str], list[str], bool]] = {
     "client": ("bench_client.py", [], ["--pairs", "200"], True),
     "bulk": ("bench_bulk.py", [], ["--returns", "300", "--sequential", "50"], False),
-    "workers": ("bench_workers.py", [], ["--returns", "600"], False),
+    "workers": ("bench_workers.py", [], ["--returns", "300"], False),
     "rest": ("bench_rest.py", [], ["--rows", "2000"], False),
     "simulator": ("bench_simulator.py", [], ["--seconds", "2"], False),
     "ratelimit": ("bench_ratelimit.py", [], ["--returns", "200"], False),
