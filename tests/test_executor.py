@@ -150,6 +150,26 @@ def test_penalize_halves_once_per_burst_of_answers_and_recovers():
     assert limiter.rate == 16 and not limiter.penalized
 
 
+def test_one_early_call_among_many_slows_by_its_share_not_by_half():
+    """Jitter, not a shared quota: one 429 in a window of 50 calls costs 2%, not 50%."""
+    limiter, fake = fake_limiter(50)
+    starts_per_second(limiter, fake, 3)
+    limiter.penalize(seconds=5)
+    assert limiter.penalized and limiter.rate == pytest.approx(49)
+    fake.now += 5.5  # the hold is over: back to the configured rate at the next start
+    limiter.acquire()
+    assert limiter.rate == 50 and not limiter.penalized
+
+
+def test_half_the_calls_refused_halves_the_rate():
+    """Another process takes half the quota: half of each window's calls are refused."""
+    limiter, fake = fake_limiter(40)
+    starts_per_second(limiter, fake, 3)
+    for _ in range(30):  # more refusals than half the window's calls: at most halved
+        limiter.penalize(seconds=5)
+    assert limiter.rate == 20
+
+
 def test_penalize_repeatedly_slows_to_a_floor():
     limiter, fake = fake_limiter(32)
     for _ in range(10):
