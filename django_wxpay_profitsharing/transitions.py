@@ -264,8 +264,15 @@ def call(claim: Claim, client: WeChatPayClient, limiter: RateLimiter, policy: Po
         if step is Step.CONFIRM and not claim.query_out_order_no:
             result.step, result.outcome, result.order = step, Outcome.CANNOT_ASK, None
             break  # nothing to confirm with: the table says what the refusal means then
-        limiter.acquire()
+        # The lease first, then the rate limit, then at once the call: WeChat counts
+        # calls as they arrive, so nothing slow sits between the token and the send.
+        # A long wait for the token renews the lease again, so that it never lapses
+        # before the call's own deadline.
         if not renew_lease(claim, policy):
+            result.lease_lost = True
+            return result
+        waited = limiter.acquire()
+        if waited > policy.lease_seconds / 4 and not renew_lease(claim, policy):
             result.lease_lost = True
             return result
         outcome, order = _make_step(step, claim, client, result)

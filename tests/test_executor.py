@@ -155,7 +155,7 @@ def test_one_early_call_among_many_slows_by_its_share_not_by_half():
     limiter, fake = fake_limiter(50)
     starts_per_second(limiter, fake, 3)
     limiter.penalize(seconds=5)
-    assert limiter.penalized and limiter.rate == pytest.approx(49)
+    assert limiter.penalized and limiter.rate == pytest.approx(49, rel=0.01)  # ~2%, not 50%
     fake.now += 5.5  # the hold is over: back to the configured rate at the next start
     limiter.acquire()
     assert limiter.rate == 50 and not limiter.penalized

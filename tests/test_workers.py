@@ -28,7 +28,7 @@ WORKERS = 2
 
 
 def seed_due_returns(sim, mchid: str, count: int) -> list[ProfitSharingReturn]:
-    """``count`` due pending returns, each on its own seeded sharing order."""
+    """``count`` due pending (approved) returns, each on its own seeded sharing order."""
     tag = uuid.uuid4().hex[:8]
     orders = [
         {
@@ -50,6 +50,7 @@ def seed_due_returns(sim, mchid: str, count: int) -> list[ProfitSharingReturn]:
             return_mchid=RECEIVER,
             amount=60,
             description="workers",
+            state=ReturnState.PENDING,  # approved: a draft would wait for its submitter
             next_attempt_at=now,
         )
         for n, order in enumerate(orders)

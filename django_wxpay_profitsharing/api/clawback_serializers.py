@@ -68,6 +68,12 @@ class ClawbackSerializer(StrictSerializer):
         help_text="Your own number for the refund this serves: a retried request with the "
         "same number and fields is the same clawback.",
     )
+    mchid = TextField(
+        max_length=32,
+        required=False,
+        allow_blank=True,
+        help_text="A configured merchant id; absent: DEFAULT_MCHID (the one merchant).",
+    )
     out_order_no = TextField(source="order.out_order_no", max_length=64, validators=[OUT_NO])
     transaction_id = TextField(
         source="order.transaction_id", max_length=32, validators=[TRANSACTION_ID]
@@ -123,12 +129,19 @@ class ClawbackSerializer(StrictSerializer):
             "sub_mchid": order.get("sub_mchid") or None,
             "amount": data.get("amount"),
             "accounts": list(data.get("accounts") or []),
+            "mchid": data.get("mchid") or None,
         }
 
 
 class SyncOrderSerializer(StrictSerializer):
     """Which sharing order to mirror from WeChat Pay (查询分账结果)."""
 
+    mchid = TextField(
+        max_length=32,
+        required=False,
+        allow_blank=True,
+        help_text="A configured merchant id; absent: DEFAULT_MCHID (the one merchant).",
+    )
     out_order_no = TextField(max_length=64, validators=[OUT_NO])
     transaction_id = TextField(max_length=32, validators=[TRANSACTION_ID])
     sub_mchid = TextField(

@@ -164,7 +164,10 @@ class SharingOrderViewSet(
                 out_order_no=data["out_order_no"],
                 transaction_id=data["transaction_id"],
                 sub_mchid=data.get("sub_mchid") or None,
+                mchid=data.get("mchid") or None,
             )
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from None
         except errors.WeChatPayError as exc:
             raise_for_order_query(exc)
         return Response(self.get_serializer(self.get_queryset().get(pk=order.pk)).data)
