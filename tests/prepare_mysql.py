@@ -29,9 +29,15 @@ def main(url: str) -> int:
         "password": unquote(parts.password or ""),
     }
     connection = MySQLdb.connect(**options)
-    cursor = connection.cursor()
-    cursor.execute("SELECT COUNT(*) FROM mysql.time_zone_name")
-    if cursor.fetchone()[0]:
+    try:
+        cursor = connection.cursor()
+        cursor.execute("SELECT COUNT(*) FROM mysql.time_zone_name")
+        loaded = cursor.fetchone()[0]
+    finally:
+        # Closed before loading: an open read holds a metadata lock on the table that
+        # the loader's TRUNCATE would wait for, forever.
+        connection.close()
+    if loaded:
         return 0
     tool = shutil.which("mariadb-tzinfo-to-sql") or shutil.which("mysql_tzinfo_to_sql")
     client = shutil.which("mariadb") or shutil.which("mysql")
@@ -42,7 +48,7 @@ def main(url: str) -> int:
     command = [client, "-h", options["host"], "-P", str(options["port"]), "-u", options["user"]]
     if options["password"]:
         command.append(f"-p{options['password']}")
-    subprocess.run([*command, "mysql"], input=sql, check=True, capture_output=True)
+    subprocess.run([*command, "mysql"], input=sql, check=True, capture_output=True, timeout=300)
     print("prepare_mysql: time-zone tables loaded")
     return 0
 
