@@ -18,6 +18,7 @@ TRANSLATED: dict[str, Promise] = {
     v.BAD_OUT_NO: _("must be 1-64 characters of digits, letters and _ - | * @ only"),
     v.BAD_ORDER_ID: _("must be 1-64 digits or letters"),
     v.BAD_MCHID: _("must be a merchant id of 1-32 digits"),
+    v.BAD_TRANSACTION_ID: _("must be 1-32 digits or letters"),
     v.NOT_FEN: _("must be an integer number of fen"),
     v.TOO_LITTLE: _("must be at least 1 fen"),
     v.TOO_MUCH: _("must be at most 9223372036854775807 fen"),

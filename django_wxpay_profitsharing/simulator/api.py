@@ -1,4 +1,8 @@
-"""The WeChat Pay APIv3 surface: return-order create/query and certificate download.
+"""The WeChat Pay APIv3 surface: return-order create/query, 查询分账结果, certificates.
+
+Endpoint names (used by faults, QPS windows and the call log): ``create`` (POST
+/v3/profitsharing/return-orders), ``query`` (GET .../return-orders/{out_return_no}),
+``order_query`` (GET /v3/profitsharing/orders/{out_order_no}) and ``certificates``.
 
 Why this order of checks: it is the order a request meets WeChat Pay's layers in, and
 it decides what a client sees when several things are wrong at once:
@@ -13,61 +17,82 @@ it decides what a client sees when several things are wrong at once:
    bad_signature, stale_timestamp).
 
 Every answer, errors and 401s included, is signed (see ``signing.py``) and carries a
-``Request-ID``; every call is logged in ``calls.py``.
+``Request-ID``; every call is logged in ``calls.py``, with the SHA-256 (hex) of its
+request body as ``body_sha256`` (so a test can show that a re-send was identical) and
+the ``out_return_no``/``out_order_no`` it concerns when they can be read.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 from ..wechatpay.crypto import aes_gcm_encrypt, make_nonce
 from .app import Simulator
 from .errors import ApiError
 from .faults import POST_EXECUTION, PRE_EXECUTION, Fault
 from .ledger import format_time
-from .validation import parse_create, parse_query
+from .validation import parse_create, parse_order_query, parse_query
 from .wire import DROP, RESET, Incoming, Outgoing
 
 RETURN_ORDERS = "/v3/profitsharing/return-orders"
+ORDERS = "/v3/profitsharing/orders"
 CERTIFICATES = "/v3/certificates"
 RATE_MESSAGES = {
     "create": "商户发起分账回退的频率过高",
     "query": "商户发起分账回退查询的频率过高",
+    "order_query": "商户查询分账结果的频率过高",
     "certificates": "请求频率过高",
 }
 
 
 def route(path: str) -> tuple[str | None, str | None, tuple[str, ...]]:
-    """(endpoint name, raw out_return_no path segment, allowed methods) for a path."""
+    """(endpoint name, raw path segment (out_return_no/out_order_no), allowed methods)."""
     if path == RETURN_ORDERS:
         return "create", None, ("POST",)
     if path.startswith(RETURN_ORDERS + "/"):
         segment = path[len(RETURN_ORDERS) + 1 :]
         if segment and "/" not in segment:
             return "query", segment, ("GET",)
+    if path.startswith(ORDERS + "/"):
+        segment = path[len(ORDERS) + 1 :]
+        if segment and "/" not in segment:
+            return "order_query", segment, ("GET",)
     if path == CERTIFICATES:
         return "certificates", None, ("GET",)
     return None, None, ()
 
 
-def _logged_out_return_no(endpoint: str | None, segment: str | None, body: bytes) -> str | None:
-    """The out_return_no a call concerns, for the call log (best effort, never raises)."""
+def _logged_numbers(
+    endpoint: str | None, segment: str | None, query: str, body: bytes
+) -> dict[str, str | None]:
+    """The out_return_no and out_order_no a call concerns, for the call log.
+
+    Best effort, never raises: the call is logged before it is validated.
+    """
+    found: dict[str, str | None] = {"out_return_no": None, "out_order_no": None}
     if endpoint == "query" and segment:
-        return unquote(segment)
-    if endpoint == "create":
+        found["out_return_no"] = unquote(segment)
+        found["out_order_no"] = next(
+            (value for name, value in parse_qsl(query) if name == "out_order_no"), None
+        )
+    elif endpoint == "order_query" and segment:
+        found["out_order_no"] = unquote(segment)
+    elif endpoint == "create":
         try:
             data = json.loads(body)
         except ValueError:
-            return None
-        value = data.get("out_return_no") if isinstance(data, dict) else None
-        return value if isinstance(value, str) else None
-    return None
+            return found
+        for name in found:
+            value = data.get(name) if isinstance(data, dict) else None
+            found[name] = value if isinstance(value, str) else None
+    return found
 
 
 def encode(payload: dict[str, Any]) -> bytes:
@@ -94,7 +119,8 @@ class WeChatPayApi:
             endpoint=endpoint,
             status=None,
             code=None,
-            out_return_no=_logged_out_return_no(endpoint, segment, req.body),
+            **_logged_numbers(endpoint, segment, query, req.body),
+            body_sha256=hashlib.sha256(req.body).hexdigest(),
             fault=None,
             faults=[],
             executed=False,
@@ -231,6 +257,8 @@ class WeChatPayApi:
             return self.sim.ledger.create_return(parse_create(req.body), processing)
         if endpoint == "query":
             return self.sim.ledger.query_return(parse_query(segment, query))
+        if endpoint == "order_query":
+            return self.sim.ledger.query_order(parse_order_query(segment, query))
         return self._certificates()
 
     def _certificates(self) -> dict[str, Any]:

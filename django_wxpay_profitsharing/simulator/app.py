@@ -14,7 +14,7 @@ from typing import Any
 from .auth import Authenticator
 from .calls import CallLog
 from .credentials import Credentials
-from .faults import FaultBook
+from .faults import ENDPOINTS, FaultBook
 from .ledger import Ledger
 from .signing import MODES, ResponseSigner
 from .throttle import SlidingWindow
@@ -45,10 +45,10 @@ class Simulator:
         self.signer = ResponseSigner(creds)
         merchant = (creds.mchid, creds.merchant_serial_no)
         self.auth = Authenticator({merchant: creds.merchant_public_key})
-        self.ledger = Ledger()
+        self.ledger = Ledger(mchid=creds.mchid)
         self.faults = FaultBook()
         self.calls = CallLog()
-        self.throttles = {name: SlidingWindow() for name in ("create", "query", "certificates")}
+        self.throttles = {name: SlidingWindow() for name in ENDPOINTS if name != "any"}
 
     @property
     def settings(self) -> Settings:

@@ -25,13 +25,16 @@ Routes (JSON in and out; errors are ``{"error": message}`` with 400/403/404/405/
 POST     /_simulator/orders               seed one order -> 201 the order view
 POST     /_simulator/orders/bulk          {"orders": [...]} -> 201 {"count": n}
 GET      /_simulator/orders/{no}          the order (``?sub_mchid=`` picks among
-                                          sub-merchants, empty = direct) with
-                                          returned/processing/returnable per receiver
-POST     /_simulator/receivers            {"account", "abnormal"?, "return_enabled"?}
+                                          sub-merchants, empty = direct) with its
+                                          transaction_id and returned/processing/
+                                          returnable per receiver
+POST     /_simulator/receivers            {"account", "abnormal"?, "return_enabled"?,
+                                          "balance"?} -> the receiver's settings
 POST     /_simulator/faults               add a fault -> 201 {"id", ...}
 GET      /_simulator/faults               {"faults": [... with "remaining"]}
 DELETE   /_simulator/faults               clear -> {"cleared": n}
-GET      /_simulator/calls                {"calls": [...]}; ``?since=SEQ`` for newer only
+GET      /_simulator/calls                {"calls": [...]}; ``?since=SEQ`` for newer
+                                          only; each with ``body_sha256``
 GET      /_simulator/returns              {"returns": [entities, result evaluated now]}
 GET|POST /_simulator/config               settings (mode, processing_seconds,
                                           latency_ms, qps_limit)
@@ -39,6 +42,20 @@ POST     /_simulator/clock                {"advance_seconds": s} -> {"offset_sec
 POST     /_simulator/reset                ledger, calls, faults, nonces, clock cleared
 GET      /_simulator/health               {"status": "ok", "base_url", "mode", ...}
 =======  ===============================  ===========================================
+
+An order (``POST /_simulator/orders``): ``out_order_no``, ``sub_mchid`` (partner form;
+absent/null = direct), ``order_id`` and ``transaction_id`` (generated when absent,
+kept on re-seeding), ``state`` (FINISHED by default, or PROCESSING) and ``receivers``:
+``[{"account", "amount", "type"?: MERCHANT_ID | PERSONAL_OPENID | PERSONAL_SUB_OPENID,
+"result"?: SUCCESS | PENDING | CLOSED, "fail_reason"? (CLOSED lines only),
+"description"?}]``. Defaults (MERCHANT_ID, SUCCESS, FINISHED) keep older seeds meaning
+what they meant. To seed the "解冻给分账方" line, give the payer (the sub_mchid, or the
+simulator's mchid in the direct form) as a receiver account: it is never returnable.
+
+A receiver (``POST /_simulator/receivers``): only the fields given change; ``balance``
+is the receiver's available balance in fen from now on (``null``: unlimited, the
+default). A return beyond it is answered 403 NOT_ENOUGH "可用余额不足，请充值后重新发起"
+and waits, PROCESSING, for the identical request after a top-up (see ``ledger.py``).
 """
 
 from __future__ import annotations
@@ -51,10 +68,11 @@ from urllib.parse import parse_qs, unquote
 
 from .app import SettingsError, Simulator
 from .faults import FaultError
-from .ledger import SeedError
+from .ledger import KEEP, Keep, SeedError
 from .wire import Incoming, Outgoing
 
 PREFIX = "/_simulator"
+RECEIVER_FIELDS = frozenset({"account", "abnormal", "return_enabled", "balance"})
 Handler = Callable[[Incoming, dict[str, list[str]]], tuple[int, Any]]
 
 
@@ -220,10 +238,21 @@ class ControlApi:
         account = data.get("account")
         if not isinstance(account, str) or not account:
             raise ControlError(400, "account must be a non-empty string")
+        unknown = sorted(set(data) - RECEIVER_FIELDS)
+        if unknown:
+            raise ControlError(400, f"unknown receiver field(s): {', '.join(unknown)}")
+        balance: int | Keep | None = KEEP
+        if "balance" in data:
+            balance = data["balance"]
+            if balance is not None and (
+                isinstance(balance, bool) or not isinstance(balance, int) or balance < 0
+            ):
+                raise ControlError(400, "balance must be an integer >= 0 (fen) or null")
         return 200, self.sim.ledger.mark_receiver(
             account,
             abnormal=_optional_bool(data, "abnormal"),
             return_enabled=_optional_bool(data, "return_enabled"),
+            balance=balance,
         )
 
     # -- faults ------------------------------------------------------------------------

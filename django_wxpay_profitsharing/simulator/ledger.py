@@ -5,18 +5,42 @@ Why lazy: a return answered ``PROCESSING`` becomes ``SUCCESS``/``FAILED`` when i
 background thread, nothing to race with, and a test can shift the clock
 (:meth:`Ledger.advance_clock`) to see the 5-day ``TIME_OUT_CLOSED`` or the 180-day limit.
 
-Rules (wxpay-apiv3.md sections 5, 6 and 13, with this project's decisions):
+Rules (wxpay-apiv3.md sections 5, 6 and 13, wxpay-neighbours.md §1a, its Appendix and
+§4, with this project's decisions):
 
 - orders are keyed by (sub_mchid or "", out_order_no) and (sub_mchid or "", order_id):
   the partner form names a sub-merchant, the direct form none; any 1-32 digit
   sub_mchid passes validation and simply finds no order unless one was seeded for it;
-- check order: idempotency (same out_return_no: same fields -> the stored entity,
+  each order has a ``transaction_id`` (seeded or generated, 28 digits ``4200...``) and
+  each receiver line a ``detail_id`` (``3601...``), both kept when an order is re-seeded;
+- 查询分账结果 answers the ``OrdersEntity`` (receiver lines in seeding order, each with
+  ``fail_reason`` only when given for a CLOSED line and ``finish_time`` only once the
+  line is not PENDING); an unknown order, or a ``transaction_id`` that is not the
+  order's, is 404 RESOURCE_NOT_EXISTS "记录不存在";
+- create check order: idempotency (same out_return_no: same fields -> the stored entity,
   different -> 400 INVALID_REQUEST), order exists (404 RESOURCE_NOT_EXISTS
-  "分账单不存在"), order FINISHED and return_mchid a MERCHANT_ID receiver with result
-  SUCCESS (400 INVALID_REQUEST "回退方不存在"), receiver allows returns (403 NO_AUTH),
-  180 days since the split, at most 50 returns per order (400 INVALID_REQUEST), amount
-  within what is left (400 INVALID_REQUEST "剩余可回退的金额不足"); PROCESSING and SUCCESS
-  returns hold their amount, FAILED ones free it;
+  "分账单不存在"), order FINISHED (400 INVALID_REQUEST "分账单未完成，不能发起回退"),
+  return_mchid not the payer itself (the "解冻给分账方" line: 400 INVALID_REQUEST
+  "分账回退出资商户不允许和接收商户相同"), a line for return_mchid (400 INVALID_REQUEST
+  "回退方不存在"), a MERCHANT_ID line (400 INVALID_REQUEST "不支持'分账给个人'的分账单发起
+  分账回退"), whose result is SUCCESS (400 INVALID_REQUEST "仅支持对分账结果为SUCCESS的
+  接收方发起分账回退"), receiver allows returns (403 NO_AUTH), 180 days since the split,
+  at most 50 returns per order (400 INVALID_REQUEST), amount within what is left (400
+  INVALID_REQUEST "剩余可回退的金额不足"); PROCESSING and SUCCESS returns hold their
+  amount, FAILED ones free it;
+- receiver balance (``POST /_simulator/receivers`` ``balance``, fen; null = unlimited,
+  the default): a return beyond it is answered **403 NOT_ENOUGH "可用余额不足，请充值后
+  重新发起"** and yet recorded, PROCESSING, holding its amount (WeChat's FAQ: the query
+  then shows PROCESSING). The status and code are this simulator's decision: the sources
+  give only the message; NOT_ENOUGH/403 is what WeChat answers for money that is short
+  elsewhere (请求分账 "分账金额不足") and what the client's error table already reads as a
+  refusal. Only the *identical* request (same out_return_no, same fields) goes on
+  ("原单重试"): re-sent while still short, the same 403; re-sent after a top-up, it is
+  accepted (processing time from then on) and debits the balance. A new out_return_no
+  for the held money meets "剩余可回退的金额不足". Still PROCESSING 5 days after its
+  creation, it is FAILED TIME_OUT_CLOSED, and a re-send answers that entity;
+- an accepted return debits the receiver's balance (when one is set); a debited return
+  that ends FAILED gives the amount back;
 - results: processing time 0 -> final at once; otherwise PROCESSING until then, then
   FAILED ACCOUNT_ABNORMAL if the receiver was abnormal at creation or became abnormal
   while processing, else SUCCESS; still PROCESSING after 5 days -> FAILED TIME_OUT_CLOSED;
@@ -27,20 +51,37 @@ Rules (wxpay-apiv3.md sections 5, 6 and 13, with this project's decisions):
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import itertools
+import math
+import re
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ApiError
-from .validation import CreateRequest, QueryRequest
+from .validation import CreateRequest, OrderQueryRequest, QueryRequest
 
 PROCESSING, SUCCESS, FAILED = "PROCESSING", "SUCCESS", "FAILED"
 MERCHANT_ID = "MERCHANT_ID"
 RECEIVER_TYPES = ("MERCHANT_ID", "PERSONAL_OPENID", "PERSONAL_SUB_OPENID")
 RECEIVER_RESULTS = ("SUCCESS", "PENDING", "CLOSED")
 ORDER_STATES = ("FINISHED", "PROCESSING")
+#: fail_reason of a CLOSED receiver line (wxpay-neighbours.md §1a).
+RECEIVER_FAIL_REASONS = (
+    "ACCOUNT_ABNORMAL",
+    "NO_RELATION",
+    "RECEIVER_HIGH_RISK",
+    "RECEIVER_REAL_NAME_NOT_VERIFIED",
+    "NO_AUTH",
+    "RECEIVER_RECEIPT_LIMIT",
+    "PAYER_ACCOUNT_ABNORMAL",
+    "INVALID_REQUEST",
+)
+DEFAULT_DESCRIPTION = "分给商户"
+TRANSACTION_ID_RE = re.compile(r"[0-9A-Za-z]{1,32}")
+SHORT_BALANCE = (403, "NOT_ENOUGH", "可用余额不足，请充值后重新发起")
 MAX_RETURNS_PER_ORDER = 50
 RETURN_WINDOW_SECONDS = 180 * 86400
 PROCESSING_TIMEOUT_SECONDS = 5 * 86400
@@ -58,6 +99,26 @@ class Receiver:
     account: str
     amount: int
     result: str = SUCCESS
+    description: str = DEFAULT_DESCRIPTION
+    fail_reason: str | None = None
+    detail_id: str = ""
+
+    def entity(self, at: float) -> dict[str, Any]:
+        """One ``OrderReceiverDetail``, fields in wechatpay-go's order."""
+        body: dict[str, Any] = {
+            "amount": self.amount,
+            "description": self.description,
+            "type": self.type,
+            "account": self.account,
+            "result": self.result,
+        }
+        if self.fail_reason:
+            body["fail_reason"] = self.fail_reason
+        body["create_time"] = format_time(at)
+        if self.result != "PENDING":
+            body["finish_time"] = format_time(at)
+        body["detail_id"] = self.detail_id
+        return body
 
 
 @dataclass
@@ -65,6 +126,7 @@ class Order:
     sub_mchid: str | None
     out_order_no: str
     order_id: str
+    transaction_id: str
     receivers: list[Receiver]
     state: str
     finished_at: float
@@ -73,6 +135,32 @@ class Order:
     @property
     def key(self) -> str:
         return self.sub_mchid or ""
+
+    def entity(self) -> dict[str, Any]:
+        """The ``OrdersEntity`` of 查询分账结果, fields in the documented order."""
+        body: dict[str, Any] = {}
+        if self.sub_mchid:
+            body["sub_mchid"] = self.sub_mchid
+        body.update(
+            transaction_id=self.transaction_id,
+            out_order_no=self.out_order_no,
+            order_id=self.order_id,
+            state=self.state,
+            receivers=[rec.entity(self.finished_at) for rec in self.receivers],
+        )
+        return body
+
+
+@dataclass
+class OrderSpec:
+    """A validated ``POST /_simulator/orders`` body."""
+
+    sub_mchid: str | None
+    out_order_no: str
+    order_id: str | None
+    transaction_id: str | None
+    receivers: list[Receiver]
+    state: str
 
 
 @dataclass
@@ -90,6 +178,11 @@ class Return:
     result: str = PROCESSING
     fail_reason: str | None = None
     finished_at: float | None = None
+    #: Refused for a short balance and waiting for the identical request (原单重试).
+    awaiting_balance: bool = False
+    #: The receiver's flags this return debited, and by how much (given back on failure).
+    debited_from: ReceiverFlags | None = None
+    debited: int = 0
 
     def settle(self, now: float) -> None:
         """Apply the outcome if its time has come (idempotent, called under the lock)."""
@@ -102,6 +195,20 @@ class Return:
             self.finished_at = self.resolves_at
         elif self.resolves_at > timeout_at and now >= timeout_at:
             self.result, self.fail_reason, self.finished_at = FAILED, "TIME_OUT_CLOSED", timeout_at
+        if self.result == FAILED:
+            self._give_back()
+
+    def debit(self, flags: ReceiverFlags | None) -> None:
+        """Take the amount from the receiver's balance, when one is set."""
+        if flags is not None and flags.balance is not None:
+            flags.balance -= self.amount
+            self.debited_from, self.debited = flags, self.amount
+
+    def _give_back(self) -> None:
+        flags, self.debited_from = self.debited_from, None
+        if flags is not None and flags.balance is not None:
+            flags.balance += self.debited
+        self.debited = 0
 
     def entity(self) -> dict[str, Any]:
         """The ``ReturnOrdersEntity`` JSON object, fields in the documented order."""
@@ -130,6 +237,25 @@ class Return:
 class ReceiverFlags:
     abnormal: bool = False
     return_enabled: bool = True
+    #: Available balance in fen; None is unlimited.
+    balance: int | None = None
+
+    def view(self, account: str) -> dict[str, Any]:
+        return {
+            "account": account,
+            "abnormal": self.abnormal,
+            "return_enabled": self.return_enabled,
+            "balance": self.balance,
+        }
+
+
+class Keep(enum.Enum):
+    """A receiver setting the control surface call leaves as it is."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
 
 
 class SeedError(ValueError):
@@ -139,7 +265,10 @@ class SeedError(ValueError):
 class Ledger:
     """All business state behind one short lock; every method is thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, mchid: str = "") -> None:
+        #: The direct merchant: the payer of direct-form orders (a partner order's is
+        #: its sub_mchid), which can never be returned from.
+        self.mchid = mchid
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._clock_offset = 0.0
@@ -178,21 +307,42 @@ class Ledger:
         """Add sharing orders; re-seeding an (sub_mchid, out_order_no) replaces its receivers.
 
         Every spec is validated before any is stored; an ``order_id`` already taken by
-        another order stops the batch at that order (``SeedError``).
+        another order stops the batch at that order (``SeedError``). A re-seeded order
+        keeps its order_id, transaction_id and the detail_id of each line it keeps,
+        unless the spec names new ones.
         """
         parsed = [_parse_order_spec(spec) for spec in specs]
         with self._lock:
             now = self.now()
             views = []
-            for sub_mchid, out_order_no, order_id, receivers, state in parsed:
-                key = (sub_mchid or "", out_order_no)
+            for spec in parsed:
+                key = (spec.sub_mchid or "", spec.out_order_no)
                 previous = self._orders.get(key)
-                if order_id is None:
-                    order_id = previous.order_id if previous else self._new_id("3008", now)
+                order_id = spec.order_id or (
+                    previous.order_id if previous else self._new_id("3008", now)
+                )
                 other = self._orders_by_id.get((key[0], order_id))
                 if other is not None and other is not previous:
                     raise SeedError(f"order_id {order_id} belongs to another order")
-                order = Order(sub_mchid, out_order_no, order_id, receivers, state, now)
+                transaction_id = spec.transaction_id or (
+                    previous.transaction_id if previous else self._new_id("4200", now)
+                )
+                known = (
+                    {(r.type, r.account): r.detail_id for r in previous.receivers}
+                    if (previous)
+                    else {}
+                )
+                for rec in spec.receivers:
+                    rec.detail_id = known.get((rec.type, rec.account)) or self._new_id("3601", now)
+                order = Order(
+                    spec.sub_mchid,
+                    spec.out_order_no,
+                    order_id,
+                    transaction_id,
+                    spec.receivers,
+                    spec.state,
+                    now,
+                )
                 if previous is not None:
                     order.returns = previous.returns
                     self._orders_by_id.pop((key[0], previous.order_id), None)
@@ -205,9 +355,18 @@ class Ledger:
 
     # -- receivers ---------------------------------------------------------------------
     def mark_receiver(
-        self, account: str, *, abnormal: bool | None = None, return_enabled: bool | None = None
+        self,
+        account: str,
+        *,
+        abnormal: bool | None = None,
+        return_enabled: bool | None = None,
+        balance: int | Keep | None = KEEP,
     ) -> dict[str, Any]:
-        """Flag a receiver; becoming abnormal dooms its returns still processing."""
+        """Flag a receiver and/or set its available balance (None: unlimited).
+
+        Becoming abnormal dooms its returns still processing. A new balance is what is
+        available from now on; returns waiting for a top-up wait for their re-send.
+        """
         with self._lock:
             flags = self._flags.setdefault(account, ReceiverFlags())
             if abnormal is not None:
@@ -221,13 +380,11 @@ class Ledger:
                 flags.abnormal = abnormal
             if return_enabled is not None:
                 flags.return_enabled = return_enabled
-            return {
-                "account": account,
-                "abnormal": flags.abnormal,
-                "return_enabled": flags.return_enabled,
-            }
+            if balance is not KEEP:
+                flags.balance = balance
+            return flags.view(account)
 
-    # -- the two API operations --------------------------------------------------------
+    # -- the API operations --------------------------------------------------------------
     def create_return(self, req: CreateRequest, processing_seconds: float) -> dict[str, Any]:
         """Apply the create rules; returns the entity or raises ``ApiError``."""
         sub = req.sub_mchid or ""
@@ -242,19 +399,13 @@ class Ledger:
                         "商户回退单号已被使用，且请求参数与原请求不一致",
                     )
                 existing.settle(now)
+                if existing.awaiting_balance and existing.result == PROCESSING:
+                    self._retry_short(existing, now, processing_seconds)
                 return existing.entity()
             order = self._find_order(sub, req.order_id, req.out_order_no)
-            if order.state != "FINISHED":
-                raise ApiError(400, "INVALID_REQUEST", "分账单未完成，不能发起回退")
-            shared = sum(
-                r.amount
-                for r in order.receivers
-                if r.type == MERCHANT_ID and r.account == req.return_mchid and r.result == SUCCESS
-            )
-            if not shared:
-                raise ApiError(400, "INVALID_REQUEST", "回退方不存在")
-            flags = self._flags.get(req.return_mchid) or ReceiverFlags()
-            if not flags.return_enabled:
+            shared = self._returnable_share(order, req.return_mchid)
+            flags = self._flags.get(req.return_mchid)
+            if not (flags or ReceiverFlags()).return_enabled:
                 raise ApiError(403, "NO_AUTH", "回退方未开通分账回退功能")
             if now - order.finished_at > RETURN_WINDOW_SECONDS:
                 raise ApiError(400, "INVALID_REQUEST", "已超过分账回退的时限（180天）")
@@ -264,6 +415,8 @@ class Ledger:
                 )
             if req.amount > shared - _taken(order, req.return_mchid, now):
                 raise ApiError(400, "INVALID_REQUEST", "剩余可回退的金额不足")
+            doomed = flags is not None and flags.abnormal
+            short = not doomed and _short(flags, req.amount)
             ret = Return(
                 sub_mchid=req.sub_mchid,
                 order=order,
@@ -273,13 +426,55 @@ class Ledger:
                 amount=req.amount,
                 description=req.description,
                 created_at=now,
-                resolves_at=now + max(processing_seconds, 0.0),
-                doomed=flags.abnormal,
+                resolves_at=math.inf if short else now + max(processing_seconds, 0.0),
+                doomed=doomed,
+                awaiting_balance=short,
             )
+            if not (short or doomed):
+                ret.debit(flags)
             ret.settle(now)
             order.returns.append(ret)
             self._returns[(sub, req.out_return_no)] = ret
+            if short:
+                raise ApiError(*SHORT_BALANCE)
             return ret.entity()
+
+    def _returnable_share(self, order: Order, account: str) -> int:
+        """What ``account`` got on ``order`` if WeChat lets it be returned from; else raise."""
+        if order.state != "FINISHED":
+            raise ApiError(400, "INVALID_REQUEST", "分账单未完成，不能发起回退")
+        if account == (order.sub_mchid or self.mchid):
+            raise ApiError(400, "INVALID_REQUEST", "分账回退出资商户不允许和接收商户相同")
+        lines = [r for r in order.receivers if r.account == account]
+        if not lines:
+            raise ApiError(400, "INVALID_REQUEST", "回退方不存在")
+        merchant = [r for r in lines if r.type == MERCHANT_ID]
+        if not merchant:
+            raise ApiError(400, "INVALID_REQUEST", "不支持'分账给个人'的分账单发起分账回退")
+        shared = sum(r.amount for r in merchant if r.result == SUCCESS)
+        if not shared:
+            raise ApiError(400, "INVALID_REQUEST", "仅支持对分账结果为SUCCESS的接收方发起分账回退")
+        return shared
+
+    def _retry_short(self, ret: Return, now: float, processing_seconds: float) -> None:
+        """The identical request of a return refused for a short balance (原单重试)."""
+        flags = self._flags.get(ret.return_mchid)
+        if _short(flags, ret.amount):
+            raise ApiError(*SHORT_BALANCE)
+        ret.awaiting_balance = False
+        ret.doomed = flags is not None and flags.abnormal
+        ret.resolves_at = now + max(processing_seconds, 0.0)
+        if not ret.doomed:
+            ret.debit(flags)
+        ret.settle(now)
+
+    def query_order(self, req: OrderQueryRequest) -> dict[str, Any]:
+        """查询分账结果: the order entity, or 404 RESOURCE_NOT_EXISTS "记录不存在"."""
+        with self._lock:
+            order = self._orders.get((req.sub_mchid or "", req.out_order_no))
+            if order is None or order.transaction_id != req.transaction_id:
+                raise ApiError(404, "RESOURCE_NOT_EXISTS", "记录不存在")
+            return order.entity()
 
     def query_return(self, req: QueryRequest) -> dict[str, Any]:
         """The entity with its result as of now, or 404 RESOURCE_NOT_EXISTS."""
@@ -333,13 +528,21 @@ class Ledger:
                     returned += ret.amount
                 elif ret.result == PROCESSING:
                     processing += ret.amount
-            eligible = rec.type == MERCHANT_ID and rec.result == SUCCESS
+            eligible = (
+                order.state == "FINISHED"
+                and rec.type == MERCHANT_ID
+                and rec.result == SUCCESS
+                and rec.account != (order.sub_mchid or self.mchid)
+            )
             receivers.append(
                 {
                     "type": rec.type,
                     "account": rec.account,
                     "amount": rec.amount,
                     "result": rec.result,
+                    "fail_reason": rec.fail_reason,
+                    "description": rec.description,
+                    "detail_id": rec.detail_id,
                     "returned": returned,
                     "processing": processing,
                     "returnable": rec.amount - returned - processing if eligible else 0,
@@ -349,6 +552,7 @@ class Ledger:
             "sub_mchid": order.sub_mchid,
             "out_order_no": order.out_order_no,
             "order_id": order.order_id,
+            "transaction_id": order.transaction_id,
             "state": order.state,
             "finish_time": format_time(order.finished_at),
             "receivers": receivers,
@@ -378,7 +582,45 @@ def _same_request(ret: Return, req: CreateRequest) -> bool:
     )
 
 
-def _parse_order_spec(spec: Any) -> tuple[str | None, str, str | None, list[Receiver], str]:
+def _short(flags: ReceiverFlags | None, amount: int) -> bool:
+    """True when the receiver has a balance and it is below ``amount``."""
+    return flags is not None and flags.balance is not None and amount > flags.balance
+
+
+def _optional_text(item: dict[str, Any], name: str, pattern: re.Pattern[str]) -> str | None:
+    value = item.get(name) or None
+    if value is not None and not (isinstance(value, str) and pattern.fullmatch(value)):
+        raise SeedError(f"{name} must match {pattern.pattern}, null or absent")
+    return value
+
+
+def _parse_receiver(item: Any) -> Receiver:
+    if not isinstance(item, dict):
+        raise SeedError("each receiver must be a JSON object")
+    rtype = item.get("type") or MERCHANT_ID
+    account, amount = item.get("account"), item.get("amount")
+    result = item.get("result") or SUCCESS
+    if rtype not in RECEIVER_TYPES:
+        raise SeedError(f"receiver type must be one of {', '.join(RECEIVER_TYPES)}")
+    if not isinstance(account, str) or not account:
+        raise SeedError("receiver account must be a non-empty string")
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount < 1:
+        raise SeedError("receiver amount must be a positive integer (fen)")
+    if result not in RECEIVER_RESULTS:
+        raise SeedError(f"receiver result must be one of {', '.join(RECEIVER_RESULTS)}")
+    fail_reason = item.get("fail_reason") or None
+    if fail_reason is not None:
+        if result != "CLOSED":
+            raise SeedError("fail_reason is only for a CLOSED receiver")
+        if fail_reason not in RECEIVER_FAIL_REASONS:
+            raise SeedError(f"fail_reason must be one of {', '.join(RECEIVER_FAIL_REASONS)}")
+    description = item.get("description") or DEFAULT_DESCRIPTION
+    if not isinstance(description, str) or not 1 <= len(description) <= 80:
+        raise SeedError("receiver description must be a string of 1-80 characters")
+    return Receiver(rtype, account, amount, result, description, fail_reason)
+
+
+def _parse_order_spec(spec: Any) -> OrderSpec:
     """Validate one seeded order; raises ``SeedError`` naming the problem."""
     if not isinstance(spec, dict):
         raise SeedError("each order must be a JSON object")
@@ -391,7 +633,8 @@ def _parse_order_spec(spec: Any) -> tuple[str | None, str, str | None, list[Rece
     order_id = spec.get("order_id") or None
     if order_id is not None and (not isinstance(order_id, str) or len(order_id) > 64):
         raise SeedError("order_id must be a string of at most 64 characters")
-    state = spec.get("state", "FINISHED")
+    transaction_id = _optional_text(spec, "transaction_id", TRANSACTION_ID_RE)
+    state = spec.get("state") or "FINISHED"
     if state not in ORDER_STATES:
         raise SeedError(f"state must be one of {', '.join(ORDER_STATES)}")
     raw = spec.get("receivers")
@@ -399,22 +642,18 @@ def _parse_order_spec(spec: Any) -> tuple[str | None, str, str | None, list[Rece
         raise SeedError("receivers must be a non-empty list")
     merged: dict[tuple[str, str], Receiver] = {}
     for item in raw:
-        if not isinstance(item, dict):
-            raise SeedError("each receiver must be a JSON object")
-        rtype = item.get("type", MERCHANT_ID)
-        account, amount = item.get("account"), item.get("amount")
-        result = item.get("result", SUCCESS)
-        if rtype not in RECEIVER_TYPES:
-            raise SeedError(f"receiver type must be one of {', '.join(RECEIVER_TYPES)}")
-        if not isinstance(account, str) or not account:
-            raise SeedError("receiver account must be a non-empty string")
-        if isinstance(amount, bool) or not isinstance(amount, int) or amount < 1:
-            raise SeedError("receiver amount must be a positive integer (fen)")
-        if result not in RECEIVER_RESULTS:
-            raise SeedError(f"receiver result must be one of {', '.join(RECEIVER_RESULTS)}")
-        known = merged.get((rtype, account))
+        receiver = _parse_receiver(item)
+        known = merged.get((receiver.type, receiver.account))
         if known is None:
-            merged[(rtype, account)] = Receiver(rtype, account, amount, result)
+            merged[(receiver.type, receiver.account)] = receiver
+        elif (known.result, known.fail_reason, known.description) != (
+            receiver.result,
+            receiver.fail_reason,
+            receiver.description,
+        ):
+            raise SeedError(f"receiver {receiver.account} is listed twice with different lines")
         else:
-            known.amount += amount
-    return sub_mchid, out_order_no, order_id, list(merged.values()), state
+            known.amount += receiver.amount
+    return OrderSpec(
+        sub_mchid, out_order_no, order_id, transaction_id, list(merged.values()), state
+    )

@@ -1,4 +1,7 @@
-"""Field validation of the two return-order requests (400 PARAM_ERROR), before any lookup.
+"""Field validation of the three requests (400 PARAM_ERROR), before any lookup.
+
+Return create and query, and 查询分账结果 (``transaction_id`` required, string(32) of
+``[0-9A-Za-z]``).
 
 Why separate from the ledger: WeChat Pay checks formats before it touches business
 state (the checklist's validation order), so a malformed request never reaches the
@@ -22,6 +25,7 @@ from .errors import param_error
 
 NUMBER_CHARS = re.compile(r"[0-9A-Za-z_*@|\-]+")
 MCHID_CHARS = re.compile(r"[0-9]+")
+TRANSACTION_ID_CHARS = re.compile(r"[0-9A-Za-z]+")
 MAX_AMOUNT = 2**63 - 1
 
 
@@ -45,6 +49,15 @@ class QueryRequest:
     sub_mchid: str | None
     out_order_no: str
     out_return_no: str
+
+
+@dataclass(frozen=True)
+class OrderQueryRequest:
+    """A validated ``GET /v3/profitsharing/orders/{out_order_no}`` (查询分账结果)."""
+
+    sub_mchid: str | None
+    transaction_id: str
+    out_order_no: str
 
 
 def _string(
@@ -88,7 +101,8 @@ def parse_create(body: bytes) -> CreateRequest:
     if order_id is None and out_order_no is None:
         raise param_error("/out_order_no", None, "order_id与out_order_no必须填写一个")
     out_return_no = _string(data, "out_return_no", 64, required=True, chars=NUMBER_CHARS)
-    return_mchid = _string(data, "return_mchid", 32, required=True)
+    # Digits only, as WeChat checks it (an openid here is PARAM_ERROR, wxpay-neighbours §4.2).
+    return_mchid = _string(data, "return_mchid", 32, required=True, chars=MCHID_CHARS)
     amount = data.get("amount")
     if amount is None:
         raise param_error("/amount", None, "字段必填")
@@ -103,11 +117,17 @@ def parse_create(body: bytes) -> CreateRequest:
     )
 
 
-def parse_query(raw_out_return_no: str, query: str) -> QueryRequest:
-    """Validate a query's path segment and query string (any parameter order, stray ``&``)."""
+def _query_params(query: str) -> dict[str, Any]:
+    """The first value of each query parameter (any order, stray ``&`` ignored)."""
     params: dict[str, Any] = {}
     for name, value in parse_qsl(query, keep_blank_values=True):
         params.setdefault(name, value)
+    return params
+
+
+def parse_query(raw_out_return_no: str, query: str) -> QueryRequest:
+    """Validate a query's path segment and query string (any parameter order, stray ``&``)."""
+    params = _query_params(query)
     path = {"out_return_no": unquote(raw_out_return_no)}
     out_return_no = _string(
         path,
@@ -138,3 +158,38 @@ def parse_query(raw_out_return_no: str, query: str) -> QueryRequest:
     )
     assert out_return_no is not None and out_order_no is not None
     return QueryRequest(sub_mchid, out_order_no, out_return_no)
+
+
+def parse_order_query(raw_out_order_no: str, query: str) -> OrderQueryRequest:
+    """Validate 查询分账结果's path segment and query string."""
+    params = _query_params(query)
+    path = {"out_order_no": unquote(raw_out_order_no)}
+    out_order_no = _string(
+        path,
+        "out_order_no",
+        64,
+        required=True,
+        chars=NUMBER_CHARS,
+        location="path",
+        field="out_order_no",
+    )
+    sub_mchid = _string(
+        params,
+        "sub_mchid",
+        32,
+        required=False,
+        chars=MCHID_CHARS,
+        location="query",
+        field="sub_mchid",
+    )
+    transaction_id = _string(
+        params,
+        "transaction_id",
+        32,
+        required=True,
+        chars=TRANSACTION_ID_CHARS,
+        location="query",
+        field="transaction_id",
+    )
+    assert out_order_no is not None and transaction_id is not None
+    return OrderQueryRequest(sub_mchid, transaction_id, out_order_no)

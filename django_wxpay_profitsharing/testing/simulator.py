@@ -230,8 +230,16 @@ class SimulatorProcess:
         sub_mchid: str | None = None,
         order_id: str | None = None,
         amount: int | None = None,
+        *,
+        transaction_id: str | None = None,
+        state: str | None = None,
     ) -> dict[str, Any]:
-        """Seed a FINISHED sharing order (default: ``amount`` or 1000 fen to 86693852)."""
+        """Seed a sharing order (default: ``amount`` or 1000 fen to 86693852, FINISHED).
+
+        Receivers are ``{"account", "amount", "type"?, "result"?, "fail_reason"?,
+        "description"?}`` (MERCHANT_ID and SUCCESS by default); ``transaction_id`` is
+        generated when not given. Returns the order view, ``transaction_id`` included.
+        """
         if receivers is None:
             receivers = [
                 {"type": "MERCHANT_ID", "account": DEFAULT_RECEIVER, "amount": amount or 1000}
@@ -240,6 +248,8 @@ class SimulatorProcess:
             "sub_mchid": sub_mchid,
             "out_order_no": out_order_no,
             "order_id": order_id,
+            "transaction_id": transaction_id,
+            "state": state,
             "receivers": receivers,
         }
         return self.control("POST", "orders", spec)
@@ -273,8 +283,19 @@ class SimulatorProcess:
         spec = {"account": account, "abnormal": abnormal, "return_enabled": return_enabled}
         return self.control("POST", "receivers", spec)
 
+    def set_receiver_balance(self, account: str, balance: int | None) -> dict[str, Any]:
+        """Set a receiver's available balance in fen (None: unlimited, the default).
+
+        A return beyond it is answered 403 NOT_ENOUGH and waits, PROCESSING, for the
+        identical request after a top-up (a higher balance set here).
+        """
+        return self.control("POST", "receivers", {"account": account, "balance": balance})
+
     def calls(self, since: int | None = None) -> list[dict[str, Any]]:
-        """Every call received on the WeChat Pay surface (``seq`` > ``since``)."""
+        """Every call received on the WeChat Pay surface (``seq`` > ``since``).
+
+        Each record has ``body_sha256``, the SHA-256 hex of the request body.
+        """
         return self.control("GET", "calls", since=since)["calls"]
 
     def returns(self) -> list[dict[str, Any]]:

@@ -14,13 +14,28 @@
 
 from . import crypto, errors, validation
 from .client import WeChatPayClient
-from .models import CallInfo, ReturnOrder, ReturnRequest, ReturnResult
+from .models import (
+    CallInfo,
+    ReceiverResult,
+    ReceiverType,
+    ReturnOrder,
+    ReturnRequest,
+    ReturnResult,
+    SharingOrder,
+    SharingOrderState,
+    SharingReceiver,
+)
 
 __all__ = [
     "CallInfo",
+    "ReceiverResult",
+    "ReceiverType",
     "ReturnOrder",
     "ReturnRequest",
     "ReturnResult",
+    "SharingOrder",
+    "SharingOrderState",
+    "SharingReceiver",
     "WeChatPayClient",
     "crypto",
     "errors",

@@ -1,5 +1,9 @@
 """A small WeChat Pay APIv3 client for profit-sharing returns (no Django here).
 
+Endpoints: 请求分账回退 (``create_return``), 查询分账回退结果 (``query_return``),
+查询分账结果 (``query_order``: what each receiver got, so what can be clawed back),
+and the platform certificate download.
+
 Why its own client: the bytes signed must be the bytes sent (the JSON body is
 serialised once, the request target is built once and sent as it was signed), every
 2xx answer is verified before any of it is read, errors are typed with an explicit
@@ -28,7 +32,7 @@ from cryptography import x509
 
 from .. import __version__
 from . import crypto, errors, validation
-from .models import CallInfo, ReturnOrder, ReturnRequest
+from .models import CallInfo, ReturnOrder, ReturnRequest, SharingOrder
 from .sensitive import sensitive_variables
 from .transport import Transport, Urllib3Transport, environment_proxy
 from .verifier import ResponseVerifier, UnknownSerial
@@ -36,6 +40,7 @@ from .verifier import ResponseVerifier, UnknownSerial
 logger = logging.getLogger("django_wxpay_profitsharing.wechatpay")
 
 RETURN_ORDERS_PATH = "/v3/profitsharing/return-orders"
+ORDERS_PATH = "/v3/profitsharing/orders"
 CERTIFICATES_PATH = "/v3/certificates"
 USER_AGENT = f"django-wxpay-profitsharing/{__version__} Python/{platform.python_version()}"
 LOOPBACK_HOSTS = {"localhost"}
@@ -70,7 +75,7 @@ def is_loopback_host(host: str) -> bool:
 
 
 class WeChatPayClient:
-    """Signs requests, verifies responses, and speaks the two return-order endpoints.
+    """Signs requests, verifies responses, and speaks the return and sharing-order endpoints.
 
     Public-key mode: ``wechatpay_public_key`` + ``wechatpay_public_key_id``.
     Certificate mode: ``apiv3_key`` (certificates downloaded from ``/v3/certificates``
@@ -207,6 +212,35 @@ class WeChatPayClient:
         query = {k: params[k] for k in ("sub_mchid", "out_order_no") if k in params}
         data = self._call("GET", path, query=query, on_call=on_call)
         return self._order(data)
+
+    @sensitive_variables()
+    def query_order(
+        self,
+        out_order_no: str,
+        transaction_id: str,
+        sub_mchid: str | None = None,
+        *,
+        on_call: OnCall | None = None,
+    ) -> SharingOrder:
+        """``GET /v3/profitsharing/orders/{out_order_no}`` (查询分账结果).
+
+        ``transaction_id`` is required by WeChat Pay; ``sub_mchid`` in partner mode.
+        Retried on transient faults like every GET.
+        """
+        params = validation.validate_order_query_request(
+            out_order_no=out_order_no, transaction_id=transaction_id, sub_mchid=sub_mchid
+        )
+        path = f"{ORDERS_PATH}/{percent_encode(params['out_order_no'])}"
+        query: dict[str, str] = {
+            k: params[k] for k in ("sub_mchid", "transaction_id") if k in params
+        }
+        data = self._call("GET", path, query=query, on_call=on_call)
+        try:
+            return SharingOrder.from_dict(data)
+        except ValueError as exc:
+            raise errors.SignatureError(
+                f"verified response is not a sharing order: {exc}"
+            ) from None
 
     @sensitive_variables()
     def download_certificates(self, *, on_call: OnCall | None = None) -> list[str]:

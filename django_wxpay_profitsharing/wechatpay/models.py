@@ -1,13 +1,19 @@
-"""Typed values of the client: the request it sends, the return order WeChat Pay
-answers, and call records."""
+"""Typed values of the client: the request it sends, the return order and the sharing
+order WeChat Pay answers, and call records.
+
+Why enum values are kept as text: WeChat Pay adds values over the years (a receiver
+type, a result); a value this version does not know is returned as the plain string it
+was, so a new value never breaks reading an order, and the caller's rules (which
+treat anything unknown as "not returnable") decide what it means.
+"""
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from . import validation
 from .errors import InvalidRequest
@@ -147,6 +153,129 @@ class ReturnOrder:
     @property
     def is_final(self) -> bool:
         return self.result in (ReturnResult.SUCCESS.value, ReturnResult.FAILED.value)
+
+
+class SharingOrderState(enum.StrEnum):
+    """``state`` of a sharing order (查询分账结果)."""
+
+    PROCESSING = "PROCESSING"
+    FINISHED = "FINISHED"
+
+
+class ReceiverResult(enum.StrEnum):
+    """``result`` of one receiver line of a sharing order."""
+
+    PENDING = "PENDING"
+    SUCCESS = "SUCCESS"
+    CLOSED = "CLOSED"
+
+
+class ReceiverType(enum.StrEnum):
+    """``type`` of a receiver: only ``MERCHANT_ID`` lines can ever be returned from."""
+
+    MERCHANT_ID = "MERCHANT_ID"
+    PERSONAL_OPENID = "PERSONAL_OPENID"
+    PERSONAL_SUB_OPENID = "PERSONAL_SUB_OPENID"
+
+
+_E = TypeVar("_E", bound=enum.StrEnum)
+
+
+def known_or_text(kind: type[_E], value: Any) -> _E | str:
+    """The enum member for ``value``, or the text itself when this version does not know it."""
+    text = str(value)
+    try:
+        return kind(text)
+    except ValueError:
+        return text
+
+
+def _text(data: Mapping[str, Any], name: str, *, required: bool = False) -> str:
+    """A string field of WeChat's JSON (absent optional ones as ""); ``ValueError`` otherwise."""
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise ValueError(f"missing {name}")
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} is not a string")
+    return value
+
+
+def _fen(data: Mapping[str, Any], name: str) -> int:
+    value = data.get(name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"{name} is not an integer")
+    return value
+
+
+@dataclass(frozen=True)
+class SharingReceiver:
+    """One receiver line of a sharing order (``OrderReceiverDetail``).
+
+    ``detail_id`` (微信分账明细单号) is the line's natural key, also found in the fund
+    statement. ``fail_reason`` is set for ``CLOSED`` lines. The line WeChat adds for
+    unfrozen money (``description`` "解冻给分账方", ``account`` the payer itself) comes
+    through as any other line: telling it apart is the caller's rule.
+    """
+
+    type: ReceiverType | str
+    account: str
+    amount: int
+    description: str
+    result: ReceiverResult | str
+    fail_reason: str | None
+    detail_id: str
+    create_time: datetime | None
+    finish_time: datetime | None
+
+    @classmethod
+    def from_dict(cls, data: Any) -> SharingReceiver:
+        """Build from one ``receivers[]`` item; raises ``ValueError`` when malformed."""
+        if not isinstance(data, Mapping):
+            raise ValueError("a receiver is not an object")
+        return cls(
+            type=known_or_text(ReceiverType, _text(data, "type", required=True)),
+            account=_text(data, "account", required=True),
+            amount=_fen(data, "amount"),
+            description=_text(data, "description"),
+            result=known_or_text(ReceiverResult, _text(data, "result", required=True)),
+            fail_reason=_text(data, "fail_reason") or None,
+            detail_id=_text(data, "detail_id"),
+            create_time=parse_time(data.get("create_time")),
+            finish_time=parse_time(data.get("finish_time")),
+        )
+
+
+@dataclass(frozen=True)
+class SharingOrder:
+    """A sharing order as 查询分账结果 answers it (``OrdersEntity``)."""
+
+    sub_mchid: str | None
+    transaction_id: str
+    out_order_no: str
+    order_id: str
+    state: SharingOrderState | str
+    receivers: tuple[SharingReceiver, ...]
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> SharingOrder:
+        """Build from WeChat's JSON; raises ``ValueError`` on a malformed entity."""
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        receivers = data.get("receivers", [])
+        if not isinstance(receivers, Sequence) or isinstance(receivers, str):
+            raise ValueError("receivers is not a list")
+        return cls(
+            sub_mchid=_text(data, "sub_mchid") or None,
+            transaction_id=_text(data, "transaction_id", required=True),
+            out_order_no=_text(data, "out_order_no", required=True),
+            order_id=_text(data, "order_id", required=True),
+            state=known_or_text(SharingOrderState, _text(data, "state", required=True)),
+            receivers=tuple(SharingReceiver.from_dict(item) for item in receivers),
+            raw=data,  # freshly parsed JSON, owned by this object
+        )
 
 
 @dataclass(frozen=True)

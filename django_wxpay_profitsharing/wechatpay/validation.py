@@ -18,6 +18,8 @@ from .errors import InvalidRequest
 #: out_order_no / out_return_no: ``[0-9A-Za-z_*@|-]`` (older docs allow ``|``), 1..64.
 OUT_NO_RE = re.compile(r"[0-9A-Za-z_*@|\-]{1,64}")
 ORDER_ID_RE = re.compile(r"[0-9A-Za-z]{1,64}")
+#: transaction_id (微信支付订单号): string(32) in every SDK; digits in practice.
+TRANSACTION_ID_RE = re.compile(r"[0-9A-Za-z]{1,32}")
 MCHID_RE = re.compile(r"[0-9]{1,32}")
 #: ASCII's control characters, DEL included (the fast path for ASCII text).
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -38,6 +40,7 @@ NOT_UTF8 = "must be valid UTF-8 text"
 BAD_OUT_NO = "must be 1-64 characters of digits, letters and _ - | * @ only"
 BAD_ORDER_ID = "must be 1-64 digits or letters"
 BAD_MCHID = "must be a merchant id of 1-32 digits"
+BAD_TRANSACTION_ID = "must be 1-32 digits or letters"
 NOT_FEN = "must be an integer number of fen"
 TOO_LITTLE = "must be at least 1 fen"
 TOO_MUCH = "must be at most 9223372036854775807 fen"
@@ -53,6 +56,7 @@ MESSAGES = (
     BAD_OUT_NO,
     BAD_ORDER_ID,
     BAD_MCHID,
+    BAD_TRANSACTION_ID,
     NOT_FEN,
     TOO_LITTLE,
     TOO_MUCH,
@@ -94,6 +98,13 @@ def validate_mchid(value: Any, field: str = "return_mchid") -> str:
     text = _text(value, field)
     if not MCHID_RE.fullmatch(text):
         raise InvalidRequest(field, BAD_MCHID)
+    return text
+
+
+def validate_transaction_id(value: Any) -> str:
+    text = _text(value, "transaction_id")
+    if not TRANSACTION_ID_RE.fullmatch(text):
+        raise InvalidRequest("transaction_id", BAD_TRANSACTION_ID)
     return text
 
 
@@ -191,6 +202,19 @@ def validate_query_request(
     params = {
         "out_return_no": validate_out_no(out_return_no, "out_return_no"),
         "out_order_no": validate_out_no(out_order_no, "out_order_no"),
+    }
+    if sub_mchid is not None:
+        params["sub_mchid"] = validate_mchid(sub_mchid, "sub_mchid")
+    return params
+
+
+def validate_order_query_request(
+    *, out_order_no: Any, transaction_id: Any, sub_mchid: Any = None
+) -> dict[str, str]:
+    """The parameters of 查询分账结果 (``transaction_id`` is required by WeChat Pay)."""
+    params = {
+        "out_order_no": validate_out_no(out_order_no, "out_order_no"),
+        "transaction_id": validate_transaction_id(transaction_id),
     }
     if sub_mchid is not None:
         params["sub_mchid"] = validate_mchid(sub_mchid, "sub_mchid")

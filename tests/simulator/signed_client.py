@@ -133,6 +133,24 @@ class SignedClient:
         target = f"/v3/profitsharing/return-orders/{quote(out_return_no, safe='')}?{query}"
         return self.send("GET", target, **kw)
 
+    def query_order(
+        self,
+        out_order_no: str,
+        transaction_id: str | None,
+        sub_mchid: str | None = SUB,
+        **kw: Any,
+    ) -> requests.Response:
+        """查询分账结果; ``transaction_id`` None leaves the parameter out."""
+        params = []
+        if sub_mchid:
+            params.append(f"sub_mchid={sub_mchid}")
+        if transaction_id is not None:
+            params.append(f"transaction_id={quote(transaction_id, safe='')}")
+        target = f"/v3/profitsharing/orders/{quote(out_order_no, safe='')}"
+        if params:
+            target += "?" + "&".join(params)
+        return self.send("GET", target, **kw)
+
     def certificates(self, **kw: Any) -> requests.Response:
         return self.send("GET", "/v3/certificates", **kw)
 

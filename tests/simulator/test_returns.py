@@ -136,6 +136,7 @@ PARAM_CASES = {
     "no_order_numbers": ({"out_order_no": None}, "/out_order_no"),
     "return_mchid_missing": ({"return_mchid": None}, "/return_mchid"),
     "return_mchid_type": ({"return_mchid": 86693852}, "/return_mchid"),
+    "return_mchid_openid": ({"return_mchid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"}, "/return_mchid"),
     "sub_mchid_letters": ({"sub_mchid": "19000x"}, "/sub_mchid"),
 }
 
@@ -183,20 +184,26 @@ def test_unknown_order_and_unknown_return_are_404(client, order):
 
 
 @pytest.mark.parametrize(
-    "receivers",
+    ("receivers", "message"),
     [
-        [{"type": "MERCHANT_ID", "account": "11111111", "amount": 100}],
-        [{"type": "PERSONAL_OPENID", "account": RECEIVER, "amount": 100}],
-        [{"type": "MERCHANT_ID", "account": RECEIVER, "amount": 100, "result": "CLOSED"}],
+        ([{"type": "MERCHANT_ID", "account": "11111111", "amount": 100}], "回退方不存在"),
+        (
+            [{"type": "PERSONAL_OPENID", "account": RECEIVER, "amount": 100}],
+            "不支持'分账给个人'的分账单发起分账回退",
+        ),
+        (
+            [{"type": "MERCHANT_ID", "account": RECEIVER, "amount": 100, "result": "CLOSED"}],
+            "仅支持对分账结果为SUCCESS的接收方发起分账回退",
+        ),
     ],
     ids=["other_receiver", "personal_openid", "receiver_closed"],
 )
-def test_return_mchid_must_be_a_successful_merchant_receiver(simproc, client, receivers):
+def test_return_mchid_must_be_a_successful_merchant_receiver(simproc, client, receivers, message):
     order = simproc.seed_order("P-RCV", sub_mchid=SUB, receivers=receivers)
     body = refused(
         client.create(**return_fields(order, "R-RCV", amount=1)), client, 400, "INVALID_REQUEST"
     )
-    assert body["message"] == "回退方不存在"
+    assert body["message"] == message
 
 
 def test_unfinished_order_cannot_be_returned(simproc, client):
