@@ -364,3 +364,6 @@ class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBas
                 detail = ", ".join(f"{k} ×{v}" for k, v in reasons.get(key, Counter()).items())
                 self.message_user(request, text % {"count": outcomes[key], "reasons": detail},
                                   level)  # fmt: skip
+
+
+from . import admin_reconciliation  # noqa: E402, F401  (registers its admins)

@@ -1,8 +1,10 @@
-"""The WeChat Pay APIv3 surface: return-order create/query, 查询分账结果, certificates.
+"""The WeChat Pay APIv3 surface: return-order create/query, 查询分账结果, bills, certificates.
 
 Endpoint names (used by faults, QPS windows and the call log): ``create`` (POST
 /v3/profitsharing/return-orders), ``query`` (GET .../return-orders/{out_return_no}),
-``order_query`` (GET /v3/profitsharing/orders/{out_order_no}) and ``certificates``.
+``order_query`` (GET /v3/profitsharing/orders/{out_order_no}), ``bills`` (GET
+/v3/profitsharing/bills), ``bill_download`` (GET /v3/billdownload/file, the one answer
+that is not signed: see ``bills.py``) and ``certificates``.
 
 Why this order of checks: it is the order a request meets WeChat Pay's layers in, and
 it decides what a client sees when several things are wrong at once:
@@ -35,6 +37,7 @@ from urllib.parse import parse_qsl, unquote
 
 from ..wechatpay.crypto import aes_gcm_encrypt, make_nonce
 from .app import Simulator
+from .bills import DOWNLOAD_PATH, BillFile
 from .errors import ApiError
 from .faults import POST_EXECUTION, PRE_EXECUTION, Fault
 from .ledger import format_time
@@ -44,7 +47,10 @@ from .wire import DROP, RESET, Incoming, Outgoing
 RETURN_ORDERS = "/v3/profitsharing/return-orders"
 ORDERS = "/v3/profitsharing/orders"
 CERTIFICATES = "/v3/certificates"
+BILLS = "/v3/profitsharing/bills"
 RATE_MESSAGES = {
+    "bills": "请求频率过高",
+    "bill_download": "请求频率过高",
     "create": "商户发起分账回退的频率过高",
     "query": "商户发起分账回退查询的频率过高",
     "order_query": "商户查询分账结果的频率过高",
@@ -66,6 +72,10 @@ def route(path: str) -> tuple[str | None, str | None, tuple[str, ...]]:
             return "order_query", segment, ("GET",)
     if path == CERTIFICATES:
         return "certificates", None, ("GET",)
+    if path == BILLS:
+        return "bills", None, ("GET",)
+    if path == DOWNLOAD_PATH:
+        return "bill_download", None, ("GET",)
     return None, None, ()
 
 
@@ -170,7 +180,8 @@ class WeChatPayApi:
             for fault in faults:
                 if fault.name == "processing":
                     processing = fault.params["seconds"]
-            status, payload = 200, self._execute(endpoint, segment or "", query, req, processing)
+            answer = self._execute(endpoint, segment or "", query, req, processing)
+            status, payload = 200, answer
         except ApiError as err:
             status, payload = err.status, err.payload()
         post = next((f for f in faults if f.name in POST_EXECUTION), None) if executed else None
@@ -180,6 +191,11 @@ class WeChatPayApi:
             self._finish(record, started, faults, post, None, None)
             self.sleep(post.params["seconds"])
             return Outgoing(action=DROP)
+        if isinstance(payload, BillFile):  # a bill file: unsigned, as WeChat Pay sends it
+            self.sim.calls.update(record, executed=executed)
+            self._finish(record, started, faults, primary, status, None)
+            headers = {"Content-Type": payload.content_type, "Request-ID": request_id}
+            return Outgoing(status=status, body=payload.body, headers=headers)
         body = encode(payload)
         stamp = int(time.time())
         if post is not None and post.name == "stale_timestamp":
@@ -252,13 +268,18 @@ class WeChatPayApi:
 
     def _execute(
         self, endpoint: str, segment: str, query: str, req: Incoming, processing: float
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | BillFile:
         if endpoint == "create":
             return self.sim.ledger.create_return(parse_create(req.body), processing)
         if endpoint == "query":
             return self.sim.ledger.query_return(parse_query(segment, query))
         if endpoint == "order_query":
             return self.sim.ledger.query_order(parse_order_query(segment, query))
+        if endpoint == "bills":
+            host = req.headers.get("Host") or ""
+            return self.sim.bills.apply(query, self.sim.base_url or f"{req.scheme}://{host}")
+        if endpoint == "bill_download":
+            return self.sim.bills.download(query)
         return self._certificates()
 
     def _certificates(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from .auth import Authenticator
+from .bills import BillDesk
 from .calls import CallLog
 from .credentials import Credentials
 from .faults import ENDPOINTS, FaultBook
@@ -46,6 +47,7 @@ class Simulator:
         merchant = (creds.mchid, creds.merchant_serial_no)
         self.auth = Authenticator({merchant: creds.merchant_public_key})
         self.ledger = Ledger(mchid=creds.mchid)
+        self.bills = BillDesk(self.ledger, creds.mchid)
         self.faults = FaultBook()
         self.calls = CallLog()
         self.throttles = {name: SlidingWindow() for name in ENDPOINTS if name != "any"}
@@ -79,8 +81,9 @@ class Simulator:
             return asdict(self._settings)
 
     def reset(self) -> None:
-        """Clear ledger, calls, faults, nonces and rate windows; keys and settings stay."""
+        """Clear ledger, bills, calls, faults, nonces, rate windows; keys and settings stay."""
         self.ledger.reset()
+        self.bills.reset()
         self.calls.clear()
         self.faults.clear()
         self.auth.reset()

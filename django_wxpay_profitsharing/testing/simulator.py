@@ -314,6 +314,15 @@ class SimulatorProcess:
         """Shift the ledger's clock (processing results, 5-day and 180-day limits)."""
         return self.control("POST", "clock", {"advance_seconds": seconds})["offset_seconds"]
 
+    def corrupt_next_bill(self, *, hash: bool = False, rows: bool = False) -> dict[str, bool]:
+        """The next bill announces a wrong hash, and/or is served with an amount changed
+        after it was hashed (``simulator/bills.py``)."""
+        return self.control("POST", "bills/corrupt", {"hash": hash, "rows": rows})
+
+    def set_bill_layout(self, *, backticks: bool) -> dict[str, bool]:
+        """Bills written with (the default) or without the leading backtick on each field."""
+        return self.control("POST", "bills/layout", {"backticks": backticks})
+
     def reset(self) -> None:
-        """Clear ledger, calls, faults, nonces and the clock offset (keys kept)."""
+        """Clear ledger, bills, calls, faults, nonces and the clock offset (keys kept)."""
         self.control("POST", "reset")
