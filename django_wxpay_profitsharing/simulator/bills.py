@@ -72,7 +72,7 @@ DETAIL_HEADER = (
 SUMMARY_HEADER = ("分账总笔数", "分账总金额(元)", "回退总笔数", "回退总金额(元)")
 BUSINESS_TYPE = {"split": "分账", "return": "回退"}
 SUCCESS_STATUS = "成功"
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DIGITS = re.compile(r"[0-9]{1,32}")
 
 

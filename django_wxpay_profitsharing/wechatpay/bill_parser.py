@@ -122,7 +122,7 @@ STATUSES: dict[str, str] = {
     "已关闭": "CLOSED",
     "CLOSED": "CLOSED",
 }
-_YUAN = re.compile(r"\d{1,16}(\.\d{1,2})?")
+_YUAN = re.compile(r"[0-9]{1,16}(\.[0-9]{1,2})?")
 _HEADER_FORM = str.maketrans({"（": "(", "）": ")", " ": None, "\u3000": None})
 
 

@@ -45,7 +45,7 @@ HASH_TYPE = "SHA1"
 MAX_BILL_BYTES = 256 * 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 _SHA1_HEX = re.compile(r"[0-9A-Fa-f]{40}")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 DEFAULT_PORTS = {"https": 443, "http": 80}
 
 

@@ -27,7 +27,7 @@ from ...wechatpay import errors, validation
 
 EXIT_DISCREPANCIES = 1
 EXIT_NO_BILL = 2
-DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class Command(BaseCommand):
