@@ -176,10 +176,14 @@ def compare(
                     DiscrepancyKind.MISSING_AT_WECHAT,
                     mine.amount,
                     None,
-                    f"succeeded here at {mine.finish_time:%Y-%m-%d %H:%M:%S%z}, not in the bill",
+                    f"succeeded here at {_beijing(mine.finish_time)} (Beijing), not in the bill",
                 )
             )
     return found, matched
+
+
+def _beijing(moment: dt.datetime | None) -> str:
+    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
 
 
 def _local_returns(mchid: str, sub_mchid: str | None) -> ProfitSharingReturnQuerySet:

@@ -141,7 +141,14 @@ def test_only_the_last_three_months_and_not_the_future():
     assert earliest_bill_date(dt.date(2026, 1, 15)) == dt.date(2025, 10, 15)
     assert check_bill_date("2026-02-28", today) == dt.date(2026, 2, 28)
     assert check_bill_date(today, today) == today
-    for bad in ("2026-02-27", "2026-06-01", "2026-2-28", "2026-02-30", "２026-03-01", dt.datetime(2026, 5, 1)):
+    for bad in (
+        "2026-02-27",
+        "2026-06-01",
+        "2026-2-28",
+        "2026-02-30",
+        "２026-03-01",
+        dt.datetime(2026, 5, 1),
+    ):
         with pytest.raises(errors.InvalidRequest) as info:
             check_bill_date(bad, today)
         assert info.value.field == "bill_date"

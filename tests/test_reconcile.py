@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -18,8 +19,9 @@ from django_wxpay_profitsharing.models import (
     ReconciliationRun,
     ReturnState,
 )
-from django_wxpay_profitsharing.reconcile import ReconciliationError, reconcile
+from django_wxpay_profitsharing.reconcile import ReconciliationError, compare, reconcile
 from django_wxpay_profitsharing.wechatpay import ReturnRequest
+from django_wxpay_profitsharing.wechatpay.bill_parser import BillRow, BusinessType
 
 from .conftest import RECEIVER, SUB_MCHID, pending_return, unique_no
 
@@ -204,3 +206,48 @@ def test_admin_lists_runs_filtered_by_kind_read_only(day, admin_client):
         admin_client.get(url.replace("/reconciliationrun/", "/reconciliationrun/add/")).status_code
         == 403
     )
+
+
+def test_celery_task_reconciles_and_reports(day):
+    tasks = pytest.importorskip("django_wxpay_profitsharing.tasks")
+    ProfitSharingReturn.objects.filter(pk=day[0].pk).update(amount=3)
+    assert tasks.reconcile_bill(today().isoformat()) == {
+        "bill_date": today().isoformat(),
+        "rows": 3,
+        "matched": 1,
+        "discrepancies": 1,
+    }
+    old = (today() - dt.timedelta(days=120)).isoformat()
+    assert "bill_date" in tasks.reconcile_bill(old)["error"]
+
+
+def test_the_bill_date_is_the_beijing_date_whatever_time_zone_says(day, order):
+    """A success at 23:59:59 Beijing yesterday belongs to yesterday's bill, not today's."""
+    start = dt.datetime.combine(today(), dt.time(), BEIJING)
+    ghost = pending_return(order, amount=5, submit=False)
+    ProfitSharingReturn.objects.filter(pk=ghost.pk).update(
+        state=ReturnState.SUCCEEDED, finish_time=start - dt.timedelta(seconds=1)
+    )
+    with override_settings(TIME_ZONE="America/Los_Angeles"):
+        assert reconcile(today()).discrepancy_count == 0
+        yesterday = reconcile(today() - dt.timedelta(days=1))  # no bill: an empty one
+    assert kinds(yesterday) == [(DiscrepancyKind.MISSING_AT_WECHAT, ghost.out_return_no)]
+    assert "23:59:59 (Beijing)" in yesterday.discrepancies.get().detail
+
+
+def test_compare_alone_one_discrepancy_per_problem():
+    local = {
+        "A": ProfitSharingReturn(out_return_no="A", amount=10, state=ReturnState.PROCESSING),
+        "B": ProfitSharingReturn(out_return_no="B", amount=10, state=ReturnState.SUCCEEDED),
+    }
+    rows = [
+        BillRow(BusinessType.RETURN, "SUCCESS", 12, "P", "A", RECEIVER),
+        BillRow(BusinessType.RETURN, "SUCCESS", 4, "P", "B", RECEIVER),
+        BillRow(BusinessType.RETURN, "SUCCESS", 6, "P", "B", RECEIVER),
+    ]
+    found, matched = compare(rows, local, [])
+    assert matched == 1  # B: two rows that add up to its amount
+    assert [(f.out_return_no, f.kind) for f in found] == [
+        ("A", DiscrepancyKind.STATE_DIFFERS),
+        ("A", DiscrepancyKind.AMOUNT_DIFFERS),
+    ]

@@ -286,7 +286,8 @@ class WeChatPayClient:
         The request is signed; the answer is a file WeChat Pay does not sign, so it is
         not verified as an answer: the hash is the check (``bills.checked_bill``). The
         URL must be on the configured base URL (else ``BillURLRefused``, nothing sent).
-        One attempt: the URL lives 30 seconds, so on failure apply for a new one.
+        One attempt: the URL lives 30 seconds, so on failure apply for a new one. The
+        transport's body cap bounds the file as sent; ``max_size`` bounds it unpacked.
         """
         announced: str | None = hash_value
         if isinstance(link_or_url, bills.BillLink):

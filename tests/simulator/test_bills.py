@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from django_wxpay_profitsharing.testing.simulator import SimulatorError
 from django_wxpay_profitsharing.wechatpay.bill_parser import BusinessType, parse_bill
 
 from .signed_client import RECEIVER, SUB, return_fields
@@ -161,3 +162,24 @@ def test_corrupt_controls_act_on_the_next_bill_only(client, simproc, corruption)
     plain = gzip.decompress(download(client, link["download_url"]).content)
     assert hashlib.sha1(plain).hexdigest() != link["hash_value"]
     fetch(client)  # the next one is sound again
+
+
+def test_the_payers_own_line_is_not_a_split_row(client, simproc):
+    receivers = [{"account": RECEIVER, "amount": 700}, {"account": SUB, "amount": 300}]
+    simproc.seed_order("PB5", receivers, sub_mchid=SUB)
+    splits = [r for r in parse_bill(fetch(client)).splits]
+    assert [(r.receiver_account, r.amount, r.sponsor) for r in splits] == [(RECEIVER, 700, SUB)]
+
+
+@pytest.mark.parametrize(
+    ("route", "body"),
+    [
+        ("bills/corrupt", {"hash": "yes"}),
+        ("bills/corrupt", {"everything": True}),
+        ("bills/layout", {"backticks": 1}),
+        ("bills/layout", {}),
+    ],
+)
+def test_bill_controls_refuse_bad_bodies(simproc, route, body):
+    with pytest.raises(SimulatorError, match="400"):
+        simproc.control("POST", route, body)

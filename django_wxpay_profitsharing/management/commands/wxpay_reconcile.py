@@ -6,8 +6,11 @@ Reconciles one Beijing day's profit-sharing bill against the local returns
 == ===========================================================================
 0  every return in the bill matched, and nothing local is missing from it
 1  discrepancies (listed, and kept in the admin under reconciliation runs)
-2  the bill could not be had or checked (nothing written), or bad arguments
+2  no result: the bill could not be had or checked, the database refused the
+   run (nothing written), or bad arguments
 == ===========================================================================
+
+So 1 always means discrepancies, never a crash.
 
 The date defaults to yesterday in ``TIME_ZONE``; bills are ready after about 10:00
 Beijing time the next day, so schedule it in the late morning.
@@ -21,6 +24,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
 from ...reconcile import ReconciliationError, default_bill_date, reconcile
 from ...wechatpay import errors, validation
@@ -49,7 +53,7 @@ class Command(BaseCommand):
         scope = f"{bill_date} mchid={mchid or '(configured)'} sub_mchid={sub_mchid or '(all)'}"
         try:
             run = reconcile(bill_date, mchid=mchid, sub_mchid=sub_mchid)
-        except (ReconciliationError, errors.InvalidRequest, ImproperlyConfigured) as exc:
+        except (ReconciliationError, ImproperlyConfigured, DatabaseError) as exc:
             self.stdout.write(f"Reconciliation {scope}: no result.")
             raise CommandError(str(exc), returncode=EXIT_NO_BILL) from None
         self.stdout.write(
