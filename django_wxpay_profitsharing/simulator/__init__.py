@@ -1,5 +1,9 @@
 """A local WeChat Pay APIv3 simulator for profit-sharing returns (its own process).
 
+Endpoints: 请求分账回退 and 查询分账回退结果 (``/v3/profitsharing/return-orders``),
+查询分账结果 (``GET /v3/profitsharing/orders/{out_order_no}``) and ``/v3/certificates``;
+the sharing orders themselves are seeded through the control surface (``control.py``).
+
 Run ``python -m django_wxpay_profitsharing.simulator --state-dir DIR`` (or
 ``wxpay-simulator``); tests use :class:`django_wxpay_profitsharing.testing.simulator.
 SimulatorProcess`. It imports only the project's ``wechatpay.crypto``, never Django,
@@ -23,6 +27,14 @@ Choices where WeChat Pay's documentation leaves room (see wxpay-apiv3.md):
 - same ``out_return_no`` with different fields: 400 INVALID_REQUEST; with the same
   fields: the stored entity (same ``return_id``/``create_time``, result as of now);
 - more than 50 returns per order, or past 180 days since the split: 400 INVALID_REQUEST;
+- only MERCHANT_ID lines whose result is SUCCESS, on a FINISHED order, and never the
+  payer itself, can be returned from (400 INVALID_REQUEST, one message per reason);
+  ``return_mchid`` must be digits (PARAM_ERROR, as WeChat refuses an openid);
+- a receiver's balance (control surface) short of a return: 403 NOT_ENOUGH
+  "可用余额不足，请充值后重新发起" (status and code chosen here; the sources give only
+  the message), the return kept PROCESSING for the identical request (原单重试);
+- 查询分账结果 for an unknown order, or with another ``transaction_id``: 404
+  RESOURCE_NOT_EXISTS "记录不存在"; ``transaction_id`` missing: 400 PARAM_ERROR;
 - ``finish_time`` is absent while PROCESSING; times are ``YYYY-MM-DDTHH:MM:SS+08:00``;
 - ``description`` length counts characters; ``amount`` must be a JSON integer >= 1;
 - a POST whose Content-Type is not JSON: 400 INVALID_REQUEST; unknown path: 404

@@ -289,7 +289,10 @@ class SimulatorProcess:
         A return beyond it is answered 403 NOT_ENOUGH and waits, PROCESSING, for the
         identical request after a top-up (a higher balance set here).
         """
-        return self.control("POST", "receivers", {"account": account, "balance": balance})
+        settings: dict[str, Any] = self.control(
+            "POST", "receivers", {"account": account, "balance": balance}
+        )
+        return settings
 
     def calls(self, since: int | None = None) -> list[dict[str, Any]]:
         """Every call received on the WeChat Pay surface (``seq`` > ``since``).
