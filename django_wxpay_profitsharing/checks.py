@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core import checks
 
 from .conf import SECRET_KEYS, SETTINGS_NAME, unset_variable, wxpay_settings
+from .merchants import MERCHANT_KEYS, merchants
 from .wechatpay import crypto
 from .wechatpay.client import TRANSPORTS, is_loopback_host
 from .wechatpay.transport import call_deadline
@@ -23,17 +24,26 @@ MCHID_RE = re.compile(r"[0-9]{1,32}")
 PUBLIC_KEY_ID_RE = re.compile(r"PUB_KEY_ID_[0-9A-Za-z]+")
 
 
-def _error(key: str, msg: str, hint: str, number: int) -> checks.Error:
+def _label(s: Any, key: str) -> str:
+    """How a message names ``key``: the merchant's own key, or the site's."""
+    label = getattr(s, "label", None)
+    return label(key) if callable(label) else f"{SETTINGS_NAME}['{key}']"
+
+
+def _error(s: Any, key: str, msg: str, hint: str, number: int) -> checks.Error:
     return checks.Error(
-        f"{SETTINGS_NAME}['{key}'] {msg}", hint=hint, id=f"wxpay_profitsharing.E{number:03d}"
+        f"{_label(s, key)} {msg}", hint=hint, id=f"wxpay_profitsharing.E{number:03d}"
     )
 
 
 def _check_identity(s: Any) -> Iterable[checks.CheckMessage]:
     if not MCHID_RE.fullmatch(str(s.MCHID or "")):
-        yield _error("MCHID", "is missing or not a merchant id (digits).", "e.g. '1900000100'.", 1)
+        yield _error(
+            s, "MCHID", "is missing or not a merchant id (digits).", "e.g. '1900000100'.", 1
+        )
     if not str(s.MERCHANT_SERIAL_NO or "").strip():
         yield _error(
+            s,
             "MERCHANT_SERIAL_NO",
             "is missing.",
             "The serial of your merchant API certificate (商户API证书序列号).",
@@ -47,6 +57,7 @@ def _check_secret_sources(s: Any) -> Iterable[checks.CheckMessage]:
         variable = unset_variable(s.user_settings.get(key))
         if variable:
             yield _error(
+                s,
                 key,
                 f"reads the environment variable {variable}, which is not set.",
                 f"Set {variable} in the environment of every process that uses the app.",
@@ -59,24 +70,35 @@ def _check_private_key(s: Any) -> Iterable[checks.CheckMessage]:
         return  # reported by _check_secret_sources
     if not s.PRIVATE_KEY:
         yield _error(
-            "PRIVATE_KEY", "is missing.", "A path to apiclient_key.pem, PEM text or 'env:VAR'.", 3
+            s,
+            "PRIVATE_KEY",
+            "is missing.",
+            "A path to apiclient_key.pem, PEM text or 'env:VAR'.",
+            3,
         )
         return
     try:
         crypto.load_private_key(s.PRIVATE_KEY)
     except crypto.CryptoError as exc:
-        yield _error("PRIVATE_KEY", f"is unusable: {exc}.", "Give an unencrypted RSA PEM key.", 3)
+        yield _error(
+            s, "PRIVATE_KEY", f"is unusable: {exc}.", "Give an unencrypted RSA PEM key.", 3
+        )
 
 
 def _check_verification_keys(s: Any) -> Iterable[checks.CheckMessage]:
     apiv3_key = s.APIV3_KEY
     if apiv3_key and len(str(apiv3_key).encode()) != 32:
         yield _error(
-            "APIV3_KEY", "is not 32 bytes long.", "The APIv3 key set in the merchant platform.", 4
+            s,
+            "APIV3_KEY",
+            "is not 32 bytes long.",
+            "The APIv3 key set in the merchant platform.",
+            4,
         )
     key, key_id = s.WECHATPAY_PUBLIC_KEY, s.WECHATPAY_PUBLIC_KEY_ID
     if key_id and not key:
         yield _error(
+            s,
             "WECHATPAY_PUBLIC_KEY",
             "is missing while WECHATPAY_PUBLIC_KEY_ID is set.",
             "Give the WeChat Pay public key (pub_key.pem) that belongs to that id.",
@@ -84,6 +106,7 @@ def _check_verification_keys(s: Any) -> Iterable[checks.CheckMessage]:
         )
     if key and not key_id:
         yield _error(
+            s,
             "WECHATPAY_PUBLIC_KEY_ID",
             "is missing while WECHATPAY_PUBLIC_KEY is set.",
             "The id shown next to the key, 'PUB_KEY_ID_...'.",
@@ -91,15 +114,17 @@ def _check_verification_keys(s: Any) -> Iterable[checks.CheckMessage]:
         )
     if key_id and not PUBLIC_KEY_ID_RE.fullmatch(str(key_id)):
         yield _error(
+            s,
             "WECHATPAY_PUBLIC_KEY_ID",
             "does not look like 'PUB_KEY_ID_...'.",
             "Copy it as shown.",
             5,
         )
     if key:
-        yield from _check_public_key_material(key)
+        yield from _check_public_key_material(s, key)
     if not key and not apiv3_key and not s.PLATFORM_CERTIFICATES:
         yield _error(
+            s,
             "WECHATPAY_PUBLIC_KEY",
             "and APIV3_KEY are both missing: responses could not be verified.",
             "Configure the WeChat Pay public key, or the APIv3 key for platform certificates.",
@@ -107,12 +132,13 @@ def _check_verification_keys(s: Any) -> Iterable[checks.CheckMessage]:
         )
 
 
-def _check_public_key_material(key: Any) -> Iterable[checks.CheckMessage]:
+def _check_public_key_material(s: Any, key: Any) -> Iterable[checks.CheckMessage]:
     """WECHATPAY_PUBLIC_KEY must be WeChat Pay's public key, not a certificate."""
     try:
         crypto.load_public_key(key)
     except crypto.CertificateGivenAsKey as exc:
         yield _error(
+            s,
             "WECHATPAY_PUBLIC_KEY",
             f"is a certificate: {exc}.",
             "Download the WeChat Pay public key (微信支付公钥, pub_key.pem) from the merchant "
@@ -121,7 +147,7 @@ def _check_public_key_material(key: Any) -> Iterable[checks.CheckMessage]:
             15,
         )
     except crypto.CryptoError as exc:
-        yield _error("WECHATPAY_PUBLIC_KEY", f"is unusable: {exc}.", "Give a PEM key.", 6)
+        yield _error(s, "WECHATPAY_PUBLIC_KEY", f"is unusable: {exc}.", "Give a PEM key.", 6)
 
 
 def _check_base_url(s: Any) -> Iterable[checks.CheckMessage]:
@@ -129,7 +155,7 @@ def _check_base_url(s: Any) -> Iterable[checks.CheckMessage]:
     parts = urlsplit(str(s.BASE_URL or ""))
     if parts.scheme not in ("https", "http") or not parts.hostname:
         yield _error(
-            "BASE_URL", "is not an https:// URL.", "e.g. 'https://api.mch.weixin.qq.com'.", 16
+            s, "BASE_URL", "is not an https:// URL.", "e.g. 'https://api.mch.weixin.qq.com'.", 16
         )
     elif (
         parts.scheme == "http"
@@ -137,6 +163,7 @@ def _check_base_url(s: Any) -> Iterable[checks.CheckMessage]:
         and not s.ALLOW_INSECURE_HTTP
     ):
         yield _error(
+            s,
             "BASE_URL",
             "uses plain http to a host that is not loopback.",
             "Use https; plain http only to a local simulator, or set ALLOW_INSECURE_HTTP "
@@ -145,7 +172,7 @@ def _check_base_url(s: Any) -> Iterable[checks.CheckMessage]:
         )
     elif parts.scheme == "http" and not settings.DEBUG:
         yield checks.Warning(
-            f"{SETTINGS_NAME}['BASE_URL'] is not https while DEBUG is False.",
+            f"{_label(s, 'BASE_URL')} is not https while DEBUG is False.",
             hint="WeChat Pay is only reached over HTTPS; plain HTTP is for a local simulator.",
             id="wxpay_profitsharing.W001",
         )
@@ -160,7 +187,7 @@ def _check_transport(s: Any) -> Iterable[checks.CheckMessage]:
     )
     if not valid_timeout:
         yield _error(
-            "TIMEOUT", "must be seconds or (connect, read) seconds.", "e.g. (3.05, 10).", 8
+            s, "TIMEOUT", "must be seconds or (connect, read) seconds.", "e.g. (3.05, 10).", 8
         )
     for key in ("RETRY_BACKOFF", "POLL_BACKOFF"):
         value = getattr(s, key)
@@ -169,16 +196,18 @@ def _check_transport(s: Any) -> Iterable[checks.CheckMessage]:
             and len(value) == 2
             and all(isinstance(v, int | float) and v >= 0 for v in value)
         ):
-            yield _error(key, "must be (first delay, cap) in seconds.", "e.g. (2.0, 300.0).", 9)
+            yield _error(s, key, "must be (first delay, cap) in seconds.", "e.g. (2.0, 300.0).", 9)
     if not (isinstance(s.POOL_SIZE, int) and s.POOL_SIZE >= 1):
-        yield _error("POOL_SIZE", "must be a positive integer.", "e.g. 16.", 10)
+        yield _error(s, "POOL_SIZE", "must be a positive integer.", "e.g. 16.", 10)
     if not (isinstance(s.RATE_LIMIT_QPS, int | float) and s.RATE_LIMIT_QPS >= 0):
-        yield _error("RATE_LIMIT_QPS", "must be a number >= 0 (0 = unlimited).", "e.g. 25.", 11)
+        yield _error(s, "RATE_LIMIT_QPS", "must be a number >= 0 (0 = unlimited).", "e.g. 25.", 11)
     if isinstance(s.TRANSPORT, str) and s.TRANSPORT not in TRANSPORTS:
-        yield _error("TRANSPORT", f"must be one of {', '.join(TRANSPORTS)}.", "e.g. 'urllib3'.", 13)
+        yield _error(
+            s, "TRANSPORT", f"must be one of {', '.join(TRANSPORTS)}.", "e.g. 'urllib3'.", 13
+        )
     if s.TASK_BACKEND not in ("auto", "celery", "thread", "inline"):
         yield _error(
-            "TASK_BACKEND", "must be one of auto, celery, thread, inline.", "e.g. 'auto'.", 12
+            s, "TASK_BACKEND", "must be one of auto, celery, thread, inline.", "e.g. 'auto'.", 12
         )
 
 
@@ -190,7 +219,7 @@ def _check_deadline(s: Any) -> Iterable[checks.CheckMessage]:
     """The whole call's deadline is well below the lease, so no lease lapses mid-call."""
     lease = s.LEASE_SECONDS
     if not (isinstance(lease, int | float) and not isinstance(lease, bool) and lease > 0):
-        yield _error("LEASE_SECONDS", "must be a number of seconds > 0.", "e.g. 60.", 17)
+        yield _error(s, "LEASE_SECONDS", "must be a number of seconds > 0.", "e.g. 60.", 17)
         return
     try:
         deadline = call_deadline(s.TIMEOUT)
@@ -198,6 +227,7 @@ def _check_deadline(s: Any) -> Iterable[checks.CheckMessage]:
         return  # TIMEOUT itself is reported by E008
     if deadline > lease * DEADLINE_SHARE_OF_LEASE:
         yield _error(
+            s,
             "TIMEOUT",
             f"lets one call last {deadline:g} s, not well below LEASE_SECONDS ({lease:g} s): "
             "a lease could lapse while its holder still waits for WeChat Pay.",
@@ -207,19 +237,58 @@ def _check_deadline(s: Any) -> Iterable[checks.CheckMessage]:
         )
 
 
+def _check_merchants(s: Any) -> Iterable[checks.CheckMessage]:
+    """``MERCHANTS`` is a dict of merchant ids; ``DEFAULT_MCHID`` one of them."""
+    user = s.user_settings
+    entries = user.get("MERCHANTS")
+    example = "e.g. {'1900000100': {'PRIVATE_KEY': ...}}."
+    if entries is not None and not isinstance(entries, dict):
+        yield _error(s, "MERCHANTS", "must be a dict keyed by merchant id.", example, 19)
+        return
+    for mchid, entry in (entries or {}).items():
+        if not MCHID_RE.fullmatch(str(mchid)) or not isinstance(entry, dict):
+            problem = f"has an entry {str(mchid)[:32]!r} that is not a merchant id with its keys."
+            yield _error(s, "MERCHANTS", problem, example, 19)
+            continue
+        unknown = sorted(set(entry) - MERCHANT_KEYS)
+        if unknown:
+            names = ", ".join(map(str, unknown))[:200]
+            allowed = f"Per-merchant keys: {', '.join(sorted(MERCHANT_KEYS))}."
+            problem = f"['{mchid}'] has keys that are not per-merchant: {names}."
+            yield _error(s, "MERCHANTS", problem, allowed, 19)
+    default = user.get("DEFAULT_MCHID")
+    if default and entries and str(default) not in {str(k) for k in entries}:
+        hint = "Name a configured merchant."
+        yield _error(s, "DEFAULT_MCHID", "is not one of MERCHANTS.", hint, 20)
+
+
+#: Checks of one merchant's credentials (run for each configured merchant).
+MERCHANT_CHECKS = (
+    _check_identity,
+    _check_secret_sources,
+    _check_private_key,
+    _check_verification_keys,
+    _check_base_url,
+)
+#: Checks of the site's own settings.
+SITE_CHECKS = (_check_merchants, _check_transport, _check_deadline)
+
+
 @checks.register(checks.Tags.security, "wxpay_profitsharing")
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """Validate ``WXPAY_PROFITSHARING`` key by key."""
-    s = wxpay_settings
+    """Validate ``WXPAY_PROFITSHARING`` key by key, and each merchant's keys, naming it."""
     messages: list[checks.CheckMessage] = []
-    for part in (
-        _check_identity,
-        _check_secret_sources,
-        _check_private_key,
-        _check_verification_keys,
-        _check_base_url,
-        _check_transport,
-        _check_deadline,
-    ):
-        messages.extend(part(s))
+    for part in SITE_CHECKS:
+        messages.extend(part(wxpay_settings))
+    if any(m.id == "wxpay_profitsharing.E019" for m in messages):
+        return messages
+    try:
+        configured = merchants().values()
+    except ImportError as exc:
+        problem = f"cannot be imported: {exc}."
+        hint = "The import string of a callable returning MERCHANTS' entries."
+        return [*messages, _error(wxpay_settings, "MERCHANT_PROVIDER", problem, hint, 19)]
+    for merchant in configured:
+        for part in MERCHANT_CHECKS:
+            messages.extend(part(merchant))
     return messages

@@ -25,8 +25,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from . import allocation, clawback_state, services
-from .clients import get_client
-from .conf import wxpay_settings
+from .clients import client_for
 from .ledger import BLOCKED_LABELS, LineLedger, order_ledger
 from .models import (
     AllocationPolicy,
@@ -78,6 +77,7 @@ def sync_order(
     out_order_no: str,
     transaction_id: str,
     sub_mchid: str | None = None,
+    mchid: str | None = None,
     client: WeChatPayClient | None = None,
 ) -> ProfitSharingOrder:
     """Mirror 查询分账结果 for one sharing order: the order and its receiver lines.
@@ -85,12 +85,13 @@ def sync_order(
     Raises the client's typed errors (``errors.APIError`` for an unknown order,
     ``errors.InvalidRequest`` for a malformed number) and writes nothing then.
     """
-    client = client or get_client()
+    mchid = services.merchant_id(mchid)
+    client = client or client_for(mchid)
     answer = client.query_order(out_order_no, transaction_id, sub_mchid or None)
     now = timezone.now()
     with transaction.atomic():
         order, _created = ProfitSharingOrder.objects.select_for_update().get_or_create(
-            mchid=wxpay_settings.MCHID,
+            mchid=mchid,
             sub_mchid=sub_mchid or "",
             out_order_no=out_order_no,
             defaults={"transaction_id": transaction_id},
@@ -160,7 +161,7 @@ def _clean(fields: Mapping[str, Any]) -> dict[str, Any]:
     """The clawback's fields checked one by one; ``ValidationError`` names each bad one."""
     problems: dict[str, list[Any]] = {}
     known = {"out_clawback_no", "out_order_no", "transaction_id", "sub_mchid", "amount",
-             "policy", "accounts", "description"}  # fmt: skip
+             "policy", "accounts", "description", "mchid"}  # fmt: skip
     for name in sorted(set(fields) - known):
         problems[name] = [translated(validation.UNKNOWN_FIELD)]
     clean: dict[str, Any] = {}
@@ -218,7 +219,7 @@ def create_or_get_clawback(
     The sharing order is synced from WeChat Pay first (its typed errors pass through).
     """
     clean = _clean(fields)
-    mchid = wxpay_settings.MCHID
+    mchid = services.merchant_id(fields.get("mchid") or None)
     existing = ProfitSharingClawback.objects.filter(
         mchid=mchid, out_clawback_no=clean["out_clawback_no"]
     ).first()
@@ -228,6 +229,7 @@ def create_or_get_clawback(
         out_order_no=clean["out_order_no"],
         transaction_id=clean["transaction_id"],
         sub_mchid=clean["sub_mchid"] or None,
+        mchid=mchid,
         client=client,
     )
     try:
@@ -304,6 +306,7 @@ def _new_return(
         created_by=created_by,
         submit=submit,
         check_ledger=False,  # the clawback's own allocation read the ledger, under lock
+        mchid=clawback.mchid,
     )
     ProfitSharingReturn.objects.filter(pk=row.pk).update(clawback=clawback, replaces=replaces)
     row.clawback, row.replaces = clawback, replaces
@@ -349,6 +352,7 @@ def claw_back_again(
                 },
                 created_by=created_by,
                 submit=submit,
+                mchid=old.mchid,
             )  # fmt: skip
             ProfitSharingReturn.objects.filter(pk=row.pk).update(replaces=old)
             row.replaces = old

@@ -1,9 +1,10 @@
-"""The process's WeChat Pay client, built from the settings once and shared.
+"""The process's WeChat Pay clients, one per merchant, built once and shared.
 
-Why apart from ``conf.py``: settings are plain values; the client is a live object
-with a connection pool, built on first use, shared by every thread, and closed and
-rebuilt when the settings change. The service layer is handed its client from here by
-its public functions, so the transition code never reaches up into settings for one.
+Why apart from ``conf.py``: settings are plain values; a client is a live object with
+its keys, certificate store and connection pool, built on first use, shared by every
+thread, and closed and rebuilt when the settings change. The service layer is handed
+its client from here by its public functions (the merchant's own, by the row's
+``mchid``), so the transition code never reaches up into settings for one.
 """
 
 from __future__ import annotations
@@ -14,43 +15,49 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
-from .conf import SECRET_KEYS, SETTINGS_NAME, unset_variable, wxpay_settings
+from .conf import SECRET_KEYS, SETTINGS_NAME, unset_variable
+from .merchants import MerchantSettings, UnknownMerchant, merchant
 from .wechatpay import WeChatPayClient, crypto
 from .wechatpay.sensitive import sensitive_variables
 
 _client_lock = threading.Lock()
-_client: WeChatPayClient | None = None
+_clients: dict[str, WeChatPayClient] = {}
+
+
+def client_for(mchid: str | None = None) -> WeChatPayClient:
+    """The merchant's ``WeChatPayClient`` (``None``: the default merchant's).
+
+    Raises ``ImproperlyConfigured`` naming the bad key (and the merchant), never its
+    value; an mchid that is not configured is ``ImproperlyConfigured`` too.
+    """
+    try:
+        settings = merchant(mchid)
+    except UnknownMerchant as exc:
+        raise ImproperlyConfigured(f"{SETTINGS_NAME}: {exc}") from None
+    with _client_lock:
+        client = _clients.get(settings.mchid)
+        if client is None:
+            client = _clients[settings.mchid] = build_client(settings)
+        return client
 
 
 def get_client() -> WeChatPayClient:
-    """The process-wide ``WeChatPayClient`` (one HTTP pool), built on first use.
-
-    Raises ``ImproperlyConfigured`` naming the bad key, never its value.
-    """
-    global _client
-    with _client_lock:
-        if _client is None:
-            _client = build_client()
-        return _client
+    """The default merchant's client (the one merchant, for a one-merchant site)."""
+    return client_for(None)
 
 
-def _secret_problem() -> str | None:
+def _secret_problem(s: MerchantSettings) -> str | None:
     """The first secret read from an unset environment variable, as a message."""
-    s = wxpay_settings
     for name in sorted(SECRET_KEYS):
         variable = unset_variable(s.user_settings.get(name))
         if variable:
-            return (
-                f"{SETTINGS_NAME}['{name}'] reads the environment variable {variable}, "
-                "which is not set"
-            )
+            return f"{s.label(name)} reads the environment variable {variable}, which is not set"
     return None
 
 
 @sensitive_variables()
-def client_options() -> dict[str, Any]:
-    """The client's keyword arguments from the settings (keys loaded, never echoed)."""
-    s = wxpay_settings
+def client_options(s: MerchantSettings) -> dict[str, Any]:
+    """The client's keyword arguments for one merchant (keys loaded, never echoed)."""
     kwargs: dict[str, Any] = {
         "base_url": s.BASE_URL,
         "timeout": tuple(s.TIMEOUT) if isinstance(s.TIMEOUT, list | tuple) else s.TIMEOUT,
@@ -65,7 +72,7 @@ def client_options() -> dict[str, Any]:
         try:
             public_key = s.WECHATPAY_PUBLIC_KEY and crypto.load_public_key(s.WECHATPAY_PUBLIC_KEY)
         except crypto.CryptoError as exc:
-            raise ImproperlyConfigured(f"{SETTINGS_NAME}['WECHATPAY_PUBLIC_KEY']: {exc}") from None
+            raise ImproperlyConfigured(f"{s.label('WECHATPAY_PUBLIC_KEY')}: {exc}") from None
         kwargs["wechatpay_public_key"] = public_key or None
         kwargs["wechatpay_public_key_id"] = s.WECHATPAY_PUBLIC_KEY_ID
     if s.APIV3_KEY:
@@ -76,37 +83,42 @@ def client_options() -> dict[str, Any]:
 
 
 @sensitive_variables()
-def build_client(**overrides: Any) -> WeChatPayClient:
-    """A new client from the settings (``overrides`` replace client keyword arguments).
+def build_client(s: MerchantSettings | None = None, **overrides: Any) -> WeChatPayClient:
+    """A new client for one merchant (default: the default merchant).
 
-    Errors name the setting and the problem, never the value (a key pasted without
-    its PEM armour must not come back in an error message or a log).
+    ``overrides`` replace client keyword arguments. Errors name the setting and the
+    problem, never the value (a key pasted without its PEM armour must not come back
+    in an error message or a log).
     """
-    s = wxpay_settings
-    problem = _secret_problem()
+    if s is None:
+        try:
+            s = merchant(None)
+        except UnknownMerchant as exc:
+            raise ImproperlyConfigured(f"{SETTINGS_NAME}: {exc}") from None
+    problem = _secret_problem(s)
     if problem:
         raise ImproperlyConfigured(problem)
     if not s.PRIVATE_KEY:
-        raise ImproperlyConfigured(f"{SETTINGS_NAME}['PRIVATE_KEY'] is missing")
+        raise ImproperlyConfigured(f"{s.label('PRIVATE_KEY')} is missing")
     try:
         private_key = crypto.load_private_key(s.PRIVATE_KEY)
     except crypto.CryptoError as exc:
-        raise ImproperlyConfigured(f"{SETTINGS_NAME}['PRIVATE_KEY']: {exc}") from None
-    kwargs = {**client_options(), **overrides}
+        raise ImproperlyConfigured(f"{s.label('PRIVATE_KEY')}: {exc}") from None
+    kwargs = {**client_options(s), **overrides}
     try:
         return WeChatPayClient(s.MCHID, s.MERCHANT_SERIAL_NO, private_key, **kwargs)
     except (ValueError, TypeError, OSError) as exc:
         # The client's messages name the problem, never key material.
-        raise ImproperlyConfigured(f"{SETTINGS_NAME}: {exc}") from None
+        raise ImproperlyConfigured(f"{SETTINGS_NAME} (merchant {s.mchid}): {exc}") from None
 
 
 def reset_client() -> None:
-    """Close and forget the shared client (settings changed, or tests)."""
-    global _client
+    """Close and forget every shared client (settings changed, or tests)."""
     with _client_lock:
-        if _client is not None:
-            _client.close()
-        _client = None
+        clients = list(_clients.values())
+        _clients.clear()
+    for client in clients:
+        client.close()
 
 
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:

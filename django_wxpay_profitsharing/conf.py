@@ -36,7 +36,12 @@ from .wechatpay.sensitive import sensitive_variables
 SETTINGS_NAME = "WXPAY_PROFITSHARING"
 
 DEFAULTS: dict[str, Any] = {
-    # Credentials and endpoint.
+    # Several merchants in one site (merchants.py): {mchid: {per-merchant keys}}; empty,
+    # the top-level credentials below are the one merchant.
+    "MERCHANTS": {},
+    "DEFAULT_MCHID": "",  # the merchant used when a create names none
+    "MERCHANT_PROVIDER": None,  # import string of a callable returning MERCHANTS' entries
+    # Credentials and endpoint (one merchant; per merchant inside MERCHANTS).
     "MCHID": "",
     "MERCHANT_SERIAL_NO": "",
     "PRIVATE_KEY": "",

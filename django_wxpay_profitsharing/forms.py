@@ -10,7 +10,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from .conf import wxpay_settings
+from .merchants import default_mchid
 from .models import IDENTITY_FIELDS, ProfitSharingReturn
 from .services import validate_return_fields
 
@@ -105,7 +105,7 @@ class ProfitSharingReturnForm(_ModelForm):
         if self.instance.pk or not number:
             return
         existing = ProfitSharingReturn.objects.filter(
-            mchid=wxpay_settings.MCHID, out_return_no=number
+            mchid=default_mchid(), out_return_no=number
         ).first()
         if existing is None:
             return

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from .conf import wxpay_settings
+from .merchants import merchant
 
 #: Answers that arrive within this many seconds of a penalty count as the same event:
 #: calls already in flight were sent at the old rate, and halving once per answer
@@ -114,16 +114,27 @@ class RateLimiter:
 
 
 _limiter_lock = threading.Lock()
-_limiter: RateLimiter | None = None
+#: One limiter per merchant: WeChat Pay's limits are per merchant id.
+_limiters: dict[str, RateLimiter] = {}
+
+
+def limiter_for(mchid: str | None = None) -> RateLimiter:
+    """The process-wide limiter of one merchant, at its ``RATE_LIMIT_QPS``.
+
+    The rate is re-read on every call, so a settings change takes effect at once (and
+    forgets a penalty); ``None`` is the default merchant.
+    """
+    settings = merchant(mchid)
+    rate = float(settings.RATE_LIMIT_QPS)
+    with _limiter_lock:
+        limiter = _limiters.get(settings.mchid)
+        if limiter is None:
+            limiter = _limiters[settings.mchid] = RateLimiter(rate)
+        elif limiter.configured_rate != rate:
+            limiter.configure(rate)
+        return limiter
 
 
 def get_rate_limiter() -> RateLimiter:
-    """The process-wide limiter, at ``RATE_LIMIT_QPS`` (re-read when settings change)."""
-    global _limiter
-    rate = float(wxpay_settings.RATE_LIMIT_QPS)
-    with _limiter_lock:
-        if _limiter is None:
-            _limiter = RateLimiter(rate)
-        elif _limiter.configured_rate != rate:
-            _limiter.configure(rate)
-        return _limiter
+    """The default merchant's limiter (the one merchant's, for a one-merchant site)."""
+    return limiter_for(None)

@@ -30,16 +30,18 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from . import ledger, outbox, transitions
-from .clients import get_client
+from .clients import client_for
 from .conf import wxpay_settings
+from .merchants import is_configured, merchant
 from .models import IDENTITY_FIELDS, ProfitSharingOrder, ProfitSharingReturn
 from .pool import map_bounded
-from .ratelimit import get_rate_limiter
+from .ratelimit import limiter_for
 from .states import Action, ReturnState
 from .validation_messages import translated
 from .wechatpay import WeChatPayClient
@@ -49,6 +51,7 @@ logger = logging.getLogger("django_wxpay_profitsharing")
 
 #: The permission that lets a user move a return from draft to WeChat Pay.
 SUBMIT_PERMISSION = "wxpay_profitsharing.submit_profitsharingreturn"
+UNKNOWN_MERCHANT = _("is not a configured merchant id")
 #: Fields a form or JSON may leave empty ("" or None): absent ids.
 OPTIONAL_FIELDS = frozenset({"out_order_no", "order_id", "sub_mchid", "out_return_no"})
 
@@ -94,6 +97,13 @@ def validate_return_fields(fields: Mapping[str, Any]) -> ReturnRequest:
     return request
 
 
+def merchant_id(mchid: str | None) -> str:
+    """A configured merchant's id (``None``: the default); a field error naming ``mchid``."""
+    if mchid and not is_configured(mchid):
+        raise ValidationError({"mchid": [UNKNOWN_MERCHANT]})
+    return merchant(mchid).mchid
+
+
 def new_out_return_no() -> str:
     """A fresh number from the configured generator and prefix."""
     return str(wxpay_settings.OUT_RETURN_NO_GENERATOR(wxpay_settings.OUT_RETURN_NO_PREFIX))
@@ -125,6 +135,7 @@ def create_or_get_return(
     created_by: Any = None,
     submit: bool = False,
     check_ledger: bool = True,
+    mchid: str | None = None,
     **given: Any,
 ) -> tuple[ProfitSharingReturn, bool]:
     """Save a return (or find the identical one); returns ``(row, created)``.
@@ -144,7 +155,7 @@ def create_or_get_return(
     50 returns, 180 days): a ``ValidationError`` naming the field, nothing written.
     """
     request = validate_return_fields({**(fields or {}), **given})
-    mchid = wxpay_settings.MCHID
+    mchid = merchant_id(mchid)
     number = request.out_return_no
     stored = {name: getattr(request, name) or "" for name in IDENTITY_FIELDS}
     stored["amount"] = request.amount
@@ -253,11 +264,12 @@ def current_policy() -> transitions.Policy:
 
 
 def _attempt(
-    claim: transitions.Claim, client: WeChatPayClient, policy: transitions.Policy
+    claim: transitions.Claim, client: WeChatPayClient | None, policy: transitions.Policy
 ) -> ProfitSharingReturn:
-    return transitions.apply(
-        claim, transitions.call(claim, client, get_rate_limiter(), policy), policy
-    )
+    """One claimed attempt with the claim's merchant's client and rate limit."""
+    client = client or client_for(claim.mchid)
+    limiter = limiter_for(claim.mchid)
+    return transitions.apply(claim, transitions.call(claim, client, limiter, policy), policy)
 
 
 def run(
@@ -276,7 +288,7 @@ def run(
         if not transitions.claimable(row, action, now):
             return row, False
         claim = transitions.claim_row(row, uuid.uuid4().hex, now, action, policy)
-    return _attempt(claim, client or get_client(), policy), True
+    return _attempt(claim, client, policy), True
 
 
 def submit(
@@ -304,14 +316,17 @@ def run_many(
 ) -> list[tuple[ProfitSharingReturn, bool]]:
     """:func:`run` for many rows on the thread pool; ``(row, ran)`` per pk, in order."""
     action = Action(action)
-    chosen = client or get_client()
-    return map_bounded(lambda pk: run(pk, action, client=chosen), list(pks))
+    return map_bounded(lambda pk: run(pk, action, client=client), list(pks))
 
 
 def claim_due(
-    limit: int, due_before: datetime | None = None, *, policy: transitions.Policy | None = None
+    limit: int,
+    due_before: datetime | None = None,
+    *,
+    policy: transitions.Policy | None = None,
+    mchids: Iterable[str] | None = None,
 ) -> list[transitions.Claim]:
-    """Claim up to ``limit`` due returns, each under a lease of its own.
+    """Claim up to ``limit`` due returns (of ``mchids``, default all), each under its lease.
 
     Rows are locked with ``SKIP LOCKED`` where the database has it, so workers running
     this at the same time split the due returns between them without waiting.
@@ -319,19 +334,42 @@ def claim_due(
     policy = policy or current_policy()
     now = timezone.now()
     skip_locked = connection.features.has_select_for_update_skip_locked
+    due = ProfitSharingReturn.objects.due(now, due_before)
+    if mchids is not None:
+        due = due.filter(mchid__in=list(mchids))
     with transaction.atomic():
         rows = list(
-            ProfitSharingReturn.objects.due(now, due_before)
-            .order_by("next_attempt_at", "pk")
-            .select_for_update(skip_locked=skip_locked)[:limit]
+            due.order_by("next_attempt_at", "pk").select_for_update(skip_locked=skip_locked)[:limit]
         )
         return [
             transitions.claim_row(row, uuid.uuid4().hex, now, Action.DUE, policy) for row in rows
         ]
 
 
+def _usable_merchants(now: datetime) -> list[str]:
+    """The merchants with due returns whose client can be built.
+
+    A merchant whose settings are broken is logged and left out, so its returns are
+    not claimed and the other merchants' go on; when every merchant with due returns
+    is broken the first error is raised (the operator's cron must show it).
+    """
+    due = ProfitSharingReturn.objects.due(now).values_list("mchid", flat=True).distinct()
+    usable, failure = [], None
+    for mchid in sorted(set(due)):
+        try:
+            client_for(mchid)
+        except ImproperlyConfigured as exc:
+            logger.error("merchant %s is not usable, its returns wait: %s", mchid, exc)
+            failure = failure or exc
+            continue
+        usable.append(mchid)
+    if failure is not None and not usable:
+        raise failure
+    return usable
+
+
 def _attempt_safely(
-    claim: transitions.Claim, client: WeChatPayClient, policy: transitions.Policy
+    claim: transitions.Claim, client: WeChatPayClient | None, policy: transitions.Policy
 ) -> str:
     """One claimed attempt; a failure is logged and leaves the lease to expire."""
     try:
@@ -346,8 +384,10 @@ def process_due(
 ) -> dict[str, int]:
     """Deliver left-over signals, submit due ``pending`` returns, refresh ``processing``.
 
-    Works in batches of ``PROCESS_BATCH_SIZE`` on the thread pool under the
-    process-wide rate limit. One bad row never stops the pass. Returns counts:
+    Every merchant's returns in one pass, each with its merchant's client and under its
+    merchant's rate limit (``client`` given: that one client for all). Works in
+    batches of ``PROCESS_BATCH_SIZE`` on the thread pool. One bad row, or one
+    merchant's bad key, never stops the pass. Returns counts:
     ``claimed``, one per resulting state, ``errors`` and ``redelivered`` (signals).
     """
     summary = {"claimed": 0, **{state.value: 0 for state in ReturnState}, "errors": 0}
@@ -355,17 +395,15 @@ def process_due(
     policy = current_policy()
     # Only what was due when we started: a row rescheduled by this run waits its turn.
     started = timezone.now()
-    if client is None and not ProfitSharingReturn.objects.due(started).exists():
-        return summary  # nothing to do: no client is built (nor its settings checked)
-    chosen = client or get_client()
+    usable = None if client is not None else _usable_merchants(started)
     batch_size = max(1, int(wxpay_settings.PROCESS_BATCH_SIZE))
     while limit is None or summary["claimed"] < limit:
         wanted = batch_size if limit is None else min(batch_size, limit - summary["claimed"])
-        claims = claim_due(wanted, due_before=started, policy=policy)
+        claims = claim_due(wanted, due_before=started, policy=policy, mchids=usable)
         if not claims:
             break
         summary["claimed"] += len(claims)
-        for state in map_bounded(lambda c: _attempt_safely(c, chosen, policy), claims):
+        for state in map_bounded(lambda c: _attempt_safely(c, client, policy), claims):
             summary[state] += 1
     return summary
 

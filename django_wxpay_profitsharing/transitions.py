@@ -76,6 +76,7 @@ class Claim:
     """What step 1 hands to step 2: enough to make the calls without the row."""
 
     pk: int
+    mchid: str
     token: str
     action: Action
     state: str
@@ -111,6 +112,7 @@ def claim_row(
         request, request_error = None, exc
     claim = Claim(
         pk=row.pk,
+        mchid=row.mchid,
         token=token,
         action=Action(action),
         state=row.state,
@@ -345,14 +347,12 @@ def apply(claim: Claim, result: CallResult, policy: Policy) -> ProfitSharingRetu
         ours = row.lease_token == claim.token
         previous_state = row.state
         answered = result.order is not None
+        signals: tuple[str, ...] = ()
         if not row.is_final and result.outcome is not None and (ours or answered):
             assert result.step is not None
             decision = decide(claim.state, result.step, result.outcome)
             _write(row, claim, result, decision, now, policy)
-            if row.is_final:
-                outbox.record(row, decision.signals, previous_state)
-                if row.clawback_id is not None:
-                    clawback_state.update(row.clawback_id)
+            signals = decision.signals if row.is_final else ()
         elif ours and result.outcome is None and not result.lease_lost:
             # Nothing could be asked (no query possible yet): look again later.
             delay = policy.backoff(Schedule.RETRY, row.attempts)
@@ -360,4 +360,8 @@ def apply(claim: Claim, result: CallResult, policy: Policy) -> ProfitSharingRetu
         if ours:
             row.lease_until, row.lease_token = None, ""
         row.save(update_fields=APPLIED_FIELDS)
+        if signals:  # the final state is written: its events, and its clawback's
+            outbox.record(row, signals, previous_state)
+            if row.clawback_id is not None:
+                clawback_state.update(row.clawback_id)
     return row

@@ -142,8 +142,8 @@ def test_retrieve_by_id_and_by_out_return_no(configured, order):
 def test_a_numeric_out_return_no_never_reaches_the_row_with_that_id(configured, order):
     """Issue 12.1: out_return_no "N" and pk N are two returns, each on its own route."""
     client = api_user()
-    by_id = services.create_return(**body(order, out_return_no="RID1"), submit=False)
-    by_no = services.create_return(**body(order, out_return_no=str(by_id.pk)), submit=False)
+    by_id = services.create_return(**body(order, out_return_no="RID1"), submit=True)
+    by_no = services.create_return(**body(order, out_return_no=str(by_id.pk)), submit=True)
     assert by_no.pk != by_id.pk
     assert client.get(f"{LIST}{by_id.pk}/").data["out_return_no"] == "RID1"
     assert client.get(f"{BY_NO}{by_id.pk}/").data["id"] == by_no.pk
@@ -287,7 +287,7 @@ def test_unknown_and_read_only_fields_are_named(configured, order, extra, named)
 
 
 def test_bulk_submit_names_unknown_fields_too(configured, order):
-    row = services.create_return(**body(order), submit=False)
+    row = services.create_return(**body(order), submit=True)
     response = api_user().post(f"{LIST}bulk-submit/", {"ids": [row.pk], "id": 1}, format="json")
     assert response.status_code == 400 and set(response.data) == {"id"}
     assert configured.calls() == []
@@ -322,7 +322,7 @@ def test_malformed_json_is_a_400(configured, text):
 def test_writes_take_json_only(configured, order, content_type):
     """A form a foreign page posts (with cached Basic credentials) is a 415, not a return."""
     client = api_user()
-    row = services.create_return(**body(order), submit=False)
+    row = services.create_return(**body(order), submit=True)
     form = "&".join(f"{k}={v}" for k, v in body(order).items())
     for url, data in ((LIST, form), (f"{LIST}{row.pk}/submit/", ""),
                       (f"{BY_NO}{row.out_return_no}/refresh/", ""),
@@ -374,7 +374,7 @@ def test_a_tampered_cursor_is_a_400_naming_it(configured, order):
 
     client = api_user()
     for _ in range(3):
-        services.create_return(**body(order, amount=1), submit=False)
+        services.create_return(**body(order, amount=1), submit=True)
     page = client.get(LIST, {"page_size": 1})
     assert client.get(page.data["next"]).status_code == 200
     tampered = [

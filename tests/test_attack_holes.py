@@ -19,8 +19,9 @@ from django.test import override_settings
 from django.utils import timezone
 
 from django_wxpay_profitsharing import outbox, services, tasks, transitions
-from django_wxpay_profitsharing.clients import reset_client
+from django_wxpay_profitsharing.clients import get_client, reset_client
 from django_wxpay_profitsharing.models import ProfitSharingEvent, ProfitSharingReturn, ReturnState
+from django_wxpay_profitsharing.ratelimit import get_rate_limiter
 from django_wxpay_profitsharing.states import Action
 from django_wxpay_profitsharing.wechatpay import WeChatPayClient, crypto
 from django_wxpay_profitsharing.wechatpay.transport import RawResponse
@@ -106,8 +107,8 @@ def test_a_holder_whose_lease_lapsed_never_calls(configured, order):
     ProfitSharingReturn.objects.update(lease_until=timezone.now() - timezone.timedelta(seconds=1))
     second = services.claim_due(10, policy=policy)
     assert {c.pk for c in second} == {r.pk for r in rows}
-    client = services.get_client()
-    limiter = services.get_rate_limiter()
+    client = get_client()
+    limiter = get_rate_limiter()
     stale = [transitions.call(c, client, limiter, policy) for c in first]
     assert all(r.lease_lost and not r.calls for r in stale)
     for claim, result in zip(first, stale, strict=True):
@@ -288,7 +289,7 @@ class Exploding:
 def test_one_bad_row_never_stops_the_poller(configured, order):
     rows = [pending_return(order, 10) for _ in range(5)]
     bad = rows[2].out_return_no
-    real = services.get_client()
+    real = get_client()
     kwargs = configured.client_kwargs()
     client = WeChatPayClient(
         kwargs["mchid"],

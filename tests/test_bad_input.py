@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 
 from django_wxpay_profitsharing.models import ProfitSharingReturn, ReturnState
 from django_wxpay_profitsharing.wechatpay import WeChatPayClient, errors, validation
+from django_wxpay_profitsharing.wechatpay.models import ReturnRequest
 
 from .conftest import RECEIVER, SUB_MCHID
 from .test_properties import INVISIBLE, MCHID, ORDER_ID, OUT_NO
@@ -233,7 +234,7 @@ def test_client_refuses_before_any_call(sim_client):
     def refused(request):
         count("client: create_return")
         with pytest.raises(errors.InvalidRequest):
-            client.create_return(**request, on_call=made.append)
+            client.create_return(ReturnRequest(**request), on_call=made.append)
         assert made == []
 
     refused()
@@ -413,7 +414,7 @@ def test_api_one_return_routes_refuse_without_touching_it(api):
     from django_wxpay_profitsharing import services
 
     client, sim = api
-    row = services.create_return(**valid_body(out_return_no="RPENDING1"), submit=False)
+    row = services.create_return(**valid_body(out_return_no="RPENDING1"), submit=True)
     before = len(sim.calls())
 
     @surface("API: one return")

@@ -144,7 +144,7 @@ def test_configure_forgets_a_penalty():
 def test_frequency_limited_answer_penalizes_the_process_limiter(configured, order, monkeypatch):
     with override_settings(WXPAY_PROFITSHARING=wxpay_config(configured, RATE_LIMIT_QPS=40)):
         limiter, fake = fake_limiter(40)
-        monkeypatch.setattr(ratelimit, "_limiter", limiter)
+        monkeypatch.setitem(ratelimit._limiters, configured.credentials["mchid"], limiter)
         configured.set_fault("rate_limit", endpoint="create", count=1)
         row = services.create_return(
             sub_mchid=SUB_MCHID,

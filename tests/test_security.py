@@ -649,12 +649,14 @@ def _inside_the_exchange(sim, monkeypatch) -> tuple:
     client = WeChatPayClient(**{**sim.client_kwargs(), "transport": ExplodingTransport()})
     return _caught(
         lambda: client.create_return(
-            out_return_no="R500",
-            return_mchid=RECEIVER,
-            amount=1,
-            description="bug",
-            out_order_no="P500",
-            sub_mchid=SUB_MCHID,
+            ReturnRequest(
+                out_return_no="R500",
+                return_mchid=RECEIVER,
+                amount=1,
+                description="bug",
+                out_order_no="P500",
+                sub_mchid=SUB_MCHID,
+            )
         )
     )
 
@@ -746,8 +748,10 @@ def test_error_page_scan_finds_what_it_looks_for(sim, monkeypatch, scenario, exp
 
 
 @pytest.mark.django_db(transaction=True)
-def test_debug_page_of_a_failing_submit_holds_no_secret(sim, order):
-    """Through the real API with DEBUG=True: the 500 page a developer would see."""
+def test_a_bug_inside_the_exchange_is_recorded_not_a_500(sim, order):
+    """Through the real API with DEBUG=True: the bug is the row's error, and no secret shows."""
+    import html
+
     from django.test import Client
 
     ExplodingTransport.seen.clear()
@@ -756,14 +760,15 @@ def test_debug_page_of_a_failing_submit_holds_no_secret(sim, order):
     api = Client(raise_request_exception=False)
     api.force_login(make_user("dev", ["view", "submit"]))
     with override_settings(WXPAY_PROFITSHARING=config, DEBUG=True):
-        response = api.post(f"{API}{row.pk}/submit/")
+        response = api.post(f"{API}{row.pk}/submit/", content_type="application/json")
     reset_client()
-    import html
-
     page = html.unescape(response.content.decode())
-    assert response.status_code == 500 and "transport bug" in page
+    assert response.status_code == 200, page[:500]
     assert ExplodingTransport.seen, "the exchange never started: proves nothing"
-    assert not leaks(page, page_secrets(sim))
+    row.refresh_from_db()
+    assert row.last_error_code == "CLIENT_ERROR" and row.lease_until is None
+    stored = json.dumps([row.last_error_message, row.response_json])
+    assert not leaks(page + stored, page_secrets(sim))
 
 
 def test_the_client_marks_nothing_and_still_signs_without_django(tmp_path):
@@ -798,8 +803,8 @@ def test_the_client_marks_nothing_and_still_signs_without_django(tmp_path):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_debug_page_of_a_failing_admin_submit_holds_no_secret(sim, order):
-    """The admin's confirmed "Submit" with DEBUG=True: the 500 page an operator would see."""
+def test_a_bug_inside_the_exchange_from_the_admin_is_recorded_not_a_500(sim, order):
+    """The admin's confirmed "Submit" with DEBUG=True: a message, the row's error, no secret."""
     import html
 
     from django.contrib.auth.models import User
@@ -812,9 +817,11 @@ def test_debug_page_of_a_failing_admin_submit_holds_no_secret(sim, order):
     admin.force_login(User.objects.create_superuser("ops", "o@example.com", "pw"))
     selection = {"action": "submit_to_wechat_pay", "_selected_action": [row.pk], "post": "yes"}
     with override_settings(WXPAY_PROFITSHARING=config, DEBUG=True):
-        response = admin.post(ADMIN, selection)
+        response = admin.post(ADMIN, selection, follow=True)
     reset_client()
     page = html.unescape(response.content.decode())
-    assert response.status_code == 500 and "transport bug" in page
+    assert response.status_code == 200 and "will be retried" in page
     assert ExplodingTransport.seen, "the exchange never started: proves nothing"
+    row.refresh_from_db()
+    assert row.last_error_code == "CLIENT_ERROR"
     assert not leaks(page, page_secrets(sim))
