@@ -38,10 +38,11 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
-from .clients import get_client
+from .clients import client_for
 from .models import (
     Discrepancy,
     DiscrepancyKind,
@@ -199,11 +200,18 @@ def reconcile(
     sub_mchid: str | None = None,
     client: WeChatPayClient | None = None,
 ) -> ReconciliationRun:
-    """Reconcile one day; returns the (new) run. Raises :class:`ReconciliationError`."""
-    client = client or get_client()
+    """Reconcile one day; returns the (new) run. Raises :class:`ReconciliationError`.
+
+    ``mchid`` None: the default merchant. ``client`` (tests) replaces the merchant's.
+    """
+    if client is None:
+        try:
+            client = client_for(mchid)
+        except ImproperlyConfigured as exc:
+            raise ReconciliationError(str(exc)) from None
     mchid = mchid or client.mchid
     if mchid != client.mchid:
-        raise ReconciliationError(f"no WeChat Pay client is configured for merchant {mchid}")
+        raise ReconciliationError(f"the client given is not merchant {mchid}'s")
     started = timezone.now()
     bill, hash_value = fetch_bill(client, bill_date, sub_mchid or None)
     bill_returns = bill.returns

@@ -100,10 +100,14 @@ def process_due_returns(limit: int | None = None) -> dict[str, int]:
 
 
 @shared_task(name="django_wxpay_profitsharing.tasks.reconcile_bill", **TASK_OPTIONS)
-def reconcile_bill(bill_date: str | None = None, sub_mchid: str | None = None) -> dict[str, Any]:
+def reconcile_bill(
+    bill_date: str | None = None, mchid: str | None = None, sub_mchid: str | None = None
+) -> dict[str, Any]:
     """Reconcile a day's bill (``YYYY-MM-DD``; default yesterday in ``TIME_ZONE``).
 
-    For beat, after 10:00 Beijing time (when WeChat Pay's bill for yesterday is ready)::
+    For beat, after 10:00 Beijing time (when WeChat Pay's bill for yesterday is ready);
+    one entry per merchant with several (``"kwargs": {"mchid": "..."}``; none: the
+    default merchant)::
 
         "wxpay-reconcile": {
             "task": "django_wxpay_profitsharing.tasks.reconcile_bill",
@@ -119,7 +123,7 @@ def reconcile_bill(bill_date: str | None = None, sub_mchid: str | None = None) -
 
     day = dt.date.fromisoformat(bill_date) if bill_date else default_bill_date()
     try:
-        run = reconcile(day, sub_mchid=sub_mchid)
+        run = reconcile(day, mchid=mchid, sub_mchid=sub_mchid)
     except ReconciliationError as exc:
         logger.warning("reconciliation of %s failed: %s", day, exc)
         return {"bill_date": day.isoformat(), "error": str(exc)}

@@ -320,11 +320,13 @@ class SimulatorProcess:
     def corrupt_next_bill(self, *, hash: bool = False, rows: bool = False) -> dict[str, bool]:
         """The next bill announces a wrong hash, and/or is served with an amount changed
         after it was hashed (``simulator/bills.py``)."""
-        return self.control("POST", "bills/corrupt", {"hash": hash, "rows": rows})
+        flags: dict[str, bool] = self.control("POST", "bills/corrupt", {"hash": hash, "rows": rows})
+        return flags
 
     def set_bill_layout(self, *, backticks: bool) -> dict[str, bool]:
         """Bills written with (the default) or without the leading backtick on each field."""
-        return self.control("POST", "bills/layout", {"backticks": backticks})
+        layout: dict[str, bool] = self.control("POST", "bills/layout", {"backticks": backticks})
+        return layout
 
     def reset(self) -> None:
         """Clear ledger, bills, calls, faults, nonces and the clock offset (keys kept)."""
