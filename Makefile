@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
-PYTEST_ARGS ?=
+# Parallel test workers (pytest-xdist); PYTEST_WORKERS=0 runs in this process.
+PYTEST_WORKERS ?= 2
+PYTEST_ARGS ?= -n $(PYTEST_WORKERS)
 DEMO_PORT ?= 8000
 SIM_PORT ?= 8765
 

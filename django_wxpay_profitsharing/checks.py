@@ -189,7 +189,7 @@ def _check_transport(s: Any) -> Iterable[checks.CheckMessage]:
         yield _error(
             s, "TIMEOUT", "must be seconds or (connect, read) seconds.", "e.g. (3.05, 10).", 8
         )
-    for key in ("RETRY_BACKOFF", "POLL_BACKOFF"):
+    for key in ("RETRY_BACKOFF", "POLL_BACKOFF", "GET_RETRY_BACKOFF"):
         value = getattr(s, key)
         if not (
             isinstance(value, list | tuple)

@@ -65,6 +65,7 @@ def client_options(s: MerchantSettings) -> dict[str, Any]:
         "transport": s.TRANSPORT,
         "pool_maxsize": max(int(s.POOL_SIZE), 1) * 2,
         "certificate_refresh_interval": float(s.CERTIFICATE_REFRESH_INTERVAL),
+        "get_retry_backoff": tuple(s.GET_RETRY_BACKOFF),
     }
     if s.CA_BUNDLE:
         kwargs["ca_bundle"] = s.CA_BUNDLE

@@ -66,6 +66,7 @@ DEFAULTS: dict[str, Any] = {
     "OUT_RETURN_NO_GENERATOR": "django_wxpay_profitsharing.numbering.generate_out_return_no",
     "RETRY_BACKOFF": (2.0, 300.0),  # seconds: first delay, cap (doubling, jittered)
     "POLL_BACKOFF": (5.0, 600.0),  # seconds: first delay, cap, for PROCESSING returns
+    "GET_RETRY_BACKOFF": (0.1, 2.0),  # seconds: the client's own retries of a failed query
     "LEASE_SECONDS": 60.0,  # how long a claimed return is left alone by others
     "PROCESS_BATCH_SIZE": 100,
     # Scale-out (see executor.py and tasks.py).

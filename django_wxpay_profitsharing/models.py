@@ -20,6 +20,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from .fields import IdentifierField
 from .states import FINAL_STATES, OPEN_STATES, ReturnState
 from .wechatpay.models import ReturnRequest
 
@@ -62,17 +63,17 @@ class ProfitSharingReturn(models.Model):
     """One request to take profit-sharing money back from a receiver (分账回退单)."""
 
     # Request fields (frozen once a submission was attempted).
-    mchid = models.CharField(_("merchant id"), max_length=32)
-    sub_mchid = models.CharField(
+    mchid = IdentifierField(_("merchant id"), max_length=32)
+    sub_mchid = IdentifierField(
         _("sub-merchant id"),
         max_length=32,
         blank=True,
         help_text=_("Partner mode only: the sub-merchant that receives the money back."),
     )
-    order_id = models.CharField(_("WeChat sharing order id"), max_length=64, blank=True)
-    out_order_no = models.CharField(_("merchant sharing order no."), max_length=64, blank=True)
-    out_return_no = models.CharField(_("merchant return no."), max_length=64)
-    return_mchid = models.CharField(
+    order_id = IdentifierField(_("WeChat sharing order id"), max_length=64, blank=True)
+    out_order_no = IdentifierField(_("merchant sharing order no."), max_length=64, blank=True)
+    out_return_no = IdentifierField(_("merchant return no."), max_length=64)
+    return_mchid = IdentifierField(
         _("return merchant id"),
         max_length=32,
         help_text=_("The receiver merchant the money is taken back from."),
@@ -108,7 +109,7 @@ class ProfitSharingReturn(models.Model):
     last_error_message = models.TextField(_("last error message"), blank=True)
 
     # WeChat's answer.
-    return_id = models.CharField(_("WeChat return id"), max_length=64, blank=True)
+    return_id = IdentifierField(_("WeChat return id"), max_length=64, blank=True)
     result = models.CharField(_("WeChat result"), max_length=16, blank=True)
     fail_reason = models.CharField(_("fail reason"), max_length=64, blank=True)
     create_time = models.DateTimeField(_("created at WeChat Pay"), null=True, blank=True)
@@ -125,7 +126,7 @@ class ProfitSharingReturn(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
-    wechat_order_id = models.CharField(
+    wechat_order_id = IdentifierField(
         _("WeChat sharing order id (answered)"),
         max_length=64,
         blank=True,
@@ -312,11 +313,11 @@ class ProfitSharingOrder(models.Model):
     returns before anything is sent, instead of learning each rule from a refusal.
     """
 
-    mchid = models.CharField(_("merchant id"), max_length=32)
-    sub_mchid = models.CharField(_("sub-merchant id"), max_length=32, blank=True)
-    transaction_id = models.CharField(_("WeChat transaction id"), max_length=32)
-    out_order_no = models.CharField(_("merchant sharing order no."), max_length=64)
-    order_id = models.CharField(_("WeChat sharing order id"), max_length=64, blank=True)
+    mchid = IdentifierField(_("merchant id"), max_length=32)
+    sub_mchid = IdentifierField(_("sub-merchant id"), max_length=32, blank=True)
+    transaction_id = IdentifierField(_("WeChat transaction id"), max_length=32)
+    out_order_no = IdentifierField(_("merchant sharing order no."), max_length=64)
+    order_id = IdentifierField(_("WeChat sharing order id"), max_length=64, blank=True)
     state = models.CharField(_("state"), max_length=16, blank=True)
     synced_at = models.DateTimeField(_("synced from WeChat Pay at"), null=True, blank=True)
     response_json = models.JSONField(_("last answer"), null=True, blank=True)
@@ -350,13 +351,13 @@ class ProfitSharingOrderReceiver(models.Model):
         on_delete=models.CASCADE,
         related_name="receivers",
     )
-    type = models.CharField(_("receiver type"), max_length=32)
-    account = models.CharField(_("receiver account"), max_length=64)
+    type = IdentifierField(_("receiver type"), max_length=32)
+    account = IdentifierField(_("receiver account"), max_length=64)
     amount = models.PositiveBigIntegerField(_("shared (fen)"))
     description = models.CharField(_("description"), max_length=80, blank=True)
     result = models.CharField(_("result"), max_length=16, blank=True)
     fail_reason = models.CharField(_("fail reason"), max_length=64, blank=True)
-    detail_id = models.CharField(_("WeChat detail id"), max_length=64, blank=True)
+    detail_id = IdentifierField(_("WeChat detail id"), max_length=64, blank=True)
     create_time = models.DateTimeField(_("created at WeChat Pay"), null=True, blank=True)
     finish_time = models.DateTimeField(_("finished at WeChat Pay"), null=True, blank=True)
 
@@ -395,8 +396,8 @@ class ProfitSharingClawback(models.Model):
     the same fields again give the same clawback, other fields a conflict.
     """
 
-    mchid = models.CharField(_("merchant id"), max_length=32)
-    out_clawback_no = models.CharField(_("merchant clawback no."), max_length=64)
+    mchid = IdentifierField(_("merchant id"), max_length=32)
+    out_clawback_no = IdentifierField(_("merchant clawback no."), max_length=64)
     order = models.ForeignKey(
         ProfitSharingOrder,
         verbose_name=_("sharing order"),

@@ -40,6 +40,9 @@ def make_app(broker_url: str, queue: str) -> Celery:
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
         broker_transport_options={"visibility_timeout": 300},
+        # AMQP heartbeats checked every second also wake the worker's event loop, so a
+        # warm shutdown ends within a second instead of at the next broker event (~5 s).
+        broker_heartbeat=2,
     )
     app.autodiscover_tasks(["django_wxpay_profitsharing"], force=True)
     app.set_current()

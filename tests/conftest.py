@@ -1,4 +1,19 @@
-"""Shared fixtures: one simulator process per session, settings pointing at it, signals."""
+"""Shared fixtures: the simulator (in this process, or a real process), settings, signals.
+
+Two simulators, one interface (``testing/controls.py``):
+
+- ``simulator`` / ``sim`` / ``configured``: the simulator inside this process, reached
+  by the in-process transport (``testing/inprocess.py``): the client still signs and
+  verifies, the simulator still checks every signature, but no socket is opened and
+  latency or timeout faults cost no real time. What the state-machine tests use.
+- ``simproc`` (a real subprocess behind a loopback socket, started on first use) and
+  ``real_sim``: for what needs the wire or a second process. A test or module marked
+  ``real_simulator`` gets the real one through ``sim``/``configured``/``order`` too.
+
+Hypothesis: profile ``ci`` when ``CI`` is set (more examples, derandomized), ``dev``
+otherwise; ``HYPOTHESIS_PROFILE`` chooses explicitly. Tests that set their own
+``max_examples`` give the CI count through :func:`examples`.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +23,41 @@ from collections import Counter
 
 import pytest
 from django.test import override_settings
+from hypothesis import settings as hypothesis_settings
 
 from django_wxpay_profitsharing import signals
 from django_wxpay_profitsharing.clients import reset_client
+from django_wxpay_profitsharing.testing.controls import SimulatorControls
+from django_wxpay_profitsharing.testing.inprocess import InProcessSimulator
 from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
 
 ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
+ON_MYSQL = os.environ.get("DATABASE_URL", "").startswith(("mysql", "mariadb"))
+#: Row locks (``select_for_update``, ``SKIP LOCKED``): PostgreSQL and MySQL/MariaDB.
 requires_postgres = pytest.mark.skipif(
-    not ON_POSTGRES, reason="needs PostgreSQL row locks (set DATABASE_URL); SQLite has none"
+    not (ON_POSTGRES or ON_MYSQL),
+    reason="needs row locks (PostgreSQL or MySQL via DATABASE_URL); SQLite has none",
 )
+
+#: profile -> share of a test's CI example count it runs (see :func:`examples`)
+EXAMPLE_SHARE = {"ci": 1.0, "dev": 0.25}
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+hypothesis_settings.register_profile("dev", deadline=None, max_examples=25)
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or (
+    "ci" if os.environ.get("CI", "").lower() not in ("", "0", "false") else "dev"
+)
+hypothesis_settings.load_profile(HYPOTHESIS_PROFILE)
+
+
+def examples(ci_count: int) -> int:
+    """``max_examples`` for a test that runs ``ci_count`` under the CI profile."""
+    return max(10, round(ci_count * EXAMPLE_SHARE.get(HYPOTHESIS_PROFILE, 1.0)))
+
 
 FAST = {
     "RETRY_BACKOFF": (0.0, 0.0),
     "POLL_BACKOFF": (0.0, 0.0),
+    "GET_RETRY_BACKOFF": (0.0, 0.0),
     "RATE_LIMIT_QPS": 0,
     "TASK_BACKEND": "inline",
     "CERTIFICATE_REFRESH_INTERVAL": 0,
@@ -32,23 +69,40 @@ _numbers = itertools.count(1)
 
 @pytest.fixture(scope="session")
 def simulator(tmp_path_factory):
+    """The simulator inside this process (public-key mode), for the whole session."""
+    with InProcessSimulator(tmp_path_factory.mktemp("simulator"), mode="public-key") as sim:
+        yield sim
+
+
+@pytest.fixture(scope="session")
+def simproc(tmp_path_factory):
     """A real simulator process on a free loopback port (public-key mode)."""
-    sim = SimulatorProcess(tmp_path_factory.mktemp("simulator"), mode="public-key")
-    sim.start()
-    yield sim
-    sim.stop()
+    with SimulatorProcess(tmp_path_factory.mktemp("simproc"), mode="public-key") as sim:
+        yield sim
 
 
-@pytest.fixture
-def sim(simulator):
-    """The session simulator, reset (ledger, faults, calls) for this test."""
+def fresh(simulator: SimulatorControls):
+    """The simulator reset (ledger, faults, calls, clock) for one test, faults cleared after."""
     simulator.reset()
     simulator.configure(processing_seconds=0, latency_ms=0, qps_limit=0)
     yield simulator
     simulator.clear_faults()
 
 
-def wxpay_config(sim: SimulatorProcess, **extra) -> dict:
+@pytest.fixture
+def real_sim(simproc):
+    """The real simulator process, reset for this test."""
+    yield from fresh(simproc)
+
+
+@pytest.fixture
+def sim(request):
+    """The session simulator, reset for this test: in-process unless marked real_simulator."""
+    real = request.node.get_closest_marker("real_simulator") is not None
+    yield from fresh(request.getfixturevalue("simproc" if real else "simulator"))
+
+
+def wxpay_config(sim: SimulatorControls, **extra) -> dict:
     return {**sim.settings_dict(), **FAST, **extra}
 
 

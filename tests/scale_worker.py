@@ -19,7 +19,6 @@ import os
 import sys
 from collections import Counter
 from pathlib import Path
-from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 SIGNAL_NAMES = ("return_succeeded", "return_failed", "return_rejected", "return_finalized")
@@ -30,13 +29,9 @@ def database_url() -> str:
     """A ``DATABASE_URL`` naming the database this (test) process is connected to."""
     from django.db import connection
 
-    s = connection.settings_dict
-    if connection.vendor == "postgresql":
-        auth = quote(s["USER"], safe="") + (
-            f":{quote(s['PASSWORD'], safe='')}" * bool(s["PASSWORD"])
-        )
-        return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-    return f"sqlite://{s['NAME']}"
+    from django_wxpay_profitsharing.testing.database_url import url_of
+
+    return url_of(connection.settings_dict, connection.vendor)
 
 
 def worker_env(config: dict, **extra: str) -> dict[str, str]:

@@ -99,7 +99,7 @@ def test_refresh_action(operator, configured, order):
     configured.configure(processing_seconds=0.2)
     [row] = returns(order, [100])
     services.submit(row)
-    time.sleep(0.25)
+    configured.advance_clock(0.25)
     response = post_action(operator, "refresh_from_wechat_pay", [row])
     assert "1 return succeeded." in texts(response)
 

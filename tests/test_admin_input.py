@@ -23,14 +23,16 @@ from django.core.management.base import CommandError
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from .conftest import unique_no
+from .conftest import examples, unique_no
 from .test_properties import ORACLE
 
 pytestmark = pytest.mark.django_db
 
 COUNTS: Counter = Counter()
 SETTINGS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(150),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 NUMBERISH = st.one_of(
     st.text(max_size=12),

@@ -201,7 +201,7 @@ def test_submit_refresh_and_bulk(configured, order):
     configured.configure(processing_seconds=0.2)
     row = services.create_return(**body(order), submit=True)
     assert client.post(f"{LIST}{row.pk}/submit/").data["state"] == "processing"
-    time.sleep(0.25)
+    configured.advance_clock(0.25)
     assert client.post(f"{LIST}{row.pk}/refresh/").data["state"] == "succeeded"
     configured.configure(processing_seconds=0)
     more = [services.create_return(**body(order, amount=5), submit=True) for _ in range(2)]

@@ -124,6 +124,7 @@ def test_a_holder_whose_lease_lapsed_never_calls(configured, order):
 # --------------------------------------------------------------- 5. outbox
 
 
+@pytest.mark.real_simulator  # the crashing worker is another process
 def test_a_crash_between_commit_and_delivery_loses_no_signal(sim, order, signal_log):
     config = wxpay_config(sim)
     row = pending_return(order)

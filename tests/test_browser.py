@@ -40,13 +40,13 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def shop(simulator, tmp_path):
+def shop(simproc, tmp_path):
     """The example project on a free port, migrated and seeded, using the simulator."""
-    simulator.reset()
-    simulator.configure(processing_seconds=0, latency_ms=0, qps_limit=0)
+    simproc.reset()
+    simproc.configure(processing_seconds=0, latency_ms=0, qps_limit=0)
     env = {
         **os.environ,
-        "WXPAY_SIMULATOR_DIR": str(simulator.state_dir),
+        "WXPAY_SIMULATOR_DIR": str(simproc.state_dir),
         "SHOP_SQLITE_PATH": str(tmp_path / "shop.sqlite3"),
         "SHOP_LANGUAGE": "en",
         "DJANGO_SETTINGS_MODULE": "shop.settings",
@@ -101,7 +101,7 @@ def browser():
     driver.quit()
 
 
-def test_admin_submits_returns_through_the_confirmation_page(shop, browser, simulator):
+def test_admin_submits_returns_through_the_confirmation_page(shop, browser, simproc):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
@@ -132,7 +132,7 @@ def test_admin_submits_returns_through_the_confirmation_page(shop, browser, simu
     messages = browser.find_element(By.CSS_SELECTOR, "ul.messagelist").text
     browser.save_screenshot(str(OUTPUT / "3-result.png"))
     assert "3 returns succeeded." in messages
-    posted = {c["out_return_no"] for c in simulator.calls() if c["method"] == "POST"}
+    posted = {c["out_return_no"] for c in simproc.calls() if c["method"] == "POST"}
     assert posted == {"RDEMO0001", "RDEMO0002", "RDEMO0003"}
-    states = {r["out_return_no"]: r["result"] for r in simulator.returns()}
+    states = {r["out_return_no"]: r["result"] for r in simproc.returns()}
     assert states == dict.fromkeys(posted, "SUCCESS")

@@ -27,7 +27,12 @@ from django_wxpay_profitsharing.models import ProfitSharingReturn, ReturnState
 from .conftest import RECEIVER, SUB_MCHID, wxpay_config
 from .scale_worker import ROOT, read_signals, worker_env
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
+# The Celery worker is another process: the real simulator.
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(180),
+    pytest.mark.real_simulator,
+]
 
 REDIS = "redis://127.0.0.1:6379/11"
 RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
@@ -186,6 +191,7 @@ def test_worker_processes_returns_end_to_end(celery_setup, sim):
     wait_until(
         lambda: not rows.filter(state=ReturnState.PENDING).exists(), worker, 60, "the submits"
     )
+    sim.advance_clock(1.0)  # their processing is over at the simulator, without waiting
     # Beat's job: process_due_returns moves PROCESSING returns to their final state.
     wait_until(
         lambda: not rows.exclude(state=ReturnState.SUCCEEDED).exists(),

@@ -80,9 +80,7 @@ def test_return_status_refreshes_and_shows(configured, order):
     [row] = pending(order, 1)
     row = services.submit(row)
     assert row.state == ReturnState.PROCESSING
-    import time
-
-    time.sleep(0.25)
+    configured.advance_clock(0.25)
     output = run("wxpay_return_status", row.out_return_no)
     assert "succeeded" in output and "SUCCESS" in output and "¥0.10" in output
     assert "PRIVATE" not in output
@@ -316,6 +314,7 @@ def test_a_certificate_given_as_the_wechatpay_public_key(sim, certificate):
         ("https://api.mch.weixin.qq.com", False, False),
     ],
 )
+@pytest.mark.real_simulator  # the client builds its socket transport for base_url
 def test_plain_http_to_a_remote_host_is_a_check_error(sim, base_url, allow, error):
     found = ids(**wxpay_config(sim, BASE_URL=base_url, ALLOW_INSECURE_HTTP=allow))
     assert ("wxpay_profitsharing.E016" in found) is error

@@ -17,11 +17,13 @@ from django.test import override_settings
 from django_wxpay_profitsharing import services
 from django_wxpay_profitsharing.clients import reset_client
 from django_wxpay_profitsharing.models import ProfitSharingReturn, ReturnState
+from django_wxpay_profitsharing.testing.database_url import url_of
 
 from .conftest import pending_return as new_return
 from .conftest import requires_postgres, wxpay_config
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Worker processes, and threads that must overlap in a real HTTP call: the real simulator.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.real_simulator]
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -30,10 +32,10 @@ def posts(sim, number):
 
 
 def database_url() -> str:
-    s = connection.settings_dict
-    if connection.vendor == "postgresql":
-        return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-    return f"sqlite://{s['NAME']}"
+    """A ``DATABASE_URL`` naming the database this (test) process is connected to."""
+    from django.db import connection
+
+    return url_of(connection.settings_dict, connection.vendor)
 
 
 def run_worker(config: dict, *args: str, background=False):
@@ -86,7 +88,7 @@ def test_two_threads_submitting_the_same_return(configured, order, signal_log):
 def test_two_threads_refreshing_the_same_return(configured, order, signal_log):
     configured.configure(processing_seconds=0.2)
     row = services.submit(new_return(order))
-    time.sleep(0.25)
+    configured.advance_clock(0.25)
     configured.set_fault("latency", endpoint="query", ms=300)
     in_threads(2, lambda: services.refresh(row.pk))
     row.refresh_from_db()

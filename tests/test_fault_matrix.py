@@ -41,7 +41,7 @@ from django_wxpay_profitsharing.models import (
     ProfitSharingReturnCall,
     ReturnState,
 )
-from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
+from django_wxpay_profitsharing.testing.inprocess import InProcessSimulator
 
 from .conftest import RECEIVER, SUB_MCHID, unique_no, wxpay_config
 
@@ -142,10 +142,8 @@ def render_table(rows: dict[str, dict]) -> str:
 @pytest.fixture(scope="module")
 def cert_simulator(tmp_path_factory):
     """Certificate mode: the only mode where a platform certificate can rotate."""
-    sim = SimulatorProcess(tmp_path_factory.mktemp("matrix-certsim"), mode="certificate")
-    sim.start()
-    yield sim
-    sim.stop()
+    with InProcessSimulator(tmp_path_factory.mktemp("matrix-certsim"), mode="certificate") as sim:
+        yield sim
 
 
 def seed(sim) -> list[tuple[str, str, int]]:
@@ -202,17 +200,20 @@ def run_under_fault(sim, fault, pks):
     else:
         sim.set_fault(fault, endpoint=endpoint, ratio=ratio, **params)
         services.run_many(pks, "submit")
-    time.sleep(PROCESSING_SECONDS)
+    sim.advance_clock(PROCESSING_SECONDS)
     services.run_many(open_pks(pks), "refresh")
     services.process_due()
 
 
-def poll_to_the_end(pks):
-    """The cron job with the faults gone: ``process_due`` until nothing is open."""
+def poll_to_the_end(sim, pks):
+    """The cron job with the faults gone: ``process_due`` until nothing is open.
+
+    Between two passes 0.1 s passes at the simulator, so long processing ends.
+    """
     deadline = time.monotonic() + POLL_DEADLINE
     while open_pks(pks) and time.monotonic() < deadline:
         services.process_due()
-        time.sleep(0.1)
+        sim.advance_clock(0.1)
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
@@ -231,7 +232,7 @@ def test_fault_matrix(request, fault, signal_log):
             assert len(pks) == RETURNS
             run_under_fault(sim, fault, pks)
             sim.clear_faults()
-            poll_to_the_end(pks)
+            poll_to_the_end(sim, pks)
     finally:
         sim.clear_faults()
         reset_client()

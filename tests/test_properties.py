@@ -37,7 +37,7 @@ from django_wxpay_profitsharing import services
 from django_wxpay_profitsharing.wechatpay import WeChatPayClient, errors, validation
 from django_wxpay_profitsharing.wechatpay.models import ReturnRequest
 
-from .conftest import RECEIVER, SUB_MCHID
+from .conftest import RECEIVER, SUB_MCHID, examples
 
 OUTPUT = Path(__file__).resolve().parent.parent / "test-output" / "bad_inputs.txt"
 COUNTS: Counter = Counter()
@@ -245,7 +245,7 @@ FIELD_VALIDATORS = {
 
 
 @pytest.mark.parametrize("field", list(FIELD_VALIDATORS))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(data=st.data())
 def test_each_field_validator_agrees_with_the_documentation(field, data):
     check = FIELD_VALIDATORS[field]
@@ -274,13 +274,13 @@ def test_client_refuses_bad_requests_before_sending(client_and_sim):
     """Invalid fields or combinations: ``InvalidRequest`` naming a culprit, no call made.
 
     Checked twice: per example by the client's own call hook, and once at the end by
-    the log of the real server, which must not have grown by a single call.
+    the simulator's own call log, which must not have grown by a single call.
     """
     client, sim = client_and_sim
     before = len(sim.calls())
     made = []
 
-    @settings(max_examples=400, deadline=None)
+    @settings(max_examples=examples(400), deadline=None)
     @given(request=create_requests(bad_fields=True))
     def refused(request):
         wrong = oracle_errors(request)
@@ -304,7 +304,7 @@ def test_client_sends_every_valid_request(client_and_sim):
     """
     client, _ = client_and_sim
 
-    @settings(max_examples=150, deadline=None)
+    @settings(max_examples=examples(150), deadline=None)
     @given(request=create_requests(bad_fields=False))
     def sent(request):
         COUNTS["client create_return: valid requests"] += 1
@@ -318,7 +318,7 @@ def test_client_sends_every_valid_request(client_and_sim):
 
 
 # ------------------------------------------------------------- the service layer
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(request=create_requests(bad_fields=True))
 def test_validate_return_fields_reports_every_bad_field(request):
     """All wrong fields at once, each under its own name; "" counts as not given."""
@@ -374,7 +374,7 @@ def serializer_errors(payload: dict) -> set[str]:
     return wrong
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(request=create_requests(bad_fields=True))
 def test_api_serializer_refuses_bad_input_with_field_errors(request):
     """The create serializer answers field errors, under the culprits' names only."""
@@ -450,7 +450,7 @@ FILTER_NAMES += ["return_mchid", "cursor", "page_size"]
 
 
 @pytest.mark.django_db
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(params=st.dictionaries(st.sampled_from(FILTER_NAMES), FILTER_VALUES, max_size=4))
 @example(params={"created_after": "0001-01-01T00:00:00+01:00"})  # before year 1 in UTC
 @example(params={"created_before": "5091-06-09T12:53:24-16:46"})  # PostgreSQL: +-15:59

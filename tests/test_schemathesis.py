@@ -80,7 +80,7 @@ class ShopDatabase:
 
 
 @pytest.fixture(scope="module")
-def shop(simulator, tmp_path_factory):
+def shop(simproc, tmp_path_factory):
     """The example shop served by ``runserver`` on a free loopback port; yields its URL."""
     tmp = tmp_path_factory.mktemp("shop")
     OUTPUT.parent.mkdir(exist_ok=True)
@@ -90,7 +90,7 @@ def shop(simulator, tmp_path_factory):
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "shop.settings",
         "DATABASE_URL": database.url,
-        "WXPAY_SIMULATOR_DIR": str(simulator.state_dir),
+        "WXPAY_SIMULATOR_DIR": str(simproc.state_dir),
         "DJANGO_DEBUG": "0",
         "SHOP_LANGUAGE": "en",
         "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
@@ -134,13 +134,13 @@ def shop(simulator, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def orders(simulator):
+def orders(simproc):
     """Sharing orders at the simulator, so that generated valid returns can succeed."""
-    simulator.clear_faults()
-    simulator.configure(processing_seconds=0, latency_ms=0, qps_limit=0)
+    simproc.clear_faults()
+    simproc.configure(processing_seconds=0, latency_ms=0, qps_limit=0)
     for number in ("P1", "P2", "0"):
-        simulator.seed_order(number, sub_mchid=SUB_MCHID, amount=10**6)
-        simulator.seed_order(number, amount=10**6)
+        simproc.seed_order(number, sub_mchid=SUB_MCHID, amount=10**6)
+        simproc.seed_order(number, amount=10**6)
     return RECEIVER
 
 

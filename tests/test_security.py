@@ -77,14 +77,15 @@ def test_client_refuses_plain_http_to_remote_hosts(simulator, base_url):
         "http://[::1]:8765",
     ],
 )
-def test_client_allows_https_and_loopback(simulator, base_url):
-    client_for(simulator, base_url).close()
+def test_client_allows_https_and_loopback(simproc, base_url):
+    client_for(simproc, base_url).close()
 
 
-def test_plain_http_to_a_remote_host_only_when_explicitly_allowed(simulator):
-    client_for(simulator, "http://10.0.0.8", allow_insecure_http=True).close()
+def test_plain_http_to_a_remote_host_only_when_explicitly_allowed(simproc):
+    client_for(simproc, "http://10.0.0.8", allow_insecure_http=True).close()
 
 
+@pytest.mark.real_simulator  # the client builds its socket transport for another host
 def test_settings_with_plain_http_are_improperly_configured(sim):
     remote = wxpay_config(sim, BASE_URL="http://api.mch.weixin.qq.com")
     with override_settings(WXPAY_PROFITSHARING=remote), pytest.raises(ImproperlyConfigured):
@@ -94,10 +95,10 @@ def test_settings_with_plain_http_are_improperly_configured(sim):
         build_client().close()
 
 
-def test_simulator_binds_loopback_by_default(simulator, tmp_path):
+def test_simulator_binds_loopback_by_default(simproc, tmp_path):
     """The simulator has an unsigned control surface: never on a public interface."""
     assert parse_args(["--state-dir", str(tmp_path)]).host == "127.0.0.1"
-    assert simulator.base_url.startswith("http://127.0.0.1:")
+    assert simproc.base_url.startswith("http://127.0.0.1:")
 
 
 # --------------------------------------------------- stale and replayed answers
@@ -185,6 +186,7 @@ def query(client):
     return client.query_return(out_return_no="R1", out_order_no="P1", sub_mchid=SUB_MCHID)
 
 
+@pytest.mark.real_simulator  # the stub is a real server: the client needs its sockets
 def test_replayed_answer_after_the_window_is_refused(sim, order, stub):
     """The same signed bytes pass now and are refused 301 s later (5-minute window)."""
     stub.response = capture_signed_answer(sim, order)
@@ -195,6 +197,7 @@ def test_replayed_answer_after_the_window_is_refused(sim, order, stub):
         query(later)
 
 
+@pytest.mark.real_simulator
 def test_replayed_answer_within_the_window_is_refused(sim, order, stub):
     """A nonce seen before is a replay even inside the window."""
     stub.response = capture_signed_answer(sim, order)
@@ -221,6 +224,7 @@ def sign_as_wechat(sim, body: bytes, timestamp: int) -> dict:
 @pytest.mark.parametrize(
     ("skew", "accepted"), [(-305, False), (305, False), (-280, True), (280, True)]
 )
+@pytest.mark.real_simulator
 def test_answer_signed_with_a_stale_or_future_timestamp(sim, stub, skew, accepted):
     """Signed with WeChat's real key, only the timestamp wrong: refused outside 300 s."""
     body = json.dumps(
@@ -247,6 +251,7 @@ def test_answer_signed_with_a_stale_or_future_timestamp(sim, stub, skew, accepte
                 query(client)
 
 
+@pytest.mark.real_simulator
 @pytest.mark.django_db(transaction=True)
 def test_service_does_not_act_on_a_replayed_answer(sim, order, stub, signal_log):
     """A stale replayed SUCCESS leaves the return pending; the truth is asked later."""
@@ -311,6 +316,7 @@ class SignatureRecorder:
             self.values.add(response.headers["wechatpay-signature"])
 
 
+@pytest.mark.real_simulator  # the transport's own logs are scanned too
 @pytest.mark.django_db(transaction=True)
 def test_debug_logs_call_records_and_errors_hold_no_secret(sim, order, caplog, signal_log):
     """The whole flow with DEBUG logging everywhere, faults included, searched for secrets.
@@ -346,7 +352,7 @@ def test_debug_logs_call_records_and_errors_hold_no_secret(sim, order, caplog, s
             services.submit(rows[0])
         for row in rows:
             services.submit(row)
-        time.sleep(0.25)
+        sim.advance_clock(0.25)
         sim.set_fault("bad_signature", endpoint="query", count=1)
         for row in rows:
             services.refresh(row)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from django.test import override_settings
 
 from django_wxpay_profitsharing import services
 from django_wxpay_profitsharing.clients import reset_client
 from django_wxpay_profitsharing.models import ReturnState
-from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
+from django_wxpay_profitsharing.testing.inprocess import InProcessSimulator
 
 from .conftest import SUB_MCHID, wxpay_config
 from .conftest import pending_return as new_return
@@ -89,7 +87,7 @@ def test_refresh_fault_keeps_processing_then_converges(fast_timeouts, order, sig
     sim.configure(processing_seconds=0.3)
     row = services.submit(new_return(order))
     assert row.state == ReturnState.PROCESSING
-    time.sleep(0.35)
+    sim.advance_clock(0.35)
     params = SUBMIT_FAULTS[fault][0]
     # The client retries a GET twice on transient faults: three in a row surface.
     sim.set_fault(fault, endpoint="query", count=3, **params)
@@ -106,7 +104,7 @@ def test_refresh_fault_keeps_processing_then_converges(fast_timeouts, order, sig
 def test_a_single_query_fault_is_absorbed_by_the_get_retry(configured, order):
     configured.configure(processing_seconds=0.2)
     row = services.submit(new_return(order))
-    time.sleep(0.25)
+    configured.advance_clock(0.25)
     configured.set_fault("http_500", endpoint="query", count=1)
     row = services.refresh(row)
     assert row.state == ReturnState.SUCCEEDED
@@ -114,6 +112,7 @@ def test_a_single_query_fault_is_absorbed_by_the_get_retry(configured, order):
     assert statuses == [500, 200]
 
 
+@pytest.mark.real_simulator  # the recorded duration is the latency really waited
 def test_latency_is_survived_and_recorded(configured, order):
     configured.set_fault("latency", endpoint="create", count=1, ms=300)
     row = services.submit(new_return(order))
@@ -127,17 +126,15 @@ def test_long_processing_stays_processing_until_done(configured, order, signal_l
     for _ in range(3):
         row = services.refresh(row)
         assert row.state == ReturnState.PROCESSING
-    time.sleep(1.05)
+    configured.advance_clock(1.05)
     assert services.refresh(row).state == ReturnState.SUCCEEDED
     assert signal_log.names(row.pk) == ["return_succeeded", "return_finalized"]
 
 
 @pytest.fixture(scope="module")
 def cert_simulator(tmp_path_factory):
-    sim = SimulatorProcess(tmp_path_factory.mktemp("certsim"), mode="certificate")
-    sim.start()
-    yield sim
-    sim.stop()
+    with InProcessSimulator(tmp_path_factory.mktemp("certsim"), mode="certificate") as sim:
+        yield sim
 
 
 def test_platform_certificate_rotation(cert_simulator, signal_log):

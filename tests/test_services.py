@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -78,7 +77,7 @@ def test_processing_then_success_is_polled(configured, order, signal_log):
     assert row.state == ReturnState.PROCESSING and row.result == "PROCESSING"
     assert services.refresh(row).state == ReturnState.PROCESSING
     assert signal_log.events == []
-    time.sleep(0.7)
+    configured.advance_clock(0.7)
     summary = services.process_due()
     assert summary["succeeded"] == 1
     row.refresh_from_db()
@@ -96,7 +95,7 @@ def test_failed_with_reason_when_receiver_abnormal(configured, order, signal_log
     configured.configure(processing_seconds=0.3)
     row = services.submit(make(order))
     configured.mark_receiver(RECEIVER, abnormal=True)
-    time.sleep(0.4)
+    configured.advance_clock(0.4)
     row = services.refresh(row)
     assert row.state == ReturnState.FAILED and row.fail_reason == "ACCOUNT_ABNORMAL"
     assert signal_log.names(row.pk) == ["return_failed", "return_finalized"]

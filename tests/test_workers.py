@@ -58,6 +58,7 @@ def seed_due_returns(sim, mchid: str, count: int) -> list[ProfitSharingReturn]:
 
 @requires_postgres
 @pytest.mark.slow
+@pytest.mark.real_simulator  # the workers are other processes
 @pytest.mark.timeout(120)
 @pytest.mark.django_db(transaction=True)
 def test_two_worker_processes_split_due_returns_without_overlap(sim, tmp_path):

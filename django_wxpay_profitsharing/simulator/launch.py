@@ -1,8 +1,9 @@
 """Assemble a ready-to-serve simulator: keys, state, socket, ``credentials.json``.
 
 Why separate from ``__main__``: tests or tools that want an in-process server call
-:func:`build_server` and run ``serve_forever`` in a thread; the CLI only adds argument
-parsing, the READY line and the lifetime rules.
+:func:`build_server` and run ``serve_forever`` in a thread (or only
+:func:`build_simulator`, to call the handlers without a socket); the CLI only adds
+argument parsing, the READY line and the lifetime rules.
 """
 
 from __future__ import annotations
@@ -31,6 +32,32 @@ def url_host(host: str) -> str:
     return host
 
 
+def build_simulator(
+    state_dir: str | Path,
+    *,
+    mode: str = "public-key",
+    processing_seconds: float = 0.0,
+    latency_ms: int = 0,
+    qps_limit: int = 30,
+    mchid: str | None = None,
+) -> Simulator:
+    """Load or create the credentials and build the simulator's state (no socket yet).
+
+    Shared by :func:`build_server` and the in-process simulator of the tests, so both
+    hold the same keys, settings and books.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}")
+    creds = load_or_create(Path(state_dir).resolve(), mchid)
+    settings = Settings(
+        mode=mode,
+        processing_seconds=float(processing_seconds),
+        latency_ms=int(latency_ms),
+        qps_limit=int(qps_limit),
+    )
+    return Simulator(creds, settings)
+
+
 def build_server(
     state_dir: str | Path,
     *,
@@ -49,18 +76,15 @@ def build_server(
 
     Returns the (not yet serving) server and the credentials record written.
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}")
-    state = Path(state_dir).resolve()
-    creds = load_or_create(state, mchid)
-    tls_files = ensure_tls_files(state) if tls else None
-    settings = Settings(
+    sim = build_simulator(
+        state_dir,
         mode=mode,
-        processing_seconds=float(processing_seconds),
-        latency_ms=int(latency_ms),
-        qps_limit=int(qps_limit),
+        processing_seconds=processing_seconds,
+        latency_ms=latency_ms,
+        qps_limit=qps_limit,
+        mchid=mchid,
     )
-    sim = Simulator(creds, settings)
+    tls_files = ensure_tls_files(sim.creds.state_dir) if tls else None
     server = SimulatorServer(
         (host, port),
         sim,
@@ -70,6 +94,6 @@ def build_server(
     )
     sim.base_url = f"{server.scheme}://{url_host(host)}:{server.server_port}"
     record = write_record(
-        creds, base_url=sim.base_url, mode=mode, ca_bundle=tls_files[2] if tls_files else None
+        sim.creds, base_url=sim.base_url, mode=mode, ca_bundle=tls_files[2] if tls_files else None
     )
     return server, record

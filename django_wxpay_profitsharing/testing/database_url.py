@@ -1,13 +1,14 @@
 """``DATABASE_URL`` to a Django ``DATABASES`` entry, for the test and example settings.
 
-Kept tiny on purpose (postgres:// and sqlite:/// only) so that neither needs an
-extra dependency such as dj-database-url.
+Kept tiny on purpose (postgres://, mysql:// and sqlite:/// only) so that neither needs
+an extra dependency such as dj-database-url. MySQL/MariaDB tables are utf8mb4; the
+identifier columns ask for a binary collation themselves (``fields.IdentifierField``).
 """
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 
 def database_from_url(url: str) -> dict[str, Any]:
@@ -21,6 +22,17 @@ def database_from_url(url: str) -> dict[str, Any]:
             "HOST": parts.hostname or "",
             "PORT": str(parts.port or ""),
         }
+    if parts.scheme in ("mysql", "mariadb"):
+        return {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": unquote(parts.path.lstrip("/")) or "test",
+            "USER": unquote(parts.username or "root"),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": parts.hostname or "127.0.0.1",
+            "PORT": str(parts.port or 3306),
+            "OPTIONS": {"charset": "utf8mb4"},
+            "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
+        }
     if parts.scheme == "sqlite":
         return {
             "ENGINE": "django.db.backends.sqlite3",
@@ -28,3 +40,24 @@ def database_from_url(url: str) -> dict[str, Any]:
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
         }
     raise ValueError(f"unsupported DATABASE_URL scheme: {parts.scheme}")
+
+
+#: URL schemes by Django database vendor, for :func:`url_of`.
+SCHEMES = {"postgresql": "postgres", "mysql": "mysql"}
+
+
+def url_of(settings_dict: dict[str, Any], vendor: str) -> str:
+    """The ``DATABASE_URL`` of a connection (the inverse of :func:`database_from_url`).
+
+    Why: a worker process started by a test must open the very database the test
+    process uses, which for tests is the test database Django created.
+    """
+    if vendor == "sqlite":
+        return f"sqlite://{settings_dict['NAME']}"
+    scheme = SCHEMES[vendor]
+    auth = quote(settings_dict["USER"] or "", safe="")
+    if settings_dict.get("PASSWORD"):
+        auth += ":" + quote(settings_dict["PASSWORD"], safe="")
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or ("5432" if vendor == "postgresql" else "3306")
+    return f"{scheme}://{auth}@{host}:{port}/{settings_dict['NAME']}"

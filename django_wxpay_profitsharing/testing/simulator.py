@@ -25,24 +25,22 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import requests
 
+from .controls import DEFAULT_RECEIVER, SimulatorControls, SimulatorError
+
 READY = "WXPAY_SIMULATOR_READY"
-DEFAULT_RECEIVER = "86693852"
+
+__all__ = ["DEFAULT_RECEIVER", "READY", "SimulatorError", "SimulatorProcess"]
 
 
-class SimulatorError(RuntimeError):
-    """The simulator did not start, or its control surface refused a request."""
-
-
-class SimulatorProcess:
+class SimulatorProcess(SimulatorControls):
     """A simulator subprocess on a free loopback port, plus control-surface helpers."""
 
     def __init__(
         self,
-        state_dir: str | os.PathLike,
+        state_dir: str | os.PathLike[str],
         *,
         mode: str = "public-key",
         tls: bool = False,
@@ -174,35 +172,6 @@ class SimulatorProcess:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # -- configuration for clients -----------------------------------------------------
-    def client_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``WeChatPayClient`` pointing at this simulator."""
-        c = self.credentials
-        return {
-            "mchid": c["mchid"],
-            "merchant_serial_no": c["merchant_serial_no"],
-            "private_key": c["private_key_path"],
-            "wechatpay_public_key": c["wechatpay_public_key_path"],
-            "wechatpay_public_key_id": c["wechatpay_public_key_id"],
-            "apiv3_key": c["apiv3_key"],
-            "base_url": self.base_url,
-            "ca_bundle": self.ca_bundle,
-        }
-
-    def settings_dict(self) -> dict[str, Any]:
-        """A ``WXPAY_PROFITSHARING`` settings dict pointing at this simulator."""
-        c = self.credentials
-        return {
-            "MCHID": c["mchid"],
-            "MERCHANT_SERIAL_NO": c["merchant_serial_no"],
-            "PRIVATE_KEY": c["private_key_path"],
-            "APIV3_KEY": c["apiv3_key"],
-            "WECHATPAY_PUBLIC_KEY": c["wechatpay_public_key_path"],
-            "WECHATPAY_PUBLIC_KEY_ID": c["wechatpay_public_key_id"],
-            "BASE_URL": self.base_url,
-            "CA_BUNDLE": self.ca_bundle,
-        }
-
     # -- control surface ---------------------------------------------------------------
     def control(self, method: str, route: str, payload: Any = None, **params: Any) -> Any:
         """Call ``/_simulator/<route>``; raises :class:`SimulatorError` on a non-2xx."""
@@ -222,112 +191,3 @@ class SimulatorProcess:
                 f"{method} /_simulator/{route}: {response.status_code} {response.text}"
             )
         return response.json()
-
-    def seed_order(
-        self,
-        out_order_no: str,
-        receivers: list[dict[str, Any]] | None = None,
-        sub_mchid: str | None = None,
-        order_id: str | None = None,
-        amount: int | None = None,
-        *,
-        transaction_id: str | None = None,
-        state: str | None = None,
-    ) -> dict[str, Any]:
-        """Seed a sharing order (default: ``amount`` or 1000 fen to 86693852, FINISHED).
-
-        Receivers are ``{"account", "amount", "type"?, "result"?, "fail_reason"?,
-        "description"?}`` (MERCHANT_ID and SUCCESS by default); ``transaction_id`` is
-        generated when not given. Returns the order view, ``transaction_id`` included.
-        """
-        if receivers is None:
-            receivers = [
-                {"type": "MERCHANT_ID", "account": DEFAULT_RECEIVER, "amount": amount or 1000}
-            ]
-        spec = {
-            "sub_mchid": sub_mchid,
-            "out_order_no": out_order_no,
-            "order_id": order_id,
-            "transaction_id": transaction_id,
-            "state": state,
-            "receivers": receivers,
-        }
-        return self.control("POST", "orders", spec)
-
-    def seed_orders(self, orders: list[dict[str, Any]]) -> int:
-        """Seed many orders in one call (each like the ``POST /_simulator/orders`` body)."""
-        return self.control("POST", "orders/bulk", {"orders": orders})["count"]
-
-    def set_fault(
-        self,
-        name: str,
-        endpoint: str = "any",
-        count: int | None = None,
-        ratio: float | None = None,
-        **params: Any,
-    ) -> dict[str, Any]:
-        """Inject a fault (see ``simulator/faults.py``); returns its description."""
-        spec = {"fault": name, "endpoint": endpoint, "count": count, "ratio": ratio, **params}
-        return self.control("POST", "faults", spec)
-
-    def faults(self) -> list[dict[str, Any]]:
-        return self.control("GET", "faults")["faults"]
-
-    def clear_faults(self) -> None:
-        self.control("DELETE", "faults")
-
-    def mark_receiver(
-        self, account: str, abnormal: bool | None = None, return_enabled: bool | None = None
-    ) -> dict[str, Any]:
-        """Flag a receiver as abnormal and/or (not) allowing returns."""
-        spec = {"account": account, "abnormal": abnormal, "return_enabled": return_enabled}
-        return self.control("POST", "receivers", spec)
-
-    def set_receiver_balance(self, account: str, balance: int | None) -> dict[str, Any]:
-        """Set a receiver's available balance in fen (None: unlimited, the default).
-
-        A return beyond it is answered 403 NOT_ENOUGH and waits, PROCESSING, for the
-        identical request after a top-up (a higher balance set here).
-        """
-        settings: dict[str, Any] = self.control(
-            "POST", "receivers", {"account": account, "balance": balance}
-        )
-        return settings
-
-    def calls(self, since: int | None = None) -> list[dict[str, Any]]:
-        """Every call received on the WeChat Pay surface (``seq`` > ``since``).
-
-        Each record has ``body_sha256``, the SHA-256 hex of the request body.
-        """
-        return self.control("GET", "calls", since=since)["calls"]
-
-    def returns(self) -> list[dict[str, Any]]:
-        """Every return with its true current result."""
-        return self.control("GET", "returns")["returns"]
-
-    def order(self, out_order_no: str, sub_mchid: str | None = None) -> dict[str, Any]:
-        """An order with per-receiver returned/returnable amounts."""
-        return self.control("GET", f"orders/{quote(out_order_no, safe='')}", sub_mchid=sub_mchid)
-
-    def configure(self, **settings: Any) -> dict[str, Any]:
-        """Change mode, processing_seconds, latency_ms or qps_limit live."""
-        return self.control("POST", "config", settings)
-
-    def advance_clock(self, seconds: float) -> float:
-        """Shift the ledger's clock (processing results, 5-day and 180-day limits)."""
-        return self.control("POST", "clock", {"advance_seconds": seconds})["offset_seconds"]
-
-    def corrupt_next_bill(self, *, hash: bool = False, rows: bool = False) -> dict[str, bool]:
-        """The next bill announces a wrong hash, and/or is served with an amount changed
-        after it was hashed (``simulator/bills.py``)."""
-        flags: dict[str, bool] = self.control("POST", "bills/corrupt", {"hash": hash, "rows": rows})
-        return flags
-
-    def set_bill_layout(self, *, backticks: bool) -> dict[str, bool]:
-        """Bills written with (the default) or without the leading backtick on each field."""
-        layout: dict[str, bool] = self.control("POST", "bills/layout", {"backticks": backticks})
-        return layout
-
-    def reset(self) -> None:
-        """Clear ledger, bills, calls, faults, nonces and the clock offset (keys kept)."""
-        self.control("POST", "reset")

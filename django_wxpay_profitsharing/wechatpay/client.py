@@ -107,6 +107,7 @@ class WeChatPayClient:
         pool_maxsize: int = 32,
         transport: str | Transport | Callable[..., Transport] = "urllib3",
         max_get_retries: int = 2,
+        get_retry_backoff: tuple[float, float] = (0.1, 2.0),
         certificate_refresh_interval: float = 60.0,
         on_call: OnCall | None = None,
         clock: Callable[[], float] = time.time,
@@ -146,6 +147,7 @@ class WeChatPayClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.max_get_retries = max(0, int(max_get_retries))
+        self.get_retry_backoff = (float(get_retry_backoff[0]), float(get_retry_backoff[1]))
         self.certificate_refresh_interval = certificate_refresh_interval
         self.on_call = on_call
         self.clock = clock
@@ -396,8 +398,8 @@ class WeChatPayClient:
             except errors.WeChatPayError as exc:
                 if attempt + 1 >= attempts or not exc.retryable:
                     raise
-                delay = min(2.0, 0.1 * 2**attempt) * random.uniform(0.5, 1.0)
-                time.sleep(delay)
+                first, cap = self.get_retry_backoff
+                time.sleep(min(cap, first * 2**attempt) * random.uniform(0.5, 1.0))
                 continue
             try:
                 return _decode_json(raw.decode())

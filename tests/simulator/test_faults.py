@@ -158,7 +158,7 @@ def test_processing_fault_overrides_processing_seconds(simproc, client, order):
     assert client.query("R-NONE", "P-FAULT").status_code == 404
     assert create(client, order, "R-PF").json()["result"] == "PROCESSING"
     assert create(client, order, "R-PF2").json()["result"] == "SUCCESS"
-    time.sleep(0.35)
+    simproc.advance_clock(0.35)
     assert client.query("R-PF", "P-FAULT").json()["result"] == "SUCCESS"
 
 

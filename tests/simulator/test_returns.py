@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 import requests
@@ -96,7 +95,7 @@ def test_empty_optional_fields_count_as_absent(client, order):
 
 def test_same_out_return_no_same_fields_returns_the_stored_entity(simproc, client, order):
     first = ok(client.create(**return_fields(order, "R-IDEM", amount=400)), client)
-    time.sleep(1.05)  # a new create_time would show
+    simproc.advance_clock(1.05)  # a new create_time would show
     again = ok(client.create(**return_fields(order, "R-IDEM", amount=400)), client)
     assert again == first
     by_id = return_fields(order, "R-IDEM", amount=400, order_id=order["order_id"])
@@ -280,7 +279,7 @@ def test_processing_then_success_with_finish_time(simproc, client, order):
     held = client.create(**return_fields(order, "R-P2", amount=301))
     refused(held, client, 400, "INVALID_REQUEST")
     assert ok(client.query("R-P", "P-RET-1"), client)["result"] == "PROCESSING"
-    time.sleep(1.05)
+    simproc.advance_clock(1.05)
     final = ok(client.query("R-P", "P-RET-1"), client)
     assert final["result"] == "SUCCESS" and TIME.fullmatch(final["finish_time"])
     assert final["create_time"] == entity["create_time"]
@@ -292,7 +291,7 @@ def test_abnormal_receiver_while_processing_fails_and_frees_the_amount(simproc, 
     ok(client.create(**return_fields(order, "R-AB", amount=1000)), client)
     simproc.mark_receiver(RECEIVER, abnormal=True)
     simproc.mark_receiver(RECEIVER, abnormal=False)  # too late: already doomed
-    time.sleep(1.05)
+    simproc.advance_clock(1.05)
     final = ok(client.query("R-AB", "P-RET-1"), client)
     assert final["result"] == "FAILED" and final["fail_reason"] == "ACCOUNT_ABNORMAL"
     assert "finish_time" in final
