@@ -271,3 +271,15 @@ def test_no_bill_and_expired_links_are_api_errors(sim, wxclient):
     with pytest.raises(errors.APIError) as info:
         wxclient.download_bill(link)
     assert (info.value.status, info.value.code) == (400, "INVALID_REQUEST")
+
+
+@pytest.mark.real_simulator
+@pytest.mark.parametrize("transport", ["urllib3", "requests"])
+def test_over_the_wire_with_either_transport(sim, transport):
+    """The real simulator behind a socket: the file is not JSON, not signed, GZIP bytes."""
+    with WeChatPayClient(**sim.client_kwargs(), transport=transport) as client:
+        numbers = a_day(sim, client, amounts=(30,))
+        link = client.apply_bill(beijing_today(time.time()))
+        plain = client.download_bill(link)
+    assert [r.out_return_no for r in parse_bill(plain).returns] == numbers
+    assert sim.calls()[-1]["endpoint"] == "bill_download"
