@@ -283,3 +283,18 @@ def test_over_the_wire_with_either_transport(sim, transport):
         plain = client.download_bill(link)
     assert [r.out_return_no for r in parse_bill(plain).returns] == numbers
     assert sim.calls()[-1]["endpoint"] == "bill_download"
+
+
+@pytest.mark.parametrize("sub_mchid", ["", "x1", "1" * 33, "１２３"])
+def test_a_bad_sub_mchid_is_refused_before_sending(sim, wxclient, sub_mchid):
+    before = len(sim.calls())
+    with pytest.raises(errors.InvalidRequest) as info:
+        wxclient.apply_bill(beijing_today(time.time()), sub_mchid)
+    assert info.value.field == "sub_mchid" and len(sim.calls()) == before
+
+
+def test_the_apply_answer_is_verified_like_any_other(sim, wxclient):
+    a_day(sim, wxclient)
+    sim.set_fault("bad_signature", endpoint="bills", count=5)
+    with pytest.raises(errors.SignatureError):
+        wxclient.apply_bill(beijing_today(time.time()))

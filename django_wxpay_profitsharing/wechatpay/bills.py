@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import BillError, BillFormatError, BillHashMismatch, BillURLRefused, InvalidRequest
+from .validation import validate_mchid
 
 BILLS_PATH = "/v3/profitsharing/bills"
 #: WeChat Pay's bills are dated in Beijing time.
@@ -116,11 +117,7 @@ def bill_query(bill_date: dt.date, sub_mchid: str | None, tar_type: str | None) 
     """The query of ``GET /v3/profitsharing/bills``, in the documented order."""
     query = {"bill_date": bill_date.isoformat()}
     if sub_mchid is not None:
-        if not (isinstance(sub_mchid, str) and sub_mchid.isascii() and sub_mchid.isdigit()):
-            raise InvalidRequest("sub_mchid", "must be a merchant id of 1-32 digits")
-        if len(sub_mchid) > 32:
-            raise InvalidRequest("sub_mchid", "must be a merchant id of 1-32 digits")
-        query["sub_mchid"] = sub_mchid
+        query["sub_mchid"] = validate_mchid(sub_mchid, "sub_mchid")
     if tar_type is not None:
         if tar_type not in TAR_TYPES:
             raise InvalidRequest("tar_type", "must be GZIP, or None for an uncompressed file")

@@ -135,6 +135,8 @@ def test_the_download_needs_a_signed_request_and_a_live_token(client, simproc):
         timeout=10,
     )
     assert unsigned.status_code == 401
+    path_only = target.split("?", 1)[0]
+    assert client.send("GET", target, sign_target=path_only).status_code == 401
     assert client.send("GET", target).status_code == 200
     simproc.advance_clock(31)
     expired = client.send("GET", target)
