@@ -38,6 +38,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
@@ -94,9 +95,15 @@ def default_bill_date() -> dt.date:
 
 
 def day_bounds(bill_date: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """The Beijing day of the bill as aware datetimes ``[start, end)``."""
+    """The Beijing day of the bill, ``[start, end)``, as the database compares times.
+
+    Aware with ``USE_TZ``; without it, naive in ``TIME_ZONE`` (how the rows hold them).
+    """
     start = dt.datetime.combine(bill_date, dt.time(), BEIJING)
-    return start, start + dt.timedelta(days=1)
+    end = start + dt.timedelta(days=1)
+    if settings.USE_TZ:
+        return start, end
+    return timezone.make_naive(start), timezone.make_naive(end)
 
 
 def fetch_bill(
@@ -184,7 +191,12 @@ def compare(
 
 
 def _beijing(moment: dt.datetime | None) -> str:
-    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+    """A stored time in Beijing time (a naive one is in ``TIME_ZONE``, as without USE_TZ)."""
+    if moment is None:
+        return "-"
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _local_returns(mchid: str, sub_mchid: str | None) -> ProfitSharingReturnQuerySet:

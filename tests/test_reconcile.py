@@ -19,7 +19,12 @@ from django_wxpay_profitsharing.models import (
     ReconciliationRun,
     ReturnState,
 )
-from django_wxpay_profitsharing.reconcile import ReconciliationError, compare, reconcile
+from django_wxpay_profitsharing.reconcile import (
+    ReconciliationError,
+    compare,
+    day_bounds,
+    reconcile,
+)
 from django_wxpay_profitsharing.wechatpay import ReturnRequest
 from django_wxpay_profitsharing.wechatpay.bill_parser import BillRow, BusinessType
 
@@ -75,7 +80,11 @@ def run_command(*args):
     return 0, out.getvalue()
 
 
-def test_a_clean_day_has_no_discrepancies_and_a_second_run_replaces_the_first(day, announced):
+@pytest.mark.parametrize("backticks", [True, False])
+def test_a_clean_day_has_no_discrepancies_and_a_second_run_replaces_the_first(
+    day, configured, announced, backticks
+):
+    configured.set_bill_layout(backticks=backticks)
     run = reconcile(today())
     assert (run.rows, run.return_rows, run.matched, run.discrepancy_count) == (3, 2, 2, 0)
     assert len(run.hash_value) == 40 and run.started <= run.finished
@@ -251,3 +260,13 @@ def test_compare_alone_one_discrepancy_per_problem():
         ("A", DiscrepancyKind.STATE_DIFFERS),
         ("A", DiscrepancyKind.AMOUNT_DIFFERS),
     ]
+
+
+def test_day_bounds_with_and_without_use_tz():
+    day_ = dt.date(2026, 12, 1)
+    start, end = day_bounds(day_)
+    assert start == dt.datetime(2026, 11, 30, 16, tzinfo=dt.UTC) and end - start == dt.timedelta(1)
+    with override_settings(USE_TZ=False, TIME_ZONE="UTC"):
+        assert day_bounds(day_) == (dt.datetime(2026, 11, 30, 16), dt.datetime(2026, 12, 1, 16))
+    with override_settings(USE_TZ=False, TIME_ZONE="Asia/Shanghai"):
+        assert day_bounds(day_)[0] == dt.datetime(2026, 12, 1)
