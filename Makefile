@@ -3,13 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
+MYSQL_DEFAULT_URL ?= mysql://root@127.0.0.1:3306/test
 # Parallel test workers (pytest-xdist); PYTEST_WORKERS=0 runs in this process.
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?= -n $(PYTEST_WORKERS)
 DEMO_PORT ?= 8000
 SIM_PORT ?= 8765
 
-.PHONY: install test test-sqlite test-postgres lint format demo bench browser clean messages
+.PHONY: install test test-sqlite test-sqlite-no-tz test-postgres test-mysql mysql-driver lint \
+	format demo bench browser clean messages docs docs-check
 
 $(VENV)/.installed: setup.py pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is required")'
@@ -45,11 +47,16 @@ browser:
 	  $(call apt_install,fonts-noto-cjk) || \
 	  echo "fonts-noto-cjk unavailable: Chinese text in the browser screenshots may show as boxes"
 
-test: install lint browser test-sqlite test-postgres
+test: install lint browser docs-check test-sqlite test-sqlite-no-tz test-postgres test-mysql
 
 test-sqlite: install
 	@echo "== pytest on SQLite"
 	env -u DATABASE_URL $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Many Chinese projects run USE_TZ = False with TIME_ZONE = "Asia/Shanghai": once more so.
+test-sqlite-no-tz: install
+	@echo "== pytest on SQLite with USE_TZ = False"
+	env -u DATABASE_URL WXPAY_TEST_USE_TZ=0 $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # Runs when DATABASE_URL is set, or when PostgreSQL answers on 127.0.0.1:5432.
 test-postgres: install
@@ -58,6 +65,35 @@ test-postgres: install
 	  url="$(PG_URL)"; fi; \
 	if [ -n "$$url" ]; then echo "== pytest on PostgreSQL"; DATABASE_URL="$$url" $(VENV)/bin/pytest $(PYTEST_ARGS); \
 	else echo "== PostgreSQL not reachable and DATABASE_URL unset: skipped"; fi
+
+# The MySQL driver (mysqlclient) and the headers it builds against, each only when missing.
+mysql-driver: install
+	@$(PY) -c 'import MySQLdb' 2>/dev/null || { \
+	  pkg-config --exists libmariadb 2>/dev/null || pkg-config --exists mysqlclient 2>/dev/null || \
+	    $(call apt_install,libmariadb-dev pkg-config) || echo "could not install libmariadb-dev"; \
+	  $(PY) -m pip install --quiet mysqlclient; }
+
+# Runs when MYSQL_URL is set, or when MySQL/MariaDB answers on 127.0.0.1:3306; the test
+# server gets its time-zone tables first when it has none (TIME_ZONE is Asia/Shanghai).
+test-mysql: install
+	@url="$${MYSQL_URL:-}"; \
+	if [ -z "$$url" ] && $(PY) -c 'import socket; socket.create_connection(("127.0.0.1", 3306), 1)' 2>/dev/null; then \
+	  url="$(MYSQL_DEFAULT_URL)"; fi; \
+	if [ -n "$$url" ]; then \
+	  $(MAKE) --no-print-directory mysql-driver && $(PY) tests/prepare_mysql.py "$$url" && \
+	  echo "== pytest on MySQL" && DATABASE_URL="$$url" $(VENV)/bin/pytest $(PYTEST_ARGS); \
+	else echo "== MySQL not reachable and MYSQL_URL unset: skipped"; fi
+
+# The documentation: the generated pages (settings, states, signals, error codes, the
+# simulator's --help) rewritten from the code, then HTML in site/, warnings as errors.
+docs: install
+	$(PY) docs/generate.py
+	$(VENV)/bin/mkdocs build --strict --quiet --site-dir site
+
+# What make test runs: a generated page out of date is an error (make docs rewrites it).
+docs-check: install
+	$(PY) docs/generate.py --check
+	$(VENV)/bin/mkdocs build --strict --quiet --site-dir site
 
 messages: install
 	cd django_wxpay_profitsharing && ../$(PY) -m django compilemessages --ignore=.venv -l zh_Hans
@@ -69,4 +105,4 @@ bench: install
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache .demo test-output
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache .demo test-output site

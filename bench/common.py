@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULT_PREFIX = "BENCH_RESULT "
 SUB_MCHID = "1900000109"
 RECEIVER = "86693852"
-DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/wxpay_bench"
+#: Per process, so that a benchmark never drops the database of another one running.
+DEFAULT_PG_URL = f"postgres://postgres@127.0.0.1:5432/wxpay_bench_{os.getpid()}"
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -101,28 +102,31 @@ def seed_orders(sim: Any, count: int, amount: int = 100) -> list[str]:
 
 
 def seed_due_returns(sim: Any, count: int) -> list[int]:
-    """``count`` due ``pending`` returns, one per fresh order; their primary keys."""
-    from django.utils import timezone
+    """``count`` due ``pending`` returns, one per fresh order; their primary keys.
 
-    from django_wxpay_profitsharing.conf import wxpay_settings
-    from django_wxpay_profitsharing.models import ProfitSharingReturn
+    Made the way a shop's code makes them, ``services.create_return(..., submit=True)``
+    (validated, approved by code, so ``pending`` and due now): a return saved as a bare
+    row would be a ``draft``, which nothing ever sends. One transaction keeps it fast.
+    """
+    from django.db import transaction
+
+    from django_wxpay_profitsharing import services
 
     tag = uuid.uuid4().hex[:8]
-    now = timezone.now()
-    rows = ProfitSharingReturn.objects.bulk_create(
-        ProfitSharingReturn(
-            mchid=wxpay_settings.MCHID,
-            sub_mchid=SUB_MCHID,
-            out_order_no=order,
-            out_return_no=f"RB{tag}{n}",
-            return_mchid=RECEIVER,
-            amount=10,
-            description="bench",
-            next_attempt_at=now,
-        )
-        for n, order in enumerate(seed_orders(sim, count))
-    )
-    return [r.pk for r in rows]
+    orders = seed_orders(sim, count)
+    with transaction.atomic():
+        return [
+            services.create_return(
+                out_order_no=order,
+                out_return_no=f"RB{tag}{n}",
+                sub_mchid=SUB_MCHID,
+                return_mchid=RECEIVER,
+                amount=10,
+                description="bench",
+                submit=True,
+            ).pk
+            for n, order in enumerate(orders)
+        ]
 
 
 def max_per_window(stamps: list[float], window: float = 1.0) -> int:

@@ -7,7 +7,7 @@ PostgreSQL are skipped, with the reason, when none answers; the client compariso
 runs in ``bench/.venv-bench`` (created here on first use, with ``wechatpayv3`` and this
 package) so that ``wechatpayv3`` never enters the project's own environment.
 
-    .venv/bin/python bench/run_all.py [--quick] [--only client,bulk,workers,rest,simulator]
+    .venv/bin/python bench/run_all.py [--quick] [--only client,bulk,...]  (names: BENCHMARKS)
 
 ``--quick`` runs smaller sizes (for a smoke test; the ratios are then rougher). Never
 fails on a missed target: it prints figures.
@@ -33,9 +33,11 @@ RESULT_PREFIX = "BENCH_RESULT "
 BENCHMARKS: dict[str, tuple[str, list[str], list[str], bool]] = {
     "client": ("bench_client.py", [], ["--pairs", "200"], True),
     "bulk": ("bench_bulk.py", [], ["--returns", "300", "--sequential", "50"], False),
-    "workers": ("bench_workers.py", [], ["--returns", "600"], False),
+    "workers": ("bench_workers.py", [], ["--returns", "300"], False),
     "rest": ("bench_rest.py", [], ["--rows", "2000"], False),
     "simulator": ("bench_simulator.py", [], ["--seconds", "2"], False),
+    "merchants": ("bench_merchants.py", [], ["--returns", "100"], False),
+    "ratelimit": ("bench_ratelimit.py", [], ["--returns", "200"], False),
 }
 
 

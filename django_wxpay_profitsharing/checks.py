@@ -6,6 +6,7 @@ Ids are ``wxpay_profitsharing.E001``..., so a project can silence one in
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -14,7 +15,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core import checks
 
-from .conf import SECRET_KEYS, SETTINGS_NAME, unset_variable, wxpay_settings
+from .conf import DEFAULTS, SECRET_KEYS, SETTINGS_NAME, unset_variable, wxpay_settings
+from .dbtime import LOAD_TIME_ZONES, converts_time_zones, needs_time_zone_tables
 from .merchants import MERCHANT_KEYS, merchants
 from .wechatpay import crypto
 from .wechatpay.client import TRANSPORTS, is_loopback_host
@@ -237,6 +239,22 @@ def _check_deadline(s: Any) -> Iterable[checks.CheckMessage]:
         )
 
 
+def _check_unknown_keys(s: Any) -> Iterable[checks.CheckMessage]:
+    """A misspelt key (``SUBMIT_ON_CREATED``) would be ignored: name it, and the likely one."""
+    for key in sorted(set(s.user_settings) - set(DEFAULTS), key=str):
+        closest = difflib.get_close_matches(str(key), list(DEFAULTS), n=1)
+        hint = (
+            f"Did you mean '{closest[0]}'?"
+            if closest
+            else "See the settings reference for the valid keys."
+        )
+        yield checks.Warning(
+            f"{SETTINGS_NAME}[{key!r}] is not a setting of this app and is ignored.",
+            hint=hint,
+            id="wxpay_profitsharing.W002",
+        )
+
+
 def _check_merchants(s: Any) -> Iterable[checks.CheckMessage]:
     """``MERCHANTS`` is a dict of merchant ids; ``DEFAULT_MCHID`` one of them."""
     user = s.user_settings
@@ -271,7 +289,7 @@ MERCHANT_CHECKS = (
     _check_base_url,
 )
 #: Checks of the site's own settings.
-SITE_CHECKS = (_check_merchants, _check_transport, _check_deadline)
+SITE_CHECKS = (_check_unknown_keys, _check_merchants, _check_transport, _check_deadline)
 
 
 @checks.register(checks.Tags.security, "wxpay_profitsharing")
@@ -291,4 +309,28 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     for merchant in configured:
         for part in MERCHANT_CHECKS:
             messages.extend(part(merchant))
+    return messages
+
+
+@checks.register(checks.Tags.database, "wxpay_profitsharing")
+def check_time_zone_tables(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """MySQL without time-zone tables cannot convert to ``TIME_ZONE``: say so, and the fix.
+
+    A database check (``manage.py check --database default``, and ``migrate``): it asks
+    the server, once.
+    """
+    messages: list[checks.CheckMessage] = []
+    for alias in databases or ():
+        if needs_time_zone_tables(alias) and not converts_time_zones(alias):
+            messages.append(
+                checks.Warning(
+                    f"The {alias!r} database has no time-zone tables, so it cannot convert "
+                    f"times to TIME_ZONE {settings.TIME_ZONE!r}: the returns admin leaves its "
+                    "date drill-down out, and date lookups in your own code return nothing.",
+                    hint=f"Load them once: {LOAD_TIME_ZONES}.",
+                    id="wxpay_profitsharing.W003",
+                )
+            )
     return messages

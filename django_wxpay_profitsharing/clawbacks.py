@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import allocation, clawback_state, services
 from .clients import client_for
+from .dbtime import for_db
 from .ledger import BLOCKED_LABELS, LineLedger, order_ledger
 from .models import (
     AllocationPolicy,
@@ -113,8 +114,8 @@ def sync_order(
                     "result": line.result,
                     "fail_reason": line.fail_reason or "",
                     "detail_id": line.detail_id or "",
-                    "create_time": line.create_time,
-                    "finish_time": line.finish_time,
+                    "create_time": for_db(line.create_time),
+                    "finish_time": for_db(line.finish_time),
                 },
             )
     return order

@@ -60,6 +60,8 @@ DEFAULTS: dict[str, Any] = {
     # Behaviour.
     # An API create by a user with the submit permission is sent at once (else a draft).
     "SUBMIT_ON_CREATE": True,
+    # The API create answers at once (201, pending) and submits after commit in the background.
+    "SUBMIT_IN_BACKGROUND": False,
     # Two people for money movement: whoever created a return may not submit it.
     "REQUIRE_SEPARATE_SUBMITTER": False,
     "OUT_RETURN_NO_PREFIX": "R",
@@ -79,6 +81,68 @@ DEFAULTS: dict[str, Any] = {
         "django_wxpay_profitsharing.api.permissions.ProfitSharingReturnPermissions"
     ],
     "API_PAGE_SIZE": 50,
+}
+
+#: One line per key for the settings reference (docs/settings.md is generated from these
+#: and ``DEFAULTS`` by ``docs/generate.py``; a test fails when a key has no line).
+DESCRIPTIONS: dict[str, str] = {
+    "MERCHANTS": "Several merchants in one site: `{mchid: {per-merchant keys}}` (credentials, "
+    "and optionally `BASE_URL`, `RATE_LIMIT_QPS`); empty: the top-level keys are the one merchant.",
+    "DEFAULT_MCHID": "The merchant a create uses when it names none (one of `MERCHANTS`).",
+    "MERCHANT_PROVIDER": "Import string of a callable returning `MERCHANTS`' entries, for "
+    "merchants configured elsewhere (read when the settings are).",
+    "MCHID": "Your merchant id, or the service provider's in partner mode (服务商模式). Required.",
+    "MERCHANT_SERIAL_NO": "Serial number of the merchant API certificate (商户API证书序列号). "
+    "Required.",
+    "PRIVATE_KEY": "The merchant API private key (apiclient_key.pem): a path, PEM text or "
+    '`"env:VAR"`. Required; never stored, logged or shown.',
+    "APIV3_KEY": "The 32-byte APIv3 key, to download and decrypt platform certificates "
+    "(platform-certificate mode). A secret like `PRIVATE_KEY`.",
+    "WECHATPAY_PUBLIC_KEY": "The WeChat Pay public key (微信支付公钥, pub_key.pem; "
+    "`-----BEGIN PUBLIC KEY-----`), never a certificate (check E015). Path, PEM or `env:VAR`.",
+    "WECHATPAY_PUBLIC_KEY_ID": "The id shown beside that key, `PUB_KEY_ID_...`: answers signed "
+    "with it are verified with `WECHATPAY_PUBLIC_KEY`.",
+    "PLATFORM_CERTIFICATES": "Platform certificates given by hand (paths or PEM), besides those "
+    "downloaded with `APIV3_KEY`.",
+    "BASE_URL": "Where WeChat Pay answers. Plain http only to a loopback host (the simulator), "
+    "unless `ALLOW_INSECURE_HTTP` (check E016).",
+    "CA_BUNDLE": "A CA bundle for TLS (a path); None: certifi's when installed, else the "
+    "system's. The simulator's `--tls` writes its own into the state directory.",
+    "ALLOW_INSECURE_HTTP": "True allows plain http to a non-loopback `BASE_URL`: a simulator on "
+    "another host (docker compose). Never for WeChat Pay.",
+    "TIMEOUT": "`(connect, read)` seconds, or one number; no call lasts longer than their sum "
+    "(check E018: well below `LEASE_SECONDS`).",
+    "TRANSPORT": '`"urllib3"` (keep-alive pools), `"requests"` (its adapters), or the import '
+    "string of a transport factory.",
+    "CERTIFICATE_REFRESH_INTERVAL": "Least seconds between two downloads of the platform "
+    "certificates (an unknown serial triggers one).",
+    "SUBMIT_ON_CREATE": "An API create by a user with the submit permission is sent at once; "
+    "False: every API create is a draft until submitted.",
+    "SUBMIT_IN_BACKGROUND": "The API create answers at once (201, `pending`) and the submission "
+    "runs in the background after commit, instead of inside the request.",
+    "REQUIRE_SEPARATE_SUBMITTER": "Two people for money movement: whoever created a return may "
+    "not submit it (admin, API and services alike).",
+    "OUT_RETURN_NO_PREFIX": "Prefix of the generated out_return_no (商户回退单号).",
+    "OUT_RETURN_NO_GENERATOR": "Import string of `generator(prefix) -> str` for new "
+    "out_return_no values (time-ordered by default).",
+    "RETRY_BACKOFF": "`(first delay, cap)` seconds between attempts whose outcome is unknown "
+    "(doubling, jittered); the same out_return_no each time.",
+    "POLL_BACKOFF": "`(first delay, cap)` seconds between queries of a `processing` return.",
+    "GET_RETRY_BACKOFF": "`(first delay, cap)` seconds of the client's own immediate retries "
+    "of a failed query.",
+    "LEASE_SECONDS": "How long a claimed return is left to its claimant before another worker "
+    "may take it over.",
+    "PROCESS_BATCH_SIZE": "Returns one `wxpay_process_returns` round (or one Celery batch task) "
+    "takes at most.",
+    "POOL_SIZE": "Threads per process for concurrent calls to WeChat Pay.",
+    "RATE_LIMIT_QPS": "Process-wide calls per second to WeChat Pay (0: unlimited).",
+    "TASK_BACKEND": '`"auto"` (Celery when `CELERY_BROKER_URL` is set and Celery installed), '
+    '`"celery"`, `"thread"` or `"inline"`: where large batches run.',
+    "BULK_BACKGROUND_THRESHOLD": "Batches larger than this (admin action, bulk API) go to the "
+    "background; smaller ones run inside the request.",
+    "API_PERMISSION_CLASSES": "DRF permission classes of the REST API (import strings); by "
+    "default the model permissions, action by action.",
+    "API_PAGE_SIZE": "Returns per page of the API's list (cursor pagination).",
 }
 
 IMPORT_STRINGS = {"OUT_RETURN_NO_GENERATOR", "API_PERMISSION_CLASSES"}

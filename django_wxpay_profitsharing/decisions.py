@@ -141,7 +141,12 @@ _POLL_SLOWER = Decision(schedule=Schedule.POLL, needs_query=False, slow_down=Tru
 P, Q = ReturnState.PENDING, ReturnState.PROCESSING
 
 
-def _rows(state: ReturnState, step: Step, decisions: dict[Outcome, Decision]) -> dict:
+Key = tuple[ReturnState, Step, Outcome]
+
+
+def _rows(
+    state: ReturnState, step: Step, decisions: dict[Outcome, Decision]
+) -> dict[Key, Decision]:
     """One row per outcome, WeChat's answers included, for ``(state, step)``."""
     missing = frozenset(Outcome) - set(decisions) - set(_ANSWERS)
     if missing:
@@ -150,7 +155,7 @@ def _rows(state: ReturnState, step: Step, decisions: dict[Outcome, Decision]) ->
 
 
 #: The state machine: ``(state, step, outcome) -> Decision``.
-TABLE: dict[tuple[ReturnState, Step, Outcome], Decision] = {
+TABLE: dict[Key, Decision] = {
     # A pending return, sent now.
     **_rows(P, Step.SUBMIT, {
         Outcome.MISMATCH: _MAY_HAVE_ARRIVED,

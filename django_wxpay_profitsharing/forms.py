@@ -1,18 +1,26 @@
-"""The admin's add/change form: the amount in yuan, every field validated as WeChat Pay does."""
+"""The admin's forms: a return in yuan, every field validated as WeChat Pay does; a clawback.
+
+The return's add form also picks the merchant (a choice of the configured ones; hidden,
+and the one merchant, when only one is configured).
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from .merchants import default_mchid
-from .models import IDENTITY_FIELDS, ProfitSharingReturn
+from .clawbacks import ACCOUNTS_NEEDED
+from .merchants import default_mchid, merchants
+from .models import IDENTITY_FIELDS, AllocationPolicy, ProfitSharingReturn
 from .services import validate_return_fields
+from .validation_messages import translated
+from .wechatpay import errors, validation
 
 REQUEST_FIELDS = ("sub_mchid", "order_id", "out_order_no", "out_return_no", "return_mchid")
 
@@ -54,6 +62,11 @@ else:  # Django's ModelForm takes no type argument at run time
 
 
 class ProfitSharingReturnForm(_ModelForm):
+    mchid = forms.ChoiceField(
+        label=_("merchant id"),
+        required=False,
+        help_text=_("The merchant whose sharing order the money is returned on."),
+    )
     amount_yuan = YuanField(
         label=_("amount (yuan)"),
         help_text=_("In yuan, at most two decimals: 12.34 is sent as 1234 fen."),
@@ -70,6 +83,17 @@ class ProfitSharingReturnForm(_ModelForm):
             self.fields["out_return_no"].help_text = _("Left blank, a time-ordered number is made.")
         if self.instance.pk:
             self.initial["amount_yuan"] = f"{self.instance.amount_yuan:.2f}"
+        if "mchid" in self.fields:  # absent once it is read-only (an existing return)
+            configured = list(merchants())
+            field = self.fields["mchid"]
+            field.choices = [(mchid, mchid) for mchid in configured]  # type: ignore[attr-defined]
+            field.initial = default_mchid()
+            if len(configured) <= 1:
+                field.widget = forms.HiddenInput()
+
+    def clean_mchid(self) -> str:
+        """The merchant picked; left empty (or hidden), the default merchant."""
+        return str(self.cleaned_data.get("mchid") or default_mchid())
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -105,7 +129,7 @@ class ProfitSharingReturnForm(_ModelForm):
         if self.instance.pk or not number:
             return
         existing = ProfitSharingReturn.objects.filter(
-            mchid=default_mchid(), out_return_no=number
+            mchid=cleaned.get("mchid") or default_mchid(), out_return_no=number
         ).first()
         if existing is None:
             return
@@ -115,3 +139,83 @@ class ProfitSharingReturnForm(_ModelForm):
             raise ValidationError(
                 {"out_return_no": [_("This out_return_no is already used for another return.")]}
             )
+
+
+class ClawbackForm(forms.Form):
+    """What an operator asks of "Claw back" on a sharing order, before the allocation."""
+
+    amount_yuan = YuanField(
+        label=_("amount (yuan)"),
+        required=False,
+        help_text=_("Empty: everything returnable. At most two decimals."),
+    )
+    policy = forms.ChoiceField(
+        label=_("allocation policy"),
+        choices=AllocationPolicy.choices,
+        initial=AllocationPolicy.PROPORTIONAL,
+    )
+    accounts = forms.CharField(
+        label=_("accounts, in order"),
+        required=False,
+        help_text=_("For in_order: the merchant receivers to take from, in turn, "
+                    "separated by commas or spaces."),
+    )  # fmt: skip
+    description = forms.CharField(label=_("description"), max_length=80)
+
+    def clean_accounts(self) -> list[str]:
+        return [
+            part for part in re.split(r"[\s,]+", self.cleaned_data.get("accounts") or "") if part
+        ]
+
+    def clean_description(self) -> str:
+        try:
+            return validation.validate_description(self.cleaned_data.get("description"))
+        except errors.InvalidRequest as exc:
+            raise ValidationError(str(translated(exc.message))) from None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("policy") == AllocationPolicy.IN_ORDER and not cleaned.get("accounts"):
+            self.add_error("accounts", ACCOUNTS_NEEDED)
+        amount = cleaned.get("amount_yuan")
+        cleaned["amount"] = None if amount is None else yuan_to_fen(amount)
+        return cleaned
+
+    def service_fields(self) -> dict[str, Any]:
+        """The clawback's own fields (the sharing order's are the caller's to add)."""
+        data = self.cleaned_data
+        return {
+            "amount": data["amount"],
+            "policy": data["policy"],
+            "accounts": data["accounts"],
+            "description": data["description"],
+        }
+
+
+class SyncOrderForm(forms.Form):
+    """The numbers 查询分账结果 needs to find a sharing order at WeChat Pay."""
+
+    out_order_no = forms.CharField(label=_("merchant sharing order no."), max_length=64)
+    transaction_id = forms.CharField(label=_("WeChat transaction id"), max_length=32)
+    sub_mchid = forms.CharField(
+        label=_("sub-merchant id"), max_length=32, required=False,
+        help_text=_("Partner mode only: the sub-merchant that receives the money back."),
+    )  # fmt: skip
+
+    #: Each field's check, the client's own (its message translated).
+    CHECKS: ClassVar[dict[str, Callable[[Any], str]]] = {
+        "out_order_no": lambda v: validation.validate_out_no(v, "out_order_no"),
+        "transaction_id": validation.validate_transaction_id,
+        "sub_mchid": lambda v: validation.validate_mchid(v, "sub_mchid") if v else "",
+    }
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for name, check in self.CHECKS.items():
+            if name in cleaned:
+                try:
+                    cleaned[name] = check(cleaned[name])
+                except errors.InvalidRequest as exc:
+                    self.add_error(name, str(translated(exc.message)))
+        cleaned["sub_mchid"] = cleaned.get("sub_mchid") or None
+        return cleaned

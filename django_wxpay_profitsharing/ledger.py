@@ -69,7 +69,7 @@ class LineLedger:
 
     @property
     def account(self) -> str:
-        return self.line.account
+        return str(self.line.account)
 
 
 def order_returns(order: ProfitSharingOrder) -> models.QuerySet[ProfitSharingReturn]:

@@ -182,7 +182,7 @@ class ProfitSharingReturn(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.out_return_no
+        return str(self.out_return_no)
 
     @property
     def is_final(self) -> bool:
@@ -335,7 +335,7 @@ class ProfitSharingOrder(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.out_order_no
+        return str(self.out_order_no)
 
     @property
     def is_finished(self) -> bool:
@@ -452,7 +452,7 @@ class ProfitSharingClawback(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.out_clawback_no
+        return str(self.out_clawback_no)
 
     @property
     def amount_yuan(self) -> Decimal:

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -48,6 +49,7 @@ from .wechatpay import WeChatPayClient
 from .wechatpay.models import RETURN_REQUEST_FIELDS, ReturnRequest
 
 logger = logging.getLogger("django_wxpay_profitsharing")
+T = TypeVar("T")
 
 #: The permission that lets a user move a return from draft to WeChat Pay.
 SUBMIT_PERMISSION = "wxpay_profitsharing.submit_profitsharingreturn"
@@ -311,12 +313,39 @@ def refresh(
     return run(ret, Action.REFRESH, client=client)[0]
 
 
+def taking_turns(items: Iterable[T], merchant_of: Callable[[T], Hashable]) -> list[T]:
+    """``items`` reordered so that their merchants take turns (each one's order kept).
+
+    Why: the pool's threads take items in order and each waits for its merchant's rate
+    limit; a batch holding one merchant's items first would keep every thread waiting
+    on that merchant's limit while the other merchants' limits go unused.
+    """
+    queues: dict[Hashable, deque[T]] = {}
+    for item in items:
+        queues.setdefault(merchant_of(item), deque()).append(item)
+    turns: list[T] = []
+    while queues:
+        for key in list(queues):
+            turns.append(queues[key].popleft())
+            if not queues[key]:
+                del queues[key]
+    return turns
+
+
 def run_many(
     pks: Iterable[int], action: Action | str, *, client: WeChatPayClient | None = None
 ) -> list[tuple[ProfitSharingReturn, bool]]:
-    """:func:`run` for many rows on the thread pool; ``(row, ran)`` per pk, in order."""
+    """:func:`run` for many rows on the thread pool; ``(row, ran)`` per pk, in order.
+
+    The rows' merchants take turns on the pool (:func:`taking_turns`).
+    """
     action = Action(action)
-    return map_bounded(lambda pk: run(pk, action, client=client), list(pks))
+    pks = list(pks)
+    owners = dict(ProfitSharingReturn.objects.filter(pk__in=pks).values_list("pk", "mchid"))
+    turns = taking_turns(range(len(pks)), lambda index: owners.get(pks[index], ""))
+    done = map_bounded(lambda index: run(pks[index], action, client=client), turns)
+    by_index = dict(zip(turns, done, strict=True))
+    return [by_index[index] for index in range(len(pks))]
 
 
 def claim_due(
@@ -344,6 +373,32 @@ def claim_due(
         return [
             transitions.claim_row(row, uuid.uuid4().hex, now, Action.DUE, policy) for row in rows
         ]
+
+
+def claim_fairly(
+    limit: int,
+    due_before: datetime,
+    *,
+    policy: transitions.Policy,
+    mchids: list[str] | None,
+) -> list[transitions.Claim]:
+    """Up to ``limit`` due returns, shared out among ``mchids``, the merchants taking turns.
+
+    Why not one :func:`claim_due`: its oldest-first batch may be one merchant's only
+    (a backlog bulk-submitted by one merchant), and the pass would then run at that
+    merchant's rate limit alone. ``mchids`` None (one client for all): one claim.
+    """
+    if mchids is None or len(mchids) <= 1:
+        return claim_due(limit, due_before, policy=policy, mchids=mchids)
+    claims: list[transitions.Claim] = []
+    share, extra = divmod(limit, len(mchids))
+    for index, mchid in enumerate(mchids):
+        wanted = share + (1 if index < extra else 0)
+        if wanted:
+            claims += claim_due(wanted, due_before, policy=policy, mchids=[mchid])
+    if claims and len(claims) < limit:  # some had less than their share: fill up
+        claims += claim_due(limit - len(claims), due_before, policy=policy, mchids=mchids)
+    return taking_turns(claims, lambda claim: claim.mchid)
 
 
 def _usable_merchants(now: datetime) -> list[str]:
@@ -386,7 +441,8 @@ def process_due(
 
     Every merchant's returns in one pass, each with its merchant's client and under its
     merchant's rate limit (``client`` given: that one client for all). Works in
-    batches of ``PROCESS_BATCH_SIZE`` on the thread pool. One bad row, or one
+    batches of ``PROCESS_BATCH_SIZE`` on the thread pool, shared out among the merchants
+    with due returns (:func:`claim_fairly`). One bad row, or one
     merchant's bad key, never stops the pass. Returns counts:
     ``claimed``, one per resulting state, ``errors`` and ``redelivered`` (signals).
     """
@@ -399,7 +455,7 @@ def process_due(
     batch_size = max(1, int(wxpay_settings.PROCESS_BATCH_SIZE))
     while limit is None or summary["claimed"] < limit:
         wanted = batch_size if limit is None else min(batch_size, limit - summary["claimed"])
-        claims = claim_due(wanted, due_before=started, policy=policy, mchids=usable)
+        claims = claim_fairly(wanted, started, policy=policy, mchids=usable)
         if not claims:
             break
         summary["claimed"] += len(claims)
@@ -414,6 +470,7 @@ __all__ = [
     "ReturnConflict",
     "approve",
     "claim_due",
+    "claim_fairly",
     "create_or_get_return",
     "create_return",
     "may_submit",
@@ -423,6 +480,7 @@ __all__ = [
     "run",
     "run_many",
     "submit",
+    "taking_turns",
     "update_draft",
     "validate_return_fields",
 ]

@@ -25,6 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import clawback_state, outbox
+from .dbtime import for_db
 from .decisions import (
     ACTIONS,
     Decision,
@@ -316,8 +317,8 @@ def _write(
         row.return_id = order.return_id or row.return_id
         row.result = order.result
         row.fail_reason = order.fail_reason or ""
-        row.create_time = order.create_time
-        row.finish_time = order.finish_time
+        row.create_time = for_db(order.create_time)
+        row.finish_time = for_db(order.finish_time)
         row.response_json = order.raw
         row.wechat_order_id = order.order_id[:64] or row.wechat_order_id
     if decision.state is not None:

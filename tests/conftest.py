@@ -176,3 +176,14 @@ def signal_log():
     log = SignalLog().connect()
     yield log
     log.disconnect()
+
+
+@pytest.fixture(autouse=True)
+def _site_language():
+    """Every test starts in the site's language: a request's LocaleMiddleware, or a test's
+    ``activate``, must not leak into the next test of the same worker."""
+    from django.utils import translation
+
+    translation.activate("en")
+    yield
+    translation.deactivate()

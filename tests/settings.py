@@ -1,4 +1,4 @@
-"""Settings for the test suite: SQLite by default, PostgreSQL when DATABASE_URL says so."""
+"""Settings for the test suite: SQLite by default, PostgreSQL or MySQL when DATABASE_URL says."""
 
 import json
 import os
@@ -9,7 +9,8 @@ from django_wxpay_profitsharing.testing.database_url import database_from_url
 
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
-USE_TZ = True
+# WXPAY_TEST_USE_TZ=0 runs the suite as the many projects with USE_TZ = False do.
+USE_TZ = os.environ.get("WXPAY_TEST_USE_TZ", "1") != "0"
 TIME_ZONE = "Asia/Shanghai"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]

@@ -148,17 +148,23 @@ def test_a_numeric_out_return_no_never_reaches_the_row_with_that_id(configured, 
     assert client.get(f"{LIST}{by_id.pk}/").data["out_return_no"] == "RID1"
     assert client.get(f"{BY_NO}{by_id.pk}/").data["id"] == by_no.pk
 
-    submitted = client.post(f"{BY_NO}{by_id.pk}/submit/")
+    submitted = client.post(f"{BY_NO}{by_id.pk}/submit/", content_type="application/json")
     assert submitted.status_code == 200 and submitted.data["id"] == by_no.pk
     posts = [c for c in configured.calls() if c["method"] == "POST"]
     assert [c["out_return_no"] for c in posts] == [str(by_id.pk)]
     by_id.refresh_from_db()
     assert (by_id.state, by_id.attempts) == (ReturnState.PENDING, 0)
 
-    refreshed = client.post(f"{BY_NO}{by_id.pk}/refresh/")
+    refreshed = client.post(f"{BY_NO}{by_id.pk}/refresh/", content_type="application/json")
     assert refreshed.status_code == 200 and refreshed.data["id"] == by_no.pk
-    assert client.post(f"{LIST}{by_id.pk}/submit/").data["id"] == by_id.pk
-    assert client.post(f"{LIST}{by_id.pk}/refresh/").data["id"] == by_id.pk
+    assert (
+        client.post(f"{LIST}{by_id.pk}/submit/", content_type="application/json").data["id"]
+        == by_id.pk
+    )
+    assert (
+        client.post(f"{LIST}{by_id.pk}/refresh/", content_type="application/json").data["id"]
+        == by_id.pk
+    )
     assert ProfitSharingReturn.objects.get(pk=by_id.pk).attempts == 1
 
 
@@ -188,9 +194,12 @@ def test_both_routes_are_in_the_openapi_schema(tmp_path):
         for suffix in ("", "submit/", "refresh/"):
             assert path + suffix in paths, sorted(paths)
             for operation in paths[path + suffix].values():
-                in_path = [(p["name"], p["schema"]["type"]) for p in operation["parameters"]]
+                params = operation["parameters"]
+                in_path = [(p["name"], p["schema"]["type"]) for p in params if p["in"] == "path"]
                 assert in_path == ([("id", "integer")] if "{id}" in path else
                                    [("out_return_no", "string")])  # fmt: skip
+                in_query = [p["name"] for p in params if p["in"] == "query"]
+                assert in_query == ([] if "{id}" in path else ["mchid"])  # whose number
     create = paths["/api/wxpay/returns/"]["post"]
     assert list(create["requestBody"]["content"]) == ["application/json"]
     assert {"400", "415"} <= set(create["responses"])
@@ -200,9 +209,15 @@ def test_submit_refresh_and_bulk(configured, order):
     client = api_user()
     configured.configure(processing_seconds=0.2)
     row = services.create_return(**body(order), submit=True)
-    assert client.post(f"{LIST}{row.pk}/submit/").data["state"] == "processing"
+    assert (
+        client.post(f"{LIST}{row.pk}/submit/", content_type="application/json").data["state"]
+        == "processing"
+    )
     configured.advance_clock(0.25)
-    assert client.post(f"{LIST}{row.pk}/refresh/").data["state"] == "succeeded"
+    assert (
+        client.post(f"{LIST}{row.pk}/refresh/", content_type="application/json").data["state"]
+        == "succeeded"
+    )
     configured.configure(processing_seconds=0)
     more = [services.create_return(**body(order, amount=5), submit=True) for _ in range(2)]
     response = client.post(f"{LIST}bulk-submit/", {"ids": [r.pk for r in more]}, format="json")
@@ -252,8 +267,12 @@ def test_anonymous_and_under_privileged(configured, order):
     reader = api_user("reader", ("view_profitsharingreturn",))
     assert reader.get(LIST).status_code == 200
     assert reader.post(LIST, body(order), format="json").status_code == 403
-    assert reader.post(f"{LIST}{row.pk}/submit/").status_code == 403
-    assert reader.post(f"{LIST}{row.pk}/refresh/").status_code == 403
+    assert (
+        reader.post(f"{LIST}{row.pk}/submit/", content_type="application/json").status_code == 403
+    )
+    assert (
+        reader.post(f"{LIST}{row.pk}/refresh/", content_type="application/json").status_code == 403
+    )
     nobody = api_user("nobody", ())
     assert nobody.get(LIST).status_code == 403
     assert nobody.get(f"{LIST}{row.pk}/").status_code == 403
@@ -333,8 +352,13 @@ def test_writes_take_json_only(configured, order, content_type):
     assert undeclared.status_code == 415
     assert ProfitSharingReturn.objects.count() == 1 and configured.calls() == []
     assert ProfitSharingReturn.objects.get().attempts == 0
-    # Without a body a POST needs no Content-Type (curl -X POST); JSON is always fine.
-    assert client.post(f"{LIST}{row.pk}/submit/").status_code == 200
+    # Even without a body a write must declare JSON: a foreign page's bodiless fetch
+    # (no type) or empty form with cached Basic credentials must not submit.
+    bodiless = client.generic("POST", f"{LIST}{row.pk}/submit/", "", content_type=None)
+    assert bodiless.status_code == 415 and configured.calls() == []
+    assert (
+        client.post(f"{LIST}{row.pk}/submit/", content_type="application/json").status_code == 200
+    )
     typed = "application/json; charset=utf-8"
     json_ok = client.post(LIST, json.dumps(body(order, amount=2)), content_type=typed)
     assert json_ok.status_code == 201

@@ -195,6 +195,19 @@ def test_a_deadline_well_below_the_lease_passes(sim):
     assert not {"wxpay_profitsharing.E017", "wxpay_profitsharing.E018"} & set(found)
 
 
+def test_an_unknown_key_is_a_warning_naming_it_and_the_closest_valid_one(sim):
+    with override_settings(WXPAY_PROFITSHARING={**wxpay_config(sim), "SUBMIT_ON_CREATED": False}):
+        (warning,) = [m for m in check_settings() if m.id == "wxpay_profitsharing.W002"]
+    assert "'SUBMIT_ON_CREATED'" in warning.msg and "ignored" in warning.msg
+    assert warning.hint == "Did you mean 'SUBMIT_ON_CREATE'?"
+
+
+def test_an_unknown_key_like_no_valid_one_points_at_the_reference(sim):
+    with override_settings(WXPAY_PROFITSHARING={**wxpay_config(sim), "ZZZ": 1}):
+        (warning,) = [m for m in check_settings() if m.id == "wxpay_profitsharing.W002"]
+    assert "'ZZZ'" in warning.msg and "settings reference" in warning.hint
+
+
 def test_check_without_any_verification_key(sim):
     config = wxpay_config(sim)
     for key in ("WECHATPAY_PUBLIC_KEY", "WECHATPAY_PUBLIC_KEY_ID", "APIV3_KEY"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import Counter
@@ -15,7 +16,7 @@ from django_wxpay_profitsharing import pool, ratelimit, services, task_backends
 from django_wxpay_profitsharing.clients import reset_client
 from django_wxpay_profitsharing.models import ProfitSharingReturn, ReturnState
 from django_wxpay_profitsharing.pool import map_bounded
-from django_wxpay_profitsharing.ratelimit import RateLimiter
+from django_wxpay_profitsharing.ratelimit import WINDOW_SECONDS, RateLimiter
 
 from .conftest import RECEIVER, SUB_MCHID, pending_return, requires_postgres, wxpay_config
 
@@ -67,9 +68,36 @@ def test_rate_limiter_holds_the_rate_with_fake_time():
     for _ in range(200):
         limiter.acquire()
         stamps.append(fake.now)
-    # 200 starts at 20/s after a burst of 2: just under 10 s, never faster.
-    assert stamps[-1] - stamps[0] == pytest.approx((200 - limiter.burst) / 20, abs=0.06)
-    assert max_in_window(stamps, 1.0) <= 20 + limiter.burst
+    # 200 starts, 20 a window: ten windows, the first one not waited out.
+    span = stamps[-1] - stamps[0]
+    assert 9 * WINDOW_SECONDS <= span <= 10 * WINDOW_SECONDS
+    assert max_in_window(stamps, WINDOW_SECONDS - 1e-6) == 20
+    # Spread, not clumped: within a window the bucket's spacing holds.
+    assert max_in_window(stamps, 0.25) <= 0.25 * 20 + limiter.burst
+
+
+def test_a_full_bucket_never_lets_more_than_the_rate_start_within_a_second():
+    """The bucket's burst on top of a second's refill would be refused by WeChat."""
+    limiter, fake = fake_limiter(50)
+    fake.now += 60  # idle: the bucket is full
+    stamps = []
+    for _ in range(300):
+        limiter.acquire()
+        stamps.append(fake.now)
+    assert limiter.burst == 5
+    assert max_in_window(stamps, 1.0) <= 50
+    assert max_in_window(stamps, WINDOW_SECONDS - 1e-6) <= 50
+    # ... and holds the rate it may: 300 starts in six windows less the first.
+    assert stamps[-1] - stamps[0] <= 6 * WINDOW_SECONDS
+
+
+def test_rate_below_one_per_second_still_lets_one_call_start():
+    limiter, fake = fake_limiter(0.5)
+    stamps = []
+    for _ in range(4):
+        limiter.acquire()
+        stamps.append(fake.now)
+    assert [round(b - a, 6) for a, b in itertools.pairwise(stamps)] == [2.0, 2.0, 2.0]
 
 
 def test_rate_limiter_never_exceeds_the_rate_under_eight_threads():
@@ -115,10 +143,31 @@ def test_penalize_halves_once_per_burst_of_answers_and_recovers():
     for _ in range(8):  # eight calls in flight all answered FREQUENCY_LIMITED
         limiter.penalize(seconds=5)
     assert limiter.rate == 8 and limiter.penalized
-    assert starts_per_second(limiter, fake, 4) == pytest.approx(8, rel=0.1)
+    starts_per_second(limiter, fake, 1)  # the last window at 16/s runs out first
+    assert starts_per_second(limiter, fake, 3) == pytest.approx(8 / WINDOW_SECONDS, rel=0.1)
     fake.now += 2  # the hold (5 s from the penalty) is over: doubles back in a step
     assert starts_per_second(limiter, fake, 2) == pytest.approx(16, rel=0.15)
     assert limiter.rate == 16 and not limiter.penalized
+
+
+def test_one_early_call_among_many_slows_by_its_share_not_by_half():
+    """Jitter, not a shared quota: one 429 in a window of 50 calls costs 2%, not 50%."""
+    limiter, fake = fake_limiter(50)
+    starts_per_second(limiter, fake, 3)
+    limiter.penalize(seconds=5)
+    assert limiter.penalized and limiter.rate == pytest.approx(49)
+    fake.now += 5.5  # the hold is over: back to the configured rate at the next start
+    limiter.acquire()
+    assert limiter.rate == 50 and not limiter.penalized
+
+
+def test_half_the_calls_refused_halves_the_rate():
+    """Another process takes half the quota: half of each window's calls are refused."""
+    limiter, fake = fake_limiter(40)
+    starts_per_second(limiter, fake, 3)
+    for _ in range(30):  # more refusals than half the window's calls: at most halved
+        limiter.penalize(seconds=5)
+    assert limiter.rate == 20
 
 
 def test_penalize_repeatedly_slows_to_a_floor():

@@ -35,7 +35,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from .conftest import ON_POSTGRES, RECEIVER, SUB_MCHID
+from .conftest import ON_MYSQL, ON_POSTGRES, RECEIVER, SUB_MCHID
+
+pytestmark = pytest.mark.skipif(
+    ON_MYSQL or os.environ.get("WXPAY_TEST_USE_TZ") == "0",
+    reason="the shop under test keeps SQLite or PostgreSQL: their own passes run it",
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOP = ROOT / "example_project"
@@ -242,8 +247,9 @@ def report(failures: dict[str, str]) -> str:
 @pytest.mark.slow
 def test_api_is_really_exercised(findings):
     """Authenticated requests reach every operation and some succeed (no false green)."""
-    # list, create, bulk-submit; retrieve, submit, refresh by pk and by out_return_no
-    assert len(findings.tried) == 2 * 9, sorted(findings.tried)
+    # returns: list, create, bulk-submit; retrieve, submit, refresh, retry, claw-back-again
+    # by pk and by out_return_no; clawbacks: list, create, retrieve, submit; orders: list, sync
+    assert len(findings.tried) == 2 * 19, sorted(findings.tried)
     assert findings.statuses[401] + findings.statuses[403] == 0, findings.statuses
     assert sum(n for code, n in findings.statuses.items() if code < 300) >= 10
 

@@ -30,6 +30,7 @@ from django.test import override_settings
 from django_wxpay_profitsharing import services
 from django_wxpay_profitsharing.clients import build_client, get_client, reset_client
 from django_wxpay_profitsharing.models import (
+    ProfitSharingClawback,
     ProfitSharingReturn,
     ProfitSharingReturnCall,
     ReturnState,
@@ -453,7 +454,14 @@ PERMS = {
     "creator": ["view", "add"],
     "submitter": ["view", "submit"],
     "refresher": ["view", "refresh"],
+    # issue 13: "model:perm" names a permission on the clawback or sharing order model
+    "clawback creator": ["clawback:view", "clawback:add"],
+    "clawback submitter": ["clawback:view", "clawback:submit", "submit"],
+    "order viewer": ["order:view"],
+    "order syncer": ["order:add"],
 }
+MODELS = {"": "profitsharingreturn", "clawback": "profitsharingclawback",
+          "order": "profitsharingorder"}  # fmt: skip
 # route -> the one permission that allows it (besides the superuser)
 ROUTES = {
     "list": "view",
@@ -466,19 +474,44 @@ ROUTES = {
     "retrieve by number": "view",
     "submit by number": "submit",
     "refresh by number": "refresh",
+    # issue 13: retry now, claw back again (a pending return: 409 and 400 once allowed)
+    "retry": "submit",
+    "retry by number": "submit",
+    "claw back again": "add",
+    "claw back again by number": "add",
+    "clawback list": "clawback:view",
+    "clawback retrieve": "clawback:view",
+    "clawback create": "clawback:add",
+    "clawback submit": "clawback:submit",
+    "order list": "order:view",
+    "order sync": "order:add",
 }
+#: What an allowed route may answer besides success: the route speaking, not a permission.
+ALLOWED_REFUSALS = {"retry": 409, "retry by number": 409, "claw back again": 400,
+                    "claw back again by number": 400}  # fmt: skip
+CLAWBACKS = "/api/wxpay/clawbacks/"
+ORDERS = "/api/wxpay/orders/"
+
+
+def codename(permission: str) -> str:
+    model, _, action = permission.rpartition(":")
+    return f"{action}_{MODELS[model]}"
 
 
 def make_user(name: str, perms: list[str] | None, *, staff: bool = False):
     from django.contrib.auth.models import Permission, User
 
     user = User.objects.create_user(name.replace(" ", "_"), password="pw", is_staff=staff)
-    codenames = [f"{p}_profitsharingreturn" for p in perms or []]
+    codenames = [codename(p) for p in perms or []]
     user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
     return User.objects.get(pk=user.pk)  # no stale permission cache
 
 
-def api_call(client, route: str, row, order):
+def api_call(client, route: str, row, order, clawback=None):
+    other = {"out_order_no": clawback.order.out_order_no, "sub_mchid": SUB_MCHID,
+             "transaction_id": clawback.order.transaction_id} if clawback else {}  # fmt: skip
+    new_clawback = {**other, "out_clawback_no": f"CS{row.pk}", "amount": 1,
+                    "description": "security"}  # fmt: skip
     body = {
         "sub_mchid": SUB_MCHID,
         "out_order_no": order["out_order_no"],
@@ -490,12 +523,38 @@ def api_call(client, route: str, row, order):
         "list": lambda: client.get(API),
         "retrieve": lambda: client.get(f"{API}{row.pk}/"),
         "create": lambda: client.post(API, body, format="json"),
-        "submit": lambda: client.post(f"{API}{row.pk}/submit/"),
-        "refresh": lambda: client.post(f"{API}{row.pk}/refresh/"),
+        "submit": lambda: client.post(f"{API}{row.pk}/submit/", content_type="application/json"),
+        "refresh": lambda: client.post(f"{API}{row.pk}/refresh/", content_type="application/json"),
         "bulk-submit": lambda: client.post(f"{API}bulk-submit/", {"ids": [row.pk]}, format="json"),
         "retrieve by number": lambda: client.get(f"{BY_NUMBER}{row.out_return_no}/"),
-        "submit by number": lambda: client.post(f"{BY_NUMBER}{row.out_return_no}/submit/"),
-        "refresh by number": lambda: client.post(f"{BY_NUMBER}{row.out_return_no}/refresh/"),
+        "submit by number": lambda: client.post(
+            f"{BY_NUMBER}{row.out_return_no}/submit/", content_type="application/json"
+        ),
+        "refresh by number": lambda: client.post(
+            f"{BY_NUMBER}{row.out_return_no}/refresh/", content_type="application/json"
+        ),
+        "retry": lambda: client.post(f"{API}{row.pk}/retry/", content_type="application/json"),
+        "retry by number": lambda: client.post(
+            f"{BY_NUMBER}{row.out_return_no}/retry/", content_type="application/json"
+        ),
+        "claw back again": lambda: client.post(
+            f"{API}{row.pk}/claw-back-again/", content_type="application/json"
+        ),
+        "claw back again by number": lambda: client.post(
+            f"{BY_NUMBER}{row.out_return_no}/claw-back-again/", content_type="application/json"
+        ),
+        "clawback list": lambda: client.get(CLAWBACKS),
+        "clawback retrieve": lambda: client.get(f"{CLAWBACKS}{clawback.pk}/"),
+        "clawback create": lambda: client.post(CLAWBACKS, new_clawback, format="json"),
+        "clawback submit": lambda: client.post(
+            f"{CLAWBACKS}{clawback.pk}/submit/", content_type="application/json"
+        ),
+        "order list": lambda: client.get(ORDERS, {"out_order_no": other["out_order_no"]}),
+        "order sync": lambda: client.post(
+            f"{ORDERS}sync/",
+            {k: other[k] for k in ("out_order_no", "transaction_id", "sub_mchid")},
+            format="json",
+        ),
     }[route]()
 
 
@@ -505,22 +564,34 @@ def test_api_routes_need_their_permission(configured, order, who):
     """Each route for each kind of user: refused without leaving a trace, or allowed."""
     from rest_framework.test import APIClient
 
+    from django_wxpay_profitsharing import clawbacks
+
     sim = configured
     user = make_user(who, PERMS[who]) if PERMS[who] is not None else None
+    # A clawback (drafts) on another order, so that `order` keeps no mirror to refuse by.
+    other = sim.seed_order(f"{order['out_order_no']}C", sub_mchid=SUB_MCHID, amount=10**6)
+    clawback, _created = clawbacks.create_or_get_clawback(
+        {"out_clawback_no": "CSEC", "out_order_no": other["out_order_no"], "amount": 10,
+         "transaction_id": other["transaction_id"], "sub_mchid": SUB_MCHID,
+         "description": "security"},
+    )  # fmt: skip
     for route, needed in ROUTES.items():
         row = pending_row(order)
         client = APIClient()
         if user is not None:
             client.force_authenticate(user)
         rows_before, calls_before = ProfitSharingReturn.objects.count(), len(sim.calls())
-        response = api_call(client, route, row, order)
+        clawbacks_before = ProfitSharingClawback.objects.count()
+        response = api_call(client, route, row, order, clawback)
         allowed = user is not None and needed in PERMS[who]
         if allowed:
-            assert response.status_code in (200, 201, 202), (who, route, response.data)
+            expected_ok = (200, 201, 202, ALLOWED_REFUSALS.get(route))
+            assert response.status_code in expected_ok, (who, route, response.data)
             continue
         expected = (401, 403) if user is None else (403,)
         assert response.status_code in expected, (who, route, response.status_code)
         assert ProfitSharingReturn.objects.count() == rows_before, (who, route)
+        assert ProfitSharingClawback.objects.count() == clawbacks_before, (who, route)
         assert len(sim.calls()) == calls_before, f"{who} made WeChat calls via {route}"
         row.refresh_from_db()
         assert (row.state, row.attempts) == (ReturnState.PENDING, 0), (who, route)
@@ -704,7 +775,7 @@ def error_page_and_report(exc_info, *, debug: bool, app_filter: bool) -> str:
 
     from django_wxpay_profitsharing.error_reports import hide_secrets_in_error_reports
 
-    request = RequestFactory().post("/api/wxpay/returns/1/submit/")
+    request = RequestFactory().post("/api/wxpay/returns/1/submit/", content_type="application/json")
     if app_filter:
         hide_secrets_in_error_reports(request)
     with override_settings(DEBUG=debug):

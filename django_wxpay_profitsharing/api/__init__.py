@@ -8,8 +8,17 @@ matches digits only, so it never takes ``by-out-return-no``)::
                     basename="profitsharing-return-by-out-return-no")
     router.register("profitsharing-returns", ProfitSharingReturnViewSet,
                     basename="profitsharing-return")
+    router.register("clawbacks", ProfitSharingClawbackViewSet,
+                    basename="profitsharing-clawback")
+    router.register("orders", SharingOrderViewSet, basename="profitsharing-order")
 """
 
+from .clawback_views import ProfitSharingClawbackViewSet, SharingOrderViewSet
 from .views import ProfitSharingReturnByNumberViewSet, ProfitSharingReturnViewSet
 
-__all__ = ["ProfitSharingReturnByNumberViewSet", "ProfitSharingReturnViewSet"]
+__all__ = [
+    "ProfitSharingClawbackViewSet",
+    "ProfitSharingReturnByNumberViewSet",
+    "ProfitSharingReturnViewSet",
+    "SharingOrderViewSet",
+]

@@ -1,4 +1,4 @@
-"""List filters: state (repeatable), sub_mchid, out_order_no, return_mchid, created range.
+"""List filters: returns (state, mchid, ids, created range, awaiting_topup), clawbacks, orders.
 
 Written without django-filter so the API needs nothing beyond DRF; bad values answer
 400 naming the parameter, before any of them reaches the database.
@@ -18,14 +18,17 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from ..models import ReturnState
+from ..models import ClawbackState, ReturnState
 
-EXACT = ("sub_mchid", "out_order_no", "return_mchid")
+EXACT = ("mchid", "sub_mchid", "out_order_no", "return_mchid")
 RANGES = (("created_after", "created__gte"), ("created_before", "created__lt"))
 NOT_A_MOMENT = _("expected an ISO 8601 date-time")
 OUT_OF_RANGE = _("date-time out of range: it must fall within the years 1 to 9999 in UTC")
 UNKNOWN_STATE = _("unknown state %(state)r")
 NOT_A_VALUE = _("not a valid value")
+NOT_A_BOOLEAN = _("expected true or false")
+REQUIRED = _("this parameter is required")
+BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
 
 def parse_moment(text: str, name: str) -> datetime:
@@ -64,14 +67,15 @@ class ProfitSharingReturnFilter(filters.BaseFilterBackend):
                 raise ValidationError({"state": [UNKNOWN_STATE % {"state": unknown[0]}]})
             queryset = queryset.filter(state__in=states)
         for name in EXACT:
-            value = params.get(name)
+            value = exact_value(params, name)
             if value:
-                if "\x00" in value or len(value) > 64:
-                    raise ValidationError({name: [NOT_A_VALUE]})
                 queryset = queryset.filter(**{name: value})
         for name, lookup in RANGES:
             if params.get(name):
                 queryset = queryset.filter(**{lookup: parse_moment(params[name], name)})
+        waiting = params.get("awaiting_topup")
+        if waiting:
+            queryset = queryset.filter(awaiting_topup=parse_boolean(waiting, "awaiting_topup"))
         return queryset
 
     def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
@@ -83,5 +87,76 @@ class ProfitSharingReturnFilter(filters.BaseFilterBackend):
             *({"name": n, "in": "query", "required": False,
                "schema": {"type": "string", "format": "date-time"}}
               for n, _lookup in RANGES),
+            {"name": "awaiting_topup", "in": "query", "required": False,
+             "schema": {"type": "boolean"},
+             "description": "Processing returns waiting for their receiver to top up."},
         ]  # fmt: skip
         return params
+
+
+def parse_boolean(text: str, name: str) -> bool:
+    """``true``/``false`` (or 1/0); a 400 naming ``name`` otherwise."""
+    try:
+        return BOOLEANS[text.lower()]
+    except KeyError:
+        raise ValidationError({name: [NOT_A_BOOLEAN]}) from None
+
+
+def exact_value(params: Any, name: str) -> str | None:
+    """A text parameter as given, or None; a 400 naming it if no database can hold it."""
+    value = params.get(name)
+    if not value:
+        return None
+    if "\x00" in value or len(value) > 64:
+        raise ValidationError({name: [NOT_A_VALUE]})
+    return str(value)
+
+
+class ClawbackFilter(filters.BaseFilterBackend):
+    """``state`` (repeatable) and ``out_order_no``."""
+
+    def filter_queryset(
+        self, request: Request, queryset: QuerySet[Any, Any], view: APIView
+    ) -> QuerySet[Any, Any]:
+        states = request.query_params.getlist("state")
+        if states:
+            unknown = [s for s in states if s not in ClawbackState.values]
+            if unknown:
+                raise ValidationError({"state": [UNKNOWN_STATE % {"state": unknown[0]}]})
+            queryset = queryset.filter(state__in=states)
+        number = exact_value(request.query_params, "out_order_no")
+        if number:
+            queryset = queryset.filter(order__out_order_no=number)
+        return queryset
+
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
+        return [
+            {"name": "state", "in": "query", "required": False,
+             "schema": {"type": "string", "enum": list(ClawbackState.values)}},
+            {"name": "out_order_no", "in": "query", "required": False,
+             "schema": {"type": "string"}},
+        ]  # fmt: skip
+
+
+class SharingOrderFilter(filters.BaseFilterBackend):
+    """``out_order_no`` (required: each order's ledger is computed) and ``sub_mchid``."""
+
+    def filter_queryset(
+        self, request: Request, queryset: QuerySet[Any, Any], view: APIView
+    ) -> QuerySet[Any, Any]:
+        number = exact_value(request.query_params, "out_order_no")
+        if number is None:
+            raise ValidationError({"out_order_no": [REQUIRED]})
+        queryset = queryset.filter(out_order_no=number)
+        sub_mchid = exact_value(request.query_params, "sub_mchid")
+        if sub_mchid:
+            queryset = queryset.filter(sub_mchid=sub_mchid)
+        return queryset
+
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
+        return [
+            {"name": "out_order_no", "in": "query", "required": True,
+             "schema": {"type": "string", "minLength": 1, "maxLength": 64}},
+            {"name": "sub_mchid", "in": "query", "required": False,
+             "schema": {"type": "string"}},
+        ]  # fmt: skip

@@ -16,7 +16,6 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.parsers import JSONParser
-from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 
 JSON_MEDIA_TYPE = "application/json"
@@ -24,7 +23,7 @@ DUPLICATE_KEY = _("JSON parse error - duplicate key %(key)r")
 TOO_DEEP = _("JSON parse error - nested too deeply")
 NOT_A_NUMBER = _("JSON parse error - %(constant)s is not a JSON number")
 BAD_JSON = _("JSON parse error - %(problem)s")
-UNDECLARED_BODY = _("A request body must be declared as application/json.")
+UNDECLARED_BODY = _("A write must be declared as Content-Type: application/json.")
 
 
 def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -71,18 +70,17 @@ class StrictJSONParser(JSONParser):
 
 
 def require_json_body(request: Request) -> None:
-    """A write whose body is not declared as JSON is refused (415), even if empty.
+    """A write not declared as JSON is refused (415), even with no body at all.
 
-    Why even empty: an HTML form posts ``application/x-www-form-urlencoded`` with no
-    fields just as well, and ``submit`` needs no field to move money. A request with
-    neither a body nor a ``Content-Type`` (``curl -X POST``) is not a form: allowed.
+    Why even without a body: ``submit`` needs no field to move money, and a foreign
+    page can send a bodiless POST (``fetch`` with no body declares no type) or an empty
+    form with the browser's cached Basic credentials. Declaring
+    ``Content-Type: application/json`` is what a foreign page cannot do without the
+    API's consent (CORS preflight).
     """
-    if request.method in SAFE_METHODS:
-        return
+    if request.method != "POST":
+        return  # reads; and the API has no PUT, PATCH or DELETE (405 says so)
     declared = request.content_type
-    if declared:
-        if declared.split(";", 1)[0].strip().lower() == JSON_MEDIA_TYPE:
-            return
-        raise UnsupportedMediaType(declared)
-    if request.META.get("CONTENT_LENGTH", "") not in ("", "0"):
-        raise UnsupportedMediaType("", detail=UNDECLARED_BODY)
+    if declared and declared.split(";", 1)[0].strip().lower() == JSON_MEDIA_TYPE:
+        return
+    raise UnsupportedMediaType(declared or "", detail=None if declared else UNDECLARED_BODY)

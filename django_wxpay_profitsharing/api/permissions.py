@@ -1,7 +1,22 @@
-"""Model permissions for reads too, and the custom ones for submit and refresh.
+"""Model permissions for reads too, and the custom ones for the actions.
 
 DRF's ``DjangoModelPermissions`` leaves GET open to any authenticated user; money
-records are not for everyone, so reads need ``view_profitsharingreturn``.
+records are not for everyone, so reads need ``view_<model>`` (returns, clawbacks,
+sharing orders alike).
+
+Each action names the permissions it needs on the viewset's own model:
+
+- ``submit`` / ``bulk_submit``: ``submit_<model>`` (a return's, or a clawback's:
+  ``submit_profitsharingclawback``; its returns are approved by the service layer,
+  which also wants ``submit_profitsharingreturn``, see ``services.may_submit``);
+- ``refresh``: ``refresh_profitsharingreturn``;
+- ``retry`` ("retry now", the identical request re-sent): ``submit_profitsharingreturn``:
+  it sends money movement, but approves nothing new;
+- ``claw_back_again``: ``add_profitsharingreturn``: it creates a return; that return
+  is sent at once only if the user may submit too (the draft rules), else a draft;
+- ``sync`` (a sharing order's mirror, from WeChat Pay): ``add_profitsharingorder``:
+  it creates the mirror the first time and only ever writes WeChat's answer into it,
+  so the permission that lets a user bring in a sharing order is the one asked.
 """
 
 from __future__ import annotations
@@ -14,6 +29,9 @@ ACTION_PERMISSIONS = {
     "submit": ["%(app_label)s.submit_%(model_name)s"],
     "bulk_submit": ["%(app_label)s.submit_%(model_name)s"],
     "refresh": ["%(app_label)s.refresh_%(model_name)s"],
+    "retry": ["%(app_label)s.submit_%(model_name)s"],
+    "claw_back_again": ["%(app_label)s.add_%(model_name)s"],
+    "sync": ["%(app_label)s.add_%(model_name)s"],
 }
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from rest_framework import serializers
 
+from .clawback_serializers import ClawbackSerializer, SharingOrderSerializer
 from .serializers import ProfitSharingReturnSerializer
 
 if TYPE_CHECKING:
@@ -46,9 +47,18 @@ __all__ = [
     "BULK_RESPONSES",
     "BY_NUMBER",
     "BY_PK",
+    "CLAWBACK_BY_PK",
+    "CLAWBACK_CREATE_RESPONSES",
+    "CLAWBACK_DETAIL_RESPONSES",
+    "CLAWBACK_LIST_RESPONSES",
+    "CLAWBACK_SUBMIT_RESPONSES",
+    "CLAW_BACK_AGAIN_RESPONSES",
     "CREATE_RESPONSES",
     "DETAIL_RESPONSES",
     "LIST_RESPONSES",
+    "ORDER_LIST_RESPONSES",
+    "ORDER_SYNC_RESPONSES",
+    "RETRY_RESPONSES",
     "extend_schema",
     "extend_schema_view",
 ]
@@ -81,9 +91,16 @@ BY_NUMBER = [
         "out_return_no",
         str,
         OpenApiParameter.PATH,
-        description="This merchant's out_return_no, even when it is all digits.",
+        description="The merchant's out_return_no, even when it is all digits.",
         pattern="^[0-9A-Za-z_*@|-]{1,64}$",
-    )
+    ),
+    OpenApiParameter(
+        "mchid",
+        str,
+        OpenApiParameter.QUERY,
+        required=False,
+        description="Whose out_return_no (a configured merchant id); default DEFAULT_MCHID.",
+    ),
 ]
 AUTH = {
     401: _error("Not authenticated."),
@@ -122,4 +139,65 @@ BULK_RESPONSES = {
     400: _error("ids is missing or invalid, or another field is given."),
     **AUTH,
     **MEDIA,
+}
+
+#: WeChat Pay could not be asked (transport, 5xx, rate limit, our credentials).
+UNAVAILABLE = {
+    503: _error("WeChat Pay could not be asked about the sharing order; try again later.")
+}
+RETRY_RESPONSES = {
+    **ACTION_RESPONSES,
+    409: _error("The return is not waiting for its receiver to top up."),
+}
+CLAW_BACK_AGAIN_RESPONSES = {
+    201: ProfitSharingReturnSerializer,
+    400: _error("The return cannot be clawed back again; the body names the field."),
+    404: _error("No such return."),
+    **AUTH,
+    **MEDIA,
+}
+CLAWBACK_BY_PK = [
+    OpenApiParameter("id", int, OpenApiParameter.PATH, description="The clawback's row id.")
+]
+CLAWBACK_LIST_RESPONSES = {
+    200: ClawbackSerializer(many=True),
+    400: _error("A filter value or the cursor is invalid; the body names the parameter."),
+    **AUTH,
+}
+CLAWBACK_DETAIL_RESPONSES = {
+    200: ClawbackSerializer,
+    404: _error("No such clawback."),
+    **AUTH,
+}
+CLAWBACK_SUBMIT_RESPONSES = {**CLAWBACK_DETAIL_RESPONSES, **MEDIA}
+CLAWBACK_CREATE_RESPONSES = {
+    201: ClawbackSerializer,
+    200: OpenApiResponse(
+        ClawbackSerializer,
+        description="The same out_clawback_no with the same fields: the existing clawback.",
+    ),
+    400: _error(
+        "A field is invalid, unknown or read-only, the amount is over what is returnable,"
+        " WeChat Pay knows no such sharing order (out_order_no), or the JSON is"
+        " malformed; the body names the field."
+    ),
+    409: _error("The out_clawback_no exists with other fields."),
+    **AUTH,
+    **MEDIA,
+    **UNAVAILABLE,
+}
+ORDER_LIST_RESPONSES = {
+    200: SharingOrderSerializer(many=True),
+    400: _error("out_order_no is missing, or a parameter is invalid."),
+    **AUTH,
+}
+ORDER_SYNC_RESPONSES = {
+    200: SharingOrderSerializer,
+    400: _error(
+        "A field is invalid, unknown, or WeChat Pay knows no such sharing order"
+        " (out_order_no); the body names the field."
+    ),
+    **AUTH,
+    **MEDIA,
+    **UNAVAILABLE,
 }

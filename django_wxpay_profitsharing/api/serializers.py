@@ -93,6 +93,12 @@ class ProfitSharingReturnSerializer(
     out_return_no = TextField(
         max_length=64, required=False, allow_blank=True, help_text="Generated when absent."
     )
+    mchid = TextField(
+        max_length=32,
+        required=False,
+        allow_blank=True,
+        help_text="A configured merchant id; absent: DEFAULT_MCHID (the one merchant).",
+    )
     sub_mchid = TextField(max_length=32, required=False, allow_blank=True)
     order_id = TextField(max_length=64, required=False, allow_blank=True)
     out_order_no = TextField(max_length=64, required=False, allow_blank=True)
@@ -104,19 +110,29 @@ class ProfitSharingReturnSerializer(
     class Meta:
         model = ProfitSharingReturn
         fields = (
-            "id", "out_return_no", "state", "sub_mchid", "order_id", "out_order_no",
+            "id", "mchid", "out_return_no", "state", "sub_mchid", "order_id", "out_order_no",
             "return_mchid", "amount", "amount_yuan", "description", "return_id", "result",
             "fail_reason", "create_time", "finish_time", "attempts", "next_attempt_at",
-            "last_error_code", "last_error_message", "created", "updated",
+            "last_error_code", "last_error_message", "created", "updated", "awaiting_topup",
+            "clawback", "replaces", "wechat_order_id",
         )  # fmt: skip
         read_only_fields = (
             "id", "state", "return_id", "result", "fail_reason", "create_time", "finish_time",
             "attempts", "next_attempt_at", "last_error_code", "last_error_message", "created",
-            "updated",
+            "updated", "awaiting_topup", "clawback", "replaces", "wechat_order_id",
         )  # fmt: skip
 
     def get_amount_yuan(self, obj: ProfitSharingReturn) -> str:
         return f"{obj.amount_yuan:.2f}"
+
+    def get_validators(self) -> list[Any]:
+        """None from the model's (mchid, out_return_no) constraint.
+
+        DRF would make ``mchid`` required and answer a repeated create 400; the service
+        layer owns that rule: the same fields again are the existing return (200),
+        other fields a conflict (409), and an absent mchid is ``DEFAULT_MCHID``.
+        """
+        return []
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         try:

@@ -1,11 +1,12 @@
 """``path("api/wxpay/", include("django_wxpay_profitsharing.api.urls"))``.
 
 ``returns/{pk}/`` takes digits only, so ``returns/by-out-return-no/...`` never
-matches it; the two lookups never share a route.
+matches it; the two lookups never share a route. ``clawbacks/{pk}/`` too.
 """
 
 from rest_framework.routers import DefaultRouter
 
+from .clawback_views import ProfitSharingClawbackViewSet, SharingOrderViewSet
 from .views import ProfitSharingReturnByNumberViewSet, ProfitSharingReturnViewSet
 
 app_name = "wxpay_profitsharing"
@@ -17,4 +18,6 @@ router.register(
     basename="profitsharing-return-by-out-return-no",
 )
 router.register("returns", ProfitSharingReturnViewSet, basename="profitsharing-return")
+router.register("clawbacks", ProfitSharingClawbackViewSet, basename="profitsharing-clawback")
+router.register("orders", SharingOrderViewSet, basename="profitsharing-order")
 urlpatterns = router.urls

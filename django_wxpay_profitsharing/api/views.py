@@ -2,7 +2,8 @@
 
 ``/returns/`` lists and creates; ``/returns/{pk}/`` (digits, the row id only) and
 ``/returns/by-out-return-no/{out_return_no}/`` read one return, each with its
-``submit/`` and ``refresh/``. Why two routes: a shop whose out_return_no is its
+``submit/``, ``refresh/``, ``retry/`` (a return waiting for a top-up, re-sent now)
+and ``claw-back-again/`` (a failed one replaced). Why two routes: a shop whose out_return_no is its
 numeric order number ("2") must never reach the return whose row id is 2; one
 route that tried the id first did exactly that.
 
@@ -17,33 +18,36 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext_lazy as _
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .. import services
+from .. import clawbacks, services
 from ..conf import wxpay_settings
-from ..error_reports import SecretSafeErrorReportsViewMixin
+from ..merchants import default_mchid, is_configured
 from ..models import ProfitSharingReturn, ReturnState
 from ..states import Action
 from ..task_backends import dispatch, submit_after_commit
+from .base import MAX_PK, StrictAPIMixin
 from .filters import ProfitSharingReturnFilter
 from .pagination import ReturnCursorPagination
-from .parsers import StrictJSONParser, require_json_body
 from .schema import (
     ACTION_RESPONSES,
     BULK_RESPONSES,
     BY_NUMBER,
     BY_PK,
+    CLAW_BACK_AGAIN_RESPONSES,
     CREATE_RESPONSES,
     DETAIL_RESPONSES,
     LIST_RESPONSES,
+    RETRY_RESPONSES,
     extend_schema,
     extend_schema_view,
 )
@@ -51,11 +55,11 @@ from .serializers import REQUEST_FIELDS, BulkSubmitSerializer, ProfitSharingRetu
 
 #: out_return_no's characters as WeChat Pay documents them (validation.OUT_NO_RE).
 OUT_RETURN_NO_PATTERN = "[0-9A-Za-z_*@|-]{1,64}"
-MAX_PK = 2**63 - 1  # the largest 64-bit key
+NOT_WAITING = _("this return is not waiting for its receiver to top up")
 
 
 class _OneReturnViewSet(
-    SecretSafeErrorReportsViewMixin,
+    StrictAPIMixin,
     mixins.RetrieveModelMixin,
     viewsets.GenericViewSet[ProfitSharingReturn],
 ):
@@ -66,14 +70,6 @@ class _OneReturnViewSet(
     """
 
     serializer_class = ProfitSharingReturnSerializer
-    parser_classes = [StrictJSONParser]
-
-    def get_permissions(self) -> list[BasePermission]:
-        return [permission() for permission in wxpay_settings.API_PERMISSION_CLASSES]
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
-        require_json_body(request)
 
     def get_queryset(self) -> QuerySet[ProfitSharingReturn]:
         return ProfitSharingReturn.objects.all()
@@ -104,6 +100,40 @@ class _OneReturnViewSet(
         row = services.refresh(self.get_object().pk)
         return Response(self.get_serializer(row).data)
 
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, **kwargs: Any) -> Response:
+        """Retry now: re-send, identically, a return waiting for its receiver to top up.
+
+        409 when the return is not waiting (WeChat Pay holds it only while it is).
+        """
+        row = self.get_object()
+        if not (row.state == ReturnState.PROCESSING and row.awaiting_topup):
+            body = {"detail": NOT_WAITING, "code": "not_waiting", "state": row.state}
+            return Response(body, status=status.HTTP_409_CONFLICT)
+        row = clawbacks.retry_now(row)
+        return Response(self.get_serializer(row).data)
+
+    @action(detail=True, methods=["post"], url_path="claw-back-again")
+    def claw_back_again(self, request: Request, **kwargs: Any) -> Response:
+        """Replace a failed or rejected return by a new one (a new out_return_no).
+
+        The new return follows the draft rules: sent at once when ``SUBMIT_ON_CREATE``
+        and the user may submit, a draft otherwise. 400 naming the field when the
+        return cannot be replaced (not failed, replaced already, nothing left).
+        """
+        try:
+            row = clawbacks.claw_back_again(
+                self.get_object(),
+                created_by=request.user,
+                submit=bool(wxpay_settings.SUBMIT_ON_CREATE),
+            )
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from None
+        if row.state == ReturnState.PENDING:
+            submit_after_commit(row.pk)
+        row.refresh_from_db()
+        return Response(self.get_serializer(row).data, status=status.HTTP_201_CREATED)
+
 
 @extend_schema_view(
     list=extend_schema(responses=LIST_RESPONSES),
@@ -111,6 +141,10 @@ class _OneReturnViewSet(
     create=extend_schema(responses=CREATE_RESPONSES),
     submit=extend_schema(request=None, parameters=BY_PK, responses=ACTION_RESPONSES),
     refresh=extend_schema(request=None, parameters=BY_PK, responses=ACTION_RESPONSES),
+    retry=extend_schema(request=None, parameters=BY_PK, responses=RETRY_RESPONSES),
+    claw_back_again=extend_schema(
+        request=None, parameters=BY_PK, responses=CLAW_BACK_AGAIN_RESPONSES
+    ),
     bulk_submit=extend_schema(request=BulkSubmitSerializer, responses=BULK_RESPONSES),
 )
 class ProfitSharingReturnViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, _OneReturnViewSet):
@@ -138,16 +172,25 @@ class ProfitSharingReturnViewSet(mixins.CreateModelMixin, mixins.ListModelMixin,
                 },
                 created_by=request.user,
                 submit=bool(wxpay_settings.SUBMIT_ON_CREATE),
+                mchid=data.get("mchid") or None,
             )
         except services.ReturnConflict as exc:
             body = {**exc.message_dict, "code": "conflict", "existing": exc.existing.pk}
             return Response(body, status=status.HTTP_409_CONFLICT)
         except DjangoValidationError as exc:
             raise ValidationError(exc.message_dict) from None
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        if created and row.state == ReturnState.PENDING and wxpay_settings.SUBMIT_IN_BACKGROUND:
+            # Answer at once, pending: the client need not wait for WeChat Pay's answer
+            # (up to the whole TIMEOUT); the row is serialized before the background runs.
+            body = self.get_serializer(row).data
+            transaction.on_commit(
+                lambda: dispatch([row.pk], Action.SUBMIT, background=True), robust=True
+            )
+            return Response(body, status=code)
         if created and row.state == ReturnState.PENDING:
             submit_after_commit(row.pk)
         row.refresh_from_db()
-        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(self.get_serializer(row).data, status=code)
 
     @action(detail=False, methods=["post"], url_path="bulk-submit")
@@ -179,12 +222,23 @@ class ProfitSharingReturnViewSet(mixins.CreateModelMixin, mixins.ListModelMixin,
     retrieve=extend_schema(parameters=BY_NUMBER, responses=DETAIL_RESPONSES),
     submit=extend_schema(request=None, parameters=BY_NUMBER, responses=ACTION_RESPONSES),
     refresh=extend_schema(request=None, parameters=BY_NUMBER, responses=ACTION_RESPONSES),
+    retry=extend_schema(request=None, parameters=BY_NUMBER, responses=RETRY_RESPONSES),
+    claw_back_again=extend_schema(
+        request=None, parameters=BY_NUMBER, responses=CLAW_BACK_AGAIN_RESPONSES
+    ),
 )
 class ProfitSharingReturnByNumberViewSet(_OneReturnViewSet):
-    """One return by this merchant's ``out_return_no``: never by its row id."""
+    """One return by a merchant's ``out_return_no``: never by its row id.
+
+    The merchant is ``?mchid=`` (default: ``DEFAULT_MCHID``); out_return_no is unique
+    per merchant only. A merchant that is not configured has no returns: 404.
+    """
 
     lookup_field = "out_return_no"
     lookup_value_regex = OUT_RETURN_NO_PATTERN
 
     def get_queryset(self) -> QuerySet[ProfitSharingReturn]:
-        return ProfitSharingReturn.objects.filter(mchid=wxpay_settings.MCHID)
+        mchid = self.request.query_params.get("mchid") or default_mchid()
+        if not is_configured(mchid):
+            return ProfitSharingReturn.objects.none()
+        return ProfitSharingReturn.objects.filter(mchid=mchid)

@@ -43,7 +43,12 @@ Choices where WeChat Pay's documentation leaves room (see wxpay-apiv3.md):
   (a restart is back to the persisted certificate);
 - the bill (``bills.py``) is served for today too, in the layout documented in
   ``wechatpay/bill_parser.py``; its download answer is the one answer not signed;
-- faults act only on authenticated calls that passed the global QPS limit;
+- several merchants (``--merchants N``: the first mchid and the N-1 following ones),
+  each with its own key pair, serial and APIv3 key; each request is verified against
+  the merchant its Authorization names and acts on that merchant's books only; the
+  QPS limit applies per merchant and endpoint; faults, receivers and the clock are
+  shared (see ``credentials.py``, ``ledger.py``);
+- faults act only on authenticated calls that passed their merchant's QPS limit;
 - keep-alive connections idle for 8 s are closed (``--idle-timeout``), like WeChat Pay.
 """
 

@@ -17,25 +17,63 @@ from collections.abc import Sequence
 from .launch import build_server
 from .signing import MODES
 
+#: A simulator started by hand shows PROCESSING for a few seconds before a return settles.
+DEFAULT_PROCESSING_SECONDS = 3.0
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; every option's help says its default (``--help``, the docs)."""
     parser = argparse.ArgumentParser(
         prog="wxpay-simulator",
-        description="A local WeChat Pay APIv3 simulator for profit-sharing returns.",
+        description="A local WeChat Pay APIv3 simulator for profit-sharing returns "
+        "(请求分账回退, its query, 查询分账结果) with an unsigned control surface under "
+        "/_simulator/ for loopback clients. Keys and credentials.json are written into "
+        "--state-dir on first start and kept.",
+        epilog="Tests and the demo pass every option explicitly "
+        "(django_wxpay_profitsharing.testing.simulator.SimulatorProcess).",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
-    parser.add_argument("--state-dir", required=True, help="keys and credentials.json live here")
-    parser.add_argument("--mode", choices=MODES, default="public-key")
-    parser.add_argument("--latency-ms", type=int, default=0)
-    parser.add_argument("--processing-seconds", type=float, default=0.0)
-    parser.add_argument("--tls", action="store_true", help="serve HTTPS (CA in STATE_DIR/ca.pem)")
-    parser.add_argument("--qps-limit", type=int, default=30, help="per endpoint; 0 = unlimited")
-    parser.add_argument("--mchid", default=None, help="default 1900000100 (kept once created)")
-    parser.add_argument("--idle-timeout", type=float, default=8.0, help="keep-alive idle close")
-    parser.add_argument("--exit-on-stdin-eof", action="store_true")
-    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
-    return parser.parse_args(argv)
+    add = parser.add_argument
+    add("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    add("--port", type=int, default=8765, help="port; 0 picks a free one (default: %(default)s)")
+    add("--state-dir", required=True, help="directory for the keys and credentials.json (required)")
+    add("--mode", choices=MODES, default="public-key",
+        help="how answers are signed: the WeChat Pay public key, or platform certificates "
+        "(default: %(default)s)")  # fmt: skip
+    add("--latency-ms", type=int, default=0,
+        help="delay before every answer, in milliseconds (default: %(default)s)")  # fmt: skip
+    add("--processing-seconds", type=float, default=DEFAULT_PROCESSING_SECONDS,
+        help="how long a return stays PROCESSING before it settles; by hand the default "
+        "makes PROCESSING visible, tests pass 0 (default: %(default)s)")  # fmt: skip
+    add("--tls", action="store_true",
+        help="serve HTTPS with its own CA, in STATE_DIR/ca.pem (default: off)")  # fmt: skip
+    add("--qps-limit", type=int, default=30,
+        help="requests per second per endpoint before FREQUENCY_LIMITED; 0 = unlimited "
+        "(default: %(default)s)")  # fmt: skip
+    add("--mchid", default=None,
+        help="the merchant id of a new state directory; an existing one keeps its own "
+        "(default: 1900000100)")  # fmt: skip
+    add("--merchants", type=_positive, default=1,
+        help="serve N merchants: --mchid and the N-1 ids that follow, each with its own "
+        "keys and serial (default: %(default)s)")  # fmt: skip
+    add("--idle-timeout", type=float, default=8.0,
+        help="seconds before an idle keep-alive connection is closed, as WeChat Pay does "
+        "(default: %(default)s)")  # fmt: skip
+    add("--exit-on-stdin-eof", action="store_true",
+        help="exit when stdin closes: no simulator outlives its parent (default: off)")  # fmt: skip
+    add("--verbose", action="store_true",
+        help="log every request to stderr (default: off)")  # fmt: skip
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _exit_when_stdin_closes(stop: threading.Event) -> None:
@@ -60,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         latency_ms=args.latency_ms,
         qps_limit=args.qps_limit,
         mchid=args.mchid,
+        merchants=args.merchants,
         idle_timeout=args.idle_timeout,
         verbose=args.verbose,
     )

@@ -12,8 +12,9 @@ it decides what a client sees when several things are wrong at once:
 1. route: unknown path -> 404 NOT_FOUND, wrong method -> 405 (with ``Allow``);
 2. headers: no ``Accept`` or ``User-Agent`` -> 400 INVALID_REQUEST
    "Http头缺少Accept或User-Agent"; a POST whose ``Content-Type`` is not JSON -> 400;
-3. signature, clock window, nonce -> 401 SIGN_ERROR (never executed);
-4. the global QPS limit per endpoint -> 429 FREQUENCY_LIMITED;
+3. signature (against the merchant the Authorization names), clock window, nonce ->
+   401 SIGN_ERROR (never executed);
+4. the QPS limit per merchant and endpoint -> 429 FREQUENCY_LIMITED;
 5. injected faults that act before execution (latency, reset, timeout_before, http_500,
    rate_limit), then the endpoint itself, then faults on the answer (timeout_after,
    bad_signature, stale_timestamp).
@@ -21,7 +22,10 @@ it decides what a client sees when several things are wrong at once:
 Every answer, errors and 401s included, is signed (see ``signing.py``) and carries a
 ``Request-ID``; every call is logged in ``calls.py``, with the SHA-256 (hex) of its
 request body as ``body_sha256`` (so a test can show that a re-send was identical) and
-the ``out_return_no``/``out_order_no`` it concerns when they can be read.
+the ``out_return_no``/``out_order_no`` it concerns when they can be read, and the
+``mchid`` and ``serial_no`` its Authorization names (as named, verified or not). An
+authenticated call acts on its merchant's books only, and ``/v3/certificates`` is
+encrypted with that merchant's APIv3 key.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from urllib.parse import parse_qsl, unquote
 
 from ..wechatpay.crypto import aes_gcm_encrypt, make_nonce
 from .app import Simulator
+from .auth import named_merchant
 from .bills import DOWNLOAD_PATH, BillFile
 from .errors import ApiError
 from .faults import POST_EXECUTION, PRE_EXECUTION, Fault
@@ -122,6 +127,7 @@ class WeChatPayApi:
         request_id = uuid.uuid4().hex.upper()
         path, _, query = req.target.partition("?")
         endpoint, segment, allowed = route(path)
+        named_mchid, named_serial = named_merchant(req.headers.get("Authorization"))
         record = self.sim.calls.open(
             method=req.method,
             target=req.target,
@@ -130,6 +136,8 @@ class WeChatPayApi:
             status=None,
             code=None,
             **_logged_numbers(endpoint, segment, query, req.body),
+            mchid=named_mchid,
+            serial_no=named_serial,
             body_sha256=hashlib.sha256(req.body).hexdigest(),
             fault=None,
             faults=[],
@@ -157,7 +165,7 @@ class WeChatPayApi:
                 self.sim.calls.update(record, auth_error=auth.reason)
                 raise ApiError(401, "SIGN_ERROR", f"签名错误：{auth.reason}")
             limit = settings.qps_limit
-            if limit and not self.sim.throttles[endpoint].admit(limit):
+            if limit and not self.sim.throttles[(auth.mchid, endpoint)].admit(limit):
                 raise ApiError(429, "FREQUENCY_LIMITED", RATE_MESSAGES[endpoint])
             faults = self.sim.faults.draw(endpoint)
             delay = settings.latency_ms + sum(f.params["ms"] for f in faults if f.name == "latency")
@@ -180,8 +188,10 @@ class WeChatPayApi:
             for fault in faults:
                 if fault.name == "processing":
                     processing = fault.params["seconds"]
-            answer = self._execute(endpoint, segment or "", query, req, processing)
-            status, payload = 200, answer
+            status, payload = (
+                200,
+                self._execute(endpoint, segment or "", query, req, processing, auth.mchid),
+            )
         except ApiError as err:
             status, payload = err.status, err.payload()
         post = next((f for f in faults if f.name in POST_EXECUTION), None) if executed else None
@@ -267,23 +277,33 @@ class WeChatPayApi:
         )
 
     def _execute(
-        self, endpoint: str, segment: str, query: str, req: Incoming, processing: float
+        self,
+        endpoint: str,
+        segment: str,
+        query: str,
+        req: Incoming,
+        processing: float,
+        mchid: str,
     ) -> dict[str, Any] | BillFile:
+        """Run an authenticated call in the books of ``mchid``, its merchant."""
+        ledger = self.sim.ledger
         if endpoint == "create":
-            return self.sim.ledger.create_return(parse_create(req.body), processing)
+            return ledger.create_return(parse_create(req.body), processing, mchid)
         if endpoint == "query":
-            return self.sim.ledger.query_return(parse_query(segment, query))
+            return ledger.query_return(parse_query(segment, query), mchid)
         if endpoint == "order_query":
-            return self.sim.ledger.query_order(parse_order_query(segment, query))
+            return ledger.query_order(parse_order_query(segment, query), mchid)
         if endpoint == "bills":
             host = req.headers.get("Host") or ""
-            return self.sim.bills.apply(query, self.sim.base_url or f"{req.scheme}://{host}")
+            base_url = self.sim.base_url or f"{req.scheme}://{host}"
+            return self.sim.bills.apply(query, base_url, mchid)
         if endpoint == "bill_download":
-            return self.sim.bills.download(query)
-        return self._certificates()
+            return self.sim.bills.download(query, mchid)
+        return self._certificates(mchid)
 
-    def _certificates(self) -> dict[str, Any]:
-        """Every valid platform certificate, AEAD_AES_256_GCM-encrypted with the APIv3 key."""
+    def _certificates(self, mchid: str) -> dict[str, Any]:
+        """Every valid platform certificate, AES-256-GCM-encrypted with the caller's APIv3 key."""
+        apiv3_key = self.sim.merchants[mchid].apiv3_key
         data = []
         for cert in self.sim.signer.certificates():
             nonce = make_nonce(12)
@@ -297,9 +317,7 @@ class WeChatPayApi:
                         "algorithm": "AEAD_AES_256_GCM",
                         "nonce": nonce,
                         "associated_data": "certificate",
-                        "ciphertext": aes_gcm_encrypt(
-                            self.sim.creds.apiv3_key, nonce, "certificate", cert.pem
-                        ),
+                        "ciphertext": aes_gcm_encrypt(apiv3_key, nonce, "certificate", cert.pem),
                     },
                 }
             )

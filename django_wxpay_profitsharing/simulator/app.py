@@ -3,6 +3,11 @@
 Why one container: the HTTP layer, the WeChat Pay API and the control surface all act
 on the same state, and a test's ``reset`` must clear it in one place. Nothing here
 speaks HTTP.
+
+Several merchants share one simulator as they share WeChat Pay: one ledger (each
+order and return under its merchant), one call log, one set of faults; each merchant
+has its own keys and its own QPS windows (``qps_limit`` applies per merchant and
+endpoint, as WeChat Pay's limits do).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any
 from .auth import Authenticator
 from .bills import BillDesk
 from .calls import CallLog
-from .credentials import Credentials
+from .credentials import Credentials, MerchantKeys
 from .faults import ENDPOINTS, FaultBook
 from .ledger import Ledger
 from .signing import MODES, ResponseSigner
@@ -44,13 +49,20 @@ class Simulator:
         self._settings = settings
         self._settings_lock = threading.Lock()
         self.signer = ResponseSigner(creds)
-        merchant = (creds.mchid, creds.merchant_serial_no)
-        self.auth = Authenticator({merchant: creds.merchant_public_key})
-        self.ledger = Ledger(mchid=creds.mchid)
-        self.bills = BillDesk(self.ledger, creds.mchid)
+        served = creds.served()
+        #: Every merchant served, by mchid, the first (the default) first.
+        self.merchants: dict[str, MerchantKeys] = {m.mchid: m for m in served}
+        self.auth = Authenticator({(m.mchid, m.serial_no): m.public_key for m in served})
+        self.ledger = Ledger(mchid=creds.mchid, merchants=tuple(self.merchants))
+        self.bills = BillDesk(self.ledger)
         self.faults = FaultBook()
         self.calls = CallLog()
-        self.throttles = {name: SlidingWindow() for name in ENDPOINTS if name != "any"}
+        self.throttles = {
+            (mchid, name): SlidingWindow()
+            for mchid in self.merchants
+            for name in ENDPOINTS
+            if name != "any"
+        }
 
     @property
     def settings(self) -> Settings:

@@ -7,6 +7,10 @@ Nothing is normalised before verifying.
 
 A request that fails here is answered 401 SIGN_ERROR and never executed; a nonce is
 only remembered once its signature verified, so garbage cannot burn a client's nonce.
+
+Each request is verified against the merchant its ``Authorization`` names: an mchid
+the simulator does not serve, or a serial_no that is not that merchant's (another
+merchant's key included), fails here.
 """
 
 from __future__ import annotations
@@ -34,12 +38,28 @@ class AuthResult:
     mchid: str = ""
 
 
+def named_merchant(authorization: str | None) -> tuple[str | None, str | None]:
+    """(mchid, serial_no) as an ``Authorization`` names them, unverified (for the call log).
+
+    Best effort, never raises: (None, None) when the header cannot be read.
+    """
+    if not authorization:
+        return None, None
+    try:
+        fields = parse_authorization(authorization.strip())
+    except CryptoError:
+        return None, None
+    return fields.get("mchid"), fields.get("serial_no")
+
+
 class Authenticator:
     """Verifies ``Authorization`` against the registered merchant keys."""
 
     def __init__(self, keys: dict[tuple[str, str], rsa.RSAPublicKey]) -> None:
-        # (mchid, SERIAL uppercased) -> merchant API public key
-        self._keys = {(mchid, serial.upper()): key for (mchid, serial), key in keys.items()}
+        # mchid -> SERIAL uppercased -> that merchant's API public key
+        self._keys: dict[str, dict[str, rsa.RSAPublicKey]] = {}
+        for (mchid, serial), key in keys.items():
+            self._keys.setdefault(mchid, {})[serial.upper()] = key
         self._lock = threading.Lock()
         self._seen: dict[tuple[str, str], float] = {}
         self._order: deque[tuple[float, tuple[str, str]]] = deque()
@@ -66,9 +86,12 @@ class Authenticator:
         except CryptoError as exc:
             return AuthResult(False, f"malformed Authorization: {exc}")
         mchid, serial = fields["mchid"], fields["serial_no"]
-        key = self._keys.get((mchid, serial.upper()))
+        serials = self._keys.get(mchid)
+        if serials is None:
+            return AuthResult(False, "unknown mchid")
+        key = serials.get(serial.upper())
         if key is None:
-            return AuthResult(False, "unknown mchid or serial_no")
+            return AuthResult(False, "serial_no is not this merchant's")
         stamp, nonce = fields["timestamp"], fields["nonce_str"]
         if not stamp.isdigit():
             return AuthResult(False, "timestamp is not a number")

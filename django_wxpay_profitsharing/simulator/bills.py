@@ -97,11 +97,11 @@ def _earliest(today: dt.date) -> dt.date:
 class BillDesk:
     """Builds bills from the ledger, hands out download tokens, serves the files."""
 
-    def __init__(self, ledger: Ledger, mchid: str) -> None:
+    def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
-        self.mchid = mchid
         self._lock = threading.Lock()
-        self._tokens: dict[str, tuple[float, bytes]] = {}
+        #: token -> (expires at, the file as served, the merchant that applied)
+        self._tokens: dict[str, tuple[float, bytes, str]] = {}
         self._corrupt_hash = False
         self._corrupt_rows = False
         self.backticks = True
@@ -126,8 +126,8 @@ class BillDesk:
             return {"backticks": self.backticks}
 
     # -- the API -----------------------------------------------------------------------
-    def apply(self, query: str, base_url: str) -> dict[str, Any]:
-        """申请分账账单: build the file now, keep it behind a 30-second token."""
+    def apply(self, query: str, base_url: str, mchid: str) -> dict[str, Any]:
+        """申请分账账单 of ``mchid``'s books: build the file now, behind a 30-second token."""
         params = dict(parse_qsl(query, keep_blank_values=True))
         day = self._bill_date(params.get("bill_date"))
         sub_mchid = params.get("sub_mchid") or None
@@ -137,40 +137,50 @@ class BillDesk:
         if tar_type is not None and tar_type != "GZIP":
             raise param_error("tar_type", tar_type, "只能为GZIP", location="query")
         start = dt.datetime.combine(day, dt.time(), BEIJING).timestamp()
-        movements = self.ledger.movements(start, start + 86400, sub_mchid)
+        movements = self.ledger.movements(start, start + 86400, sub_mchid, mchid)
         if not movements:
             raise ApiError(400, "NO_STATEMENT_EXIST", "账单文件不存在")
         with self._lock:
             corrupt_hash, corrupt_rows = self._corrupt_hash, self._corrupt_rows
             self._corrupt_hash = self._corrupt_rows = False
             backticks = self.backticks
-        plain = self.render(movements, backticks=backticks)
+        plain = self.render(movements, mchid, backticks=backticks)
         digest = hashlib.sha1(plain).hexdigest()  # noqa: S324 - WeChat Pay's hash_type
-        served = self.render(movements, backticks=backticks, tamper=True) if corrupt_rows else plain
+        served = (
+            self.render(movements, mchid, backticks=backticks, tamper=True)
+            if corrupt_rows
+            else plain
+        )
         if corrupt_hash:
             digest = digest[:-1] + ("0" if digest[-1] != "0" else "1")
         body = gzip.compress(served, mtime=0) if tar_type == "GZIP" else served
         token = secrets.token_urlsafe(24)
         now = self.ledger.now()
         with self._lock:
-            for old in [t for t, (expires, _) in self._tokens.items() if expires <= now]:
+            for old in [t for t, entry in self._tokens.items() if entry[0] <= now]:
                 del self._tokens[old]
             while len(self._tokens) >= MAX_TOKENS:
                 del self._tokens[next(iter(self._tokens))]
-            self._tokens[token] = (now + TOKEN_SECONDS, body)
+            self._tokens[token] = (now + TOKEN_SECONDS, body, mchid)
         return {
             "hash_type": "SHA1",
             "hash_value": digest,
             "download_url": f"{base_url}{DOWNLOAD_PATH}?token={token}",
         }
 
-    def download(self, query: str) -> BillFile:
-        """The file behind a live token; 400 INVALID_REQUEST otherwise."""
+    def download(self, query: str, mchid: str) -> BillFile:
+        """The file behind a live token, for the merchant that applied for it.
+
+        Unknown or expired token: 400 INVALID_REQUEST (apply again); another merchant's
+        token: 403 NO_AUTH (WeChat Pay: the downloading merchant is not the applicant).
+        """
         token = dict(parse_qsl(query, keep_blank_values=True)).get("token", "")
         with self._lock:
             entry = self._tokens.get(token)
         if entry is None or entry[0] <= self.ledger.now():
             raise ApiError(400, "INVALID_REQUEST", "下载链接已失效，请重新申请账单")
+        if entry[2] != mchid:
+            raise ApiError(403, "NO_AUTH", "下载账单的商户与申请账单的商户不一致")
         return BillFile(entry[1])
 
     def _bill_date(self, value: str | None) -> dt.date:
@@ -188,10 +198,11 @@ class BillDesk:
         return day
 
     # -- the file ----------------------------------------------------------------------
+    @staticmethod
     def render(
-        self, movements: list[dict[str, Any]], *, backticks: bool, tamper: bool = False
+        movements: list[dict[str, Any]], mchid: str, *, backticks: bool, tamper: bool = False
     ) -> bytes:
-        """The CSV: detail header, rows, summary header, the summary row (UTF-8)."""
+        """The CSV of ``mchid``'s bill: detail header, rows, summary header and row (UTF-8)."""
         mark = "`" if backticks else ""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
@@ -206,7 +217,7 @@ class BillDesk:
             when = dt.datetime.fromtimestamp(int(move["time"]), BEIJING)
             cells = (
                 when.strftime("%Y-%m-%d %H:%M:%S"),
-                self.mchid,
+                mchid,
                 move["sponsor"],
                 move["sub_mchid"],
                 move["transaction_id"],

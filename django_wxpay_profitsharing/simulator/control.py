@@ -25,7 +25,8 @@ Routes (JSON in and out; errors are ``{"error": message}`` with 400/403/404/405/
 POST     /_simulator/orders               seed one order -> 201 the order view
 POST     /_simulator/orders/bulk          {"orders": [...]} -> 201 {"count": n}
 GET      /_simulator/orders/{no}          the order (``?sub_mchid=`` picks among
-                                          sub-merchants, empty = direct) with its
+                                          sub-merchants, empty = direct; ``?mchid=``
+                                          the merchant, default the first) with its
                                           transaction_id and returned/processing/
                                           returnable per receiver
 POST     /_simulator/receivers            {"account", "abnormal"?, "return_enabled"?,
@@ -34,8 +35,12 @@ POST     /_simulator/faults               add a fault -> 201 {"id", ...}
 GET      /_simulator/faults               {"faults": [... with "remaining"]}
 DELETE   /_simulator/faults               clear -> {"cleared": n}
 GET      /_simulator/calls                {"calls": [...]}; ``?since=SEQ`` for newer
-                                          only; each with ``body_sha256``
-GET      /_simulator/returns              {"returns": [entities, result evaluated now]}
+                                          only; each with ``body_sha256`` and the
+                                          ``mchid``/``serial_no`` its Authorization
+                                          names
+GET      /_simulator/returns              {"returns": [entities, result evaluated now,
+                                          each with its ``mchid``]}; ``?mchid=`` one
+                                          merchant's only
 GET|POST /_simulator/config               settings (mode, processing_seconds,
                                           latency_ms, qps_limit)
 POST     /_simulator/clock                {"advance_seconds": s} -> {"offset_seconds"}
@@ -46,17 +51,19 @@ POST     /_simulator/bills/layout         {"backticks": bool}: data fields with 
                                           without the leading backtick (default with)
 POST     /_simulator/reset                ledger, bills, calls, faults, nonces, clock
                                           cleared
-GET      /_simulator/health               {"status": "ok", "base_url", "mode", ...}
+GET      /_simulator/health               {"status": "ok", "base_url", "mode",
+                                          "mchid", "merchants", ...}
 =======  ===============================  ===========================================
 
-An order (``POST /_simulator/orders``): ``out_order_no``, ``sub_mchid`` (partner form;
+An order (``POST /_simulator/orders``): ``mchid`` (the merchant whose books hold it;
+absent/null = the first merchant), ``out_order_no``, ``sub_mchid`` (partner form;
 absent/null = direct), ``order_id`` and ``transaction_id`` (generated when absent,
 kept on re-seeding), ``state`` (FINISHED by default, or PROCESSING) and ``receivers``:
 ``[{"account", "amount", "type"?: MERCHANT_ID | PERSONAL_OPENID | PERSONAL_SUB_OPENID,
 "result"?: SUCCESS | PENDING | CLOSED, "fail_reason"? (CLOSED lines only),
 "description"?}]``. Defaults (MERCHANT_ID, SUCCESS, FINISHED) keep older seeds meaning
 what they meant. To seed the "解冻给分账方" line, give the payer (the sub_mchid, or the
-simulator's mchid in the direct form) as a receiver account: it is never returnable.
+order's mchid in the direct form) as a receiver account: it is never returnable.
 
 A receiver (``POST /_simulator/receivers``): only the fields given change; ``balance``
 is the receiver's available balance in fen from now on (``null``: unlimited, the
@@ -231,15 +238,24 @@ class ControlApi:
             raise ControlError(400, "orders must be a list")
         return 201, {"count": len(self.sim.ledger.seed(orders))}
 
+    def _merchant(self, params: dict[str, list[str]]) -> str | None:
+        """The ``?mchid=`` asked for (None: not given); 400 for one not served."""
+        mchid = params.get("mchid", [""])[0]
+        if not mchid:
+            return None
+        if mchid not in self.sim.merchants:
+            raise ControlError(400, f"mchid {mchid} is not a merchant this simulator serves")
+        return mchid
+
     def get_order(self, out_order_no: str, params: dict[str, list[str]]) -> tuple[int, Any]:
         sub_mchid = params["sub_mchid"][0] if "sub_mchid" in params else None
-        view = self.sim.ledger.order(out_order_no, sub_mchid)
+        view = self.sim.ledger.order(out_order_no, sub_mchid, self._merchant(params))
         if view is None:
             raise ControlError(404, f"no order {out_order_no}")
         return 200, view
 
-    def list_returns(self, _: Incoming, __: dict[str, list[str]]) -> tuple[int, Any]:
-        return 200, {"returns": self.sim.ledger.returns()}
+    def list_returns(self, _: Incoming, params: dict[str, list[str]]) -> tuple[int, Any]:
+        return 200, {"returns": self.sim.ledger.returns(self._merchant(params))}
 
     def mark_receiver(self, req: Incoming, _: dict[str, list[str]]) -> tuple[int, Any]:
         data = _object(req)
@@ -328,5 +344,6 @@ class ControlApi:
             "base_url": self.sim.base_url,
             "mode": self.sim.settings.mode,
             "mchid": self.sim.creds.mchid,
+            "merchants": list(self.sim.merchants),
             "platform_certificates": [c.serial for c in self.sim.signer.certificates()],
         }

@@ -40,6 +40,7 @@ def build_simulator(
     latency_ms: int = 0,
     qps_limit: int = 30,
     mchid: str | None = None,
+    merchants: int = 1,
 ) -> Simulator:
     """Load or create the credentials and build the simulator's state (no socket yet).
 
@@ -48,7 +49,7 @@ def build_simulator(
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
-    creds = load_or_create(Path(state_dir).resolve(), mchid)
+    creds = load_or_create(Path(state_dir).resolve(), mchid, merchants)
     settings = Settings(
         mode=mode,
         processing_seconds=float(processing_seconds),
@@ -69,12 +70,15 @@ def build_server(
     latency_ms: int = 0,
     qps_limit: int = 30,
     mchid: str | None = None,
+    merchants: int = 1,
     idle_timeout: float = 8.0,
     verbose: bool = False,
 ) -> tuple[SimulatorServer, dict[str, Any]]:
     """Load or create the credentials, bind the socket, write ``credentials.json``.
 
     Returns the (not yet serving) server and the credentials record written.
+    ``merchants`` > 1 serves that many merchants (``mchid``, ``mchid + 1``...), each
+    with its own keys (see ``credentials.py``).
     """
     sim = build_simulator(
         state_dir,
@@ -83,6 +87,7 @@ def build_server(
         latency_ms=latency_ms,
         qps_limit=qps_limit,
         mchid=mchid,
+        merchants=merchants,
     )
     tls_files = ensure_tls_files(sim.creds.state_dir) if tls else None
     server = SimulatorServer(

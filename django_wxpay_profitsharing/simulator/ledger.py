@@ -8,8 +8,13 @@ background thread, nothing to race with, and a test can shift the clock
 Rules (wxpay-apiv3.md sections 5, 6 and 13, wxpay-neighbours.md §1a, its Appendix and
 §4, with this project's decisions):
 
-- orders are keyed by (sub_mchid or "", out_order_no) and (sub_mchid or "", order_id):
-  the partner form names a sub-merchant, the direct form none; any 1-32 digit
+- each merchant served has its own books: orders are keyed by (mchid, sub_mchid or "",
+  out_order_no) and (mchid, sub_mchid or "", order_id), returns by (mchid, sub_mchid or
+  "", out_return_no), the mchid being the one the request's Authorization names
+  (default, and for a seed without ``mchid``: the first merchant); a return names its
+  sharing order within its merchant. Receivers (flags, balances) and the clock are
+  shared: a receiver is one account whoever pays it. The partner form names a
+  sub-merchant, the direct form none; any 1-32 digit
   sub_mchid passes validation and simply finds no order unless one was seeded for it;
   each order has a ``transaction_id`` (seeded or generated, 28 digits ``4200...``) and
   each receiver line a ``detail_id`` (``3601...``), both kept when an order is re-seeded;
@@ -131,10 +136,17 @@ class Order:
     state: str
     finished_at: float
     returns: list[Return] = field(default_factory=list)
+    #: The merchant whose books hold the order (the payer of a direct-form order).
+    mchid: str = ""
 
     @property
     def key(self) -> str:
         return self.sub_mchid or ""
+
+    @property
+    def payer(self) -> str:
+        """Who paid the shares: the sub-merchant, or the merchant in the direct form."""
+        return self.sub_mchid or self.mchid
 
     def entity(self) -> dict[str, Any]:
         """The ``OrdersEntity`` of 查询分账结果, fields in the documented order."""
@@ -155,6 +167,7 @@ class Order:
 class OrderSpec:
     """A validated ``POST /_simulator/orders`` body."""
 
+    mchid: str | None
     sub_mchid: str | None
     out_order_no: str
     order_id: str | None
@@ -265,19 +278,22 @@ class SeedError(ValueError):
 class Ledger:
     """All business state behind one short lock; every method is thread-safe."""
 
-    def __init__(self, mchid: str = "") -> None:
-        #: The direct merchant: the payer of direct-form orders (a partner order's is
-        #: its sub_mchid), which can never be returned from.
+    def __init__(self, mchid: str = "", merchants: tuple[str, ...] = ()) -> None:
+        #: The default merchant (the first served): whose books a request or seed
+        #: without an mchid uses. A direct-form order's payer is its merchant (a
+        #: partner order's its sub_mchid), which can never be returned from.
         self.mchid = mchid
+        self.merchants = frozenset(merchants or (mchid,))
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._clock_offset = 0.0
         self._clear()
 
     def _clear(self) -> None:
-        self._orders: dict[tuple[str, str], Order] = {}
-        self._orders_by_id: dict[tuple[str, str], Order] = {}
-        self._returns: dict[tuple[str, str], Return] = {}
+        # Keys: (mchid, sub_mchid or "", number).
+        self._orders: dict[tuple[str, str, str], Order] = {}
+        self._orders_by_id: dict[tuple[str, str, str], Order] = {}
+        self._returns: dict[tuple[str, str, str], Return] = {}
         self._flags: dict[str, ReceiverFlags] = {}
 
     # -- clock -------------------------------------------------------------------------
@@ -312,16 +328,20 @@ class Ledger:
         unless the spec names new ones.
         """
         parsed = [_parse_order_spec(spec) for spec in specs]
+        for spec in parsed:
+            if spec.mchid is not None and spec.mchid not in self.merchants:
+                raise SeedError(f"mchid {spec.mchid} is not a merchant this simulator serves")
         with self._lock:
             now = self.now()
             views = []
             for spec in parsed:
-                key = (spec.sub_mchid or "", spec.out_order_no)
+                mchid = spec.mchid or self.mchid
+                key = (mchid, spec.sub_mchid or "", spec.out_order_no)
                 previous = self._orders.get(key)
                 order_id = spec.order_id or (
                     previous.order_id if previous else self._new_id("3008", now)
                 )
-                other = self._orders_by_id.get((key[0], order_id))
+                other = self._orders_by_id.get((mchid, key[1], order_id))
                 if other is not None and other is not previous:
                     raise SeedError(f"order_id {order_id} belongs to another order")
                 transaction_id = spec.transaction_id or (
@@ -342,14 +362,15 @@ class Ledger:
                     spec.receivers,
                     spec.state,
                     now,
+                    mchid=mchid,
                 )
                 if previous is not None:
                     order.returns = previous.returns
-                    self._orders_by_id.pop((key[0], previous.order_id), None)
+                    self._orders_by_id.pop((mchid, key[1], previous.order_id), None)
                     for ret in order.returns:
                         ret.order = order
                 self._orders[key] = order
-                self._orders_by_id[(key[0], order_id)] = order
+                self._orders_by_id[(mchid, key[1], order_id)] = order
                 views.append(self._order_view(order, now))
             return views
 
@@ -385,12 +406,14 @@ class Ledger:
             return flags.view(account)
 
     # -- the API operations --------------------------------------------------------------
-    def create_return(self, req: CreateRequest, processing_seconds: float) -> dict[str, Any]:
-        """Apply the create rules; returns the entity or raises ``ApiError``."""
-        sub = req.sub_mchid or ""
+    def create_return(
+        self, req: CreateRequest, processing_seconds: float, mchid: str | None = None
+    ) -> dict[str, Any]:
+        """Apply the create rules in ``mchid``'s books; the entity or ``ApiError``."""
+        scope = (mchid or self.mchid, req.sub_mchid or "")
         with self._lock:
             now = self.now()
-            existing = self._returns.get((sub, req.out_return_no))
+            existing = self._returns.get((*scope, req.out_return_no))
             if existing is not None:
                 if not _same_request(existing, req):
                     raise ApiError(
@@ -402,7 +425,7 @@ class Ledger:
                 if existing.awaiting_balance and existing.result == PROCESSING:
                     self._retry_short(existing, now, processing_seconds)
                 return existing.entity()
-            order = self._find_order(sub, req.order_id, req.out_order_no)
+            order = self._find_order(scope, req.order_id, req.out_order_no)
             shared = self._returnable_share(order, req.return_mchid)
             flags = self._flags.get(req.return_mchid)
             if not (flags or ReceiverFlags()).return_enabled:
@@ -434,7 +457,7 @@ class Ledger:
                 ret.debit(flags)
             ret.settle(now)
             order.returns.append(ret)
-            self._returns[(sub, req.out_return_no)] = ret
+            self._returns[(*scope, req.out_return_no)] = ret
             if short:
                 raise ApiError(*SHORT_BALANCE)
             return ret.entity()
@@ -443,7 +466,7 @@ class Ledger:
         """What ``account`` got on ``order`` if WeChat lets it be returned from; else raise."""
         if order.state != "FINISHED":
             raise ApiError(400, "INVALID_REQUEST", "分账单未完成，不能发起回退")
-        if account == (order.sub_mchid or self.mchid):
+        if account == order.payer:
             raise ApiError(400, "INVALID_REQUEST", "分账回退出资商户不允许和接收商户相同")
         lines = [r for r in order.receivers if r.account == account]
         if not lines:
@@ -468,52 +491,64 @@ class Ledger:
             ret.debit(flags)
         ret.settle(now)
 
-    def query_order(self, req: OrderQueryRequest) -> dict[str, Any]:
+    def query_order(self, req: OrderQueryRequest, mchid: str | None = None) -> dict[str, Any]:
         """查询分账结果: the order entity, or 404 RESOURCE_NOT_EXISTS "记录不存在"."""
         with self._lock:
-            order = self._orders.get((req.sub_mchid or "", req.out_order_no))
+            order = self._orders.get((mchid or self.mchid, req.sub_mchid or "", req.out_order_no))
             if order is None or order.transaction_id != req.transaction_id:
                 raise ApiError(404, "RESOURCE_NOT_EXISTS", "记录不存在")
             return order.entity()
 
-    def query_return(self, req: QueryRequest) -> dict[str, Any]:
+    def query_return(self, req: QueryRequest, mchid: str | None = None) -> dict[str, Any]:
         """The entity with its result as of now, or 404 RESOURCE_NOT_EXISTS."""
         with self._lock:
-            ret = self._returns.get((req.sub_mchid or "", req.out_return_no))
+            ret = self._returns.get((mchid or self.mchid, req.sub_mchid or "", req.out_return_no))
             if ret is None or ret.order.out_order_no != req.out_order_no:
                 raise ApiError(404, "RESOURCE_NOT_EXISTS", "记录不存在")
             ret.settle(self.now())
             return ret.entity()
 
-    def _find_order(self, sub: str, order_id: str | None, out_order_no: str | None) -> Order:
-        by_no = self._orders.get((sub, out_order_no)) if out_order_no else None
-        by_id = self._orders_by_id.get((sub, order_id)) if order_id else None
+    def _find_order(
+        self, scope: tuple[str, str], order_id: str | None, out_order_no: str | None
+    ) -> Order:
+        by_no = self._orders.get((*scope, out_order_no)) if out_order_no else None
+        by_id = self._orders_by_id.get((*scope, order_id)) if order_id else None
         order = by_no or by_id
         if order is None or (out_order_no and order_id and by_no is not by_id):
             raise ApiError(404, "RESOURCE_NOT_EXISTS", "分账单不存在")
         return order
 
     # -- views for the control surface -------------------------------------------------
-    def returns(self) -> list[dict[str, Any]]:
-        """Every return with its true current result (evaluated now)."""
+    def returns(self, mchid: str | None = None) -> list[dict[str, Any]]:
+        """Every return (of ``mchid``; None: of every merchant) with its current result.
+
+        Each entity as WeChat answers it, plus the ``mchid`` whose books hold it.
+        """
         with self._lock:
             now = self.now()
             out = []
-            for ret in self._returns.values():
+            for (owner, _, _), ret in self._returns.items():
+                if mchid is not None and owner != mchid:
+                    continue
                 ret.settle(now)
-                out.append(ret.entity())
+                out.append({**ret.entity(), "mchid": owner})
             return out
 
-    def order(self, out_order_no: str, sub_mchid: str | None = None) -> dict[str, Any] | None:
+    def order(
+        self, out_order_no: str, sub_mchid: str | None = None, mchid: str | None = None
+    ) -> dict[str, Any] | None:
         """An order with per-receiver returned/returnable amounts; None if unknown.
 
-        ``sub_mchid`` None matches any sub-merchant (first seeded wins), "" the direct form.
+        ``sub_mchid`` None matches any sub-merchant (first seeded wins), "" the direct
+        form; ``mchid`` None is the default merchant's books.
         """
+        owner = mchid or self.mchid
         with self._lock:
             if sub_mchid is not None:
-                order = self._orders.get((sub_mchid, out_order_no))
+                order = self._orders.get((owner, sub_mchid, out_order_no))
             else:
-                order = next((o for (_, no), o in self._orders.items() if no == out_order_no), None)
+                matching = (o for (m, _, no), o in self._orders.items() if m == owner)
+                order = next((o for o in matching if o.out_order_no == out_order_no), None)
             return None if order is None else self._order_view(order, self.now())
 
     def _order_view(self, order: Order, now: float) -> dict[str, Any]:
@@ -532,7 +567,7 @@ class Ledger:
                 order.state == "FINISHED"
                 and rec.type == MERCHANT_ID
                 and rec.result == SUCCESS
-                and rec.account != (order.sub_mchid or self.mchid)
+                and rec.account != order.payer
             )
             receivers.append(
                 {
@@ -549,6 +584,7 @@ class Ledger:
                 }
             )
         return {
+            "mchid": order.mchid,
             "sub_mchid": order.sub_mchid,
             "out_order_no": order.out_order_no,
             "order_id": order.order_id,
@@ -560,8 +596,11 @@ class Ledger:
         }
 
     # -- the daily bill ----------------------------------------------------------------
-    def movements(self, start: float, end: float, sub_mchid: str | None) -> list[dict[str, Any]]:
-        """The money that moved in ``[start, end)``, for the bill (``simulator/bills.py``).
+    def movements(
+        self, start: float, end: float, sub_mchid: str | None, mchid: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The money that moved in ``[start, end)`` in ``mchid``'s books (None: the default
+        merchant's), for the bill (``simulator/bills.py``).
 
         Split rows: each SUCCESS receiver line of an order that finished then, but the
         payer's own line (解冻给分账方 is not a split to a receiver). Return rows: each
@@ -572,10 +611,11 @@ class Ledger:
         rows: list[dict[str, Any]] = []
         with self._lock:
             now = self.now()
+            owner = mchid or self.mchid
             for order in self._orders.values():
-                if sub_mchid is not None and order.key != sub_mchid:
+                if order.mchid != owner or (sub_mchid is not None and order.key != sub_mchid):
                     continue
-                payer = order.sub_mchid or self.mchid
+                payer = order.payer
                 common = {
                     "sub_mchid": order.sub_mchid or "",
                     "transaction_id": order.transaction_id,
@@ -689,6 +729,9 @@ def _parse_order_spec(spec: Any) -> OrderSpec:
     """Validate one seeded order; raises ``SeedError`` naming the problem."""
     if not isinstance(spec, dict):
         raise SeedError("each order must be a JSON object")
+    mchid = spec.get("mchid") or None
+    if mchid is not None and not (isinstance(mchid, str) and mchid.isdigit()):
+        raise SeedError("mchid must be a string of digits, null or absent")
     sub_mchid = spec.get("sub_mchid") or None
     if sub_mchid is not None and not (isinstance(sub_mchid, str) and sub_mchid.isdigit()):
         raise SeedError("sub_mchid must be a string of digits, null or absent")
@@ -720,5 +763,5 @@ def _parse_order_spec(spec: Any) -> OrderSpec:
         else:
             known.amount += receiver.amount
     return OrderSpec(
-        sub_mchid, out_order_no, order_id, transaction_id, list(merged.values()), state
+        mchid, sub_mchid, out_order_no, order_id, transaction_id, list(merged.values()), state
     )

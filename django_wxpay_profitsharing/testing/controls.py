@@ -57,6 +57,34 @@ class SimulatorControls(ABC):
         """
         return {name.upper(): value for name, value in self.client_kwargs().items()}
 
+    def merchant_credentials(self) -> list[dict[str, Any]]:
+        """Each merchant's ``credentials.json`` entry, the first (the default) first."""
+        return list(self.credentials.get("merchants") or [self.credentials])
+
+    def multi_settings_dict(self) -> dict[str, Any]:
+        """A ``WXPAY_PROFITSHARING`` with ``MERCHANTS`` for every merchant served.
+
+        ``DEFAULT_MCHID`` is the first; the site's keys (``BASE_URL``, ``CA_BUNDLE``,
+        ``TRANSPORT``...) are those of :meth:`settings_dict`.
+        """
+        per_merchant = {
+            "merchant_serial_no": "MERCHANT_SERIAL_NO",
+            "private_key_path": "PRIVATE_KEY",
+            "apiv3_key": "APIV3_KEY",
+            "wechatpay_public_key_path": "WECHATPAY_PUBLIC_KEY",
+            "wechatpay_public_key_id": "WECHATPAY_PUBLIC_KEY_ID",
+        }
+        site = {
+            key: value
+            for key, value in self.settings_dict().items()
+            if key not in {"MCHID", *per_merchant.values()}
+        }
+        merchants = {
+            m["mchid"]: {setting: m[field] for field, setting in per_merchant.items()}
+            for m in self.merchant_credentials()
+        }
+        return {**site, "MERCHANTS": merchants, "DEFAULT_MCHID": self.credentials["mchid"]}
+
     # -- control surface ---------------------------------------------------------------
     def seed_order(
         self,
@@ -68,12 +96,14 @@ class SimulatorControls(ABC):
         *,
         transaction_id: str | None = None,
         state: str | None = None,
+        mchid: str | None = None,
     ) -> dict[str, Any]:
         """Seed a sharing order (default: ``amount`` or 1000 fen to 86693852, FINISHED).
 
         Receivers are ``{"account", "amount", "type"?, "result"?, "fail_reason"?,
         "description"?}`` (MERCHANT_ID and SUCCESS by default); ``transaction_id`` is
-        generated when not given. Returns the order view, ``transaction_id`` included.
+        generated when not given; ``mchid`` is the merchant whose books hold it
+        (default: the first). Returns the order view, ``transaction_id`` included.
         """
         if receivers is None:
             receivers = [
@@ -87,6 +117,8 @@ class SimulatorControls(ABC):
             "state": state,
             "receivers": receivers,
         }
+        if mchid is not None:
+            spec["mchid"] = mchid
         return dict(self.control("POST", "orders", spec))
 
     def seed_orders(self, orders: list[dict[str, Any]]) -> int:
@@ -133,14 +165,16 @@ class SimulatorControls(ABC):
         """
         return list(self.control("GET", "calls", since=since)["calls"])
 
-    def returns(self) -> list[dict[str, Any]]:
-        """Every return with its true current result."""
-        return list(self.control("GET", "returns")["returns"])
+    def returns(self, mchid: str | None = None) -> list[dict[str, Any]]:
+        """Every return (of ``mchid``, if given) with its true current result."""
+        return list(self.control("GET", "returns", mchid=mchid)["returns"])
 
-    def order(self, out_order_no: str, sub_mchid: str | None = None) -> dict[str, Any]:
+    def order(
+        self, out_order_no: str, sub_mchid: str | None = None, mchid: str | None = None
+    ) -> dict[str, Any]:
         """An order with per-receiver returned/returnable amounts."""
         route = f"orders/{quote(out_order_no, safe='')}"
-        return dict(self.control("GET", route, sub_mchid=sub_mchid))
+        return dict(self.control("GET", route, sub_mchid=sub_mchid, mchid=mchid))
 
     def configure(self, **settings: Any) -> dict[str, Any]:
         """Change mode, processing_seconds, latency_ms or qps_limit live."""

@@ -11,6 +11,9 @@ tests never leave servers behind.
     with SimulatorProcess(tmp_path) as sim:
         order = sim.seed_order("P1", sub_mchid="1900000109", amount=1000)
         client = WeChatPayClient(**sim.client_kwargs())
+
+With ``merchants=2`` it serves two merchants, each with its own keys;
+:meth:`SimulatorProcess.multi_settings_dict` configures both (``MERCHANTS``).
 """
 
 from __future__ import annotations
@@ -32,7 +35,32 @@ from .controls import DEFAULT_RECEIVER, SimulatorControls, SimulatorError
 
 READY = "WXPAY_SIMULATOR_READY"
 
-__all__ = ["DEFAULT_RECEIVER", "READY", "SimulatorError", "SimulatorProcess"]
+__all__ = [
+    "DEFAULT_RECEIVER",
+    "READY",
+    "SimulatorError",
+    "SimulatorProcess",
+    "settings_from_state_dir",
+]
+
+
+def settings_from_state_dir(state_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """A ``WXPAY_PROFITSHARING`` dict for the simulator whose state is in ``state_dir``.
+
+    Read from its ``credentials.json`` (written by ``wxpay-simulator --state-dir``), so
+    the keys stay in files: settings hold their paths, never their text.
+    """
+    creds = json.loads((Path(state_dir) / "credentials.json").read_text("utf-8"))
+    return {
+        "MCHID": creds["mchid"],
+        "MERCHANT_SERIAL_NO": creds["merchant_serial_no"],
+        "PRIVATE_KEY": creds["private_key_path"],
+        "APIV3_KEY": creds["apiv3_key"],
+        "WECHATPAY_PUBLIC_KEY": creds["wechatpay_public_key_path"],
+        "WECHATPAY_PUBLIC_KEY_ID": creds["wechatpay_public_key_id"],
+        "BASE_URL": creds["base_url"],
+        "CA_BUNDLE": creds.get("ca_bundle_path"),
+    }
 
 
 class SimulatorProcess(SimulatorControls):
@@ -48,6 +76,7 @@ class SimulatorProcess(SimulatorControls):
         latency_ms: int = 0,
         qps_limit: int = 0,
         port: int = 0,
+        merchants: int = 1,
         extra_args: Iterable[str] = (),
     ) -> None:
         self.state_dir = Path(state_dir)
@@ -57,6 +86,7 @@ class SimulatorProcess(SimulatorControls):
         self.processing_seconds = processing_seconds
         self.latency_ms = latency_ms
         self.qps_limit = qps_limit
+        self.merchants = merchants
         self.extra_args = tuple(extra_args)
         self.base_url: str | None = None
         self.credentials: dict[str, Any] = {}
@@ -90,6 +120,8 @@ class SimulatorProcess(SimulatorControls):
         ]
         if self.tls:
             cmd.append("--tls")
+        if self.merchants != 1:
+            cmd += ["--merchants", str(self.merchants)]
         return [*cmd, *self.extra_args]
 
     def start(self, timeout: float = 20.0) -> SimulatorProcess:

@@ -25,12 +25,13 @@ import platform
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, urlsplit
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .. import __version__
 from . import bills, crypto, errors, validation
@@ -169,7 +170,7 @@ class WeChatPayClient:
         options = {"timeout": timeout, "ca_bundle": ca_bundle, "pool_maxsize": pool_maxsize}
         if not isinstance(transport, str):
             if hasattr(transport, "send"):
-                return transport  # an instance, used as it is
+                return cast(Transport, transport)  # an instance, used as it is
             # A factory: ``factory(base_url, timeout=..., ca_bundle=..., pool_maxsize=...)``.
             return transport(self.base_url, **options)
         if transport == "urllib3":
@@ -217,7 +218,7 @@ class WeChatPayClient:
             out_return_no=out_return_no, out_order_no=out_order_no, sub_mchid=sub_mchid
         )
         path = f"{RETURN_ORDERS_PATH}/{percent_encode(params.pop('out_return_no'))}"
-        query = {k: params[k] for k in ("sub_mchid", "out_order_no") if k in params}
+        query: dict[str, str] = {k: params[k] for k in ("sub_mchid", "out_order_no") if k in params}
         data = self._call("GET", path, query=query, on_call=on_call)
         return self._order(data)
 
@@ -317,13 +318,14 @@ class WeChatPayClient:
             self._last_download = time.monotonic()
             found: list[x509.Certificate] = []
 
-            def check(headers, raw: bytes, request_id: str) -> None:
+            def check(headers: Mapping[str, str], raw: bytes, request_id: str) -> None:
                 found.extend(self._decrypt_certificates(raw, request_id))
                 serial = headers.get("wechatpay-serial", "").upper()
                 bootstrap = next((c for c in found if crypto.certificate_serial(c) == serial), None)
                 key = None
                 if not self.verifier.knows(serial) and bootstrap is not None:
-                    key = bootstrap.public_key()
+                    public = bootstrap.public_key()
+                    key = public if isinstance(public, rsa.RSAPublicKey) else None
                 self.verifier.verify(headers, raw, request_id=request_id, key=key)
 
             self._send("GET", CERTIFICATES_PATH, b"", on_call, 0, check)
@@ -338,6 +340,7 @@ class WeChatPayClient:
 
     @sensitive_variables()
     def _decrypt_certificates(self, raw: bytes, request_id: str) -> list[x509.Certificate]:
+        assert self._apiv3_key is not None  # checked by the caller, download_certificates
         try:
             items = json.loads(raw)["data"]
             certificates = []

@@ -1,19 +1,32 @@
-"""A minimal shop order, linked to its WeChat Pay sharing order by out_order_no."""
+"""A minimal shop order, linked to its WeChat Pay sharing order by out_order_no.
+
+Labels are English msgids translated in ``orders/locale`` (zh_Hans), so the admin
+speaks the browser's language: 订单 in Chinese, "orders" in English.
+"""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Order(models.Model):
-    number = models.CharField("订单号", max_length=32, unique=True)
-    sub_mchid = models.CharField("子商户号", max_length=32)
-    sharing_out_order_no = models.CharField("分账单号", max_length=64, unique=True)
-    total_fen = models.PositiveIntegerField("金额（分）")
-    shared_fen = models.PositiveIntegerField("已分账（分）")
-    refund_may_proceed = models.BooleanField("可以退款", default=False)
-    clawback_note = models.CharField("回退说明", max_length=200, blank=True)
+    number = models.CharField(_("order no."), max_length=32, unique=True)
+    sub_mchid = models.CharField(_("sub-merchant"), max_length=32)
+    sharing_out_order_no = models.CharField(_("sharing order no."), max_length=64, unique=True)
+    transaction_id = models.CharField(_("WeChat transaction id"), max_length=32, blank=True)
+    total_fen = models.PositiveIntegerField(_("total (fen)"))
+    shared_fen = models.PositiveIntegerField(_("shared (fen)"))
+    refund_no = models.CharField(
+        _("refund no."),
+        max_length=64,
+        blank=True,
+        help_text=_("The shop's refund number: the clawback's out_clawback_no."),
+    )
+    refund_may_proceed = models.BooleanField(_("refund may proceed"), default=False)
+    clawback_note = models.CharField(_("clawback note"), max_length=200, blank=True)
 
     class Meta:
-        verbose_name = verbose_name_plural = "订单"
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
 
     def __str__(self) -> str:
         return self.number

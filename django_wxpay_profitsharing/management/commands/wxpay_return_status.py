@@ -12,7 +12,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ...conf import wxpay_settings
+from ...merchants import default_mchid
 from ...models import ProfitSharingReturn, ReturnState
 from ...services import refresh
 from ...wechatpay import errors, validation
@@ -84,7 +84,7 @@ class Command(BaseCommand):
             validation.validate_out_no(number, "out_return_no")
         except errors.InvalidRequest as exc:
             raise CommandError(f"Not a valid out_return_no {number!r}: {exc.message}.") from None
-        mine = ProfitSharingReturn.objects.filter(mchid=wxpay_settings.MCHID, out_return_no=number)
+        mine = ProfitSharingReturn.objects.filter(mchid=default_mchid(), out_return_no=number)
         found: list[ProfitSharingReturn] = list(mine[:1]) or list(
             ProfitSharingReturn.objects.filter(out_return_no=number).order_by("pk")[:10]
         )

@@ -1,22 +1,62 @@
-"""``manage.py seed_demo``: a demo superuser, sharing orders in the simulator, returns to submit."""
+"""``manage.py seed_demo``: the demo's data, in the simulator and in the shop.
+
+- a superuser ``admin`` / ``admin``;
+- orders SHOP0001... each shared to one merchant receiver, with a *draft* return
+  (RDEMO0001...) that waits for the operator: nothing sends a draft until someone
+  selects it and runs "Submit to WeChat Pay" (提交到微信支付);
+- order SHOP0100, shared to two merchant receivers and one personal receiver, to be
+  refunded with "Refund this order": the clawback takes from the two merchants and
+  leaves the personal one out, as WeChat Pay requires.
+
+Run again, it says what it found. The simulator keeps its ledger in memory, so its
+sharing orders are seeded on every run (with fixed transaction ids, so the shop's
+rows still match); the shop's rows are created once.
+"""
 
 import requests
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from django_wxpay_profitsharing.conf import wxpay_settings
+from django_wxpay_profitsharing.models import ProfitSharingReturn
 from django_wxpay_profitsharing.services import create_or_get_return
 from orders.models import Order
 
 RECEIVER = "86693852"
+SECOND_RECEIVER = "86693853"
+PERSONAL_OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
 SUB_MCHID = "1900000109"
+REFUND_ORDER = "SHOP0100"
+
+
+def transaction_id_for(number: str) -> str:
+    """A fixed 28-digit transaction id per order, the same in every run."""
+    return "42000" + number.removeprefix("SHOP").rjust(23, "0")
+
+
+def sharing_orders(count: int) -> list[tuple[str, list[dict]]]:
+    """``(shop order number, receivers)`` of every seeded sharing order."""
+    simple = [
+        (f"SHOP{n:04d}", [{"type": "MERCHANT_ID", "account": RECEIVER, "amount": 1000 * n}])
+        for n in range(1, count + 1)
+    ]
+    mixed = [
+        {"type": "MERCHANT_ID", "account": RECEIVER, "amount": 3000, "description": "平台"},
+        {"type": "MERCHANT_ID", "account": SECOND_RECEIVER, "amount": 2000, "description": "门店"},
+        {"type": "PERSONAL_OPENID", "account": PERSONAL_OPENID, "amount": 1000,
+         "description": "导购佣金"},
+    ]  # fmt: skip
+    return [*simple, (REFUND_ORDER, mixed)]
 
 
 class Command(BaseCommand):
-    help = "Seed the demo: superuser admin/admin, 5 sharing orders, 5 pending clawbacks."
+    help = (
+        "Seed the demo: superuser admin/admin, sharing orders in the simulator, draft "
+        "returns waiting to be submitted, and an order with three receivers to refund."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--orders", type=int, default=5)
+        parser.add_argument("--orders", type=int, default=5, help="single-receiver orders")
 
     def handle(self, *args, orders, **options):
         if not wxpay_settings.BASE_URL.startswith("http://127.0.0.1"):
@@ -26,42 +66,60 @@ class Command(BaseCommand):
         user_model = get_user_model()
         if not user_model.objects.filter(username="admin").exists():
             user_model.objects.create_superuser("admin", "admin@example.com", "admin")
-        control = wxpay_settings.BASE_URL.rstrip("/") + "/_simulator/orders"
-        for n in range(1, orders + 1):
-            number = f"SHOP{n:04d}"
+        created_orders = created_returns = 0
+        for number, receivers in sharing_orders(orders):
             out_order_no = f"P{number}"
-            shared = 1000 * n
-            try:
-                response = requests.post(
-                    control,
-                    json={
-                        "sub_mchid": SUB_MCHID,
-                        "out_order_no": out_order_no,
-                        "receivers": [
-                            {"type": "MERCHANT_ID", "account": RECEIVER, "amount": shared}
-                        ],
-                    },
-                    timeout=5,
-                )
-                response.raise_for_status()
-            except requests.RequestException as exc:
-                raise CommandError(f"the simulator did not accept the demo orders: {exc}") from None
-            Order.objects.update_or_create(
+            self._seed_simulator(number, out_order_no, receivers)
+            shared = sum(r["amount"] for r in receivers)
+            _order, created = Order.objects.get_or_create(
                 number=number,
                 defaults={
                     "sub_mchid": SUB_MCHID,
                     "sharing_out_order_no": out_order_no,
+                    "transaction_id": transaction_id_for(number),
                     "total_fen": shared * 10,
                     "shared_fen": shared,
                 },
             )
-            create_or_get_return(
+            created_orders += created
+            if number == REFUND_ORDER:
+                continue  # refunded with a clawback, from the order's page
+            _row, created = create_or_get_return(
                 sub_mchid=SUB_MCHID,
                 out_order_no=out_order_no,
                 return_mchid=RECEIVER,
                 amount=shared // 2,
                 description=f"订单 {number} 退款前回退",
-                out_return_no=f"RDEMO{n:04d}",
-                submit=False,
+                out_return_no=f"RDEMO{number.removeprefix('SHOP')}",
+                submit=False,  # a draft: it waits for the operator
             )
-        self.stdout.write(f"Seeded {orders} orders and {orders} pending returns.")
+            created_returns += created
+        total = orders + 1
+        if created_orders or created_returns:
+            self.stdout.write(
+                f"Seeded {created_orders} orders and {created_returns} draft returns "
+                f"(order {REFUND_ORDER} has two merchant receivers and one personal one)."
+            )
+        else:
+            drafts = ProfitSharingReturn.objects.filter(state="draft").count()
+            self.stdout.write(
+                f"Found the demo data already: {total} orders, {drafts} draft returns "
+                "waiting to be submitted (the simulator's sharing orders were seeded again)."
+            )
+
+    def _seed_simulator(self, number: str, out_order_no: str, receivers: list[dict]) -> None:
+        control = wxpay_settings.BASE_URL.rstrip("/") + "/_simulator/orders"
+        try:
+            response = requests.post(
+                control,
+                json={
+                    "sub_mchid": SUB_MCHID,
+                    "out_order_no": out_order_no,
+                    "transaction_id": transaction_id_for(number),
+                    "receivers": receivers,
+                },
+                timeout=5,
+            )
+            response.raise_for_status()
+        except requests.RequestException as exc:
+            raise CommandError(f"the simulator did not accept the demo orders: {exc}") from None

@@ -12,8 +12,8 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from .error_reports import SecretSafeErrorReportsAdminMixin
-from .models import Discrepancy, ReconciliationRun
+from ..error_reports import SecretSafeErrorReportsAdminMixin
+from ..models import Discrepancy, ReconciliationRun
 
 # django-stubs makes the admin classes generic; Django's own cannot be subscripted at run time.
 if TYPE_CHECKING:

@@ -9,38 +9,38 @@ request never waits for hundreds of round trips to WeChat Pay.
 from __future__ import annotations
 
 import weakref
-from collections import Counter
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.models import LogEntry
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet, Sum
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import services
-from .error_reports import SecretSafeErrorReportsAdminMixin
-from .forms import REQUEST_FIELDS, ProfitSharingReturnForm
-from .models import IDENTITY_FIELDS, ProfitSharingReturn, ProfitSharingReturnCall, ReturnState
-from .states import Action
-from .task_backends import DispatchResult, dispatch
+from .. import clawbacks, services
+from ..dbtime import converts_time_zones
+from ..error_reports import SecretSafeErrorReportsAdminMixin
+from ..forms import REQUEST_FIELDS, ProfitSharingReturnForm
+from ..models import IDENTITY_FIELDS, ProfitSharingReturn, ProfitSharingReturnCall, ReturnState
+from ..states import FINAL_STATES, Action
+from ..task_backends import DispatchResult, dispatch
+from .common import (
+    CONFIRMATION_TEMPLATE,
+    PREVIEW_ROWS,
+    WAITING_FOR_TOPUP,
+    confirmed_pks,
+    format_yuan,
+    report,
+    return_state,
+)
 
-STATE_COLOURS: dict[str, str] = {
-    ReturnState.DRAFT: "#777777",
-    ReturnState.PENDING: "#8a6d3b",
-    ReturnState.PROCESSING: "#31708f",
-    ReturnState.SUCCEEDED: "#3c763d",
-    ReturnState.FAILED: "#a94442",
-    ReturnState.REJECTED: "#a94442",
-}
 WECHAT_FIELDS = (
     "state",
+    "awaiting_topup",
     "return_id",
     "result",
     "fail_reason",
@@ -56,12 +56,12 @@ WECHAT_FIELDS = (
     "created",
     "updated",
     "created_by",
+    "wechat_order_id",
+    "clawback",
+    "replaces",
     "response_json",
 )
 
-
-#: How many returns the confirmation page lists by number (the count and total cover all).
-PREVIEW_ROWS = 200
 
 #: The change-form requests whose save was refused because the return was sent meanwhile:
 #: save_model decides, log_change and response_change (same request) act on it. Keyed by
@@ -78,18 +78,21 @@ else:
     _ReturnAdminBase = admin.ModelAdmin
 
 
-def confirmed_pks(text: str | None) -> list[int]:
-    """The ids carried by the confirmation page ("1,2,3"); anything else gives none."""
-    try:
-        return [int(part) for part in (text or "").split(",") if part]
-    except ValueError:
-        return []
+class AwaitingTopupFilter(admin.SimpleListFilter):
+    """Processing returns WeChat Pay holds until their receiver tops up."""
 
+    title = _("waiting for top-up")
+    parameter_name = "awaiting_topup"
 
-def format_yuan(fen: int | None) -> str:
-    if fen is None:
-        return "-"
-    return f"¥{Decimal(fen) / 100:,.2f}"
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", WAITING_FOR_TOPUP)]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[ProfitSharingReturn]
+    ) -> QuerySet[ProfitSharingReturn]:
+        if self.value() == "yes":
+            return queryset.filter(state=ReturnState.PROCESSING, awaiting_topup=True)
+        return queryset
 
 
 class CallInline(_CallInlineBase):
@@ -122,22 +125,23 @@ class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBas
     form = ProfitSharingReturnForm
     list_display = ("out_return_no", "coloured_state", "amount_display", "sub_mchid",
                     "out_order_no", "return_id", "fail_reason", "created")  # fmt: skip
-    list_filter = ("state", "sub_mchid", "created")
+    list_filter = ("state", AwaitingTopupFilter, "mchid", "sub_mchid", "created")
     search_fields = ("out_order_no", "order_id", "out_return_no", "return_id")
-    date_hierarchy = "created"
+
+    @property
+    def date_hierarchy(self) -> str | None:  # type: ignore[override]
+        """The date drill-down, unless MySQL cannot convert to TIME_ZONE (no zone tables)."""
+        return "created" if converts_time_zones() else None
+
     list_select_related = ("created_by", "submitted_by")
     show_full_result_count = False
     inlines = [CallInline]
-    actions = ["submit_to_wechat_pay", "refresh_from_wechat_pay"]
+    actions = ["submit_to_wechat_pay", "refresh_from_wechat_pay", "retry_now", "claw_back_again"]
 
     # ------------------------------------------------------------- display
     @admin.display(description=_("state"), ordering="state")
     def coloured_state(self, obj: ProfitSharingReturn) -> str:
-        return format_html(
-            '<strong style="color:{}">{}</strong>',
-            STATE_COLOURS.get(obj.state, "inherit"),
-            obj.get_state_display(),
-        )
+        return return_state(obj)
 
     @admin.display(description=_("amount"), ordering="amount")
     def amount_display(self, obj: ProfitSharingReturn) -> str:
@@ -153,10 +157,10 @@ class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBas
         self, request: HttpRequest, obj: ProfitSharingReturn | None = None
     ) -> tuple[str, ...]:
         if obj is None:
-            return (*REQUEST_FIELDS, "amount_yuan", "description")
+            return ("mchid", *REQUEST_FIELDS, "amount_yuan", "description")
         if not self._editable(obj):
-            return (*REQUEST_FIELDS, "amount_display", "description", *WECHAT_FIELDS)
-        return (*REQUEST_FIELDS, "amount_yuan", "description", *WECHAT_FIELDS)
+            return ("mchid", *REQUEST_FIELDS, "amount_display", "description", *WECHAT_FIELDS)
+        return ("mchid", *REQUEST_FIELDS, "amount_yuan", "description", *WECHAT_FIELDS)
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: ProfitSharingReturn | None = None
@@ -164,8 +168,8 @@ class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBas
         if obj is None:
             return ()
         if not self._editable(obj):
-            return (*REQUEST_FIELDS, "amount_display", "description", *WECHAT_FIELDS)
-        return ("out_return_no", *WECHAT_FIELDS)
+            return ("mchid", *REQUEST_FIELDS, "amount_display", "description", *WECHAT_FIELDS)
+        return ("mchid", "out_return_no", *WECHAT_FIELDS)
 
     def has_delete_permission(
         self, request: HttpRequest, obj: ProfitSharingReturn | None = None
@@ -198,6 +202,7 @@ class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBas
                 "description": data["description"],
             },
             created_by=request.user,
+            mchid=data.get("mchid") or None,
         )
         for field in row._meta.concrete_fields:
             setattr(obj, field.attname, getattr(row, field.attname))
@@ -270,9 +275,7 @@ class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBas
             "media": self.media,
         }
         request.current_app = self.admin_site.name
-        return TemplateResponse(
-            request, "django_wxpay_profitsharing/admin/submit_confirmation.html", context
-        )
+        return TemplateResponse(request, CONFIRMATION_TEMPLATE, context)
 
     @admin.action(permissions=["refresh"], description=_("Refresh status from WeChat Pay"))
     def refresh_from_wechat_pay(
@@ -282,6 +285,105 @@ class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBas
         skipped = queryset.count() - candidates.count()
         self._report(request, dispatch(list(candidates.values_list("pk", flat=True)),
                                        Action.REFRESH), skipped)  # fmt: skip
+
+    @admin.action(permissions=["submit"], description=_("Retry now (waiting for a top-up)"))
+    def retry_now(self, request: HttpRequest, queryset: QuerySet[ProfitSharingReturn]) -> None:
+        """Re-send, identically and now, the selected returns waiting for a top-up."""
+        waiting = queryset.filter(state=ReturnState.PROCESSING, awaiting_topup=True)
+        rows = list(waiting.order_by("pk"))
+        skipped = queryset.count() - len(rows)
+        ran = [(clawbacks.retry_now(row), True) for row in rows]
+        self._report(request, DispatchResult(backend="inline", ran=ran), skipped)
+
+    @admin.action(permissions=["add"], description=_("Claw back again (a new return)"))
+    def claw_back_again(
+        self, request: HttpRequest, queryset: QuerySet[ProfitSharingReturn]
+    ) -> TemplateResponse | None:
+        """Replace failed or rejected returns by new ones, after a confirmation page.
+
+        A replacement goes to WeChat Pay at once when the user may submit it, and is a
+        draft otherwise; one the ledger no longer allows is named and not made.
+        """
+        failed = queryset.filter(state__in=FINAL_STATES, replaced_by__isnull=True).exclude(
+            state=ReturnState.SUCCEEDED
+        )
+        skipped = queryset.count() - failed.count()
+        if request.POST.get("post"):
+            self._claw_back_again_confirmed(request, failed, skipped)
+            return None
+        rows = list(failed.order_by("pk")[:PREVIEW_ROWS])
+        count = failed.count()
+        total = failed.aggregate(total=Sum("amount"))["total"] or 0
+        as_drafts = not services.may_submit(request.user)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Claw back again"),
+            "opts": self.model._meta,
+            "selected": failed,  # only what will be replaced goes on to the confirmed step
+            "pending": rows,
+            "not_shown": max(0, count - PREVIEW_ROWS),
+            "count": count,
+            "skipped": skipped,
+            "total": format_yuan(total),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "action_name": "claw_back_again",
+            "intro": _(
+                "Each return below is replaced by a new one (a new out_return_no), for the "
+                "same receiver and amount, or what the ledger still allows."
+            ),
+            "note": _("You may not submit: the new returns will be drafts.") if as_drafts else "",
+            "confirm_label": _("Yes, claw back again"),
+            "skipped_note": ngettext(
+                "%(count)d selected return has not failed, or was replaced already: skipped.",
+                "%(count)d selected returns have not failed, or were replaced already: skipped.",
+                skipped,
+            )
+            % {"count": skipped}
+            if skipped
+            else "",
+            "media": self.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, CONFIRMATION_TEMPLATE, context)
+
+    def _claw_back_again_confirmed(
+        self, request: HttpRequest, failed: QuerySet[ProfitSharingReturn], skipped: int
+    ) -> None:
+        submit = services.may_submit(request.user)
+        made: list[ProfitSharingReturn] = []
+        refused: list[str] = []
+        for old in failed.order_by("pk"):
+            try:
+                made.append(clawbacks.claw_back_again(old, created_by=request.user, submit=submit))
+            except ValidationError as exc:
+                reasons = "; ".join(m for messages_ in exc.message_dict.values() for m in messages_)
+                refused.append(f"{old.out_return_no} ({reasons})")
+        if refused:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d return could not be clawed back again: %(returns)s.",
+                    "%(count)d returns could not be clawed back again: %(returns)s.",
+                    len(refused),
+                )
+                % {"count": len(refused), "returns": ", ".join(refused)},
+                messages.ERROR,
+            )
+        drafts = [row.pk for row in made if row.state == ReturnState.DRAFT]
+        if drafts:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d new return was made as a draft: submit it to send it.",
+                    "%(count)d new returns were made as drafts: submit them to send them.",
+                    len(drafts),
+                )
+                % {"count": len(drafts)},
+                messages.WARNING,
+            )
+        pending = [row.pk for row in made if row.state == ReturnState.PENDING]
+        if pending or skipped:
+            self._report(request, dispatch(pending, Action.SUBMIT), skipped)
 
     def _approve(self, request: HttpRequest, pks: list[int]) -> tuple[list[int], int]:
         """Approve the drafts among ``pks`` as this user; returns (sendable pks, refused)."""
@@ -307,63 +409,4 @@ class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBas
         return approved, refused
 
     def _report(self, request: HttpRequest, result: DispatchResult, skipped: int) -> None:
-        """One message per outcome, counted."""
-        if result.queued:
-            where = _("Celery") if result.backend == "celery" else _("the worker pool")
-            self.message_user(
-                request,
-                ngettext(
-                    "%(count)d return was queued in the background (%(where)s).",
-                    "%(count)d returns were queued in the background (%(where)s).",
-                    result.queued,
-                )
-                % {"count": result.queued, "where": where},
-                messages.INFO,
-            )
-        outcomes: Counter[str] = Counter()
-        reasons: dict[str, Counter[str]] = {"failed": Counter(), "rejected": Counter()}
-        for row, ran in result.ran:
-            if not ran:
-                outcomes["skipped"] += 1
-            elif row.state == ReturnState.PENDING:
-                outcomes["retry"] += 1
-            else:
-                outcomes[row.state] += 1
-                if row.state == ReturnState.FAILED:
-                    reasons["failed"][row.fail_reason or "-"] += 1
-                if row.state == ReturnState.REJECTED:
-                    reasons["rejected"][row.last_error_code or "-"] += 1
-        outcomes["skipped"] += skipped
-        texts = {
-            "succeeded": (
-                ngettext("%(count)d return succeeded.", "%(count)d returns succeeded.",
-                         outcomes["succeeded"]), messages.SUCCESS),
-            "processing": (
-                ngettext("%(count)d return was submitted; WeChat Pay is processing it.",
-                         "%(count)d returns were submitted; WeChat Pay is processing them.",
-                         outcomes["processing"]), messages.SUCCESS),
-            "failed": (
-                ngettext("%(count)d return failed: %(reasons)s.",
-                         "%(count)d returns failed: %(reasons)s.", outcomes["failed"]),
-                messages.ERROR),
-            "rejected": (
-                ngettext("%(count)d return was rejected by WeChat Pay: %(reasons)s.",
-                         "%(count)d returns were rejected by WeChat Pay: %(reasons)s.",
-                         outcomes["rejected"]), messages.ERROR),
-            "retry": (
-                ngettext("%(count)d return got no definite answer and will be retried.",
-                         "%(count)d returns got no definite answer and will be retried.",
-                         outcomes["retry"]), messages.WARNING),
-            "skipped": (
-                ngettext("%(count)d return was skipped (not in a state for this action).",
-                         "%(count)d returns were skipped (not in a state for this action).",
-                         outcomes["skipped"]), messages.INFO),
-        }  # fmt: skip
-        for key, (text, level) in texts.items():
-            if outcomes[key]:
-                detail = ", ".join(f"{k} ×{v}" for k, v in reasons.get(key, Counter()).items())
-                self.message_user(request, text % {"count": outcomes[key], "reasons": detail},
-                                  level)  # fmt: skip
-
-
-from . import admin_reconciliation  # noqa: E402, F401  (registers its admins)
+        report(self, request, result, skipped)

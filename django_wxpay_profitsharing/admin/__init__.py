@@ -1,0 +1,26 @@
+"""The admin: returns, sharing orders with their ledger, clawbacks, reconciliation runs.
+
+``django_wxpay_profitsharing.admin`` registers the ModelAdmins on import
+(Django's autodiscovery imports it); each lives in its own module.
+"""
+
+from .clawback_admin import ClawbackAdmin, ClawbackReturnInline
+from .common import STATE_COLOURS, confirmed_pks, format_yuan
+from .order_admin import ReceiverLineInline, SharingOrderAdmin
+from .reconciliation_admin import DiscrepancyAdmin, DiscrepancyInline, ReconciliationRunAdmin
+from .return_admin import CallInline, ProfitSharingReturnAdmin
+
+__all__ = [
+    "STATE_COLOURS",
+    "CallInline",
+    "ClawbackAdmin",
+    "ClawbackReturnInline",
+    "DiscrepancyAdmin",
+    "DiscrepancyInline",
+    "ProfitSharingReturnAdmin",
+    "ReceiverLineInline",
+    "ReconciliationRunAdmin",
+    "SharingOrderAdmin",
+    "confirmed_pks",
+    "format_yuan",
+]

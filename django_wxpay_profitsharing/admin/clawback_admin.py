@@ -1,0 +1,158 @@
+"""Clawbacks in the admin: coloured state, amount in yuan, returns inline, "Submit".
+
+A clawback changes only through its returns, so its pages are read-only; "Submit"
+sends its drafts after the same confirmation page as the returns' own Submit.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet, Sum
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from .. import clawbacks
+from ..error_reports import SecretSafeErrorReportsAdminMixin
+from ..models import ProfitSharingClawback, ProfitSharingReturn, ReturnState
+from ..states import Action
+from ..task_backends import dispatch
+from .common import (
+    CLAWBACK_COLOURS,
+    CONFIRMATION_TEMPLATE,
+    PREVIEW_ROWS,
+    coloured,
+    format_yuan,
+    report,
+    return_state,
+)
+
+if TYPE_CHECKING:
+    _ReturnInlineBase = admin.TabularInline[ProfitSharingReturn, ProfitSharingClawback]
+    _ClawbackAdminBase = admin.ModelAdmin[ProfitSharingClawback]
+else:
+    _ReturnInlineBase = admin.TabularInline
+    _ClawbackAdminBase = admin.ModelAdmin
+
+
+class ClawbackReturnInline(_ReturnInlineBase):
+    model = ProfitSharingReturn
+    fk_name = "clawback"
+    extra = 0
+    can_delete = False
+    fields = ("return_link", "return_mchid", "amount_display", "state_display", "fail_reason",
+              "replaces", "created")  # fmt: skip
+    readonly_fields = fields
+    show_change_link = False
+
+    @admin.display(description=_("merchant return no."))
+    def return_link(self, obj: ProfitSharingReturn) -> SafeString:
+        url = reverse("admin:wxpay_profitsharing_profitsharingreturn_change", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, obj.out_return_no)
+
+    @admin.display(description=_("amount"))
+    def amount_display(self, obj: ProfitSharingReturn) -> str:
+        return format_yuan(obj.amount)
+
+    @admin.display(description=_("state"))
+    def state_display(self, obj: ProfitSharingReturn) -> SafeString:
+        return return_state(obj)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The returns are the clawback's parts: whoever may see it sees them.
+        return request.user.has_perm("wxpay_profitsharing.view_profitsharingclawback")
+
+
+@admin.register(ProfitSharingClawback)
+class ClawbackAdmin(SecretSafeErrorReportsAdminMixin, _ClawbackAdminBase):
+    list_display = ("out_clawback_no", "coloured_state", "amount_display", "order",
+                    "policy", "created_by", "created")  # fmt: skip
+    list_filter = ("state", "policy", "created")
+    search_fields = ("out_clawback_no", "order__out_order_no", "order__transaction_id")
+    list_select_related = ("order", "created_by")
+    fields = ("out_clawback_no", "state", "order", "amount_display", "requested_amount",
+              "policy", "accounts", "description", "created_by", "created", "updated")  # fmt: skip
+    readonly_fields = fields
+    inlines = [ClawbackReturnInline]
+    actions = ["submit_clawbacks"]
+
+    @admin.display(description=_("state"), ordering="state")
+    def coloured_state(self, obj: ProfitSharingClawback) -> SafeString:
+        return coloured(CLAWBACK_COLOURS.get(obj.state, "inherit"), obj.get_state_display())
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_display(self, obj: ProfitSharingClawback) -> str:
+        return format_yuan(obj.amount)
+
+    # Made by "Claw back" on a sharing order (or the API); changed only by its returns.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_submit_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("wxpay_profitsharing.submit_profitsharingclawback")
+
+    @admin.action(permissions=["submit"], description=_("Submit to WeChat Pay"))
+    def submit_clawbacks(
+        self, request: HttpRequest, queryset: QuerySet[ProfitSharingClawback]
+    ) -> TemplateResponse | None:
+        """Send the selected clawbacks' drafts (and pending returns), once confirmed."""
+        pending = ProfitSharingReturn.objects.filter(
+            clawback__in=queryset, state__in=[ReturnState.DRAFT, ReturnState.PENDING]
+        ).order_by("pk")
+        if request.POST.get("post"):
+            pks, refused = [], 0
+            for clawback in queryset.order_by("pk"):
+                try:
+                    pks += clawbacks.submit_clawback(clawback, by=request.user)
+                except PermissionDenied:
+                    refused += 1
+            if refused:
+                self.message_user(
+                    request,
+                    ngettext(
+                        "%(count)d clawback was left with drafts: you may not submit it.",
+                        "%(count)d clawbacks were left with drafts: you may not submit them.",
+                        refused,
+                    )
+                    % {"count": refused},
+                    messages.WARNING,
+                )
+            report(self, request, dispatch(pks, Action.SUBMIT), 0)
+            return None
+        count = pending.count()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Submit clawbacks to WeChat Pay"),
+            "opts": self.model._meta,
+            "selected": queryset,
+            "pending": pending[:PREVIEW_ROWS],
+            "not_shown": max(0, count - PREVIEW_ROWS),
+            "count": count,
+            "skipped": 0,
+            "total": format_yuan(pending.aggregate(total=Sum("amount"))["total"] or 0),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "action_name": "submit_clawbacks",
+            "media": self.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, CONFIRMATION_TEMPLATE, context)

@@ -1,0 +1,170 @@
+"""Clawbacks and sharing orders over REST, beside the returns.
+
+``/clawbacks/`` lists and creates (idempotent on ``out_clawback_no``: the same
+fields again are a 200 with the same clawback, other fields a 409);
+``/clawbacks/{pk}/`` reads one, ``/clawbacks/{pk}/submit/`` submits its drafts.
+``/orders/?out_order_no=`` shows a mirrored sharing order with its receivers'
+ledger; ``/orders/sync/`` mirrors it from WeChat Pay first. No update or delete:
+clawbacks change only through their returns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
+from django.http import Http404
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from .. import clawbacks
+from ..conf import wxpay_settings
+from ..models import ProfitSharingClawback, ProfitSharingOrder, ReturnState
+from ..states import Action
+from ..task_backends import dispatch, submit_after_commit
+from ..wechatpay import errors
+from .base import MAX_PK, StrictAPIMixin
+from .clawback_serializers import ClawbackSerializer, SharingOrderSerializer, SyncOrderSerializer
+from .filters import ClawbackFilter, SharingOrderFilter
+from .pagination import ReturnCursorPagination
+from .schema import (
+    CLAWBACK_BY_PK,
+    CLAWBACK_CREATE_RESPONSES,
+    CLAWBACK_DETAIL_RESPONSES,
+    CLAWBACK_LIST_RESPONSES,
+    CLAWBACK_SUBMIT_RESPONSES,
+    ORDER_LIST_RESPONSES,
+    ORDER_SYNC_RESPONSES,
+    extend_schema,
+    extend_schema_view,
+)
+from .wechat_errors import raise_for_order_query
+
+#: Who may have a clawback's returns sent as it is created (besides ``may_submit``).
+CLAWBACK_SUBMIT_PERMISSION = "wxpay_profitsharing.submit_profitsharingclawback"
+
+
+@extend_schema_view(
+    list=extend_schema(responses=CLAWBACK_LIST_RESPONSES),
+    retrieve=extend_schema(parameters=CLAWBACK_BY_PK, responses=CLAWBACK_DETAIL_RESPONSES),
+    create=extend_schema(responses=CLAWBACK_CREATE_RESPONSES),
+    submit=extend_schema(
+        request=None, parameters=CLAWBACK_BY_PK, responses=CLAWBACK_SUBMIT_RESPONSES
+    ),
+)
+class ProfitSharingClawbackViewSet(
+    StrictAPIMixin,
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet[ProfitSharingClawback],
+):
+    """Order-level clawbacks: one return per returnable merchant receiver."""
+
+    serializer_class = ClawbackSerializer
+    pagination_class = ReturnCursorPagination
+    filter_backends = [ClawbackFilter]
+    lookup_value_regex = "[0-9]+"
+
+    def get_queryset(self) -> QuerySet[ProfitSharingClawback]:
+        return (
+            ProfitSharingClawback.objects.all()  # by row id, like the returns' {pk} route
+            .select_related("order")
+            .prefetch_related("returns")
+        )
+
+    def get_object(self) -> ProfitSharingClawback:
+        if int(self.kwargs["pk"]) > MAX_PK:
+            raise Http404
+        return super().get_object()
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Sync the sharing order, allocate, create the returns (sent if allowed).
+
+        The returns are drafts for a user with only the add permission; with
+        ``SUBMIT_ON_CREATE``, the clawback submit permission and ``may_submit``
+        (the return submit permission) they are pending and sent after commit.
+        """
+        serializer = ClawbackSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        submit = bool(wxpay_settings.SUBMIT_ON_CREATE) and request.user.has_perm(
+            CLAWBACK_SUBMIT_PERMISSION
+        )
+        try:
+            clawback, created = clawbacks.create_or_get_clawback(
+                serializer.service_fields(), created_by=request.user, submit=submit
+            )
+        except clawbacks.ClawbackConflict as exc:
+            body = {**exc.message_dict, "code": "conflict", "existing": exc.existing.pk}
+            return Response(body, status=status.HTTP_409_CONFLICT)
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from None
+        except errors.WeChatPayError as exc:
+            raise_for_order_query(exc)
+        if created:
+            for pk in clawback.returns.filter(state=ReturnState.PENDING).values_list(
+                "pk", flat=True
+            ):
+                submit_after_commit(pk)
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(self.get_serializer(self._fresh(clawback.pk)).data, status=code)
+
+    @action(detail=True, methods=["post"])
+    def submit(self, request: Request, **kwargs: Any) -> Response:
+        """Submit the clawback's drafts (and send its pending returns) now.
+
+        403 when the user may not submit them (``services.may_submit``).
+        """
+        clawback = self.get_object()
+        try:
+            pks = clawbacks.submit_clawback(clawback, by=request.user)
+        except DjangoPermissionDenied as exc:
+            raise PermissionDenied(str(exc)) from None
+        dispatch(pks, Action.SUBMIT)
+        return Response(self.get_serializer(self._fresh(clawback.pk)).data)
+
+    def _fresh(self, pk: int) -> ProfitSharingClawback:
+        return self.get_queryset().get(pk=pk)
+
+
+@extend_schema_view(
+    list=extend_schema(responses=ORDER_LIST_RESPONSES),
+    sync=extend_schema(request=SyncOrderSerializer, responses=ORDER_SYNC_RESPONSES),
+)
+class SharingOrderViewSet(
+    StrictAPIMixin, mixins.ListModelMixin, viewsets.GenericViewSet[ProfitSharingOrder]
+):
+    """Mirrored sharing orders (查询分账结果) with what each receiver may still return.
+
+    The list needs ``out_order_no`` (each order's ledger is computed on reading), so
+    it is never more than one order per sub-merchant: no pagination.
+    """
+
+    serializer_class = SharingOrderSerializer
+    filter_backends = [SharingOrderFilter]
+    pagination_class = None
+
+    def get_queryset(self) -> QuerySet[ProfitSharingOrder]:
+        # Every merchant's: two merchants' orders may share an out_order_no (each is listed).
+        return ProfitSharingOrder.objects.prefetch_related("receivers")
+
+    @action(detail=False, methods=["post"])
+    def sync(self, request: Request) -> Response:
+        """Mirror the sharing order from WeChat Pay now; answers it with its ledger."""
+        body = SyncOrderSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        try:
+            order = clawbacks.sync_order(
+                out_order_no=data["out_order_no"],
+                transaction_id=data["transaction_id"],
+                sub_mchid=data.get("sub_mchid") or None,
+            )
+        except errors.WeChatPayError as exc:
+            raise_for_order_query(exc)
+        return Response(self.get_serializer(self.get_queryset().get(pk=order.pk)).data)
