@@ -37,13 +37,14 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
 from .clients import client_for
+from .dbtime import for_db
 from .models import (
     Discrepancy,
     DiscrepancyKind,
@@ -90,8 +91,13 @@ class Found:
 
 
 def default_bill_date() -> dt.date:
-    """Yesterday in ``TIME_ZONE`` (the bill of a day is ready the next morning)."""
-    return timezone.localdate() - dt.timedelta(days=1)
+    """Yesterday in ``TIME_ZONE`` (the bill of a day is ready the next morning).
+
+    Without ``USE_TZ``, ``now()`` is already naive local time in ``TIME_ZONE``.
+    """
+    now = timezone.now()
+    today = timezone.localdate(now) if timezone.is_aware(now) else now.date()
+    return today - dt.timedelta(days=1)
 
 
 def day_bounds(bill_date: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -101,9 +107,7 @@ def day_bounds(bill_date: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """
     start = dt.datetime.combine(bill_date, dt.time(), BEIJING)
     end = start + dt.timedelta(days=1)
-    if settings.USE_TZ:
-        return start, end
-    return timezone.make_naive(start), timezone.make_naive(end)
+    return cast(dt.datetime, for_db(start)), cast(dt.datetime, for_db(end))
 
 
 def fetch_bill(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.urls import reverse
@@ -12,6 +13,7 @@ from django.utils import timezone
 
 from django_wxpay_profitsharing import services, signals
 from django_wxpay_profitsharing.clients import get_client
+from django_wxpay_profitsharing.dbtime import for_db
 from django_wxpay_profitsharing.models import (
     Discrepancy,
     DiscrepancyKind,
@@ -195,7 +197,9 @@ def test_command_exit_codes(day, configured):
 def test_default_date_is_yesterday_in_time_zone(configured):
     status, out = run_command()
     assert status == 0
-    assert str(timezone.localdate() - dt.timedelta(days=1)) in out
+    now = timezone.now()  # naive local time without USE_TZ
+    local_today = timezone.localdate(now) if timezone.is_aware(now) else now.date()
+    assert str(local_today - dt.timedelta(days=1)) in out
 
 
 def test_admin_lists_runs_filtered_by_kind_read_only(day, admin_client):
@@ -235,9 +239,11 @@ def test_the_bill_date_is_the_beijing_date_whatever_time_zone_says(day, order):
     start = dt.datetime.combine(today(), dt.time(), BEIJING)
     ghost = pending_return(order, amount=5, submit=False)
     ProfitSharingReturn.objects.filter(pk=ghost.pk).update(
-        state=ReturnState.SUCCEEDED, finish_time=start - dt.timedelta(seconds=1)
+        state=ReturnState.SUCCEEDED, finish_time=for_db(start - dt.timedelta(seconds=1))
     )
-    with override_settings(TIME_ZONE="America/Los_Angeles"):
+    # Without USE_TZ the rows hold naive TIME_ZONE times: the zone cannot change under them.
+    zone = "America/Los_Angeles" if settings.USE_TZ else settings.TIME_ZONE
+    with override_settings(TIME_ZONE=zone):
         assert reconcile(today()).discrepancy_count == 0
         yesterday = reconcile(today() - dt.timedelta(days=1))  # no bill: an empty one
     assert kinds(yesterday) == [(DiscrepancyKind.MISSING_AT_WECHAT, ghost.out_return_no)]
@@ -264,7 +270,8 @@ def test_compare_alone_one_discrepancy_per_problem():
 
 def test_day_bounds_with_and_without_use_tz():
     day_ = dt.date(2026, 12, 1)
-    start, end = day_bounds(day_)
+    with override_settings(USE_TZ=True):
+        start, end = day_bounds(day_)
     assert start == dt.datetime(2026, 11, 30, 16, tzinfo=dt.UTC) and end - start == dt.timedelta(1)
     with override_settings(USE_TZ=False, TIME_ZONE="UTC"):
         assert day_bounds(day_) == (dt.datetime(2026, 11, 30, 16), dt.datetime(2026, 12, 1, 16))
