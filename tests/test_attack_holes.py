@@ -59,11 +59,11 @@ def test_an_add_only_api_user_creates_a_draft_and_cannot_submit_it(configured, o
     client = api_user("adder", perms=("view_profitsharingreturn", "add_profitsharingreturn"))
     created = client.post(LIST, body(order), format="json")
     assert created.status_code == 201 and created.data["state"] == "draft"
-    refused = client.post(f"{LIST}{created.data['id']}/submit/", format="json")
+    refused = client.post(f"{LIST}{created.data['id']}/submit/", content_type="application/json")
     assert refused.status_code == 403
     assert configured.calls() == []
     submitter = api_user("submitter")
-    sent = submitter.post(f"{LIST}{created.data['id']}/submit/", format="json")
+    sent = submitter.post(f"{LIST}{created.data['id']}/submit/", content_type="application/json")
     assert sent.status_code == 200 and sent.data["state"] == "succeeded"
     row = ProfitSharingReturn.objects.get(pk=created.data["id"])
     assert row.submitted_by.username == "submitter" and row.created_by.username == "adder"
@@ -75,10 +75,10 @@ def test_two_people_for_money_movement(sim, order):
         maker = api_user("maker")
         created = maker.post(LIST, body(order), format="json")
         assert created.status_code == 201 and created.data["state"] == "draft"
-        own = maker.post(f"{LIST}{created.data['id']}/submit/", format="json")
+        own = maker.post(f"{LIST}{created.data['id']}/submit/", content_type="application/json")
         assert own.status_code == 403 and sim.calls() == []
         checker = api_user("checker")
-        sent = checker.post(f"{LIST}{created.data['id']}/submit/", format="json")
+        sent = checker.post(f"{LIST}{created.data['id']}/submit/", content_type="application/json")
         assert sent.status_code == 200 and sent.data["state"] == "succeeded"
     reset_client()
 
