@@ -81,3 +81,18 @@ clawback_completed = Signal()
 
 #: A return of a clawback ended otherwise; the operator decides what next.
 clawback_incomplete = Signal()
+
+#: A reconciliation run found discrepancies between the day's bill and the local
+#: returns (``reconcile.py``). Sent with ``sender=ReconciliationRun`` and the keyword
+#: arguments ``instance`` (the run, saved, its ``discrepancies`` committed) and
+#: ``discrepancies`` (a list of the ``Discrepancy`` rows).
+#:
+#: **Weaker guarantee than the signals above: at most once.** The outbox's events
+#: point at a return or a clawback, not at a run, so this one is sent with
+#: ``send_robust`` right after the run's transaction commits, not through the outbox:
+#: a process that dies between the commit and the sending loses it, and nothing
+#: re-sends it. The run and its discrepancies are in the database (and the admin)
+#: either way, and the command's exit status (1) says so; running the date again
+#: replaces the run and sends the signal again. Receivers must not need it exactly
+#: once (alerting, a ticket keyed on ``instance.bill_date`` and ``instance.mchid``).
+reconciliation_discrepancies = Signal()

@@ -97,3 +97,39 @@ def process_due_returns(limit: int | None = None) -> dict[str, int]:
     """Claim and process due returns (one batch loop); returns the summary counts."""
     with one_writer_at_a_time():
         return services.process_due(limit=limit)
+
+
+@shared_task(name="django_wxpay_profitsharing.tasks.reconcile_bill", **TASK_OPTIONS)
+def reconcile_bill(
+    bill_date: str | None = None, mchid: str | None = None, sub_mchid: str | None = None
+) -> dict[str, Any]:
+    """Reconcile a day's bill (``YYYY-MM-DD``; default yesterday in ``TIME_ZONE``).
+
+    For beat, after 10:00 Beijing time (when WeChat Pay's bill for yesterday is ready);
+    one entry per merchant with several (``"kwargs": {"mchid": "..."}``; none: the
+    default merchant)::
+
+        "wxpay-reconcile": {
+            "task": "django_wxpay_profitsharing.tasks.reconcile_bill",
+            "schedule": crontab(hour=10, minute=30),
+        }
+
+    Returns the run's counts, or ``{"error": ...}`` when the bill could not be had or
+    checked (logged; nothing written). Running it again replaces that day's run.
+    """
+    import datetime as dt
+
+    from .reconcile import ReconciliationError, default_bill_date, reconcile
+
+    day = dt.date.fromisoformat(bill_date) if bill_date else default_bill_date()
+    try:
+        run = reconcile(day, mchid=mchid, sub_mchid=sub_mchid)
+    except ReconciliationError as exc:
+        logger.warning("reconciliation of %s failed: %s", day, exc)
+        return {"bill_date": day.isoformat(), "error": str(exc)}
+    return {
+        "bill_date": day.isoformat(),
+        "rows": run.rows,
+        "matched": run.matched,
+        "discrepancies": run.discrepancy_count,
+    }

@@ -1,12 +1,13 @@
-"""The admin: returns, sharing orders with their ledger, and clawbacks.
+"""The admin: returns, sharing orders with their ledger, clawbacks, reconciliation runs.
 
-``django_wxpay_profitsharing.admin`` registers the three ModelAdmins on import
+``django_wxpay_profitsharing.admin`` registers the ModelAdmins on import
 (Django's autodiscovery imports it); each lives in its own module.
 """
 
 from .clawback_admin import ClawbackAdmin, ClawbackReturnInline
 from .common import STATE_COLOURS, confirmed_pks, format_yuan
 from .order_admin import ReceiverLineInline, SharingOrderAdmin
+from .reconciliation_admin import DiscrepancyAdmin, DiscrepancyInline, ReconciliationRunAdmin
 from .return_admin import CallInline, ProfitSharingReturnAdmin
 
 __all__ = [
@@ -14,8 +15,11 @@ __all__ = [
     "CallInline",
     "ClawbackAdmin",
     "ClawbackReturnInline",
+    "DiscrepancyAdmin",
+    "DiscrepancyInline",
     "ProfitSharingReturnAdmin",
     "ReceiverLineInline",
+    "ReconciliationRunAdmin",
     "SharingOrderAdmin",
     "confirmed_pks",
     "format_yuan",

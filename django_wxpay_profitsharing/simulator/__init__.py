@@ -12,7 +12,8 @@ so it serves the same published algorithm the client is tested against.
 Modules, one job each: ``credentials`` (keys, certificates, credentials.json),
 ``signing`` (which key signs a response, rotation), ``auth`` (request signatures),
 ``validation`` (field rules), ``ledger`` (orders, returns, results over time),
-``faults`` (fault selection), ``throttle`` (QPS windows), ``calls`` (call log),
+``bills`` (the daily profit-sharing bill and its download), ``faults`` (fault
+selection), ``throttle`` (QPS windows), ``calls`` (call log),
 ``api`` (the /v3 endpoints), ``control`` (the /_simulator surface), ``server`` (HTTP),
 ``launch`` (assembly) and ``__main__`` (CLI).
 
@@ -40,6 +41,8 @@ Choices where WeChat Pay's documentation leaves room (see wxpay-apiv3.md):
   NOT_FOUND; wrong method: 405 METHOD_NOT_ALLOWED with ``Allow``; all signed;
 - ``/v3/certificates`` is served in every mode; certificate rotation lives in memory
   (a restart is back to the persisted certificate);
+- the bill (``bills.py``) is served for today too, in the layout documented in
+  ``wechatpay/bill_parser.py``; its download answer is the one answer not signed;
 - several merchants (``--merchants N``: the first mchid and the N-1 following ones),
   each with its own key pair, serial and APIv3 key; each request is verified against
   the merchant its Authorization names and acts on that merchant's books only; the

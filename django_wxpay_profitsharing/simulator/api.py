@@ -1,8 +1,10 @@
-"""The WeChat Pay APIv3 surface: return-order create/query, 查询分账结果, certificates.
+"""The WeChat Pay APIv3 surface: return-order create/query, 查询分账结果, bills, certificates.
 
 Endpoint names (used by faults, QPS windows and the call log): ``create`` (POST
 /v3/profitsharing/return-orders), ``query`` (GET .../return-orders/{out_return_no}),
-``order_query`` (GET /v3/profitsharing/orders/{out_order_no}) and ``certificates``.
+``order_query`` (GET /v3/profitsharing/orders/{out_order_no}), ``bills`` (GET
+/v3/profitsharing/bills), ``bill_download`` (GET /v3/billdownload/file, the one answer
+that is not signed: see ``bills.py``) and ``certificates``.
 
 Why this order of checks: it is the order a request meets WeChat Pay's layers in, and
 it decides what a client sees when several things are wrong at once:
@@ -40,6 +42,7 @@ from urllib.parse import parse_qsl, unquote
 from ..wechatpay.crypto import aes_gcm_encrypt, make_nonce
 from .app import Simulator
 from .auth import named_merchant
+from .bills import DOWNLOAD_PATH, BillFile
 from .errors import ApiError
 from .faults import POST_EXECUTION, PRE_EXECUTION, Fault
 from .ledger import format_time
@@ -49,7 +52,10 @@ from .wire import DROP, RESET, Incoming, Outgoing
 RETURN_ORDERS = "/v3/profitsharing/return-orders"
 ORDERS = "/v3/profitsharing/orders"
 CERTIFICATES = "/v3/certificates"
+BILLS = "/v3/profitsharing/bills"
 RATE_MESSAGES = {
+    "bills": "请求频率过高",
+    "bill_download": "请求频率过高",
     "create": "商户发起分账回退的频率过高",
     "query": "商户发起分账回退查询的频率过高",
     "order_query": "商户查询分账结果的频率过高",
@@ -71,6 +77,10 @@ def route(path: str) -> tuple[str | None, str | None, tuple[str, ...]]:
             return "order_query", segment, ("GET",)
     if path == CERTIFICATES:
         return "certificates", None, ("GET",)
+    if path == BILLS:
+        return "bills", None, ("GET",)
+    if path == DOWNLOAD_PATH:
+        return "bill_download", None, ("GET",)
     return None, None, ()
 
 
@@ -191,6 +201,11 @@ class WeChatPayApi:
             self._finish(record, started, faults, post, None, None)
             self.sleep(post.params["seconds"])
             return Outgoing(action=DROP)
+        if isinstance(payload, BillFile):  # a bill file: unsigned, as WeChat Pay sends it
+            self.sim.calls.update(record, executed=executed)
+            self._finish(record, started, faults, primary, status, None)
+            headers = {"Content-Type": payload.content_type, "Request-ID": request_id}
+            return Outgoing(status=status, body=payload.body, headers=headers)
         body = encode(payload)
         stamp = int(time.time())
         if post is not None and post.name == "stale_timestamp":
@@ -269,7 +284,7 @@ class WeChatPayApi:
         req: Incoming,
         processing: float,
         mchid: str,
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | BillFile:
         """Run an authenticated call in the books of ``mchid``, its merchant."""
         ledger = self.sim.ledger
         if endpoint == "create":
@@ -278,6 +293,12 @@ class WeChatPayApi:
             return ledger.query_return(parse_query(segment, query), mchid)
         if endpoint == "order_query":
             return ledger.query_order(parse_order_query(segment, query), mchid)
+        if endpoint == "bills":
+            host = req.headers.get("Host") or ""
+            base_url = self.sim.base_url or f"{req.scheme}://{host}"
+            return self.sim.bills.apply(query, base_url, mchid)
+        if endpoint == "bill_download":
+            return self.sim.bills.download(query, mchid)
         return self._certificates(mchid)
 
     def _certificates(self, mchid: str) -> dict[str, Any]:

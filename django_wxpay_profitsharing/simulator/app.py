@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from .auth import Authenticator
+from .bills import BillDesk
 from .calls import CallLog
 from .credentials import Credentials, MerchantKeys
 from .faults import ENDPOINTS, FaultBook
@@ -53,6 +54,7 @@ class Simulator:
         self.merchants: dict[str, MerchantKeys] = {m.mchid: m for m in served}
         self.auth = Authenticator({(m.mchid, m.serial_no): m.public_key for m in served})
         self.ledger = Ledger(mchid=creds.mchid, merchants=tuple(self.merchants))
+        self.bills = BillDesk(self.ledger)
         self.faults = FaultBook()
         self.calls = CallLog()
         self.throttles = {
@@ -91,8 +93,9 @@ class Simulator:
             return asdict(self._settings)
 
     def reset(self) -> None:
-        """Clear ledger, calls, faults, nonces and rate windows; keys and settings stay."""
+        """Clear ledger, bills, calls, faults, nonces, rate windows; keys and settings stay."""
         self.ledger.reset()
+        self.bills.reset()
         self.calls.clear()
         self.faults.clear()
         self.auth.reset()

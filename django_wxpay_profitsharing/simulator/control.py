@@ -44,7 +44,13 @@ GET      /_simulator/returns              {"returns": [entities, result evaluate
 GET|POST /_simulator/config               settings (mode, processing_seconds,
                                           latency_ms, qps_limit)
 POST     /_simulator/clock                {"advance_seconds": s} -> {"offset_seconds"}
-POST     /_simulator/reset                ledger, calls, faults, nonces, clock cleared
+POST     /_simulator/bills/corrupt        {"hash"?: true, "rows"?: true}: the next bill
+                                          announces a wrong hash, or is served with an
+                                          amount changed after hashing (once each)
+POST     /_simulator/bills/layout         {"backticks": bool}: data fields with or
+                                          without the leading backtick (default with)
+POST     /_simulator/reset                ledger, bills, calls, faults, nonces, clock
+                                          cleared
 GET      /_simulator/health               {"status": "ok", "base_url", "mode",
                                           "mchid", "merchants", ...}
 =======  ===============================  ===========================================
@@ -192,6 +198,8 @@ class ControlApi:
             ("POST", "config"): self.set_config,
             ("POST", "clock"): self.advance_clock,
             ("GET", "clock"): self.get_clock,
+            ("POST", "bills/corrupt"): self.corrupt_bill,
+            ("POST", "bills/layout"): self.bill_layout,
             ("POST", "reset"): self.reset,
             ("GET", "health"): self.health,
             ("GET", ""): self.health,
@@ -270,6 +278,24 @@ class ControlApi:
             return_enabled=_optional_bool(data, "return_enabled"),
             balance=balance,
         )
+
+    # -- bills -------------------------------------------------------------------------
+    def corrupt_bill(self, req: Incoming, _: dict[str, list[str]]) -> tuple[int, Any]:
+        data = _object(req)
+        unknown = sorted(set(data) - {"hash", "rows"})
+        if unknown:
+            raise ControlError(400, f"unknown field(s): {', '.join(unknown)}")
+        wrong_hash, tampered = _optional_bool(data, "hash"), _optional_bool(data, "rows")
+        return 200, self.sim.bills.corrupt(
+            wrong_hash=bool(wrong_hash), tampered_rows=bool(tampered)
+        )
+
+    def bill_layout(self, req: Incoming, _: dict[str, list[str]]) -> tuple[int, Any]:
+        data = _object(req)
+        backticks = data.get("backticks")
+        if set(data) != {"backticks"} or not isinstance(backticks, bool):
+            raise ControlError(400, 'the body must be {"backticks": true or false}')
+        return 200, self.sim.bills.layout(backticks=backticks)
 
     # -- faults ------------------------------------------------------------------------
     def add_fault(self, req: Incoming, _: dict[str, list[str]]) -> tuple[int, Any]:

@@ -6,7 +6,7 @@ under concurrent traffic. The server only acts on the faults :meth:`FaultBook.dr
 hands it.
 
 Selection: a fault matches its endpoint ("create", "query", "order_query",
-"certificates" or "any";
+"certificates", "bills", "bill_download" or "any";
 ``processing`` only ever matches creates). ``count`` N applies it to the next N matching
 calls and then it stays listed with ``remaining`` 0; ``ratio`` r applies it to that
 fraction of matching calls: evenly (every 1/r-th call, deterministic) or, when a
@@ -25,7 +25,7 @@ from typing import Any
 
 from .throttle import SlidingWindow
 
-ENDPOINTS = ("create", "query", "order_query", "certificates", "any")
+ENDPOINTS = ("create", "query", "order_query", "certificates", "bills", "bill_download", "any")
 # name -> {param: (default or None if required, minimum)}
 FAULTS: dict[str, dict[str, tuple[float | None, float]]] = {
     "latency": {"ms": (None, 0)},

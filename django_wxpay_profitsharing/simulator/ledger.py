@@ -595,6 +595,75 @@ class Ledger:
             "return_count": len(order.returns),
         }
 
+    # -- the daily bill ----------------------------------------------------------------
+    def movements(
+        self, start: float, end: float, sub_mchid: str | None, mchid: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The money that moved in ``[start, end)`` in ``mchid``'s books (None: the default
+        merchant's), for the bill (``simulator/bills.py``).
+
+        Split rows: each SUCCESS receiver line of an order that finished then, but the
+        payer's own line (解冻给分账方 is not a split to a receiver). Return rows: each
+        return that reached SUCCESS then (its finish_time); failed and processing returns
+        are not in the bill, like failed splits. ``sub_mchid`` None: every sub-merchant
+        and the direct form; otherwise that sub-merchant's only.
+        """
+        rows: list[dict[str, Any]] = []
+        with self._lock:
+            now = self.now()
+            owner = mchid or self.mchid
+            for order in self._orders.values():
+                if order.mchid != owner or (sub_mchid is not None and order.key != sub_mchid):
+                    continue
+                payer = order.payer
+                common = {
+                    "sub_mchid": order.sub_mchid or "",
+                    "transaction_id": order.transaction_id,
+                    "order_id": order.order_id,
+                    "out_order_no": order.out_order_no,
+                }
+                if start <= order.finished_at < end:
+                    for rec in order.receivers:
+                        if rec.result != SUCCESS or rec.account == payer:
+                            continue
+                        rows.append(
+                            {
+                                **common,
+                                "kind": "split",
+                                "time": order.finished_at,
+                                "sponsor": payer,
+                                "detail_id": rec.detail_id,
+                                "return_id": "",
+                                "out_return_no": "",
+                                "receiver_type": rec.type,
+                                "receiver_account": rec.account,
+                                "amount": rec.amount,
+                                "description": rec.description,
+                            }
+                        )
+                for ret in order.returns:
+                    ret.settle(now)
+                    finished = ret.finished_at
+                    if ret.result != SUCCESS or finished is None or not start <= finished < end:
+                        continue
+                    rows.append(
+                        {
+                            **common,
+                            "kind": "return",
+                            "time": ret.created_at,
+                            "sponsor": ret.return_mchid,
+                            "detail_id": "",
+                            "return_id": ret.return_id,
+                            "out_return_no": ret.out_return_no,
+                            "receiver_type": MERCHANT_ID,
+                            "receiver_account": ret.return_mchid,
+                            "amount": ret.amount,
+                            "description": ret.description,
+                        }
+                    )
+        rows.sort(key=lambda row: (row["time"], row["kind"], row["out_order_no"]))
+        return rows
+
 
 def _taken(order: Order, account: str, now: float) -> int:
     """Amount held by PROCESSING and SUCCESS returns to ``account`` on ``order``."""

@@ -185,6 +185,16 @@ class SimulatorControls(ABC):
         answer = self.control("POST", "clock", {"advance_seconds": seconds})
         return float(answer["offset_seconds"])
 
+    # -- the daily bill (``simulator/bills.py``) -------------------------------------------
+    def corrupt_next_bill(self, *, hash: bool = False, rows: bool = False) -> dict[str, bool]:
+        """The next bill announces a wrong hash, and/or is served with an amount changed
+        after it was hashed (each acts once)."""
+        return dict(self.control("POST", "bills/corrupt", {"hash": hash, "rows": rows}))
+
+    def set_bill_layout(self, *, backticks: bool) -> dict[str, bool]:
+        """Bills written with (the default) or without the leading backtick on each field."""
+        return dict(self.control("POST", "bills/layout", {"backticks": backticks}))
+
     def reset(self) -> None:
-        """Clear ledger, calls, faults, nonces and the clock offset (keys kept)."""
+        """Clear ledger, bills, calls, faults, nonces and the clock offset (keys kept)."""
         self.control("POST", "reset")

@@ -2,6 +2,7 @@
 
 Endpoints: 请求分账回退 (``create_return``), 查询分账回退结果 (``query_return``),
 查询分账结果 (``query_order``: what each receiver got, so what can be clawed back),
+申请分账账单 and its download (``apply_bill``, ``download_bill``: rules in ``bills.py``),
 and the platform certificate download.
 
 Why its own client: the bytes signed must be the bytes sent (the JSON body is
@@ -25,6 +26,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from datetime import date
 from typing import Any, cast
 from urllib.parse import quote, urlsplit
 
@@ -32,7 +34,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .. import __version__
-from . import crypto, errors, validation
+from . import bills, crypto, errors, validation
 from .models import CallInfo, ReturnOrder, ReturnRequest, SharingOrder
 from .sensitive import sensitive_variables
 from .transport import Transport, Urllib3Transport, environment_proxy
@@ -63,6 +65,10 @@ _PERCENT = {c: f"%{c:02X}" for c in range(128) if not (chr(c).isalnum() or chr(c
 def percent_encode(value: str) -> str:
     """Percent-encode a path segment or query value (what is sent is what is signed)."""
     return value.translate(_PERCENT) if value.isascii() else quote(value, safe="")
+
+
+def _unsigned_file(headers: Any, raw: bytes, request_id: str) -> None:
+    """The ``check`` of a bill download: its answer is not signed (the hash checks it)."""
 
 
 def is_loopback_host(host: str) -> bool:
@@ -244,6 +250,58 @@ class WeChatPayClient:
             raise errors.SignatureError(
                 f"verified response is not a sharing order: {exc}"
             ) from None
+
+    @sensitive_variables()
+    def apply_bill(
+        self,
+        bill_date: date | str,
+        sub_mchid: str | None = None,
+        tar_type: str | None = "GZIP",
+        *,
+        on_call: OnCall | None = None,
+    ) -> bills.BillLink:
+        """``GET /v3/profitsharing/bills`` (申请分账账单): where to fetch the day's bill.
+
+        ``bill_date`` (a Beijing date) must lie within the last three months and not
+        after today, else :class:`~.errors.InvalidRequest` naming it, nothing sent.
+        ``tar_type`` None asks for an uncompressed file.
+        """
+        today = bills.beijing_today(self.clock())
+        day = bills.check_bill_date(bill_date, today)
+        query = bills.bill_query(day, sub_mchid, tar_type)
+        data = self._call("GET", bills.BILLS_PATH, query=query, on_call=on_call)
+        try:
+            return bills.BillLink.from_dict(data)
+        except ValueError as exc:
+            raise errors.SignatureError(f"verified response is not a bill link: {exc}") from None
+
+    @sensitive_variables()
+    def download_bill(
+        self,
+        link_or_url: bills.BillLink | str,
+        hash_value: str | None = None,
+        *,
+        max_size: int = bills.MAX_BILL_BYTES,
+        on_call: OnCall | None = None,
+    ) -> bytes:
+        """The bill's uncompressed bytes, once their SHA1 equals ``hash_value``.
+
+        The request is signed; the answer is a file WeChat Pay does not sign, so it is
+        not verified as an answer: the hash is the check (``bills.checked_bill``). The
+        URL must be on the configured base URL (else ``BillURLRefused``, nothing sent).
+        One attempt: the URL lives 30 seconds, so on failure apply for a new one. The
+        transport's body cap bounds the file as sent; ``max_size`` bounds it unpacked.
+        """
+        announced: str | None = hash_value
+        if isinstance(link_or_url, bills.BillLink):
+            url, announced = link_or_url.download_url, hash_value or link_or_url.hash_value
+        else:
+            url = link_or_url
+        if not announced:
+            raise errors.InvalidRequest("hash_value", "is needed to check the downloaded bill")
+        target = bills.download_target(self.base_url, url)
+        raw = self._send("GET", target, b"", on_call, 0, _unsigned_file)
+        return bills.checked_bill(raw, announced, max_size)
 
     @sensitive_variables()
     def download_certificates(self, *, on_call: OnCall | None = None) -> list[str]:

@@ -171,3 +171,35 @@ class SignatureError(WeChatPayError):
     def __init__(self, message: str, *, request_id: str = "") -> None:
         super().__init__(message)
         self.request_id = request_id
+
+
+# ----------------------------------------------------------------- the daily bill
+class BillError(WeChatPayError):
+    """The profit-sharing bill could not be had or trusted; nothing of it was used."""
+
+
+class BillHashMismatch(BillError):
+    """The downloaded bill's SHA1 is not the ``hash_value`` WeChat Pay announced.
+
+    Retryable: apply for the bill again (a new download URL) and download it again.
+    """
+
+    retryable = True
+
+    def __init__(self, expected: str, actual: str) -> None:
+        super().__init__(f"bill SHA1 {actual} is not the announced {expected}")
+        self.expected = expected
+        self.actual = actual
+
+
+class BillFormatError(BillError):
+    """The bill is not in the layout the parser knows: ``missing`` names absent headers."""
+
+    def __init__(self, message: str, *, missing: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.missing = missing
+
+
+class BillURLRefused(InvalidRequest):
+    """A download URL that is not on the configured base URL's host: nothing was sent."""

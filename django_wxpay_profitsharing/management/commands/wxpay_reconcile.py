@@ -1,0 +1,90 @@
+"""``manage.py wxpay_reconcile [--date YYYY-MM-DD] [--mchid ...] [--sub-mchid ...]``.
+
+Reconciles one Beijing day's profit-sharing bill against the local returns
+(``reconcile.py``) and prints a summary. Exit status, for cron and monitoring:
+
+== ===========================================================================
+0  every return in the bill matched, and nothing local is missing from it
+1  discrepancies (listed, and kept in the admin under reconciliation runs)
+2  no result: the bill could not be had or checked, the database refused the
+   run (nothing written), or bad arguments
+== ===========================================================================
+
+So 1 always means discrepancies, never a crash.
+
+The date defaults to yesterday in ``TIME_ZONE``; bills are ready after about 10:00
+Beijing time the next day, so schedule it in the late morning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
+
+from ...reconcile import ReconciliationError, default_bill_date, reconcile
+from ...wechatpay import errors, validation
+
+EXIT_DISCREPANCIES = 1
+EXIT_NO_BILL = 2
+DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class Command(BaseCommand):
+    help = "Reconcile a day's WeChat Pay profit-sharing bill against the local returns."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--date", help="The Beijing date of the bill, YYYY-MM-DD (default: yesterday)."
+        )
+        parser.add_argument("--mchid", help="The merchant (default: the configured MCHID).")
+        parser.add_argument(
+            "--sub-mchid", help="One sub-merchant's bill (default: every sub-merchant's)."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        bill_date = self._date(options["date"])
+        mchid = self._merchant(options["mchid"], "--mchid")
+        sub_mchid = self._merchant(options["sub_mchid"], "--sub-mchid")
+        scope = f"{bill_date} mchid={mchid or '(configured)'} sub_mchid={sub_mchid or '(all)'}"
+        try:
+            run = reconcile(bill_date, mchid=mchid, sub_mchid=sub_mchid)
+        except (ReconciliationError, ImproperlyConfigured, DatabaseError) as exc:
+            self.stdout.write(f"Reconciliation {scope}: no result.")
+            raise CommandError(str(exc), returncode=EXIT_NO_BILL) from None
+        self.stdout.write(
+            f"Reconciliation {scope}: {run.rows} bill rows, {run.return_rows} returns, "
+            f"{run.matched} matched, {run.discrepancy_count} discrepancies "
+            f"(bill SHA1 {run.hash_value or 'none: no bill for that day'})."
+        )
+        for item in run.discrepancies.all():
+            self.stdout.write(f"  {item.kind:<18} {item.out_return_no}: {item.detail}")
+        if run.discrepancy_count:
+            raise CommandError(
+                f"{run.discrepancy_count} discrepancies on {bill_date}",
+                returncode=EXIT_DISCREPANCIES,
+            )
+
+    @staticmethod
+    def _date(text: str | None) -> dt.date:
+        if text is None:
+            return default_bill_date()
+        if DATE_RE.fullmatch(text.strip()):
+            try:
+                return dt.date.fromisoformat(text.strip())
+            except ValueError:
+                pass
+        raise CommandError(f"--date must be YYYY-MM-DD, not {text!r}.", returncode=EXIT_NO_BILL)
+
+    @staticmethod
+    def _merchant(text: str | None, option: str) -> str | None:
+        if text is None:
+            return None
+        try:
+            return validation.validate_mchid(text.strip(), option.lstrip("-").replace("-", "_"))
+        except errors.InvalidRequest as exc:
+            raise CommandError(f"{option}: {exc.message}.", returncode=EXIT_NO_BILL) from None
