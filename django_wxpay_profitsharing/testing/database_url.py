@@ -10,28 +10,34 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+#: Server databases by URL scheme: the engine, default user, host and port, and the
+#: extra keys the backend needs.
+SERVERS: dict[str, tuple[str, str, str, str, dict[str, Any]]] = {
+    "postgres": ("django.db.backends.postgresql", "", "", "", {}),
+    "postgresql": ("django.db.backends.postgresql", "", "", "", {}),
+    "mysql": (
+        "django.db.backends.mysql", "root", "127.0.0.1", "3306",
+        {
+            "OPTIONS": {"charset": "utf8mb4"},
+            "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
+        },
+    ),
+}  # fmt: skip
+SERVERS["mariadb"] = SERVERS["mysql"]
+
 
 def database_from_url(url: str) -> dict[str, Any]:
     parts = urlsplit(url)
-    if parts.scheme in ("postgres", "postgresql"):
+    if parts.scheme in SERVERS:
+        engine, user, host, port, extra = SERVERS[parts.scheme]
         return {
-            "ENGINE": "django.db.backends.postgresql",
+            "ENGINE": engine,
             "NAME": unquote(parts.path.lstrip("/")) or "test",
-            "USER": unquote(parts.username or ""),
+            "USER": unquote(parts.username or user),
             "PASSWORD": unquote(parts.password or ""),
-            "HOST": parts.hostname or "",
-            "PORT": str(parts.port or ""),
-        }
-    if parts.scheme in ("mysql", "mariadb"):
-        return {
-            "ENGINE": "django.db.backends.mysql",
-            "NAME": unquote(parts.path.lstrip("/")) or "test",
-            "USER": unquote(parts.username or "root"),
-            "PASSWORD": unquote(parts.password or ""),
-            "HOST": parts.hostname or "127.0.0.1",
-            "PORT": str(parts.port or 3306),
-            "OPTIONS": {"charset": "utf8mb4"},
-            "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
+            "HOST": parts.hostname or host,
+            "PORT": str(parts.port or port),
+            **extra,
         }
     if parts.scheme == "sqlite":
         return {
