@@ -54,6 +54,9 @@ T = TypeVar("T")
 #: The permission that lets a user move a return from draft to WeChat Pay.
 SUBMIT_PERMISSION = "wxpay_profitsharing.submit_profitsharingreturn"
 UNKNOWN_MERCHANT = _("is not a configured merchant id")
+#: How many of the oldest due ids a claim considers per row it takes: room for that many
+#: workers claiming at once, each skipping the rows the others hold.
+CANDIDATES_PER_CLAIM = 8
 #: Fields a form or JSON may leave empty ("" or None): absent ids.
 OPTIONAL_FIELDS = frozenset({"out_order_no", "order_id", "sub_mchid", "out_return_no"})
 
@@ -358,7 +361,11 @@ def claim_due(
     """Claim up to ``limit`` due returns (of ``mchids``, default all), each under its lease.
 
     Rows are locked with ``SKIP LOCKED`` where the database has it, so workers running
-    this at the same time split the due returns between them without waiting.
+    this at the same time split the due returns between them without waiting. In two
+    steps: the oldest due ids are read without a lock, then locked by primary key. Why:
+    MySQL/MariaDB sort a locking ``ORDER BY next_attempt_at ... LIMIT`` in a file sort,
+    which locks every due row it read (all of them), so a second worker found none;
+    locked in primary-key order it locks only the rows it returns.
     """
     policy = policy or current_policy()
     now = timezone.now()
@@ -366,9 +373,18 @@ def claim_due(
     due = ProfitSharingReturn.objects.due(now, due_before)
     if mchids is not None:
         due = due.filter(mchid__in=list(mchids))
+    oldest = list(
+        due.order_by("next_attempt_at", "pk").values_list("pk", flat=True)[
+            : limit * CANDIDATES_PER_CLAIM
+        ]
+    )
+    if not oldest:
+        return []
     with transaction.atomic():
         rows = list(
-            due.order_by("next_attempt_at", "pk").select_for_update(skip_locked=skip_locked)[:limit]
+            due.filter(pk__in=oldest)
+            .order_by("pk")
+            .select_for_update(skip_locked=skip_locked)[:limit]
         )
         return [
             transitions.claim_row(row, uuid.uuid4().hex, now, Action.DUE, policy) for row in rows

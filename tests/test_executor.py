@@ -312,27 +312,44 @@ def test_map_bounded_runs_inline_on_sqlite_or_in_a_transaction():
     assert gauge.threads == {threading.current_thread().name}
 
 
+#: Per server: this connection's id (after a short sleep), and how many of some ids live.
+CONNECTION_QUERIES = {
+    "postgresql": (
+        "select pg_backend_pid(), pg_sleep(0.02)",
+        "select count(*) from pg_stat_activity where pid = any(%s)",
+    ),
+    "mysql": (
+        "select connection_id(), sleep(0.02)",
+        "select count(*) from information_schema.processlist where id in ({ids})",
+    ),
+}
+
+
 @requires_postgres
 @pytest.mark.django_db(transaction=True)
 def test_map_bounded_threads_use_and_release_their_own_connections():
     from django.db import connection
 
+    own_id, live_ids = CONNECTION_QUERIES[connection.vendor]
+
     def backend_pid(_item: int) -> int:
         with connection.cursor() as cursor:
-            cursor.execute("select pg_backend_pid(), pg_sleep(0.02)")
+            cursor.execute(own_id)
             return cursor.fetchone()[0]
 
     with sized(4):
         pids = map_bounded(backend_pid, range(24))
     assert len(set(pids)) == 4  # one connection per thread, reused for its items
-    # And closed when the thread was done. A server process leaves pg_stat_activity
+    # And closed when the thread was done. A server process leaves the server's list
     # shortly after its client hung up (later on a busy machine): wait up to 2 s for it.
+    if "{ids}" in live_ids:
+        query, params = live_ids.format(ids=", ".join(str(int(p)) for p in pids)), []
+    else:
+        query, params = live_ids, [list(pids)]
     deadline = time.monotonic() + 2.0
     with connection.cursor() as cursor:
         while True:
-            cursor.execute(
-                "select count(*) from pg_stat_activity where pid = any(%s)", [list(pids)]
-            )
+            cursor.execute(query, params)
             still = cursor.fetchone()[0]
             if still == 0 or time.monotonic() > deadline:
                 break

@@ -129,10 +129,17 @@ class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBas
     list_filter = ("state", AwaitingTopupFilter, "mchid", "sub_mchid", "created")
     search_fields = ("out_order_no", "order_id", "out_return_no", "return_id")
 
-    @property
-    def date_hierarchy(self) -> str | None:  # type: ignore[override]
-        """The date drill-down, unless MySQL cannot convert to TIME_ZONE (no zone tables)."""
-        return "created" if converts_time_zones() else None
+    date_hierarchy = "created"
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        """The date drill-down, unless MySQL cannot convert to TIME_ZONE (no zone tables).
+
+        Decided when a changelist is asked for (the database is asked once), not at
+        import or during system checks.
+        """
+        # django-stubs types it a class variable; Django reads it from the instance.
+        self.date_hierarchy = "created" if converts_time_zones() else None  # type: ignore[misc,assignment]
+        return super().get_changelist_instance(request)
 
     list_select_related = ("created_by", "submitted_by")
     show_full_result_count = False
