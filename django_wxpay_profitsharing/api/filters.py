@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -32,11 +33,12 @@ BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
 
 def parse_moment(text: str, name: str) -> datetime:
-    """An aware UTC datetime from ISO 8601 text; a 400 naming ``name`` otherwise.
+    """A datetime from ISO 8601 text, as the database compares it; a 400 naming ``name``.
 
-    Why normalised to UTC here: a naive value is read in the current time zone, and
-    ``0001-01-01T00:00:00`` in Asia/Shanghai is before year 1 in UTC, which the
-    database adapter cannot write (an ``OverflowError``: a 500 on SQLite).
+    Aware UTC with ``USE_TZ = True``; naive local time with ``USE_TZ = False`` (as the
+    rows are stored then). Why normalised here: a naive value is read in the current
+    time zone, and ``0001-01-01T00:00:00`` in Asia/Shanghai is before year 1 in UTC,
+    which the database adapter cannot write (an ``OverflowError``: a 500 on SQLite).
     """
     try:
         moment = parse_datetime(text)
@@ -47,7 +49,8 @@ def parse_moment(text: str, name: str) -> datetime:
     try:
         if timezone.is_naive(moment):
             moment = timezone.make_aware(moment)
-        return moment.astimezone(UTC)
+        moment = moment.astimezone(UTC)
+        return moment if settings.USE_TZ else timezone.make_naive(moment)
     except (ValueError, OverflowError):
         raise ValidationError({name: [OUT_OF_RANGE]}) from None
 
