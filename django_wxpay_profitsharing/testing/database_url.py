@@ -8,7 +8,7 @@ identifier columns ask for a binary collation themselves (``fields.IdentifierFie
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 #: Server databases by URL scheme: the engine, default user, host and port, and the
 #: extra keys the backend needs.
@@ -27,10 +27,12 @@ SERVERS["mariadb"] = SERVERS["mysql"]
 
 
 def database_from_url(url: str) -> dict[str, Any]:
+    """The ``DATABASES`` entry for ``url``; ``?conn_max_age=N`` keeps connections N s."""
     parts = urlsplit(url)
+    query = parse_qs(parts.query)
     if parts.scheme in SERVERS:
         engine, user, host, port, extra = SERVERS[parts.scheme]
-        return {
+        entry = {
             "ENGINE": engine,
             "NAME": unquote(parts.path.lstrip("/")) or "test",
             "USER": unquote(parts.username or user),
@@ -39,6 +41,9 @@ def database_from_url(url: str) -> dict[str, Any]:
             "PORT": str(parts.port or port),
             **extra,
         }
+        if "conn_max_age" in query:
+            entry["CONN_MAX_AGE"] = int(query["conn_max_age"][0])
+        return entry
     if parts.scheme == "sqlite":
         return {
             "ENGINE": "django.db.backends.sqlite3",
