@@ -345,16 +345,9 @@ def claw_back_again(
         if ProfitSharingReturn.objects.filter(replaces=old).exists():
             raise _field_error("replaces", REPLACED_ALREADY)
         if old.clawback_id is None:
-            row = services.create_return(
-                {
-                    **{name: getattr(old, name) or None for name in
-                       ("sub_mchid", "order_id", "out_order_no", "return_mchid", "description")},
-                    "amount": old.amount,
-                },
-                created_by=created_by,
-                submit=submit,
-                mchid=old.mchid,
-            )  # fmt: skip
+            row = services.create_return(  # the same request, a new out_return_no
+                old.request_fields(), created_by=created_by, submit=submit, mchid=old.mchid
+            )
             ProfitSharingReturn.objects.filter(pk=row.pk).update(replaces=old)
             row.replaces = old
             return row

@@ -26,7 +26,8 @@ LOAD_TIME_ZONES = (
     "(MariaDB: mariadb-tzinfo-to-sql /usr/share/zoneinfo | mariadb -u root mysql)"
 )
 
-_probed: dict[str, bool] = {}
+#: The probe's answers by (database alias, TIME_ZONE): a settings change asks anew.
+_probed: dict[tuple[str, str], bool] = {}
 
 
 def for_db(value: datetime | None) -> datetime | None:
@@ -54,19 +55,13 @@ def converts_time_zones(alias: str = "default") -> bool:
     """
     if not needs_time_zone_tables(alias):
         return True
-    if alias not in _probed:
+    key = (alias, str(settings.TIME_ZONE))
+    if key not in _probed:
         try:
             with connections[alias].cursor() as cursor:
-                cursor.execute(
-                    "SELECT CONVERT_TZ('2000-01-01 00:00:00', 'UTC', %s)", [settings.TIME_ZONE]
-                )
+                cursor.execute("SELECT CONVERT_TZ('2000-01-01 00:00:00', 'UTC', %s)", [key[1]])
                 row = cursor.fetchone()
         except DatabaseError:
             return True
-        _probed[alias] = row is not None and row[0] is not None
-    return _probed[alias]
-
-
-def forget() -> None:
-    """Probe again (settings changed, or the tables were loaded meanwhile)."""
-    _probed.clear()
+        _probed[key] = row is not None and row[0] is not None
+    return _probed[key]

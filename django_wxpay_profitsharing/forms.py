@@ -17,13 +17,10 @@ from django.utils.translation import gettext_lazy as _
 
 from .clawbacks import ACCOUNTS_NEEDED
 from .merchants import default_mchid, merchants
-from .models import IDENTITY_FIELDS, AllocationPolicy, ProfitSharingReturn
+from .models import IDENTITY_FIELDS, REQUEST_ID_FIELDS, AllocationPolicy, ProfitSharingReturn
 from .services import validate_return_fields
 from .validation_messages import translated
 from .wechatpay import errors, validation
-
-REQUEST_FIELDS = ("sub_mchid", "order_id", "out_order_no", "out_return_no", "return_mchid")
-
 
 #: Yuan as an operator types it: ASCII digits, at most two decimals, nothing else.
 #: Why not ``DecimalField``: ``Decimal()`` also reads "1e3", "1_000", "١٢" and
@@ -74,7 +71,7 @@ class ProfitSharingReturnForm(_ModelForm):
 
     class Meta:
         model = ProfitSharingReturn
-        fields = (*REQUEST_FIELDS, "description")
+        fields = (*REQUEST_ID_FIELDS, "description")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -109,7 +106,7 @@ class ProfitSharingReturnForm(_ModelForm):
                 {
                     **{
                         name: cleaned.get(name, getattr(self.instance, name, None)) or None
-                        for name in REQUEST_FIELDS
+                        for name in REQUEST_ID_FIELDS
                     },
                     "amount": cleaned["amount"],
                     "description": cleaned.get("description"),

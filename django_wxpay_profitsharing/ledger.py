@@ -25,6 +25,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from .models import (
+    FINAL_STATES,
     ProfitSharingOrder,
     ProfitSharingOrderReceiver,
     ProfitSharingReturn,
@@ -82,10 +83,12 @@ def order_returns(order: ProfitSharingOrder) -> models.QuerySet[ProfitSharingRet
     )
 
 
-def counted_returns(order: ProfitSharingOrder) -> int:
-    """Returns toward WeChat's limit: every one sent, or still to be sent."""
-    never_sent = Q(state=ReturnState.REJECTED, submitted_at__isnull=True)
-    return order_returns(order).exclude(never_sent).count()
+def counted_returns(order: ProfitSharingOrder, exclude_pk: int | None = None) -> int:
+    """Returns toward WeChat's limit: every one sent, or still to be sent (but one)."""
+    counted = order_returns(order).exclude(state=ReturnState.REJECTED, submitted_at__isnull=True)
+    if exclude_pk is not None:
+        counted = counted.exclude(pk=exclude_pk)
+    return counted.count()
 
 
 def _sums(order: ProfitSharingOrder, exclude_pk: int | None) -> dict[str, tuple[int, int]]:
@@ -96,7 +99,7 @@ def _sums(order: ProfitSharingOrder, exclude_pk: int | None) -> dict[str, tuple[
         returned=Sum("amount", filter=Q(state=ReturnState.SUCCEEDED)),
         reserved=Sum(
             "amount",
-            filter=~Q(state__in=[ReturnState.SUCCEEDED, ReturnState.FAILED, ReturnState.REJECTED]),
+            filter=~Q(state__in=FINAL_STATES),  # not final: drafts included
         ),
     )
     return {f["return_mchid"]: (f["returned"] or 0, f["reserved"] or 0) for f in figures}
@@ -126,7 +129,7 @@ def order_ledger(
 ) -> list[LineLedger]:
     """Every receiver line of ``order`` with its figures (``exclude_pk``: a return left out)."""
     sums = _sums(order, exclude_pk)
-    count = counted_returns(order) - (1 if exclude_pk is not None else 0)
+    count = counted_returns(order, exclude_pk)
     ledger = []
     for line in order.receivers.all():
         returned, reserved = sums.get(line.account, (0, 0)) if line.type == MERCHANT_ID else (0, 0)

@@ -40,6 +40,9 @@ __all__ = [
 #: The request fields that make a return's identity beside its out_return_no: the same
 #: out_return_no with any of these different is another request, refused.
 IDENTITY_FIELDS = ("sub_mchid", "order_id", "out_order_no", "return_mchid", "amount", "description")
+#: The request's id and number fields, as forms and serializers list them (the amount
+#: and the description have fields of their own there).
+REQUEST_ID_FIELDS = ("sub_mchid", "order_id", "out_order_no", "out_return_no", "return_mchid")
 
 
 class ProfitSharingReturnQuerySet(models.QuerySet["ProfitSharingReturn"]):

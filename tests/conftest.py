@@ -33,6 +33,11 @@ from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
 
 ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
 ON_MYSQL = os.environ.get("DATABASE_URL", "").startswith(("mysql", "mariadb"))
+#: The pass with WXPAY_TEST_USE_TZ=0 (``make test-sqlite-no-tz``).
+TZ_OFF = os.environ.get("WXPAY_TEST_USE_TZ") == "0"
+#: The first SQLite pass: what is the same on every database (the wheel, the demo shop,
+#: the benchmarks, the full bad-input count) runs there only.
+FIRST_PASS = not os.environ.get("DATABASE_URL") and not TZ_OFF
 #: Row locks (``select_for_update``, ``SKIP LOCKED``): PostgreSQL and MySQL/MariaDB.
 requires_postgres = pytest.mark.skipif(
     not (ON_POSTGRES or ON_MYSQL),

@@ -28,13 +28,9 @@ from django_wxpay_profitsharing.wechatpay.transport import RawResponse
 
 from .conftest import pending_return, wxpay_config
 from .test_api_routes import LIST, api_user, body
-from .test_concurrency import run_worker
+from .test_concurrency import posts, run_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def posts(sim, number):
-    return [c for c in sim.calls() if c["method"] == "POST" and c.get("out_return_no") == number]
 
 
 def draft(order, **fields):

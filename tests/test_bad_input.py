@@ -36,7 +36,7 @@ from django_wxpay_profitsharing.models import ProfitSharingReturn, ReturnState
 from django_wxpay_profitsharing.wechatpay import WeChatPayClient, errors, validation
 from django_wxpay_profitsharing.wechatpay.models import ReturnRequest
 
-from .conftest import RECEIVER, SUB_MCHID
+from .conftest import FIRST_PASS, RECEIVER, SUB_MCHID
 from .test_properties import INVISIBLE, MCHID, ORDER_ID, OUT_NO
 
 OUTPUT = Path(__file__).resolve().parent.parent / "test-output" / "bad_inputs_issue12.txt"
@@ -58,8 +58,7 @@ EXAMPLES = {
 MINIMUM_TOTAL = 10_000
 #: The whole count in the first SQLite pass (the proof: >= 10,000 in one run); a quarter
 #: in the passes after it (other databases, USE_TZ = False), which repeat the same inputs.
-FULL_RUN = not os.environ.get("DATABASE_URL") and os.environ.get("WXPAY_TEST_USE_TZ") != "0"
-SHARE = 1 if FULL_RUN else 4
+SHARE = 1 if FIRST_PASS else 4
 
 
 def surface(name: str):
@@ -567,7 +566,7 @@ def test_commands_refuse_bad_arguments(configured):
 def test_ten_thousand_bad_inputs_in_one_run():
     """Runs last (file order): every surface above fed its inputs in this process."""
     missing = set(EXAMPLES) - set(COUNTS)
-    if not FULL_RUN:
+    if not FIRST_PASS:
         pytest.skip("the count is proved in the first SQLite pass; this pass feeds a quarter")
     if missing and os.environ.get("PYTEST_XDIST_WORKER"):
         pytest.skip(f"surfaces ran in other xdist workers: {sorted(missing)}")

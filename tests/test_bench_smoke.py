@@ -16,9 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
-from .conftest import ON_MYSQL, ON_POSTGRES
+from .conftest import FIRST_PASS
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT_PREFIX = "BENCH_RESULT "
@@ -26,7 +25,7 @@ RESULT_PREFIX = "BENCH_RESULT "
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        ON_POSTGRES or ON_MYSQL or not settings.USE_TZ,
+        not FIRST_PASS,
         reason="run once, in the first SQLite pass: the benchmarks pick their own database",
     ),
 ]

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import FIRST_PASS
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "example_project"
 OUTPUT = ROOT / "test-output" / "browser"
@@ -45,7 +47,7 @@ pytestmark = [
         not (CHROMIUM and CHROMEDRIVER), reason="chromium and chromedriver are not installed"
     ),
     pytest.mark.skipif(
-        bool(os.environ.get("DATABASE_URL")) or os.environ.get("WXPAY_TEST_USE_TZ") == "0",
+        not FIRST_PASS,
         reason="the demo shop keeps its own SQLite database: run in the first SQLite pass only",
     ),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test import override_settings
 from django.urls import reverse
@@ -67,12 +68,13 @@ def test_without_time_zone_tables_a_check_names_the_fix_and_the_admin_still_work
 ):
     monkeypatch.setattr(dbtime, "needs_time_zone_tables", lambda alias="default": True)
     monkeypatch.setattr(checks, "needs_time_zone_tables", lambda alias="default": True)
-    monkeypatch.setitem(dbtime._probed, "default", False)
+    probe = ("default", str(settings.TIME_ZONE))
+    monkeypatch.setitem(dbtime._probed, probe, False)
     [warning] = checks.check_time_zone_tables(databases=["default"])
     assert warning.id == "wxpay_profitsharing.W003" and "tzinfo_to_sql" in warning.hint
     page = admin_client.get(reverse("admin:wxpay_profitsharing_profitsharingreturn_changelist"))
     assert page.status_code == 200 and page.context["cl"].date_hierarchy is None
-    monkeypatch.setitem(dbtime._probed, "default", True)
+    monkeypatch.setitem(dbtime._probed, probe, True)
     assert checks.check_time_zone_tables(databases=["default"]) == []
     page = admin_client.get(reverse("admin:wxpay_profitsharing_profitsharingreturn_changelist"))
     assert page.context["cl"].date_hierarchy == "created"

@@ -35,10 +35,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from .conftest import ON_MYSQL, ON_POSTGRES, RECEIVER, SUB_MCHID
+from .conftest import ON_MYSQL, ON_POSTGRES, RECEIVER, SUB_MCHID, TZ_OFF
 
 pytestmark = pytest.mark.skipif(
-    ON_MYSQL or os.environ.get("WXPAY_TEST_USE_TZ") == "0",
+    ON_MYSQL or TZ_OFF,
     reason="the shop under test keeps SQLite or PostgreSQL: their own passes run it",
 )
 

@@ -24,8 +24,14 @@ from django.utils.translation import ngettext
 from .. import clawbacks, services
 from ..dbtime import converts_time_zones
 from ..error_reports import SecretSafeErrorReportsAdminMixin
-from ..forms import REQUEST_FIELDS, ProfitSharingReturnForm
-from ..models import IDENTITY_FIELDS, ProfitSharingReturn, ProfitSharingReturnCall, ReturnState
+from ..forms import ProfitSharingReturnForm
+from ..models import (
+    IDENTITY_FIELDS,
+    REQUEST_ID_FIELDS,
+    ProfitSharingReturn,
+    ProfitSharingReturnCall,
+    ReturnState,
+)
 from ..states import FINAL_STATES, Action
 from ..task_backends import DispatchResult, dispatch
 from .common import (
@@ -165,10 +171,10 @@ class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBas
         self, request: HttpRequest, obj: ProfitSharingReturn | None = None
     ) -> tuple[str, ...]:
         if obj is None:
-            return ("mchid", *REQUEST_FIELDS, "amount_yuan", "description")
+            return ("mchid", *REQUEST_ID_FIELDS, "amount_yuan", "description")
         if not self._editable(obj):
-            return ("mchid", *REQUEST_FIELDS, "amount_display", "description", *WECHAT_FIELDS)
-        return ("mchid", *REQUEST_FIELDS, "amount_yuan", "description", *WECHAT_FIELDS)
+            return ("mchid", *REQUEST_ID_FIELDS, "amount_display", "description", *WECHAT_FIELDS)
+        return ("mchid", *REQUEST_ID_FIELDS, "amount_yuan", "description", *WECHAT_FIELDS)
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: ProfitSharingReturn | None = None
@@ -176,7 +182,7 @@ class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBas
         if obj is None:
             return ()
         if not self._editable(obj):
-            return ("mchid", *REQUEST_FIELDS, "amount_display", "description", *WECHAT_FIELDS)
+            return ("mchid", *REQUEST_ID_FIELDS, "amount_display", "description", *WECHAT_FIELDS)
         return ("mchid", "out_return_no", *WECHAT_FIELDS)
 
     def has_delete_permission(
@@ -205,7 +211,7 @@ class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBas
         data = form.cleaned_data
         row, _created = services.create_or_get_return(
             {
-                **{name: data.get(name) or None for name in REQUEST_FIELDS},
+                **{name: data.get(name) or None for name in REQUEST_ID_FIELDS},
                 "amount": data["amount"],
                 "description": data["description"],
             },

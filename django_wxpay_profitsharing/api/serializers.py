@@ -15,12 +15,11 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from ..models import ProfitSharingReturn, ProfitSharingReturnCall
+from ..models import REQUEST_ID_FIELDS, ProfitSharingReturn, ProfitSharingReturnCall
 from ..services import validate_return_fields
 from ..validation_messages import translated
 from ..wechatpay import errors, validation
 
-REQUEST_FIELDS = ("sub_mchid", "order_id", "out_order_no", "out_return_no", "return_mchid")
 MAX_FEN = validation.MAX_AMOUNT
 UNKNOWN_FIELD = _("unknown field")
 READ_ONLY_FIELD = _("read-only field: set by the server, not by a request")
@@ -138,7 +137,7 @@ class ProfitSharingReturnSerializer(
         try:
             validate_return_fields(
                 {
-                    **{name: attrs.get(name) or None for name in REQUEST_FIELDS},
+                    **{name: attrs.get(name) or None for name in REQUEST_ID_FIELDS},
                     "amount": attrs.get("amount"),
                     "description": attrs.get("description"),
                 }

@@ -32,7 +32,7 @@ from rest_framework.response import Response
 from .. import clawbacks, services
 from ..conf import wxpay_settings
 from ..merchants import default_mchid, is_configured
-from ..models import ProfitSharingReturn, ReturnState
+from ..models import REQUEST_ID_FIELDS, ProfitSharingReturn, ReturnState
 from ..states import Action
 from ..task_backends import dispatch, submit_after_commit
 from .base import MAX_PK, StrictAPIMixin
@@ -51,7 +51,7 @@ from .schema import (
     extend_schema,
     extend_schema_view,
 )
-from .serializers import REQUEST_FIELDS, BulkSubmitSerializer, ProfitSharingReturnSerializer
+from .serializers import BulkSubmitSerializer, ProfitSharingReturnSerializer
 
 #: out_return_no's characters as WeChat Pay documents them (validation.OUT_NO_RE).
 OUT_RETURN_NO_PATTERN = "[0-9A-Za-z_*@|-]{1,64}"
@@ -166,7 +166,7 @@ class ProfitSharingReturnViewSet(mixins.CreateModelMixin, mixins.ListModelMixin,
         try:
             row, created = services.create_or_get_return(
                 {
-                    **{name: data.get(name) or None for name in REQUEST_FIELDS},
+                    **{name: data.get(name) or None for name in REQUEST_ID_FIELDS},
                     "amount": data["amount"],
                     "description": data["description"],
                 },
