@@ -15,7 +15,14 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core import checks
 
-from .conf import DEFAULTS, SECRET_KEYS, SETTINGS_NAME, unset_variable, wxpay_settings
+from .conf import (
+    DEFAULTS,
+    SECRET_KEYS,
+    SETTINGS_NAME,
+    TASK_BACKENDS,
+    unset_variable,
+    wxpay_settings,
+)
 from .dbtime import LOAD_TIME_ZONES, converts_time_zones, needs_time_zone_tables
 from .merchants import MERCHANT_KEYS, merchants
 from .wechatpay import crypto
@@ -207,10 +214,9 @@ def _check_transport(s: Any) -> Iterable[checks.CheckMessage]:
         yield _error(
             s, "TRANSPORT", f"must be one of {', '.join(TRANSPORTS)}.", "e.g. 'urllib3'.", 13
         )
-    if s.TASK_BACKEND not in ("auto", "celery", "thread", "inline"):
-        yield _error(
-            s, "TASK_BACKEND", "must be one of auto, celery, thread, inline.", "e.g. 'auto'.", 12
-        )
+    if s.TASK_BACKEND not in TASK_BACKENDS:
+        choices = ", ".join(TASK_BACKENDS)
+        yield _error(s, "TASK_BACKEND", f"must be one of {choices}.", "e.g. 'auto'.", 12)
 
 
 #: A call must end well before its lease does: at most this share of ``LEASE_SECONDS``.

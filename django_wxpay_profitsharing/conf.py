@@ -147,6 +147,8 @@ DESCRIPTIONS: dict[str, str] = {
 
 IMPORT_STRINGS = {"OUT_RETURN_NO_GENERATOR", "API_PERMISSION_CLASSES"}
 SECRET_KEYS = {"PRIVATE_KEY", "APIV3_KEY", "WECHATPAY_PUBLIC_KEY"}
+#: What ``TASK_BACKEND`` may be (``task_backends.py`` says what each means).
+TASK_BACKENDS = ("auto", "celery", "thread", "inline")
 ENV_PREFIX = "env:"
 
 

@@ -25,7 +25,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 
 from . import services
-from .conf import wxpay_settings
+from .conf import TASK_BACKENDS, wxpay_settings
 from .pool import drop_broken_connection, one_writer_at_a_time, pool_size, run_in_background
 from .states import Action
 
@@ -33,7 +33,6 @@ logger = logging.getLogger("django_wxpay_profitsharing")
 
 #: The actions that can be handed to the background (the poller's ``due`` runs itself).
 BACKGROUND_ACTIONS = (Action.SUBMIT, Action.REFRESH)
-BACKENDS = ("auto", "celery", "thread", "inline")
 #: Most returns one background thread works through before the pool takes the next
 #: chunk: small enough to keep all threads busy, large enough to reuse a connection.
 THREAD_CHUNK = 50
@@ -46,9 +45,9 @@ def celery_installed() -> bool:
 def task_backend() -> str:
     """The effective backend: ``celery``, ``thread`` or ``inline``."""
     backend = str(wxpay_settings.TASK_BACKEND)
-    if backend not in BACKENDS:
+    if backend not in TASK_BACKENDS:
         raise ImproperlyConfigured(
-            f"WXPAY_PROFITSHARING['TASK_BACKEND'] must be one of {', '.join(BACKENDS)}"
+            f"WXPAY_PROFITSHARING['TASK_BACKEND'] must be one of {', '.join(TASK_BACKENDS)}"
         )
     if backend == "auto":
         celery_ready = celery_installed() and bool(getattr(settings, "CELERY_BROKER_URL", None))
