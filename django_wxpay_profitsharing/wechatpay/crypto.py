@@ -8,7 +8,11 @@ official SDKs' vectors and an independent re-implementation):
   ``METHOD\\nTARGET\\nTIMESTAMP\\nNONCE\\nBODY\\n``, base64, carried in
   ``Authorization: WECHATPAY2-SHA256-RSA2048 mchid=...,nonce_str=...,...``;
 - response signature: the same primitive over ``TIMESTAMP\\nNONCE\\nBODY\\n``;
-- certificate download: AEAD_AES_256_GCM with the APIv3 key (ciphertext || tag).
+- certificate download and notifications: AEAD_AES_256_GCM with the APIv3 key
+  (ciphertext || tag);
+- sensitive request fields (a card number, a name): RSAES-OAEP with SHA-1 and
+  MGF1-SHA1 under WeChat Pay's key, base64 (wechatpay-go ``utils/rsa_crypto.go``,
+  wechatpay-java ``RSA/ECB/OAEPWithSHA-1AndMGF1Padding``).
 
 Messages are built from *bytes*: the bytes signed are the bytes sent.
 """
@@ -33,6 +37,7 @@ AUTH_SCHEME = "WECHATPAY2-SHA256-RSA2048"
 #: Stateless parameter objects, made once: every request signs and every answer verifies.
 _PKCS1V15 = padding.PKCS1v15()
 _SHA256 = hashes.SHA256()
+_OAEP = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None)  # noqa: S303
 
 KeySource = str | bytes | os.PathLike[str] | rsa.RSAPrivateKey
 PublicKeySource = str | bytes | os.PathLike[str] | rsa.RSAPublicKey
@@ -223,3 +228,19 @@ def aes_gcm_encrypt(
     key_bytes = key.encode() if isinstance(key, str) else key
     aad = associated_data.encode() if associated_data else None
     return base64.b64encode(AESGCM(key_bytes).encrypt(nonce.encode(), plaintext, aad)).decode()
+
+
+@sensitive_variables()
+def rsa_oaep_encrypt(public_key: rsa.RSAPublicKey, plaintext: str) -> str:
+    """A sensitive field as WeChat Pay wants it: RSA-OAEP (SHA-1, MGF1-SHA1), base64."""
+    return base64.b64encode(public_key.encrypt(plaintext.encode("utf-8"), _OAEP)).decode()
+
+
+@sensitive_variables()
+def rsa_oaep_decrypt(private_key: rsa.RSAPrivateKey, ciphertext_b64: str) -> str:
+    """The inverse of :func:`rsa_oaep_encrypt` (WeChat Pay's side: the simulator, tests)."""
+    try:
+        data = base64.b64decode(ciphertext_b64, validate=True)
+        return private_key.decrypt(data, _OAEP).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise CryptoError("RSA-OAEP decryption failed (wrong key or tampered data)") from None

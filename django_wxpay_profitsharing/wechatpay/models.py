@@ -1,22 +1,27 @@
-"""Typed values of the client: the request it sends, the return order and the sharing
-order WeChat Pay answers, and call records.
+"""Typed values of the return side: the request it sends, the return order and the
+sharing order WeChat Pay answers, and call records.
 
-Why enum values are kept as text: WeChat Pay adds values over the years (a receiver
-type, a result); a value this version does not know is returned as the plain string it
-was, so a new value never breaks reading an order, and the caller's rules (which
-treat anything unknown as "not returnable") decide what it means.
+WeChat's words (results, states, receiver types) are the enums of ``words.py``,
+re-exported here; a value this version does not know is kept as the plain string it
+was (``words.known_or_text``), so a new value never breaks reading an order, and the
+caller's rules (which treat anything unknown as "not returnable") decide what it means.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from . import validation
+from . import reading, validation
 from .errors import InvalidRequest
+from .reading import parse_time
+from .words import ReceiverResult as ReceiverResult
+from .words import ReceiverType as ReceiverType
+from .words import ReturnResult as ReturnResult
+from .words import SharingOrderState as SharingOrderState
+from .words import known_or_text
 
 
 @dataclass(frozen=True)
@@ -79,24 +84,6 @@ RETURN_REQUEST_FIELDS: tuple[str, ...] = tuple(
 )
 
 
-class ReturnResult(enum.StrEnum):
-    """WeChat Pay's ``result`` of a return (values it may add later are kept as text)."""
-
-    PROCESSING = "PROCESSING"
-    SUCCESS = "SUCCESS"
-    FAILED = "FAILED"
-
-
-def parse_time(value: Any) -> datetime | None:
-    """RFC 3339 with or without milliseconds (``2015-05-20T13:29:35.120+08:00``)."""
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(str(value))  # 3.11+: "Z" and any fraction accepted
-    if parsed.tzinfo is None:
-        raise ValueError(f"time without an offset: {value!r}")
-    return parsed
-
-
 @dataclass(frozen=True)
 class ReturnOrder:
     """A ``ReturnOrdersEntity``: the answer of both the create and the query call."""
@@ -155,60 +142,6 @@ class ReturnOrder:
         return self.result in (ReturnResult.SUCCESS.value, ReturnResult.FAILED.value)
 
 
-class SharingOrderState(enum.StrEnum):
-    """``state`` of a sharing order (查询分账结果)."""
-
-    PROCESSING = "PROCESSING"
-    FINISHED = "FINISHED"
-
-
-class ReceiverResult(enum.StrEnum):
-    """``result`` of one receiver line of a sharing order."""
-
-    PENDING = "PENDING"
-    SUCCESS = "SUCCESS"
-    CLOSED = "CLOSED"
-
-
-class ReceiverType(enum.StrEnum):
-    """``type`` of a receiver: only ``MERCHANT_ID`` lines can ever be returned from."""
-
-    MERCHANT_ID = "MERCHANT_ID"
-    PERSONAL_OPENID = "PERSONAL_OPENID"
-    PERSONAL_SUB_OPENID = "PERSONAL_SUB_OPENID"
-
-
-_E = TypeVar("_E", bound=enum.StrEnum)
-
-
-def known_or_text(kind: type[_E], value: Any) -> _E | str:
-    """The enum member for ``value``, or the text itself when this version does not know it."""
-    text = str(value)
-    try:
-        return kind(text)
-    except ValueError:
-        return text
-
-
-def _text(data: Mapping[str, Any], name: str, *, required: bool = False) -> str:
-    """A string field of WeChat's JSON (absent optional ones as ""); ``ValueError`` otherwise."""
-    value = data.get(name)
-    if value is None:
-        if required:
-            raise ValueError(f"missing {name}")
-        return ""
-    if not isinstance(value, str):
-        raise ValueError(f"{name} is not a string")
-    return value
-
-
-def _fen(data: Mapping[str, Any], name: str) -> int:
-    value = data.get(name)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ValueError(f"{name} is not an integer")
-    return value
-
-
 @dataclass(frozen=True)
 class SharingReceiver:
     """One receiver line of a sharing order (``OrderReceiverDetail``).
@@ -232,16 +165,15 @@ class SharingReceiver:
     @classmethod
     def from_dict(cls, data: Any) -> SharingReceiver:
         """Build from one ``receivers[]`` item; raises ``ValueError`` when malformed."""
-        if not isinstance(data, Mapping):
-            raise ValueError("a receiver is not an object")
+        data = reading.mapping(data, "a receiver")
         return cls(
-            type=known_or_text(ReceiverType, _text(data, "type", required=True)),
-            account=_text(data, "account", required=True),
-            amount=_fen(data, "amount"),
-            description=_text(data, "description"),
-            result=known_or_text(ReceiverResult, _text(data, "result", required=True)),
-            fail_reason=_text(data, "fail_reason") or None,
-            detail_id=_text(data, "detail_id"),
+            type=known_or_text(ReceiverType, reading.text(data, "type", required=True)),
+            account=reading.text(data, "account", required=True),
+            amount=reading.fen(data, "amount"),
+            description=reading.text(data, "description"),
+            result=known_or_text(ReceiverResult, reading.text(data, "result", required=True)),
+            fail_reason=reading.text(data, "fail_reason") or None,
+            detail_id=reading.text(data, "detail_id"),
             create_time=parse_time(data.get("create_time")),
             finish_time=parse_time(data.get("finish_time")),
         )
@@ -264,15 +196,13 @@ class SharingOrder:
         """Build from WeChat's JSON; raises ``ValueError`` on a malformed entity."""
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
-        receivers = data.get("receivers", [])
-        if not isinstance(receivers, Sequence) or isinstance(receivers, str):
-            raise ValueError("receivers is not a list")
+        receivers = reading.items(data, "receivers")
         return cls(
-            sub_mchid=_text(data, "sub_mchid") or None,
-            transaction_id=_text(data, "transaction_id", required=True),
-            out_order_no=_text(data, "out_order_no", required=True),
-            order_id=_text(data, "order_id", required=True),
-            state=known_or_text(SharingOrderState, _text(data, "state", required=True)),
+            sub_mchid=reading.text(data, "sub_mchid") or None,
+            transaction_id=reading.text(data, "transaction_id", required=True),
+            out_order_no=reading.text(data, "out_order_no", required=True),
+            order_id=reading.text(data, "order_id", required=True),
+            state=known_or_text(SharingOrderState, reading.text(data, "state", required=True)),
             receivers=tuple(SharingReceiver.from_dict(item) for item in receivers),
             raw=data,  # freshly parsed JSON, owned by this object
         )

@@ -107,9 +107,14 @@ class ResponseVerifier:
             return max(self._certificates.items(), key=lambda item: item[1].not_valid_before_utc)[0]
 
     def knows(self, serial: str) -> bool:
-        return self._key_for(serial) is not None
+        return self.key_for(serial) is not None
 
-    def _key_for(self, serial: str) -> rsa.RSAPublicKey | None:
+    def key_for(self, serial: str) -> rsa.RSAPublicKey | None:
+        """The key ``serial`` names: the public key by its exact id, else a certificate.
+
+        A certificate serial is matched without regard to case; a ``PUB_KEY_ID_...`` is
+        never read as hex (one Python SDK crashes there).
+        """
         if self.public_key is not None and serial == self.public_key_id:
             return self.public_key
         with self._lock:
@@ -151,7 +156,7 @@ class ResponseVerifier:
                 "response timestamp is outside the 5-minute window (stale or replayed)",
                 request_id=request_id,
             )
-        key = key or self._key_for(serial)
+        key = key or self.key_for(serial)
         if key is None:
             raise UnknownSerial(serial, request_id=request_id)
         message = crypto.response_message(timestamp, nonce, body)
