@@ -25,6 +25,7 @@ from .client_core import (
 )
 from .error_table import Endpoint
 from .models import ReturnOrder, ReturnRequest, SharingOrder
+from .notifications import NotificationKeys
 from .payment_calls import PaymentCalls
 from .refund_calls import RefundCalls
 from .sensitive import sensitive_variables
@@ -171,3 +172,16 @@ class WeChatPayClient(PaymentCalls, RefundCalls, ClientCore):
         target = bills.download_target(self.base_url, url)
         raw = self._send("GET", target, b"", on_call, 0, _unsigned_file, Endpoint.DOWNLOAD_BILL)
         return bills.checked_bill(raw, announced, max_size)
+
+    def notification_keys(self) -> NotificationKeys:
+        """This merchant's keys for :func:`~.notifications.read_notification`.
+
+        WeChat Pay's keys are this client's (the public key, and the platform
+        certificates it downloaded, refreshed once for an unknown serial); the APIv3
+        key is needed to decrypt, so a client made without one cannot read them.
+        """
+        if self._apiv3_key is None:
+            raise errors.WeChatPayError("reading notifications needs the APIv3 key")
+        return NotificationKeys(
+            self.mchid, self._apiv3_key, self.verifier.key_for, self._refresh_certificates
+        )

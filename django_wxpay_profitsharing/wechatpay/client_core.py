@@ -191,7 +191,11 @@ class ClientCore:
             found: list[x509.Certificate] = []
 
             def check(headers: Mapping[str, str], raw: bytes, request_id: str) -> None:
-                found.extend(self._decrypt_certificates(raw, request_id))
+                assert self._apiv3_key is not None  # checked above
+                try:
+                    found.extend(crypto.decrypt_certificates(self._apiv3_key, raw))
+                except crypto.CryptoError as exc:
+                    raise errors.SignatureError(str(exc), request_id=request_id) from None
                 serial = headers.get("wechatpay-serial", "").upper()
                 bootstrap = next((c for c in found if crypto.certificate_serial(c) == serial), None)
                 key = None
@@ -204,24 +208,6 @@ class ClientCore:
             return self.verifier.add_certificates(found)
 
     # -------------------------------------------------------------------- internals
-    @sensitive_variables()
-    def _decrypt_certificates(self, raw: bytes, request_id: str) -> list[x509.Certificate]:
-        assert self._apiv3_key is not None  # checked by the caller, download_certificates
-        try:
-            items = json.loads(raw)["data"]
-            certificates = []
-            for item in items:
-                enc = item["encrypt_certificate"]
-                pem = crypto.aes_gcm_decrypt(
-                    self._apiv3_key, enc["nonce"], enc.get("associated_data"), enc["ciphertext"]
-                )
-                certificates.append(crypto.load_certificate(pem))
-            return certificates
-        except (ValueError, KeyError, TypeError) as exc:
-            raise errors.SignatureError(
-                f"certificate download could not be decrypted: {exc}", request_id=request_id
-            ) from None
-
     def _wechatpay_serial(self) -> str:
         """The key we can verify with, so WeChat signs the answer with it."""
         if self.verifier.public_key is not None:
@@ -372,7 +358,7 @@ class ClientCore:
                 raise
             if not 200 <= status < 300:
                 outcome = "api_error"
-                error = self._api_error(status, response.body, request_id, endpoint)
+                error = errors.APIError.from_answer(status, response.body, request_id, endpoint)
                 code = error.code
                 raise error
             return response.body
@@ -413,23 +399,4 @@ class ClientCore:
             nonce=nonce,
             timestamp=timestamp,
             signature=crypto.sign(self._private_key, message),
-        )
-
-    @staticmethod
-    def _api_error(
-        status: int, raw: bytes, request_id: str, endpoint: Endpoint | None = None
-    ) -> errors.APIError:
-        try:
-            data = json.loads(raw) if raw else {}
-        except ValueError:
-            data = {}
-        if not isinstance(data, dict):
-            data = {}
-        return errors.APIError(
-            status,
-            code=str(data.get("code", "")),
-            message=str(data.get("message", "")),
-            detail=data.get("detail"),
-            request_id=request_id,
-            endpoint=endpoint,
         )

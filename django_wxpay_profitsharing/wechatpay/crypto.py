@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 import re
 from pathlib import Path
@@ -219,6 +220,26 @@ def aes_gcm_decrypt(
         return AESGCM(key_bytes).decrypt(nonce.encode(), data, aad)
     except (binascii.Error, ValueError, InvalidTag):
         raise CryptoError("AES-GCM decryption failed (wrong APIv3 key or tampered data)") from None
+
+
+@sensitive_variables()
+def decrypt_certificates(apiv3_key: bytes, raw: bytes) -> list[x509.Certificate]:
+    """The platform certificates of a ``/v3/certificates`` answer, decrypted.
+
+    Each is AES-256-GCM-encrypted under the APIv3 key; one that does not decrypt, or
+    an answer of another shape, raises ``CryptoError`` (nothing of it is used).
+    """
+    try:
+        certificates = []
+        for item in json.loads(raw)["data"]:
+            enc = item["encrypt_certificate"]
+            pem = aes_gcm_decrypt(
+                apiv3_key, enc["nonce"], enc.get("associated_data"), enc["ciphertext"]
+            )
+            certificates.append(load_certificate(pem))
+        return certificates
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CryptoError(f"certificate download could not be decrypted: {exc}") from None
 
 
 def aes_gcm_encrypt(

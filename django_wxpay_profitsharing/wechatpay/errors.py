@@ -15,6 +15,7 @@ Messages never contain key material or the Authorization header.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from .error_table import (
@@ -81,6 +82,26 @@ class APIError(WeChatPayError):
         self.request_id = request_id
         #: The call that got this answer (None: read with the common rows only).
         self.endpoint = endpoint
+
+    @classmethod
+    def from_answer(
+        cls, status: int, raw: bytes, request_id: str, endpoint: Endpoint | None = None
+    ) -> APIError:
+        """The error of a non-2xx answer: its JSON ``code``/``message``/``detail`` if any."""
+        try:
+            data = json.loads(raw) if raw else {}
+        except ValueError:
+            data = {}
+        if not isinstance(data, dict):
+            data = {}
+        return cls(
+            status,
+            code=str(data.get("code", "")),
+            message=str(data.get("message", "")),
+            detail=data.get("detail"),
+            request_id=request_id,
+            endpoint=endpoint,
+        )
 
     @property
     def meaning(self) -> Meaning:
