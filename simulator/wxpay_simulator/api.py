@@ -4,7 +4,8 @@ Endpoint names (used by faults, QPS windows and the call log): ``create`` (POST
 /v3/profitsharing/return-orders), ``query`` (GET .../return-orders/{out_return_no}),
 ``order_query`` (GET /v3/profitsharing/orders/{out_order_no}), ``bills`` (GET
 /v3/profitsharing/bills), ``bill_download`` (GET /v3/billdownload/file, the one answer
-that is not signed: see ``bills.py``) and ``certificates``.
+that is not signed: see ``bills.py``) and ``certificates``; the payment and refund
+endpoints are ``refund_api.py``'s.
 
 Why this order of checks: it is the order a request meets WeChat Pay's layers in, and
 it decides what a client sees when several things are wrong at once:
@@ -41,6 +42,7 @@ from urllib.parse import parse_qsl, unquote
 
 from django_wxpay_profitsharing.wechatpay.crypto import aes_gcm_encrypt, make_nonce
 
+from . import refund_api
 from .app import Simulator
 from .auth import named_merchant
 from .bills import DOWNLOAD_PATH, BillFile
@@ -61,11 +63,15 @@ RATE_MESSAGES = {
     "query": "商户发起分账回退查询的频率过高",
     "order_query": "商户查询分账结果的频率过高",
     "certificates": "请求频率过高",
+    **refund_api.RATE_MESSAGES,
 }
 
 
 def route(path: str) -> tuple[str | None, str | None, tuple[str, ...]]:
     """(endpoint name, raw path segment (out_return_no/out_order_no), allowed methods)."""
+    found = refund_api.route(path)
+    if found[0] is not None:
+        return found
     if path == RETURN_ORDERS:
         return "create", None, ("POST",)
     if path.startswith(RETURN_ORDERS + "/"):
@@ -191,7 +197,7 @@ class WeChatPayApi:
                     processing = fault.params["seconds"]
             status, payload = (
                 200,
-                self._execute(endpoint, segment or "", query, req, processing, auth.mchid),
+                self._execute(endpoint, segment or "", query, req, processing, auth.mchid, faults),
             )
         except ApiError as err:
             status, payload = err.status, err.payload()
@@ -285,9 +291,15 @@ class WeChatPayApi:
         req: Incoming,
         processing: float,
         mchid: str,
+        faults: list[Fault] = (),  # type: ignore[assignment]
     ) -> dict[str, Any] | BillFile:
         """Run an authenticated call in the books of ``mchid``, its merchant."""
         ledger = self.sim.ledger
+        if endpoint in refund_api.ENDPOINTS:
+            doomed = any(fault.name == "abnormal" for fault in faults)
+            return refund_api.execute(
+                self.sim, endpoint, segment, query, req, processing, doomed, mchid
+            )
         if endpoint == "create":
             return ledger.create_return(parse_create(req.body), processing, mchid)
         if endpoint == "query":

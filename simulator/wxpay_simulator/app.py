@@ -22,6 +22,9 @@ from .calls import CallLog
 from .credentials import Credentials, MerchantKeys
 from .faults import ENDPOINTS, FaultBook
 from .ledger import Ledger
+from .notifier import Notifier
+from .payments import PaymentBook
+from .refunds import RefundDesk
 from .signing import MODES, ResponseSigner
 from .throttle import SlidingWindow
 
@@ -57,6 +60,18 @@ class Simulator:
         self.bills = BillDesk(self.ledger)
         self.faults = FaultBook()
         self.calls = CallLog()
+        self.payments = PaymentBook(self.ledger)
+        self.refunds = RefundDesk(self.payments, lambda: self.settings.processing_seconds)
+        self.notifier = Notifier(
+            settle=self.refunds.settle_all,
+            clock=self.ledger.now,
+            apiv3_key=lambda mchid: self.merchants[mchid].apiv3_key,
+            signer=self.signer,
+            mode=lambda: self.settings.mode,
+            faults=self.faults,
+        )
+        self.refunds.on_status = self.notifier.announce
+        self.notifier.start()
         self.throttles = {
             (mchid, name): SlidingWindow()
             for mchid in self.merchants
@@ -95,6 +110,9 @@ class Simulator:
     def reset(self) -> None:
         """Clear ledger, bills, calls, faults, nonces, rate windows; keys and settings stay."""
         self.ledger.reset()
+        self.payments.reset()
+        self.refunds.reset()
+        self.notifier.reset()
         self.bills.reset()
         self.calls.clear()
         self.faults.clear()

@@ -82,6 +82,8 @@ from urllib.parse import parse_qs, unquote
 from .app import SettingsError, Simulator
 from .faults import FaultError
 from .ledger import KEEP, Keep, SeedError
+from .refund_control import RouteError, payment_view
+from .refund_control import routes as refund_routes
 from .wire import Incoming, Outgoing
 
 PREFIX = "/_simulator"
@@ -204,6 +206,7 @@ class ControlApi:
             ("GET", "health"): self.health,
             ("GET", ""): self.health,
         }
+        self.routes.update(refund_routes(sim, _object))
 
     def handle(self, req: Incoming) -> Outgoing:
         path, _, query = req.target.partition("?")
@@ -212,7 +215,9 @@ class ControlApi:
             refuse_foreign(req)
             params = parse_qs(query, keep_blank_values=True)
             handler = self.routes.get((req.method, name))
-            if handler is None and req.method == "GET" and name.startswith("orders/"):
+            if handler is None and req.method == "GET" and name.startswith("payments/"):
+                status, payload = 200, payment_view(self.sim, unquote(name[9:]), params)
+            elif handler is None and req.method == "GET" and name.startswith("orders/"):
                 status, payload = self.get_order(unquote(name[len("orders/") :]), params)
             elif handler is None:
                 known = {method for (method, route) in self.routes if route == name}
@@ -221,7 +226,7 @@ class ControlApi:
                 raise ControlError(404, f"no control route {path}")
             else:
                 status, payload = handler(req, params)
-        except ControlError as err:
+        except (ControlError, RouteError) as err:
             status, payload = err.status, {"error": err.message}
         except (SeedError, FaultError, SettingsError) as err:
             status, payload = 400, {"error": str(err)}
@@ -230,7 +235,9 @@ class ControlApi:
 
     # -- ledger ------------------------------------------------------------------------
     def seed_order(self, req: Incoming, _: dict[str, list[str]]) -> tuple[int, Any]:
-        return 201, self.sim.ledger.seed([_object(req)])[0]
+        spec = _object(req)
+        self.sim.payments.check_split(spec)  # a split of a seeded payment must fit in it
+        return 201, self.sim.ledger.seed([spec])[0]
 
     def seed_bulk(self, req: Incoming, _: dict[str, list[str]]) -> tuple[int, Any]:
         orders = _object(req).get("orders")
@@ -329,7 +336,9 @@ class ControlApi:
         seconds = _object(req).get("advance_seconds")
         if isinstance(seconds, bool) or not isinstance(seconds, int | float):
             raise ControlError(400, "advance_seconds must be a number")
-        return 200, {"offset_seconds": self.sim.ledger.advance_clock(float(seconds))}
+        offset = self.sim.ledger.advance_clock(float(seconds))
+        self.sim.notifier.wake()  # outcomes and retries the new time brings, now
+        return 200, {"offset_seconds": offset}
 
     def get_clock(self, _: Incoming, __: dict[str, list[str]]) -> tuple[int, Any]:
         return 200, {"offset_seconds": self.sim.ledger.advance_clock(0.0)}

@@ -25,7 +25,19 @@ from typing import Any
 
 from .throttle import SlidingWindow
 
-ENDPOINTS = ("create", "query", "order_query", "certificates", "bills", "bill_download", "any")
+ENDPOINTS = (
+    "create", "query", "order_query", "certificates", "bills", "bill_download",
+    "payment_query", "amounts", "unfreeze", "refund_create", "refund_query",
+    "abnormal_refund", "notify", "any",
+)  # fmt: skip
+#: Faults of one endpoint only (``processing`` of creates, ``abnormal`` of refund creates,
+#: ``duplicate`` and ``probe`` of notifications).
+ONLY_ON = {
+    "processing": ("create", "refund_create"),
+    "abnormal": ("refund_create",),
+    "duplicate": ("notify",),
+    "probe": ("notify",),
+}
 # name -> {param: (default or None if required, minimum)}
 FAULTS: dict[str, dict[str, tuple[float | None, float]]] = {
     "latency": {"ms": (None, 0)},
@@ -38,6 +50,9 @@ FAULTS: dict[str, dict[str, tuple[float | None, float]]] = {
     "stale_timestamp": {"seconds": (600.0, 0)},
     "rotate_certificate": {},
     "processing": {"seconds": (None, 0)},
+    "abnormal": {},
+    "duplicate": {},
+    "probe": {},
 }
 # faults that decide the call's outcome before it is executed
 PRE_EXECUTION = ("reset", "timeout_before", "http_500", "rate_limit")
@@ -68,8 +83,10 @@ class Fault:
     def matches(self, endpoint: str) -> bool:
         if self.remaining is not None and self.remaining <= 0:
             return False
-        if self.name == "processing" and endpoint != "create":
+        if endpoint not in ONLY_ON.get(self.name, (endpoint,)):
             return False
+        if endpoint == "notify":  # notifications take only the faults aimed at them
+            return self.endpoint == "notify"
         return self.endpoint in ("any", endpoint)
 
     def take(self) -> bool:

@@ -518,6 +518,52 @@ class Ledger:
             raise ApiError(404, "RESOURCE_NOT_EXISTS", "分账单不存在")
         return order
 
+    # -- payments, unfreezes and refunds (``payments.py``, ``refunds.py``) ---------------
+    def shared_total(self, mchid: str, sub_mchid: str | None, transaction_id: str) -> int:
+        """What the sharing orders naming a payment gave away (every line but CLOSED ones)."""
+        with self._lock:
+            return sum(
+                line.amount
+                for order in self._orders.values()
+                if order.mchid == mchid
+                and order.key == (sub_mchid or "")
+                and order.transaction_id == transaction_id
+                for line in order.receivers
+                if line.result != "CLOSED"
+            )
+
+    def order_entity(
+        self, mchid: str, sub_mchid: str | None, out_order_no: str
+    ) -> dict[str, Any] | None:
+        """The ``OrdersEntity`` of an order, or None (an unfreeze's number already used)."""
+        with self._lock:
+            order = self._orders.get((mchid, sub_mchid or "", out_order_no))
+            return None if order is None else order.entity()
+
+    def add_order(self, order: Order) -> None:
+        """Keep an order made by the simulator itself (an unfreeze's)."""
+        with self._lock:
+            self._orders[(order.mchid, order.key, order.out_order_no)] = order
+            self._orders_by_id[(order.mchid, order.key, order.order_id)] = order
+
+    def move_balance(self, account: str, amount: int) -> None:
+        """Add ``amount`` to the account's available balance, when one is set."""
+        with self._lock:
+            flags = self._flags.get(account)
+            if flags is not None and flags.balance is not None:
+                flags.balance += amount
+
+    def take_balance(self, account: str, amount: int) -> bool:
+        """Debit ``amount`` when the balance allows it (an unset balance always does)."""
+        with self._lock:
+            flags = self._flags.get(account)
+            if flags is None or flags.balance is None:
+                return True
+            if flags.balance < amount:
+                return False
+            flags.balance -= amount
+            return True
+
     # -- views for the control surface -------------------------------------------------
     def returns(self, mchid: str | None = None) -> list[dict[str, Any]]:
         """Every return (of ``mchid``; None: of every merchant) with its current result.

@@ -79,6 +79,16 @@ class ResponseSigner:
             self._certificates = [self._creds.platform]
 
     @sensitive_variables()
+    def private_key_for(self, serial: str) -> object | None:
+        """The private half of the key ``serial`` names (sensitive fields are encrypted
+        for it), or None: the public key by its id, else a platform certificate."""
+        if serial == self._creds.public_key_id:
+            return self._creds.public_key_private
+        with self._lock:
+            found = [c for c in self._certificates if c.serial.upper() == serial.upper()]
+        return found[0].private_key if found else None
+
+    @sensitive_variables()
     def choose(self, mode: str, requested_serial: str | None) -> tuple[str, object]:
         """(serial to announce, private key) for a response in ``mode``."""
         with self._lock:

@@ -60,7 +60,7 @@ class OrderQueryRequest:
     out_order_no: str
 
 
-def _string(
+def string_field(
     data: dict[str, Any],
     name: str,
     max_len: int,
@@ -95,14 +95,14 @@ def parse_create(body: bytes) -> CreateRequest:
         raise param_error("/", None, "请求体不是合法的JSON") from None
     if not isinstance(data, dict):
         raise param_error("/", None, "请求体必须是JSON对象")
-    sub_mchid = _string(data, "sub_mchid", 32, required=False, chars=MCHID_CHARS)
-    order_id = _string(data, "order_id", 64, required=False)
-    out_order_no = _string(data, "out_order_no", 64, required=False, chars=NUMBER_CHARS)
+    sub_mchid = string_field(data, "sub_mchid", 32, required=False, chars=MCHID_CHARS)
+    order_id = string_field(data, "order_id", 64, required=False)
+    out_order_no = string_field(data, "out_order_no", 64, required=False, chars=NUMBER_CHARS)
     if order_id is None and out_order_no is None:
         raise param_error("/out_order_no", None, "order_id与out_order_no必须填写一个")
-    out_return_no = _string(data, "out_return_no", 64, required=True, chars=NUMBER_CHARS)
+    out_return_no = string_field(data, "out_return_no", 64, required=True, chars=NUMBER_CHARS)
     # Digits only, as WeChat checks it (an openid here is PARAM_ERROR, wxpay-neighbours §4.2).
-    return_mchid = _string(data, "return_mchid", 32, required=True, chars=MCHID_CHARS)
+    return_mchid = string_field(data, "return_mchid", 32, required=True, chars=MCHID_CHARS)
     amount = data.get("amount")
     if amount is None:
         raise param_error("/amount", None, "字段必填")
@@ -110,7 +110,7 @@ def parse_create(body: bytes) -> CreateRequest:
         raise param_error("/amount", amount, "字段类型错误，应为integer")
     if amount < 1 or amount > MAX_AMOUNT:
         raise param_error("/amount", amount, "金额必须为正整数（单位：分）")
-    description = _string(data, "description", 80, required=True)
+    description = string_field(data, "description", 80, required=True)
     assert out_return_no is not None and return_mchid is not None and description is not None
     return CreateRequest(
         sub_mchid, order_id, out_order_no, out_return_no, return_mchid, amount, description
@@ -129,7 +129,7 @@ def parse_query(raw_out_return_no: str, query: str) -> QueryRequest:
     """Validate a query's path segment and query string (any parameter order, stray ``&``)."""
     params = _query_params(query)
     path = {"out_return_no": unquote(raw_out_return_no)}
-    out_return_no = _string(
+    out_return_no = string_field(
         path,
         "out_return_no",
         64,
@@ -138,7 +138,7 @@ def parse_query(raw_out_return_no: str, query: str) -> QueryRequest:
         location="path",
         field="out_return_no",
     )
-    sub_mchid = _string(
+    sub_mchid = string_field(
         params,
         "sub_mchid",
         32,
@@ -147,7 +147,7 @@ def parse_query(raw_out_return_no: str, query: str) -> QueryRequest:
         location="query",
         field="sub_mchid",
     )
-    out_order_no = _string(
+    out_order_no = string_field(
         params,
         "out_order_no",
         64,
@@ -164,7 +164,7 @@ def parse_order_query(raw_out_order_no: str, query: str) -> OrderQueryRequest:
     """Validate 查询分账结果's path segment and query string."""
     params = _query_params(query)
     path = {"out_order_no": unquote(raw_out_order_no)}
-    out_order_no = _string(
+    out_order_no = string_field(
         path,
         "out_order_no",
         64,
@@ -173,7 +173,7 @@ def parse_order_query(raw_out_order_no: str, query: str) -> OrderQueryRequest:
         location="path",
         field="out_order_no",
     )
-    sub_mchid = _string(
+    sub_mchid = string_field(
         params,
         "sub_mchid",
         32,
@@ -182,7 +182,7 @@ def parse_order_query(raw_out_order_no: str, query: str) -> OrderQueryRequest:
         location="query",
         field="sub_mchid",
     )
-    transaction_id = _string(
+    transaction_id = string_field(
         params,
         "transaction_id",
         32,

@@ -185,6 +185,51 @@ class SimulatorControls(ABC):
         answer = self.control("POST", "clock", {"advance_seconds": seconds})
         return float(answer["offset_seconds"])
 
+    # -- payments, refunds, notifications (``payments.py``, ``refunds.py``) ----------------
+    def seed_payment(
+        self,
+        total: int,
+        *,
+        sub_mchid: str | None = None,
+        transaction_id: str | None = None,
+        out_trade_no: str | None = None,
+        mchid: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Seed a payment (partner form with ``sub_mchid``); returns its view, whose
+        ``transaction_id`` a sharing order names to be one of its splits. ``fields``:
+        ``success_time``, ``profit_sharing``, ``frozen_days``."""
+        spec = {"total": total, "sub_mchid": sub_mchid, "transaction_id": transaction_id,
+                "out_trade_no": out_trade_no, "mchid": mchid, **fields}  # fmt: skip
+        return dict(
+            self.control("POST", "payments", {k: v for k, v in spec.items() if v is not None})
+        )
+
+    def payment(self, transaction_id: str, mchid: str | None = None) -> dict[str, Any]:
+        """A payment's view: ``unsplit_amount``, ``splits_open``, its refunds."""
+        route = f"payments/{quote(transaction_id, safe='')}"
+        return dict(self.control("GET", route, mchid=mchid))
+
+    def set_merchant(
+        self, account: str, *, balance: Any = "keep", refund_when_short: str | None = None
+    ) -> dict[str, Any]:
+        """An account's available balance (fen; None: unlimited) and what a refund it
+        cannot pay meets: "refuse" (403 NOT_ENOUGH) or "hold" (CLOSED after 7 days)."""
+        spec: dict[str, Any] = {"account": account}
+        if balance != "keep":
+            spec["balance"] = balance
+        if refund_when_short is not None:
+            spec["refund_when_short"] = refund_when_short
+        return dict(self.control("POST", "merchants", spec))
+
+    def refunds(self, mchid: str | None = None) -> list[dict[str, Any]]:
+        """Every refund (of ``mchid``, if given) as it is now."""
+        return list(self.control("GET", "refunds", mchid=mchid)["refunds"])
+
+    def notifications(self) -> list[dict[str, Any]]:
+        """Every notification sent or due, with its attempts and the shop's answers."""
+        return list(self.control("GET", "notifications")["notifications"])
+
     # -- the daily bill (``simulator/bills.py``) -------------------------------------------
     def corrupt_next_bill(self, *, hash: bool = False, rows: bool = False) -> dict[str, bool]:
         """The next bill announces a wrong hash, and/or is served with an amount changed
