@@ -307,9 +307,16 @@ def test_an_abnormal_refund_is_taken_on_to_the_merchant_account(sim, client, for
     assert error.code == "INVALID_REQUEST"
 
 
+@pytest.fixture
+def key_mode(sim):
+    """Set the simulator's signing mode for one test; the session's default after it."""
+    yield lambda mode: sim.configure(mode=mode)
+    sim.configure(mode="public-key")
+
+
 @pytest.mark.parametrize("mode", ["public-key", "certificate"])
-def test_a_users_card_reaches_the_simulator_encrypted_with_the_key_it_named(sim, mode):
-    sim.configure(mode=mode)
+def test_a_users_card_reaches_the_simulator_encrypted_with_the_key_it_named(sim, key_mode, mode):
+    key_mode(mode)
     kwargs = sim.client_kwargs()
     if mode == "certificate":  # a client that knows only the platform certificates
         kwargs.pop("wechatpay_public_key")
