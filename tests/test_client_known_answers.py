@@ -293,14 +293,20 @@ class StubHandler(BaseHTTPRequestHandler):
     do_GET = do_POST = _handle
 
 
+def serve(base, key):
+    """A stub server on a free loopback port: (server, its handler class), signing with key."""
+    handler = type("Handler", (base,), {"seen": [], "reply": {"key": key}})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, handler
+
+
 @pytest.fixture(scope="module")
 def stub():
     server_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     merchant_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    handler = type("Handler", (StubHandler,), {"seen": [], "reply": {"key": server_key}})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server, handler = serve(StubHandler, server_key)
     client = WeChatPayClient(
         "1900000100",
         "ABCDEF1234",

@@ -10,8 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -27,7 +26,7 @@ from django_wxpay_profitsharing.wechatpay import (
     errors,
 )
 
-from .test_client_known_answers import GO_TEST_KEY, KEY_ID, V5_NONCE, V5_TS
+from .test_client_known_answers import GO_TEST_KEY, KEY_ID, V5_NONCE, V5_TS, serve
 
 MCHID, SERIAL = "1900000100", "F5765756002FDD77"
 # The documented example of 查询分账结果 (milliseconds in the times, as WeChat sends).
@@ -105,10 +104,7 @@ def merchant_key():
 @pytest.fixture(scope="module")
 def server():
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    handler = type("Handler", (Stub,), {"seen": [], "reply": {"key": key}})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    httpd, handler = serve(Stub, key)
     yield httpd, handler, key
     httpd.shutdown()
 

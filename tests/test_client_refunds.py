@@ -13,8 +13,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import threading
-from http.server import ThreadingHTTPServer
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -40,7 +38,7 @@ from django_wxpay_profitsharing.wechatpay import (
 )
 from django_wxpay_profitsharing.wechatpay.words import FromAccount, FundsAccount
 
-from .test_client_known_answers import KEY_ID, StubHandler
+from .test_client_known_answers import KEY_ID, StubHandler, serve
 
 MCHID, SUB = "1900000100", "1900000109"
 TX = "4208450740201411110007820472"
@@ -94,10 +92,7 @@ ORDER = {
 @pytest.fixture(scope="module")
 def server():
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    handler = type("Handler", (StubHandler,), {"seen": [], "reply": {"key": key}})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    httpd, handler = serve(StubHandler, key)
     yield httpd, handler, key
     httpd.shutdown()
 

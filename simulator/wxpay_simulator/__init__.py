@@ -1,8 +1,11 @@
-"""A local WeChat Pay APIv3 simulator for profit-sharing returns (its own process).
+"""A local WeChat Pay APIv3 simulator for profit-sharing returns and refunds (its own process).
 
 Endpoints: 请求分账回退 and 查询分账回退结果 (``/v3/profitsharing/return-orders``),
-查询分账结果 (``GET /v3/profitsharing/orders/{out_order_no}``) and ``/v3/certificates``;
-the sharing orders themselves are seeded through the control surface (``control.py``).
+查询分账结果 (``GET /v3/profitsharing/orders/{out_order_no}``), the bill and
+``/v3/certificates``; 查询订单, 查询剩余待分金额, 解冻剩余资金, 申请退款, 查询单笔退款 and
+发起异常退款 (``refund_api.py``), and the 退款结果通知 it sends (``notifier.py``). Sharing
+orders and payments themselves are seeded through the control surface (``control.py``,
+``refund_control.py``).
 
 Run ``python -m wxpay_simulator --state-dir DIR`` (or ``wxpay-simulator``); tests use
 :class:`wxpay_simulator.testing.SimulatorProcess`. Its own distribution,
@@ -17,9 +20,11 @@ Modules, one job each: ``credentials`` (keys, certificates, credentials.json),
 ``bills`` (the daily profit-sharing bill and its download), ``faults`` (fault
 selection), ``throttle`` (QPS windows), ``calls`` (call log),
 ``api`` (the /v3 endpoints), ``control`` (the /_simulator surface), ``server`` (HTTP),
-``launch`` (assembly) and ``__main__`` (CLI).
+``launch`` (assembly) and ``__main__`` (CLI); for refunds ``payments`` (payments,
+frozen money, unfreezes), ``refunds`` (refunds and their rules), ``refund_validation``,
+``refund_api``, ``refund_control`` and ``notifier`` (notifications, retries).
 
-Choices where WeChat Pay's documentation leaves room (see wxpay-apiv3.md):
+Choices where WeChat Pay's documentation leaves room :
 
 - partner form = ``sub_mchid`` present (any 1-32 digits pass validation; the order is
   looked up under that sub-merchant), direct form = ``sub_mchid`` absent, null or "";

@@ -55,6 +55,10 @@ GET      /_simulator/health               {"status": "ok", "base_url", "mode",
                                           "mchid", "merchants", ...}
 =======  ===============================  ===========================================
 
+Payments, merchants' balances, refunds and notifications have their routes in
+``refund_control.py`` (``/_simulator/payments``, ``merchants``, ``refunds``,
+``notifications``); ``reset`` clears them too.
+
 An order (``POST /_simulator/orders``): ``mchid`` (the merchant whose books hold it;
 absent/null = the first merchant), ``out_order_no``, ``sub_mchid`` (partner form;
 absent/null = direct), ``order_id`` and ``transaction_id`` (generated when absent,

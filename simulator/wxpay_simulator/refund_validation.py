@@ -13,14 +13,19 @@ UNAVAILABLE, each account once, adding up to the refund).
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .errors import ApiError, param_error
-from .validation import MCHID_CHARS, NUMBER_CHARS, TRANSACTION_ID_CHARS, string_field
+from .validation import (
+    MCHID_CHARS,
+    NUMBER_CHARS,
+    TRANSACTION_ID_CHARS,
+    json_object,
+    string_field,
+)
 
 MAX_AMOUNT = 2**63 - 1
 FROM_ACCOUNTS = ("AVAILABLE", "UNAVAILABLE")
@@ -87,16 +92,6 @@ class AbnormalRequest:
     encrypted: tuple[str, ...]
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body.decode("utf-8")) if body.strip() else None
-    except (UnicodeDecodeError, ValueError):
-        raise param_error("/", None, "请求体不是合法的JSON") from None
-    if not isinstance(data, dict):
-        raise param_error("/", None, "请求体必须是JSON对象")
-    return data
-
-
 def _params(query: str) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for name, value in parse_qsl(query, keep_blank_values=True):
@@ -155,7 +150,7 @@ def parse_amounts(segment: str) -> str:
 
 
 def parse_unfreeze(body: bytes) -> UnfreezeRequest:
-    data = _json_object(body)
+    data = json_object(body)
     sub_mchid = string_field(data, "sub_mchid", 32, required=False, chars=MCHID_CHARS)
     transaction_id = string_field(
         data, "transaction_id", 32, required=True, chars=TRANSACTION_ID_CHARS
@@ -168,7 +163,7 @@ def parse_unfreeze(body: bytes) -> UnfreezeRequest:
 
 def parse_refund(body: bytes) -> RefundRequest:
     """申请退款's body, every format rule checked."""
-    data = _json_object(body)
+    data = json_object(body)
     sub_mchid = string_field(data, "sub_mchid", 32, required=False, chars=MCHID_CHARS)
     transaction_id = string_field(
         data, "transaction_id", 32, required=False, chars=TRANSACTION_ID_CHARS
@@ -244,7 +239,7 @@ def parse_refund_query(segment: str, query: str) -> tuple[str, str | None]:
 def parse_abnormal(segment: str, body: bytes, serial: str | None) -> AbnormalRequest:
     """发起异常退款: the refund_id in the path, the body; a card needs Wechatpay-Serial."""
     refund_id = _path(segment, "refund_id", 32, TRANSACTION_ID_CHARS)
-    data = _json_object(body)
+    data = json_object(body)
     sub_mchid = string_field(data, "sub_mchid", 32, required=False, chars=MCHID_CHARS)
     out_refund_no = string_field(data, "out_refund_no", 64, required=True, chars=NUMBER_CHARS)
     kind = data.get("type")

@@ -87,14 +87,20 @@ def string_field(
     return value
 
 
-def parse_create(body: bytes) -> CreateRequest:
-    """Decode and validate a create body; raises ``ApiError`` (400 PARAM_ERROR)."""
+def json_object(body: bytes) -> dict[str, Any]:
+    """A request body that must be a JSON object (else 400 PARAM_ERROR)."""
     try:
         data = json.loads(body.decode("utf-8")) if body.strip() else None
     except (UnicodeDecodeError, ValueError):
         raise param_error("/", None, "请求体不是合法的JSON") from None
     if not isinstance(data, dict):
         raise param_error("/", None, "请求体必须是JSON对象")
+    return data
+
+
+def parse_create(body: bytes) -> CreateRequest:
+    """Decode and validate a create body; raises ``ApiError`` (400 PARAM_ERROR)."""
+    data = json_object(body)
     sub_mchid = string_field(data, "sub_mchid", 32, required=False, chars=MCHID_CHARS)
     order_id = string_field(data, "order_id", 64, required=False)
     out_order_no = string_field(data, "out_order_no", 64, required=False, chars=NUMBER_CHARS)
