@@ -115,3 +115,41 @@ def test_the_service_layer_sits_below_the_background_machinery():
     for module in below:
         assert not graph[module] & above, (module, graph[module] & above)
     assert f"{PACKAGE}.models" not in graph[f"{PACKAGE}.decisions"]  # pure: no ORM
+
+
+#: The doors: they parse, ask the desk, render.
+DOORS = ("admin", "api", "management.commands")
+#: The task machinery, which only the desk (and the poller's own command) hands work to.
+MACHINERY = {f"{PACKAGE}.{m}" for m in ("task_backends", "tasks", "pool")}
+#: The poller is the machinery's own entry point, not a door that asks for operations.
+MACHINERY_ENTRY_POINTS = {f"{PACKAGE}.management.commands.wxpay_process_returns"}
+
+
+def _in(module: str, packages: tuple[str, ...]) -> bool:
+    return any(module == f"{PACKAGE}.{p}" or module.startswith(f"{PACKAGE}.{p}.") for p in packages)
+
+
+def test_doors_never_import_the_task_machinery():
+    graph = import_graph()
+    doors = [m for m in graph if _in(m, DOORS) and m not in MACHINERY_ENTRY_POINTS]
+    assert doors, "no door found: the package layout changed"
+    for module in doors:
+        assert not graph[module] & MACHINERY, (module, graph[module] & MACHINERY)
+
+
+def test_the_core_never_imports_the_desk():
+    graph = import_graph()
+    desk = {m for m in graph if _in(m, ("desk",))}
+    core = [m for m in graph if not _in(m, (*DOORS, "desk")) and m != PACKAGE]
+    assert f"{PACKAGE}.services" in core and f"{PACKAGE}.models" in core
+    for module in core:
+        assert not graph[module] & desk, (module, graph[module] & desk)
+
+
+def test_doors_ask_the_desk_not_the_services_for_operations():
+    """No door calls the service layer's write operations itself."""
+    graph = import_graph()
+    writers = {f"{PACKAGE}.{m}" for m in ("services", "clawbacks", "transitions")}
+    for module in graph:
+        if _in(module, DOORS) and module not in MACHINERY_ENTRY_POINTS:
+            assert not graph[module] & writers, (module, graph[module] & writers)
