@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.utils import timezone
-
 from django.core.exceptions import PermissionDenied
+from django.utils import timezone
 
 from django_wxpay_profitsharing import desk
 from django_wxpay_profitsharing.ledger import LineLedger, order_ledger
