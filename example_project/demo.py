@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
+from wxpay_simulator.testing import SimulatorProcess
 
 HERE = Path(__file__).resolve().parent
 #: A simulator run for people: returns stay PROCESSING long enough to be seen.

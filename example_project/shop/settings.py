@@ -8,8 +8,8 @@ state directory, whose ``credentials.json`` supplies the keys (never the databas
 import os
 from pathlib import Path
 
-from django_wxpay_profitsharing.testing.database_url import database_from_url
-from django_wxpay_profitsharing.testing.simulator import settings_from_state_dir
+from wxpay_simulator.testing import settings_from_state_dir
+from wxpay_simulator.testing.database_url import database_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
