@@ -277,6 +277,42 @@ def test_answers_outside_http_we_accept_are_refused(hostile, answer):
     fails(transport, within=1.0)
 
 
+HEADS = {
+    "ok": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nRequest-ID: r1\r\n\r\n",
+    "refusal": b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+    b"Content-Length: 2\r\n\r\n",
+    "interim": b"HTTP/1.1 100 Continue\r\nX-A: b\r\n\r\n"
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("head", sorted(HEADS))
+def test_an_answer_cut_off_inside_its_head_may_have_been_sent(hostile, head):
+    """Cut at every byte of a head, then closed: never a complete (empty) answer.
+
+    ``HTTP/1.1 200 OK\\r\\nContent-Le`` then close was read as a 200 with no body; a
+    refusal cut the same way would have been read as a final, empty 400.
+    """
+    whole = HEADS[head]
+    cuts = list(range(1, len(whole)))
+    served: list[int] = []
+
+    def script(conn):
+        if read_request(conn):
+            cut = cuts[len(served)]
+            served.append(cut)
+            conn.sendall(whole[:cut])
+
+    _, transport = hostile(script)
+    for cut in cuts:
+        message = fails(transport, maybe_sent=True, within=1.0)
+        assert "failed" in message, (cut, message)
+    assert served == cuts
+    # The whole head (and its body) is an answer: the cuts above were refused for the cut.
+    _, transport = hostile(answering(whole + b"{}"))
+    assert post(transport).body == b"{}"
+
+
 def test_a_body_cut_short_is_an_unknown_outcome(hostile):
     _, transport = hostile(answering(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{}"))
     fails(transport, within=1.0)
