@@ -235,6 +235,8 @@ class _Answer(http.client.HTTPResponse):
         exchange = current_exchange()
         if exchange is not None:
             sock = _SocketView(sock, exchange)
+        # A chunk may be as large as the exchange may receive (a streamed bill's is).
+        self._chunk_cap = MAX_BODY if exchange is None else max(MAX_BODY, exchange.limit)
         super().__init__(sock, debuglevel, method, url)
 
     def _read_status(self) -> tuple[str, int, str]:
@@ -260,7 +262,7 @@ class _Answer(http.client.HTTPResponse):
         if len(line) > _MAX_LINE:
             raise http.client.LineTooLong("chunk size")
         size = line.split(b";", 1)[0].strip(b" \t\r\n")
-        if not _HEX_SIZE.fullmatch(size) or int(size, 16) > MAX_BODY:
+        if not _HEX_SIZE.fullmatch(size) or int(size, 16) > self._chunk_cap:
             self._close_conn()  # type: ignore[attr-defined]
             raise ValueError("malformed chunk size")  # http.client: IncompleteRead
         return int(size, 16)
