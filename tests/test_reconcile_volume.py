@@ -82,7 +82,8 @@ def test_150000_discrepancies_are_written_in_chunks_and_listed_in_part(
     """One INSERT of 150,000 rows is beyond MariaDB's default packet: chunks of 1000."""
     count = 150_000
     mchid = configured.credentials["mchid"]
-    rows = [(mchid, SUB_MCHID, f"MISSING{n:07d}", "0.01") for n in range(count)]
+    # Numbers as long as the generated ones (R + time + random: 31 characters)
+    rows = [(mchid, SUB_MCHID, f"R20261207014534{n:07d}XJZEADD6N", "0.01") for n in range(count)]
     serve_bill(monkeypatch, bill_of(*rows))
     inserts: list[tuple[int, int]] = []
 
