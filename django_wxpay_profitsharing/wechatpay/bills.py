@@ -265,13 +265,6 @@ def check_hash(actual: str, hash_value: str) -> None:
         raise BillHashMismatch(expected, actual)
 
 
-def checked_bill(raw: bytes, hash_value: str, max_size: int = MAX_BILL_BYTES) -> bytes:
-    """Decompress, then check the hash: a small bill held in memory."""
-    plain = decompress(raw, max_size)
-    check_hash(hashlib.sha1(plain).hexdigest(), hash_value)  # noqa: S324 - WeChat's hash_type
-    return plain
-
-
 class BillDownload:
     """Where a bill's download streams to: a temporary file, checked on the way.
 
