@@ -82,6 +82,8 @@ DEFAULTS: dict[str, Any] = {
         "django_wxpay_profitsharing.api.permissions.ProfitSharingReturnPermissions"
     ],
     "API_PAGE_SIZE": 50,
+    # Reconciliation (reconcile.py): the largest daily bill read, as sent and uncompressed.
+    "BILL_MAX_BYTES": 1024 * 1024 * 1024,
 }
 
 #: One line per key for the settings reference (docs/settings.md is generated from these
@@ -144,6 +146,9 @@ DESCRIPTIONS: dict[str, str] = {
     "API_PERMISSION_CLASSES": "DRF permission classes of the REST API (import strings); by "
     "default the model permissions, action by action.",
     "API_PAGE_SIZE": "Returns per page of the API's list (cursor pagination).",
+    "BILL_MAX_BYTES": "The largest daily bill reconciliation reads, in bytes, as downloaded and "
+    "uncompressed (1 GiB, about four million rows); streamed to a temporary file, never held "
+    "in memory.",
 }
 
 IMPORT_STRINGS = {"OUT_RETURN_NO_GENERATOR", "API_PERMISSION_CLASSES"}

@@ -547,6 +547,9 @@ class DiscrepancyKind(models.TextChoices):
     MISSING_AT_WECHAT = "missing_at_wechat", _("Succeeded here, not in the bill")
     AMOUNT_DIFFERS = "amount_differs", _("Amounts differ")
     STATE_DIFFERS = "state_differs", _("States differ")
+    #: A bill row of another initiator (merchant), or of another sub-merchant than the
+    #: one asked for or the local return's: never a match.
+    MERCHANT_DIFFERS = "merchant_differs", _("Merchant or sub-merchant differs")
 
 
 class ReconciliationRun(models.Model):
@@ -612,6 +615,8 @@ class Discrepancy(models.Model):
         verbose_name = _("discrepancy")
         verbose_name_plural = _("discrepancies")
         ordering = ["run", "id"]
+        # A run's counts by kind, and its discrepancies of one kind, off the index.
+        indexes = [models.Index(fields=["run", "kind"], name="wxpay_ps_discrepancy_kind_idx")]
 
     def __str__(self) -> str:
         return f"{self.out_return_no} {self.kind}"
