@@ -286,6 +286,22 @@ def _check_merchants(s: Any) -> Iterable[checks.CheckMessage]:
         yield _error(s, "DEFAULT_MCHID", "is not one of MERCHANTS.", hint, 20)
 
 
+#: The smallest ``BILL_MAX_BYTES`` that makes sense: a bill of a few thousand rows.
+MIN_BILL_BYTES = 1024 * 1024
+
+
+def _check_bills(s: Any) -> Iterable[checks.CheckMessage]:
+    value = s.BILL_MAX_BYTES
+    if not (isinstance(value, int) and not isinstance(value, bool) and value >= MIN_BILL_BYTES):
+        yield _error(
+            s,
+            "BILL_MAX_BYTES",
+            f"must be a number of bytes, at least {MIN_BILL_BYTES} (1 MiB).",
+            "e.g. 1024 ** 3 (1 GiB, about four million bill rows).",
+            21,
+        )
+
+
 #: Checks of one merchant's credentials (run for each configured merchant).
 MERCHANT_CHECKS = (
     _check_identity,
@@ -295,7 +311,13 @@ MERCHANT_CHECKS = (
     _check_base_url,
 )
 #: Checks of the site's own settings.
-SITE_CHECKS = (_check_unknown_keys, _check_merchants, _check_transport, _check_deadline)
+SITE_CHECKS = (
+    _check_unknown_keys,
+    _check_merchants,
+    _check_transport,
+    _check_deadline,
+    _check_bills,
+)
 
 
 @checks.register(checks.Tags.security, "wxpay_profitsharing")

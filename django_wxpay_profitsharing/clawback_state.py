@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from . import outbox
 from .models import ClawbackState, ProfitSharingClawback, ReturnState
-from .states import FINAL_STATES
+from .states import FINAL_STATES, SignalName
 
 SIGNAL_FOR_STATE = {
-    ClawbackState.COMPLETED: "clawback_completed",
-    ClawbackState.INCOMPLETE: "clawback_incomplete",
+    ClawbackState.COMPLETED: SignalName.CLAWBACK_COMPLETED,
+    ClawbackState.INCOMPLETE: SignalName.CLAWBACK_INCOMPLETE,
 }
 
 

@@ -27,16 +27,16 @@ from django.utils.translation import gettext_lazy as _
 from . import allocation, clawback_state, services
 from .clients import client_for
 from .dbtime import for_db
-from .ledger import BLOCKED_LABELS, LineLedger, order_ledger
+from .ledger import LineLedger, order_ledger
 from .models import (
+    UNSUCCESSFUL_STATES,
     AllocationPolicy,
     ProfitSharingClawback,
     ProfitSharingOrder,
     ProfitSharingOrderReceiver,
     ProfitSharingReturn,
-    ReturnState,
 )
-from .states import FINAL_STATES, Action
+from .states import Action
 from .validation_messages import translated
 from .wechatpay import WeChatPayClient, errors, validation
 
@@ -323,7 +323,7 @@ def submit_clawback(clawback: ProfitSharingClawback, *, by: Any = None) -> list[
     Raises ``PermissionDenied`` when ``by`` may not submit them.
     """
     pending = []
-    for row in clawback.returns.filter(state__in=[ReturnState.DRAFT, ReturnState.PENDING]):
+    for row in clawback.returns.submittable():
         pending.append(services.approve(row, by=by).pk)
     return pending
 
@@ -340,7 +340,7 @@ def claw_back_again(
     """
     with transaction.atomic():
         old = ProfitSharingReturn.objects.select_for_update().get(pk=ret.pk)
-        if old.state not in FINAL_STATES or old.state == ReturnState.SUCCEEDED:
+        if old.state not in UNSUCCESSFUL_STATES:
             raise _field_error("state", NOT_FAILED)
         if ProfitSharingReturn.objects.filter(replaces=old).exists():
             raise _field_error("replaces", REPLACED_ALREADY)
@@ -358,7 +358,7 @@ def claw_back_again(
         amount = min(old.amount, entry.returnable if entry else 0)
         if amount < 1:
             raise _field_error(
-                "amount", BLOCKED_LABELS[entry.blocked] if entry and entry.blocked else NOTHING_LEFT
+                "amount", entry.blocked.label if entry and entry.blocked else NOTHING_LEFT
             )
         row = _new_return(
             clawback, old.return_mchid, amount, created_by=created_by, submit=submit, replaces=old

@@ -17,10 +17,17 @@ from django.utils.translation import gettext_lazy as _
 
 from .clawbacks import ACCOUNTS_NEEDED
 from .merchants import default_mchid, merchants
-from .models import IDENTITY_FIELDS, REQUEST_ID_FIELDS, AllocationPolicy, ProfitSharingReturn
+from .models import (
+    IDENTITY_FIELDS,
+    REQUEST_ID_FIELDS,
+    AllocationPolicy,
+    ProfitSharingReturn,
+    pick_request_fields,
+)
 from .services import validate_return_fields
 from .validation_messages import translated
 from .wechatpay import errors, validation
+from .wechatpay.models import RETURN_REQUEST_FIELDS
 
 #: Yuan as an operator types it: ASCII digits, at most two decimals, nothing else.
 #: Why not ``DecimalField``: ``Decimal()`` also reads "1e3", "1_000", "١٢" and
@@ -102,16 +109,9 @@ class ProfitSharingReturnForm(_ModelForm):
         # (instance.full_clean) only sees the fen if they are put on the instance here.
         self.instance.amount = cleaned["amount"]
         try:
-            validate_return_fields(
-                {
-                    **{
-                        name: cleaned.get(name, getattr(self.instance, name, None)) or None
-                        for name in REQUEST_ID_FIELDS
-                    },
-                    "amount": cleaned["amount"],
-                    "description": cleaned.get("description"),
-                }
-            )
+            # Read-only fields (an existing draft's number) are the instance's own.
+            given = {name: getattr(self.instance, name, None) for name in RETURN_REQUEST_FIELDS}
+            validate_return_fields({**given, **pick_request_fields(cleaned)})
             self._check_number_is_free(cleaned)
         except ValidationError as exc:
             for field, messages in exc.message_dict.items():

@@ -37,9 +37,9 @@ from .decisions import (
     outcome_of_error,
     outcome_of_result,
 )
-from .models import CallOutcome, ProfitSharingReturn, ProfitSharingReturnCall
+from .models import ANSWER_FIELDS, CallOutcome, ProfitSharingReturn, ProfitSharingReturnCall
 from .ratelimit import RateLimiter
-from .states import Action, ReturnState, Step
+from .states import Action, ReturnState, SignalName, Step
 from .wechatpay import WeChatPayClient, errors
 from .wechatpay.models import CallInfo, ReturnOrder, ReturnRequest
 
@@ -47,9 +47,8 @@ logger = logging.getLogger("django_wxpay_profitsharing")
 
 #: What :func:`apply` may change (never the request fields: they are frozen).
 APPLIED_FIELDS = (
-    "state", "return_id", "result", "fail_reason", "create_time", "finish_time", "wechat_order_id",
-    "response_json", "needs_query", "awaiting_topup", "last_error_code", "last_error_message",
-    "next_attempt_at", "lease_until", "lease_token", "updated",
+    *ANSWER_FIELDS, "state", "response_json", "needs_query", "awaiting_topup", "last_error_code",
+    "last_error_message", "next_attempt_at", "lease_until", "lease_token", "updated",
 )  # fmt: skip
 #: The largest UTC offset a real time carries (RFC 3339 allows more; databases do not).
 MAX_OFFSET = timedelta(hours=14)
@@ -355,7 +354,7 @@ def apply(claim: Claim, result: CallResult, policy: Policy) -> ProfitSharingRetu
         ours = row.lease_token == claim.token
         previous_state = row.state
         answered = result.order is not None
-        signals: tuple[str, ...] = ()
+        signals: tuple[SignalName, ...] = ()
         if not row.is_final and result.outcome is not None and (ours or answered):
             assert result.step is not None
             decision = decide(claim.state, result.step, result.outcome)

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin import helpers
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet, Sum
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -18,13 +17,11 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
-from .. import clawbacks
+from .. import desk
+from ..access import Perm
 from ..error_reports import SecretSafeErrorReportsAdminMixin
-from ..models import ProfitSharingClawback, ProfitSharingReturn, ReturnState
-from ..states import Action
-from ..task_backends import dispatch
+from ..models import ProfitSharingClawback, ProfitSharingReturn
 from .common import (
     CLAWBACK_COLOURS,
     CONFIRMATION_TEMPLATE,
@@ -74,7 +71,7 @@ class ClawbackReturnInline(_ReturnInlineBase):
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # The returns are the clawback's parts: whoever may see it sees them.
-        return request.user.has_perm("wxpay_profitsharing.view_profitsharingclawback")
+        return request.user.has_perm(Perm.VIEW_CLAWBACK)
 
 
 @admin.register(ProfitSharingClawback)
@@ -109,36 +106,19 @@ class ClawbackAdmin(SecretSafeErrorReportsAdminMixin, _ClawbackAdminBase):
         return False
 
     def has_submit_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("wxpay_profitsharing.submit_profitsharingclawback")
+        return request.user.has_perm(Perm.SUBMIT_CLAWBACK)
 
     @admin.action(permissions=["submit"], description=_("Submit to WeChat Pay"))
     def submit_clawbacks(
         self, request: HttpRequest, queryset: QuerySet[ProfitSharingClawback]
     ) -> TemplateResponse | None:
         """Send the selected clawbacks' drafts (and pending returns), once confirmed."""
-        pending = ProfitSharingReturn.objects.filter(
-            clawback__in=queryset, state__in=[ReturnState.DRAFT, ReturnState.PENDING]
-        ).order_by("pk")
         if request.POST.get("post"):
-            pks, refused = [], 0
-            for clawback in queryset.order_by("pk"):
-                try:
-                    pks += clawbacks.submit_clawback(clawback, by=request.user)
-                except PermissionDenied:
-                    refused += 1
-            if refused:
-                self.message_user(
-                    request,
-                    ngettext(
-                        "%(count)d clawback was left with drafts: you may not submit it.",
-                        "%(count)d clawbacks were left with drafts: you may not submit them.",
-                        refused,
-                    )
-                    % {"count": refused},
-                    messages.WARNING,
-                )
-            report(self, request, dispatch(pks, Action.SUBMIT), 0)
+            batch = desk.submit_clawbacks(queryset, by=request.user, door=desk.Door.ADMIN)
+            report(self, request, batch)
             return None
+        pending = ProfitSharingReturn.objects.filter(clawback__in=queryset).submittable()
+        pending = pending.order_by("pk")
         count = pending.count()
         context = {
             **self.admin_site.each_context(request),

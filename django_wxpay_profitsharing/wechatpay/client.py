@@ -2,7 +2,7 @@
 
 Endpoints: 请求分账回退 (``create_return``), 查询分账回退结果 (``query_return``),
 查询分账结果 (``query_order``: what each receiver got, so what can be clawed back),
-申请分账账单 and its download (``apply_bill``, ``download_bill``: rules in ``bills.py``)
+申请分账账单 and its download (``apply_bill``, ``download_bill_file``: rules in ``bills.py``)
 here; 查询订单, 查询剩余待分金额 and 解冻剩余资金 in ``payment_calls.py``; 申请退款,
 查询单笔退款 and 发起异常退款 in ``refund_calls.py``; the platform certificate
 download, signing, verification and the transport in ``client_core.py``.
@@ -29,6 +29,7 @@ from .notifications import NotificationKeys
 from .payment_calls import PaymentCalls
 from .refund_calls import RefundCalls
 from .sensitive import sensitive_variables
+from .transport import Download
 from .validation import is_loopback_host
 
 __all__ = [
@@ -154,13 +155,34 @@ class WeChatPayClient(PaymentCalls, RefundCalls, ClientCore):
         max_size: int = bills.MAX_BILL_BYTES,
         on_call: OnCall | None = None,
     ) -> bytes:
-        """The bill's uncompressed bytes, once their SHA1 equals ``hash_value``.
+        """A small bill's uncompressed bytes, once their SHA1 equals ``hash_value``.
+
+        In memory: for a day's bill of any size, :meth:`download_bill_file`.
+        """
+        with self.download_bill_file(
+            link_or_url, hash_value, max_size=max_size, on_call=on_call
+        ) as bill:
+            return b"".join(bill.plain())
+
+    @sensitive_variables()
+    def download_bill_file(
+        self,
+        link_or_url: bills.BillLink | str,
+        hash_value: str | None = None,
+        *,
+        max_size: int = bills.MAX_BILL_BYTES,
+        read_seconds: float = bills.DOWNLOAD_SECONDS,
+        directory: str | None = None,
+        on_call: OnCall | None = None,
+    ) -> bills.BillDownload:
+        """The bill streamed to a temporary file, its SHA1 checked: read it, then close it.
 
         The request is signed; the answer is a file WeChat Pay does not sign, so it is
-        not verified as an answer: the hash is the check (``bills.checked_bill``). The
+        not verified as an answer: the hash is the check (``bills.BillDownload``). The
         URL must be on the configured base URL (else ``BillURLRefused``, nothing sent).
-        One attempt: the URL lives 30 seconds, so on failure apply for a new one. The
-        transport's body cap bounds the file as sent; ``max_size`` bounds it unpacked.
+        One attempt: the URL lives 30 seconds, so on failure apply for a new one.
+        ``max_size`` bounds the file as sent and unpacked; ``read_seconds`` the
+        download after connecting, as a whole.
         """
         announced: str | None = hash_value
         if isinstance(link_or_url, bills.BillLink):
@@ -170,8 +192,24 @@ class WeChatPayClient(PaymentCalls, RefundCalls, ClientCore):
         if not announced:
             raise errors.InvalidRequest("hash_value", "is needed to check the downloaded bill")
         target = bills.download_target(self.base_url, url)
-        raw = self._send("GET", target, b"", on_call, 0, _unsigned_file, Endpoint.DOWNLOAD_BILL)
-        return bills.checked_bill(raw, announced, max_size)
+        bill = bills.BillDownload(announced, max_size, directory)
+        try:
+            download = Download(bill, max_size, read_seconds)
+            self._send(
+                "GET",
+                target,
+                b"",
+                on_call,
+                0,
+                _unsigned_file,
+                Endpoint.DOWNLOAD_BILL,
+                download=download,
+            )
+            bill.verify()
+        except BaseException:
+            bill.close()
+            raise
+        return bill
 
     def notification_keys(self) -> NotificationKeys:
         """This merchant's keys for :func:`~.notifications.read_notification`.

@@ -34,7 +34,7 @@ from . import crypto, errors
 from .error_table import Endpoint
 from .models import CallInfo
 from .sensitive import sensitive_variables
-from .transport import Transport, Urllib3Transport, environment_proxy
+from .transport import Download, Transport, Urllib3Transport, environment_proxy, exchange
 from .validation import is_loopback_host
 from .verifier import ResponseVerifier, UnknownSerial
 
@@ -322,11 +322,14 @@ class ClientCore:
         check: Callable[[Any, bytes, str], None],
         endpoint: Endpoint | None = None,
         extra_headers: Mapping[str, str] | None = None,
+        *,
+        download: Download | None = None,
     ) -> bytes:
         """One signed HTTP exchange: raises for errors, verifies 2xx with ``check``.
 
-        Returns the raw body only once it is verified; reports the exchange (with
-        its outcome) to the call hooks either way.
+        Returns the raw body only once it is verified (with ``download``, a 2xx body
+        went to its sink instead); reports the exchange (with its outcome) to the call
+        hooks either way.
         """
         headers = {
             "Accept": "application/json",
@@ -343,7 +346,7 @@ class ClientCore:
         request_id = code = ""
         outcome = "ok"
         try:
-            response = self.transport.send(method, target, headers, payload)
+            response = exchange(self.transport, method, target, headers, payload, download)
             status = response.status
             request_id = response.headers.get("request-id") or ""
             signed = "wechatpay-signature" in response.headers

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
-from django_wxpay_profitsharing import clawbacks
-from django_wxpay_profitsharing.ledger import BLOCKED_LABELS, LineLedger, order_ledger
+from django_wxpay_profitsharing import desk
+from django_wxpay_profitsharing.ledger import LineLedger, order_ledger
 from django_wxpay_profitsharing.models import ProfitSharingClawback, ProfitSharingOrder
-from django_wxpay_profitsharing.states import Action
-from django_wxpay_profitsharing.task_backends import dispatch
 
 from .models import Order
 
@@ -51,18 +50,19 @@ def ledger_lines(mirror: ProfitSharingOrder) -> list[LedgerLine]:
             returned=e.returned,
             reserved=e.reserved,
             returnable=e.returnable,
-            excluded_because=str(BLOCKED_LABELS[e.blocked]) if e.blocked else "",
+            excluded_because=str(e.blocked.label) if e.blocked else "",
         )
         for e in entries
     ]
 
 
 def sync(order: Order) -> ProfitSharingOrder:
-    """The sharing order as WeChat Pay has it now (its typed errors pass through)."""
-    return clawbacks.sync_order(
+    """The sharing order as WeChat Pay has it now (``desk.SyncFailed`` when it cannot say)."""
+    return desk.sync_order(
         out_order_no=order.sharing_out_order_no,
         transaction_id=order.transaction_id,
         sub_mchid=order.sub_mchid or None,
+        by=None,
     )
 
 
@@ -78,14 +78,14 @@ def start_refund(order: Order, operator) -> ProfitSharingClawback:
     """Claw back everything returnable, submitted by ``operator``; the same clawback again.
 
     Raises ``ValidationError`` (nothing returnable, ...), ``PermissionDenied`` (the
-    operator may not submit: the clawback stays drafts for someone who may) and the
-    client's errors from the sync.
+    operator may not submit: the clawback stays drafts for someone who may) and
+    ``desk.SyncFailed`` (WeChat Pay could not say what the sharing order is).
     """
     number = refund_no_for(order)
     if order.refund_no != number:
         Order.objects.filter(pk=order.pk).update(refund_no=number)
         order.refund_no = number
-    clawback, _created = clawbacks.create_or_get_clawback(
+    made = desk.claw_back(
         {
             "out_clawback_no": number,
             "out_order_no": order.sharing_out_order_no,
@@ -93,11 +93,12 @@ def start_refund(order: Order, operator) -> ProfitSharingClawback:
             "sub_mchid": order.sub_mchid or None,
             "description": f"订单 {order.number} 退款前回退",
         },
-        created_by=operator,
+        by=operator,
+        door=desk.Door.ADMIN,  # an operator who pressed the page's confirmed button
     )
-    pending = clawbacks.submit_clawback(clawback, by=operator)
-    # The page answers at once; the returns are sent in the background and the poller
-    # follows them while WeChat Pay says PROCESSING.
-    dispatch(pending, Action.SUBMIT, background=True)
+    clawback = made.clawback
+    if made.batch.drafts:  # the desk left them drafts: this operator may not send them
+        raise PermissionDenied("this operator may not submit the clawback")
+    # The returns are sent now (WeChat Pay answers PROCESSING); the poller follows them.
     Order.objects.filter(pk=order.pk).update(clawback_note=f"回退中 {clawback.amount} 分")
     return clawback
