@@ -23,7 +23,12 @@ from .conf import (
     unset_variable,
     wxpay_settings,
 )
-from .dbtime import LOAD_TIME_ZONES, converts_time_zones, needs_time_zone_tables
+from .dbtime import (
+    LOAD_TIME_ZONES,
+    converts_time_zones,
+    isolation_level,
+    needs_time_zone_tables,
+)
 from .merchants import MERCHANT_KEYS, merchants
 from .wechatpay import crypto
 from .wechatpay.client import TRANSPORTS, is_loopback_host
@@ -302,6 +307,19 @@ def _check_bills(s: Any) -> Iterable[checks.CheckMessage]:
         )
 
 
+def _check_merchant_scope(s: Any) -> Iterable[checks.CheckMessage]:
+    """``MERCHANT_SCOPE`` imports, and is a callable of the user."""
+    try:
+        scope = s.MERCHANT_SCOPE
+    except ImportError as exc:
+        hint = "e.g. 'django_wxpay_profitsharing.access.merchant_groups'."
+        yield _error(s, "MERCHANT_SCOPE", f"cannot be imported: {exc}.", hint, 30)
+        return
+    if not callable(scope):
+        hint = "An import string of a callable scope(user)."
+        yield _error(s, "MERCHANT_SCOPE", "is not a callable.", hint, 30)
+
+
 #: Checks of one merchant's credentials (run for each configured merchant).
 MERCHANT_CHECKS = (
     _check_identity,
@@ -317,6 +335,7 @@ SITE_CHECKS = (
     _check_transport,
     _check_deadline,
     _check_bills,
+    _check_merchant_scope,
 )
 
 
@@ -359,6 +378,32 @@ def check_time_zone_tables(
                     "date drill-down out, and date lookups in your own code return nothing.",
                     hint=f"Load them once: {LOAD_TIME_ZONES}.",
                     id="wxpay_profitsharing.W003",
+                )
+            )
+    return messages
+
+
+@checks.register(checks.Tags.database, "wxpay_profitsharing")
+def check_isolation_level(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """A MySQL/MariaDB connection not at READ COMMITTED: say so, and the one-line fix.
+
+    The app's own ledger holds under REPEATABLE READ too (it locks before it reads), but
+    a shop's code reading the ledger in a transaction would see a snapshot older than
+    the lock it waited for; Django's own default for MySQL is READ COMMITTED.
+    """
+    messages: list[checks.CheckMessage] = []
+    for alias in databases or ():
+        level = isolation_level(alias)
+        if level is not None and level != "read-committed":
+            messages.append(
+                checks.Warning(
+                    f"The {alias!r} database runs transactions at {level.upper()}, not READ "
+                    "COMMITTED: a read after a row lock may not see what the lock waited for.",
+                    hint=f"DATABASES[{alias!r}]['OPTIONS']['isolation_level'] = "
+                    "'read committed' (Django's default for MySQL).",
+                    id="wxpay_profitsharing.W030",
                 )
             )
     return messages

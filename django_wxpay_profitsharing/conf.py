@@ -77,6 +77,8 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_QPS": 25.0,
     "TASK_BACKEND": "auto",  # "auto" (Celery if configured), "celery", "thread", "inline"
     "BULK_BACKGROUND_THRESHOLD": 20,
+    # Who sees and acts on which merchant's rows (access.py): every merchant by default.
+    "MERCHANT_SCOPE": "django_wxpay_profitsharing.access.every_merchant",
     # REST API.
     "API_PERMISSION_CLASSES": [
         "django_wxpay_profitsharing.api.permissions.ProfitSharingReturnPermissions"
@@ -149,9 +151,12 @@ DESCRIPTIONS: dict[str, str] = {
     "BILL_MAX_BYTES": "The largest daily bill reconciliation reads, in bytes, as downloaded and "
     "uncompressed (1 GiB, about four million rows); streamed to a temporary file, never held "
     "in memory.",
+    "MERCHANT_SCOPE": "Import string of `scope(user)`: the `(mchid, sub_mchid)` pairs a user "
+    "may see and act on (None: all). `django_wxpay_profitsharing.access.merchant_groups` reads "
+    "groups named `wxpay:<mchid>` or `wxpay:<mchid>:<sub_mchid>`.",
 }
 
-IMPORT_STRINGS = {"OUT_RETURN_NO_GENERATOR", "API_PERMISSION_CLASSES"}
+IMPORT_STRINGS = {"OUT_RETURN_NO_GENERATOR", "API_PERMISSION_CLASSES", "MERCHANT_SCOPE"}
 SECRET_KEYS = {"PRIVATE_KEY", "APIV3_KEY", "WECHATPAY_PUBLIC_KEY"}
 
 

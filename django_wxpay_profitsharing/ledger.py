@@ -156,15 +156,39 @@ def order_ledger(
 
 
 def find_order(
-    mchid: str, sub_mchid: str, out_order_no: str | None, order_id: str | None
+    mchid: str,
+    sub_mchid: str,
+    out_order_no: str | None,
+    order_id: str | None,
+    *,
+    lock: bool = False,
 ) -> ProfitSharingOrder | None:
-    """The mirrored sharing order a return names, if the shop has synced it."""
+    """The mirrored sharing order a return names, if the shop has synced it.
+
+    ``lock``: read it with ``SELECT ... FOR UPDATE`` (inside a transaction). Make that the
+    transaction's first read of the ledger (see :func:`lock_order`).
+    """
     orders = ProfitSharingOrder.objects.filter(mchid=mchid, sub_mchid=sub_mchid or "")
+    if lock:
+        orders = orders.select_for_update()
     if out_order_no:
         return orders.filter(out_order_no=out_order_no).first()
     if order_id:
         return orders.filter(order_id=order_id).first()
     return None
+
+
+def lock_order(pk: int) -> ProfitSharingOrder:
+    """The sharing order's mirror, locked: the ledger of it is read in turn by writers.
+
+    Take it before any plain read of the transaction. Why: under MySQL's REPEATABLE READ
+    a transaction reads from a snapshot taken at its first plain (non-locking) read; a
+    ledger summed from a snapshot older than the lock misses the returns committed by
+    the transaction that held the lock before, and racing returns together reserve more
+    than is returnable. A locking read takes no snapshot, so the sums read after it see
+    every commit made before the lock was granted (READ COMMITTED sees them anyway).
+    """
+    return ProfitSharingOrder.objects.select_for_update().get(pk=pk)
 
 
 class ReturnNotAllowed(ValueError):

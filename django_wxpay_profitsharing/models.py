@@ -98,8 +98,11 @@ class ProfitSharingReturnQuerySet(models.QuerySet["ProfitSharingReturn"]):
         return self.filter(state__in=UNSUCCESSFUL_STATES, replaced_by__isnull=True)
 
     def editable(self) -> ProfitSharingReturnQuerySet:
-        """Drafts never approved nor sent: the only returns whose request may change."""
-        return self.filter(state=ReturnState.DRAFT, submitted_at__isnull=True)
+        """Drafts never approved nor sent, and no clawback's: the only returns whose request
+        may change (a clawback's returns are its allocation: cancel the clawback instead)."""
+        return self.filter(
+            state=ReturnState.DRAFT, submitted_at__isnull=True, clawback__isnull=True
+        )
 
     def open(self) -> ProfitSharingReturnQuerySet:
         """Returns the poller moves on: pending and processing (never a draft)."""
@@ -265,8 +268,8 @@ class ProfitSharingReturn(models.Model):
 
     @property
     def is_editable(self) -> bool:
-        """Only a draft never sent may change (:meth:`~ProfitSharingReturnQuerySet.editable`)."""
-        return self.is_draft and not self.is_frozen
+        """Only a draft never sent, and no clawback's, may change (see ``editable()``)."""
+        return self.is_draft and not self.is_frozen and self.clawback_id is None
 
     @property
     def is_submittable(self) -> bool:
@@ -460,6 +463,8 @@ class ClawbackState(models.TextChoices):
     OPEN = "open", _("Open")
     COMPLETED = "completed", _("Completed")
     INCOMPLETE = "incomplete", _("Incomplete")
+    #: Cancelled as a whole while nothing was sent; its drafts are gone.
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class AllocationPolicy(models.TextChoices):
@@ -527,6 +532,7 @@ class ProfitSharingClawback(models.Model):
         ]
         permissions = [
             ("submit_profitsharingclawback", _("Can submit a clawback to WeChat Pay")),
+            ("cancel_profitsharingclawback", _("Can cancel a clawback nothing was sent of")),
         ]
 
     def __str__(self) -> str:

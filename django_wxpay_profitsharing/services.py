@@ -39,11 +39,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from . import ledger, outbox, transitions
-from .access import acting_user, may_submit
+from .access import acting_user, in_scope, may_submit
 from .clients import client_for
 from .conf import wxpay_settings
 from .merchants import is_configured, merchant
-from .models import IDENTITY_FIELDS, ProfitSharingOrder, ProfitSharingReturn
+from .models import IDENTITY_FIELDS, ProfitSharingReturn
 from .pool import map_bounded
 from .ratelimit import limiter_for
 from .states import Action, ReturnState
@@ -177,13 +177,16 @@ def create_or_get_return(
 
 
 def _check_ledger(mchid: str, request: ReturnRequest, exclude_pk: int | None = None) -> None:
-    """Refuse what WeChat would refuse, when the sharing order is mirrored (under its lock)."""
+    """Refuse what WeChat would refuse, when the sharing order is mirrored (under its lock).
+
+    The order is found with a locking read, the first read of the ledger in the
+    transaction (``ledger.lock_order`` says why: REPEATABLE READ).
+    """
     order = ledger.find_order(
-        mchid, request.sub_mchid or "", request.out_order_no, request.order_id
+        mchid, request.sub_mchid or "", request.out_order_no, request.order_id, lock=True
     )
     if order is None:
         return  # never synced: WeChat's own answer will say
-    order = ProfitSharingOrder.objects.select_for_update().get(pk=order.pk)
     try:
         ledger.check_return(
             order, request.return_mchid, request.amount, timezone.now(), exclude_pk=exclude_pk
@@ -225,8 +228,11 @@ def approve(ret: ProfitSharingReturn | int, *, by: Any = None) -> ProfitSharingR
             return row
         if not may_submit(by, row.created_by_id):
             raise PermissionDenied("this user may not submit this return")
-        if row.clawback_id is None:  # a clawback's allocation was checked under lock
-            _check_ledger(row.mchid, row.to_request(), exclude_pk=row.pk)
+        if not in_scope(by, row.mchid, row.sub_mchid):  # checked again here, whoever asks
+            raise PermissionDenied("this user may not act for this return's merchant")
+        # Every return, a clawback's too: its allocation was checked when it was made,
+        # but the ledger may have moved since (other returns, a sync).
+        _check_ledger(row.mchid, row.to_request(), exclude_pk=row.pk)
         row.state = ReturnState.PENDING
         row.submitted_by = acting_user(by)
         row.next_attempt_at = timezone.now()

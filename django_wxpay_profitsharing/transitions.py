@@ -19,12 +19,13 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
 from . import clawback_state, outbox
+from .answers import misfits
 from .dbtime import for_db
 from .decisions import (
     ACTIONS,
@@ -50,8 +51,6 @@ APPLIED_FIELDS = (
     *ANSWER_FIELDS, "state", "response_json", "needs_query", "awaiting_topup", "last_error_code",
     "last_error_message", "next_attempt_at", "lease_until", "lease_token", "updated",
 )  # fmt: skip
-#: The largest UTC offset a real time carries (RFC 3339 allows more; databases do not).
-MAX_OFFSET = timedelta(hours=14)
 
 
 @dataclass(frozen=True)
@@ -158,24 +157,6 @@ def renew_lease(claim: Claim, policy: Policy) -> bool:
     )
 
 
-def _time_problem(value: datetime | None) -> bool:
-    if value is None:
-        return False
-    offset = value.utcoffset()
-    if offset is None or abs(offset) > MAX_OFFSET:
-        return True
-    try:
-        value.astimezone(UTC)
-    except OverflowError:
-        return True
-    return False
-
-
-def _fits(model_field: str, value: str | None) -> bool:
-    limit = getattr(ProfitSharingReturn._meta.get_field(model_field), "max_length", None)
-    return value is None or limit is None or len(value) <= limit
-
-
 def answer_problems(claim: Claim, order: ReturnOrder) -> list[str]:
     """What in a verified answer contradicts the request or does not fit the record."""
     request = claim.request
@@ -194,15 +175,8 @@ def answer_problems(claim: Claim, order: ReturnOrder) -> list[str]:
         and order.out_order_no != claim.query_out_order_no
     ):
         wrong.append("out_order_no")
-    wrong += [
-        name
-        for name in ("return_id", "result", "fail_reason")
-        if not _fits(name, getattr(order, name))
-    ]
-    wrong += [
-        name for name in ("create_time", "finish_time") if _time_problem(getattr(order, name))
-    ]
-    return wrong
+    names = ("return_id", "result", "fail_reason", "create_time", "finish_time")
+    return wrong + misfits(ProfitSharingReturn, {name: getattr(order, name) for name in names})
 
 
 def _make_step(

@@ -81,7 +81,7 @@ class ClawBackViews(_OrderAdminBase):
         pk = object_pk(object_id)
         if pk is None:
             raise Http404
-        order = get_object_or_404(ProfitSharingOrder, pk=pk)
+        order = get_object_or_404(self.get_queryset(request), pk=pk)
         form = ClawbackForm(request.POST or None)
         stage = "form"
         extra: dict[str, Any] = {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import QuerySet, Sum
 from django.http import HttpRequest
@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from .. import desk
 from ..access import Perm
@@ -26,6 +27,7 @@ from .common import (
     CLAWBACK_COLOURS,
     CONFIRMATION_TEMPLATE,
     PREVIEW_ROWS,
+    MerchantScopedAdminMixin,
     coloured,
     format_yuan,
     report,
@@ -75,7 +77,7 @@ class ClawbackReturnInline(_ReturnInlineBase):
 
 
 @admin.register(ProfitSharingClawback)
-class ClawbackAdmin(SecretSafeErrorReportsAdminMixin, _ClawbackAdminBase):
+class ClawbackAdmin(MerchantScopedAdminMixin, SecretSafeErrorReportsAdminMixin, _ClawbackAdminBase):
     list_display = ("out_clawback_no", "coloured_state", "amount_display", "order",
                     "policy", "created_by", "created")  # fmt: skip
     list_filter = ("state", "policy", "created")
@@ -85,7 +87,7 @@ class ClawbackAdmin(SecretSafeErrorReportsAdminMixin, _ClawbackAdminBase):
               "policy", "accounts", "description", "created_by", "created", "updated")  # fmt: skip
     readonly_fields = fields
     inlines = [ClawbackReturnInline]
-    actions = ["submit_clawbacks"]
+    actions = ["submit_clawbacks", "cancel_clawbacks"]
 
     @admin.display(description=_("state"), ordering="state")
     def coloured_state(self, obj: ProfitSharingClawback) -> SafeString:
@@ -107,6 +109,39 @@ class ClawbackAdmin(SecretSafeErrorReportsAdminMixin, _ClawbackAdminBase):
 
     def has_submit_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(Perm.SUBMIT_CLAWBACK)
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(Perm.CANCEL_CLAWBACK)
+
+    @admin.action(permissions=["cancel"], description=_("Cancel (nothing sent yet)"))
+    def cancel_clawbacks(
+        self, request: HttpRequest, queryset: QuerySet[ProfitSharingClawback]
+    ) -> None:
+        """Cancel each selected clawback as a whole, while none of its returns was sent."""
+        result = desk.cancel_clawbacks(queryset, by=request.user, door=desk.Door.ADMIN)
+        if result.done:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d clawback was cancelled; its drafts are deleted.",
+                    "%(count)d clawbacks were cancelled; their drafts are deleted.",
+                    len(result.done),
+                )
+                % {"count": len(result.done)},
+                messages.SUCCESS,
+            )
+        if result.refused:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d clawback was not cancelled: %(why)s.",
+                    "%(count)d clawbacks were not cancelled: %(why)s.",
+                    len(result.refused),
+                )
+                % {"count": len(result.refused),
+                   "why": "; ".join(f"{r.number} ({r.message})" for r in result.refused)},
+                messages.ERROR,
+            )  # fmt: skip
 
     @admin.action(permissions=["submit"], description=_("Submit to WeChat Pay"))
     def submit_clawbacks(

@@ -10,12 +10,14 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from .. import desk
 from ..conf import TaskBackend
 from ..desk import Batch, RowOutcome
 from ..models import MAX_PK, ClawbackState, ProfitSharingReturn, ReturnState
@@ -32,12 +34,24 @@ CLAWBACK_COLOURS: dict[str, str] = {
     ClawbackState.OPEN: "#31708f",
     ClawbackState.COMPLETED: "#3c763d",
     ClawbackState.INCOMPLETE: "#a94442",
+    ClawbackState.CANCELLED: "#777777",
 }
 WAITING_FOR_TOPUP = _("waiting for the receiver to top up")
 CANNOT_SYNC = _("WeChat Pay could not be asked about this sharing order: %(reason)s")
 #: How many returns a confirmation page lists by number (the count and total cover all).
 PREVIEW_ROWS = 200
 CONFIRMATION_TEMPLATE = "django_wxpay_profitsharing/admin/submit_confirmation.html"
+
+
+class MerchantScopedAdminMixin:
+    """Lists and looks up only the rows of the merchants the user may see (``MERCHANT_SCOPE``).
+
+    Every changelist, change page, action and custom view of these admins goes through
+    ``get_queryset``, so one override keeps an operator inside their merchants.
+    """
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return desk.visible(request.user, super().get_queryset(request))  # type: ignore[misc]
 
 
 def object_pk(object_id: str) -> int | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -29,7 +29,7 @@ from ..forms import SyncOrderForm
 from ..ledger import LineLedger, order_ledger
 from ..models import ProfitSharingOrder, ProfitSharingOrderReceiver
 from .claw_back import ClawBackViews
-from .common import CANNOT_SYNC, format_yuan
+from .common import CANNOT_SYNC, MerchantScopedAdminMixin, format_yuan
 
 SYNC_TEMPLATE = "django_wxpay_profitsharing/admin/sync_order.html"
 
@@ -93,7 +93,7 @@ class ReceiverLineInline(_LineInlineBase):
 
 
 @admin.register(ProfitSharingOrder)
-class SharingOrderAdmin(SecretSafeErrorReportsAdminMixin, ClawBackViews):
+class SharingOrderAdmin(MerchantScopedAdminMixin, SecretSafeErrorReportsAdminMixin, ClawBackViews):
     list_display = ("out_order_no", "state", "sub_mchid", "transaction_id", "order_id",
                     "synced_at")  # fmt: skip
     list_filter = ("state", "sub_mchid", "synced_at")
@@ -126,12 +126,16 @@ class SharingOrderAdmin(SecretSafeErrorReportsAdminMixin, ClawBackViews):
         hide_secrets_in_error_reports(request)
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = SyncOrderForm(request.POST or None)
+        form = SyncOrderForm(request.POST or None, user=request.user)
         if request.method == "POST" and form.is_valid():
             try:
                 order = desk.sync_order(**form.cleaned_data, by=request.user)
             except desk.SyncFailed as exc:
                 form.add_error(None, CANNOT_SYNC % {"reason": exc.message})
+            except ValidationError as exc:  # a merchant outside the user's scope
+                for field, problems in exc.message_dict.items():
+                    for problem in problems:
+                        form.add_error(field if field in form.fields else None, problem)
             else:
                 self.message_user(
                     request,

@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ..error_reports import SecretSafeErrorReportsAdminMixin
 from ..models import Discrepancy, DiscrepancyKind, ReconciliationRun
+from .common import MerchantScopedAdminMixin
 
 # django-stubs makes the admin classes generic; Django's own cannot be subscripted at run time.
 if TYPE_CHECKING:
@@ -75,7 +76,9 @@ def discrepancies_url(admin_site: admin.AdminSite, run: ReconciliationRun, kind:
 
 
 @admin.register(ReconciliationRun)
-class ReconciliationRunAdmin(ReadOnly, SecretSafeErrorReportsAdminMixin, _RunAdminBase):
+class ReconciliationRunAdmin(
+    MerchantScopedAdminMixin, ReadOnly, SecretSafeErrorReportsAdminMixin, _RunAdminBase
+):
     list_display = (
         "bill_date",
         "mchid",
@@ -126,7 +129,9 @@ class ReconciliationRunAdmin(ReadOnly, SecretSafeErrorReportsAdminMixin, _RunAdm
 
 
 @admin.register(Discrepancy)
-class DiscrepancyAdmin(ReadOnly, SecretSafeErrorReportsAdminMixin, _DiscrepancyAdminBase):
+class DiscrepancyAdmin(
+    MerchantScopedAdminMixin, ReadOnly, SecretSafeErrorReportsAdminMixin, _DiscrepancyAdminBase
+):
     list_display = ("out_return_no", "kind", "local_amount", "wechat_amount", "run")
     list_filter = ("kind", "run__bill_date")
     search_fields = ("out_return_no",)

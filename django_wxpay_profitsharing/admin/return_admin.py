@@ -39,6 +39,7 @@ from .common import (
     CONFIRMATION_TEMPLATE,
     PREVIEW_ROWS,
     WAITING_FOR_TOPUP,
+    MerchantScopedAdminMixin,
     confirmed_pks,
     format_yuan,
     report,
@@ -110,7 +111,9 @@ class CallInline(_CallInlineBase):
 
 
 @admin.register(ProfitSharingReturn)
-class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBase):
+class ProfitSharingReturnAdmin(
+    MerchantScopedAdminMixin, SecretSafeErrorReportsAdminMixin, _ReturnAdminBase
+):
     form = ProfitSharingReturnForm
     # Fits 1400 px without scrolling sideways: the WeChat ids are on the change page.
     list_display = ("out_return_no", "coloured_state", "amount_display", "out_order_no",
@@ -149,6 +152,24 @@ class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBas
     def _editable(obj: ProfitSharingReturn | None) -> bool:
         """Only a draft's request may change: an approved or sent one is frozen."""
         return obj is None or obj.is_editable
+
+    def get_form(
+        self,
+        request: HttpRequest,
+        obj: ProfitSharingReturn | None = None,
+        change: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """The form, its merchant choices narrowed to the user's merchant scope."""
+        form = super().get_form(request, obj, change, **kwargs)
+        user = request.user
+
+        class ScopedForm(form):  # type: ignore[valid-type,misc]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                self.limit_merchants(user)
+
+        return ScopedForm
 
     def get_fields(
         self, request: HttpRequest, obj: ProfitSharingReturn | None = None

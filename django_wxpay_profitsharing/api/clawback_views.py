@@ -26,6 +26,7 @@ from .filters import ClawbackFilter, SharingOrderFilter
 from .pagination import ReturnCursorPagination
 from .schema import (
     CLAWBACK_BY_PK,
+    CLAWBACK_CANCEL_RESPONSES,
     CLAWBACK_CREATE_RESPONSES,
     CLAWBACK_DETAIL_RESPONSES,
     CLAWBACK_LIST_RESPONSES,
@@ -44,6 +45,9 @@ from .schema import (
     submit=extend_schema(
         request=None, parameters=CLAWBACK_BY_PK, responses=CLAWBACK_SUBMIT_RESPONSES
     ),
+    cancel=extend_schema(
+        request=None, parameters=CLAWBACK_BY_PK, responses=CLAWBACK_CANCEL_RESPONSES
+    ),
 )
 class ProfitSharingClawbackViewSet(
     StrictAPIMixin,
@@ -60,11 +64,12 @@ class ProfitSharingClawbackViewSet(
     lookup_value_regex = "[0-9]+"
 
     def get_queryset(self) -> QuerySet[ProfitSharingClawback]:
-        return (
+        clawbacks = (
             ProfitSharingClawback.objects.all()  # by row id, like the returns' {pk} route
             .select_related("order")
             .prefetch_related("returns")
         )
+        return desk.visible(self.request.user, clawbacks)
 
     def get_object(self) -> ProfitSharingClawback:
         pk_in_range(self.kwargs["pk"])
@@ -90,8 +95,20 @@ class ProfitSharingClawbackViewSet(
         403 when the user may not submit them (the four-eyes rule included).
         """
         clawback = self.get_object()
-        selection = ProfitSharingClawback.objects.filter(pk=clawback.pk)
+        selection = self.get_queryset().filter(pk=clawback.pk)
         desk.submit_clawbacks(selection, by=request.user, door=desk.Door.API, one=True)
+        return Response(self.get_serializer(self._fresh(clawback.pk)).data)
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, **kwargs: Any) -> Response:
+        """Cancel the clawback as a whole while none of its returns was approved or sent.
+
+        Its drafts are deleted. 400 naming ``state`` otherwise; 403 without the cancel
+        permission.
+        """
+        clawback = self.get_object()
+        selection = self.get_queryset().filter(pk=clawback.pk)
+        desk.cancel_clawbacks(selection, by=request.user, door=desk.Door.API, one=True)
         return Response(self.get_serializer(self._fresh(clawback.pk)).data)
 
     def _fresh(self, pk: int) -> ProfitSharingClawback:
@@ -116,8 +133,10 @@ class SharingOrderViewSet(
     pagination_class = None
 
     def get_queryset(self) -> QuerySet[ProfitSharingOrder]:
-        # Every merchant's: two merchants' orders may share an out_order_no (each is listed).
-        return ProfitSharingOrder.objects.prefetch_related("receivers")
+        # Every merchant's the user may see: two merchants' orders may share an
+        # out_order_no (each is listed; ``?mchid=`` picks one).
+        orders = ProfitSharingOrder.objects.prefetch_related("receivers")
+        return desk.visible(self.request.user, orders)
 
     @action(detail=False, methods=["post"])
     def sync(self, request: Request) -> Response:

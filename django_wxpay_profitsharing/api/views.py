@@ -39,6 +39,7 @@ from .schema import (
     DETAIL_RESPONSES,
     LIST_RESPONSES,
     RETRY_RESPONSES,
+    SUBMIT_RESPONSES,
     extend_schema,
     extend_schema_view,
 )
@@ -63,7 +64,7 @@ class _OneReturnViewSet(
     serializer_class = ProfitSharingReturnSerializer
 
     def get_queryset(self) -> QuerySet[ProfitSharingReturn]:
-        return ProfitSharingReturn.objects.all()
+        return desk.visible(self.request.user, ProfitSharingReturn.objects.all())
 
     def get_object(self) -> ProfitSharingReturn:
         """The one row the URL names; list filters (query parameters) do not apply."""
@@ -74,7 +75,7 @@ class _OneReturnViewSet(
 
     def _the_row(self) -> QuerySet[ProfitSharingReturn]:
         """The URL's row as a selection of one, for the desk."""
-        return ProfitSharingReturn.objects.filter(pk=self.get_object().pk)
+        return self.get_queryset().filter(pk=self.get_object().pk)
 
     def _render(self, pk: int, code: int = status.HTTP_200_OK) -> Response:
         return Response(self.get_serializer(ProfitSharingReturn.objects.get(pk=pk)).data, code)
@@ -124,7 +125,7 @@ class _OneReturnViewSet(
     list=extend_schema(responses=LIST_RESPONSES),
     retrieve=extend_schema(parameters=BY_PK, responses=DETAIL_RESPONSES),
     create=extend_schema(responses=CREATE_RESPONSES),
-    submit=extend_schema(request=None, parameters=BY_PK, responses=ACTION_RESPONSES),
+    submit=extend_schema(request=None, parameters=BY_PK, responses=SUBMIT_RESPONSES),
     refresh=extend_schema(request=None, parameters=BY_PK, responses=ACTION_RESPONSES),
     retry=extend_schema(request=None, parameters=BY_PK, responses=RETRY_RESPONSES),
     claw_back_again=extend_schema(
@@ -172,7 +173,8 @@ class ProfitSharingReturnViewSet(mixins.CreateModelMixin, mixins.ListModelMixin,
         selection = self.get_queryset().filter(pk__in=body.validated_data["ids"])
         batch = desk.submit(selection, by=request.user, door=desk.Door.API)
         refused = [
-            {"id": r.pk, "out_return_no": r.number, r.field: [r.message]} for r in batch.refused
+            {"id": r.pk, "out_return_no": r.number, "field": r.field, "message": r.message}
+            for r in batch.refused
         ]
         if batch.queued:
             return Response(
@@ -185,7 +187,7 @@ class ProfitSharingReturnViewSet(mixins.CreateModelMixin, mixins.ListModelMixin,
 
 @extend_schema_view(
     retrieve=extend_schema(parameters=BY_NUMBER, responses=DETAIL_RESPONSES),
-    submit=extend_schema(request=None, parameters=BY_NUMBER, responses=ACTION_RESPONSES),
+    submit=extend_schema(request=None, parameters=BY_NUMBER, responses=SUBMIT_RESPONSES),
     refresh=extend_schema(request=None, parameters=BY_NUMBER, responses=ACTION_RESPONSES),
     retry=extend_schema(request=None, parameters=BY_NUMBER, responses=RETRY_RESPONSES),
     claw_back_again=extend_schema(
@@ -206,4 +208,4 @@ class ProfitSharingReturnByNumberViewSet(_OneReturnViewSet):
         mchid = self.request.query_params.get("mchid") or default_mchid()
         if not is_configured(mchid):
             return ProfitSharingReturn.objects.none()
-        return ProfitSharingReturn.objects.filter(mchid=mchid)
+        return desk.visible(self.request.user, ProfitSharingReturn.objects.filter(mchid=mchid))

@@ -19,20 +19,31 @@ operation                what it does
 ``preview_clawback``     a clawback's allocation shown before it is confirmed
 ``claw_back``            a clawback of a sharing order, one return per receiver
 ``submit_clawbacks``     clawbacks' drafts approved and their returns sent
+``cancel_clawbacks``     clawbacks nothing of which was sent, cancelled as a whole
 =======================  ===========================================================
 
-The doors also take from here what they parse with (``request_fields``,
+Every row a door lists or looks up is narrowed by ``visible(user, queryset)`` (the
+merchant scope, ``MERCHANT_SCOPE``); every operation narrows and checks again. The
+doors also take from here what they parse with (``request_fields``,
 ``validate_return_fields``) and the conflicts they answer (``ReturnConflict``,
 ``ClawbackConflict``), so that no door reaches below the desk for an operation.
 """
 
+from ..access import scoped as visible
 from ..clawbacks import ClawbackConflict
 from ..models import pick_request_fields as request_fields
 from ..services import ReturnConflict, validate_return_fields
-from .clawbacks import ClawbackPlan, claw_back, preview_clawback, submit_clawbacks, sync_order
+from .clawbacks import (
+    ClawbackPlan,
+    cancel_clawbacks,
+    claw_back,
+    preview_clawback,
+    submit_clawbacks,
+    sync_order,
+)
 from .errors import Forbidden, SyncFailed, WrongState
 from .policy import Disposition, Door, Made
-from .results import Batch, ClawbackMade, Refusal, ReturnMade, RowOutcome
+from .results import Batch, Cancelled, ClawbackMade, Refusal, ReturnMade, RowOutcome
 from .returns import (
     claw_back_again,
     create_return,
@@ -44,6 +55,7 @@ from .returns import (
 
 __all__ = [
     "Batch",
+    "Cancelled",
     "ClawbackConflict",
     "ClawbackMade",
     "ClawbackPlan",
@@ -57,6 +69,7 @@ __all__ = [
     "RowOutcome",
     "SyncFailed",
     "WrongState",
+    "cancel_clawbacks",
     "claw_back",
     "claw_back_again",
     "create_return",
@@ -69,4 +82,5 @@ __all__ = [
     "submit_clawbacks",
     "sync_order",
     "validate_return_fields",
+    "visible",
 ]

@@ -11,17 +11,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from .. import clawbacks
+from .. import clawbacks, services
+from ..access import Perm, has_perms, scoped
+from ..answers import AnswerMismatch
 from ..ledger import LineLedger
 from ..models import ProfitSharingClawback, ProfitSharingOrder, ProfitSharingReturn, ReturnState
 from ..wechatpay import errors
-from .errors import sync_failed
+from .errors import Forbidden, sync_failed
 from .policy import Disposition, Door, Made, decide
-from .results import Batch, ClawbackMade
+from .results import Batch, Cancelled, ClawbackMade, Refusal
 from .returns import submit
+from .scope import require_scope
 from .sending import allowed, facts, send_made
 
 
@@ -44,6 +48,7 @@ def sync_order(
     mchid: str | None = None,
 ) -> ProfitSharingOrder:
     """Mirror a sharing order from WeChat Pay (查询分账结果) with its receiver lines."""
+    require_scope(by, services.merchant_id(mchid or None), sub_mchid)
     try:
         return clawbacks.sync_order(
             out_order_no=out_order_no,
@@ -51,7 +56,7 @@ def sync_order(
             sub_mchid=sub_mchid or None,
             mchid=mchid or None,
         )
-    except errors.WeChatPayError as exc:
+    except (errors.WeChatPayError, AnswerMismatch) as exc:
         raise sync_failed(exc) from None
 
 
@@ -86,11 +91,12 @@ def claw_back(
     errors raise ``ValidationError`` with nothing written. ``send`` is the shop's code
     asking to send (``Door.CODE``).
     """
+    require_scope(by, services.merchant_id(fields.get("mchid") or None), fields.get("sub_mchid"))
     may = allowed(Made.CLAWBACK, door, by, creator=by)
     sends = decide(Made.CLAWBACK, door, facts(1, may, send)) is not Disposition.DRAFT
     try:
         clawback, created = clawbacks.create_or_get_clawback(fields, created_by=by, submit=sends)
-    except errors.WeChatPayError as exc:
+    except (errors.WeChatPayError, AnswerMismatch) as exc:
         raise sync_failed(exc) from None
     if not created:
         return ClawbackMade(clawback, created, Disposition.DRAFT)
@@ -105,5 +111,29 @@ def submit_clawbacks(
     selection: QuerySet[ProfitSharingClawback], *, by: Any, door: Door, one: bool = False
 ) -> Batch:
     """Approve the selected clawbacks' drafts as ``by`` and send their pending returns."""
-    returns = ProfitSharingReturn.objects.filter(clawback__in=selection)
+    returns = ProfitSharingReturn.objects.filter(clawback__in=scoped(by, selection))
     return submit(returns, by=by, door=door, one=one, made=Made.CLAWBACK_APPROVAL)
+
+
+def cancel_clawbacks(
+    selection: QuerySet[ProfitSharingClawback], *, by: Any, door: Door, one: bool = False
+) -> Cancelled:
+    """Cancel each selected clawback as a whole, while nothing of it was sent.
+
+    Its drafts go, and what they reserved on the ledger is free again. A clawback with
+    a return approved or sent is refused (``one``: its ``ValidationError``).
+    """
+    if not has_perms(by, (Perm.CANCEL_CLAWBACK,)):
+        raise Forbidden("this user may not cancel clawbacks")
+    result = Cancelled()
+    for clawback in scoped(by, selection).order_by("pk"):
+        try:
+            result.done.append(clawbacks.cancel_clawback(clawback.pk))
+        except ValidationError as exc:
+            if one:
+                raise
+            field, messages = next(iter(exc.message_dict.items()))
+            result.refused.append(
+                Refusal(clawback.pk, clawback.out_clawback_no, field, str(messages[0]))
+            )
+    return result

@@ -15,6 +15,7 @@ from django.utils.functional import Promise
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from ..answers import AnswerMismatch
 from ..models import ProfitSharingReturn
 from ..validation_messages import translated
 from ..wechatpay import errors
@@ -23,6 +24,10 @@ from ..wechatpay.errors import Meaning
 NOT_WAITING = _("this return is not waiting for its receiver to top up")
 UNKNOWN_ORDER = _("WeChat Pay knows no sharing order with this out_order_no and transaction_id")
 REFUSED_ORDER = _("WeChat Pay refused to show this sharing order ({code}): {message}")
+ANSWER_MISMATCH = _(
+    "WeChat Pay's answer about the sharing order does not match what was asked ({fields}); "
+    "nothing was written. Try again later."
+)
 UNAVAILABLE = _(
     "WeChat Pay could not be asked about the sharing order just now; nothing was "
     "created. Try again later."
@@ -53,13 +58,15 @@ class SyncFailed(Exception):
         self.message = message
 
 
-def sync_failed(exc: errors.WeChatPayError) -> SyncFailed:
+def sync_failed(exc: errors.WeChatPayError | AnswerMismatch) -> SyncFailed:
     """What a failed 查询分账结果 means to its caller (never a secret, never a traceback).
 
     A malformed number is the caller's (its field); an unknown or refused order is the
     caller's input (``out_order_no``); a timeout, a 5xx, a rate limit, a signature or
     our credentials refused say nothing about the order.
     """
+    if isinstance(exc, AnswerMismatch):
+        return SyncFailed(None, format_lazy(ANSWER_MISMATCH, fields=", ".join(exc.fields)))
     if isinstance(exc, errors.InvalidRequest):
         return SyncFailed(exc.field, translated(exc.message))
     if isinstance(exc, errors.APIError) and exc.meaning is Meaning.NOT_FOUND:

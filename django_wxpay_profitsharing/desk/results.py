@@ -126,6 +126,14 @@ class ReturnMade:
 
 
 @dataclass
+class Cancelled:
+    """Clawbacks cancelled (``done``) and those refused, each with why."""
+
+    done: list[ProfitSharingClawback] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+
+
+@dataclass
 class ClawbackMade:
     """A clawback made (or found again) and what sending its returns did."""
 

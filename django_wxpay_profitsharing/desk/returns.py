@@ -17,12 +17,15 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
 from .. import clawbacks, services
-from ..access import has_perms
+from ..access import has_perms, scoped
+from ..answers import AnswerMismatch
 from ..models import ProfitSharingReturn, ReturnState, questions
 from ..states import Action
-from .errors import NOT_WAITING, Forbidden, WrongState
+from ..wechatpay import errors
+from .errors import NOT_WAITING, Forbidden, WrongState, sync_failed
 from .policy import SEND_POLICY, Disposition, Door, Made, decide
-from .results import Batch, ReturnMade
+from .results import Batch, Refusal, ReturnMade
+from .scope import require_scope
 from .sending import allowed, approve_all, dispatch, facts, refusal, send_made
 
 
@@ -41,6 +44,8 @@ def create_return(
     Field errors (the request, the ledger) raise ``ValidationError``, nothing written.
     ``send`` is the shop's code asking to send (``Door.CODE``).
     """
+    mchid = services.merchant_id(mchid)
+    require_scope(by, mchid, fields.get("sub_mchid"))
     may = allowed(Made.RETURN, door, by, creator=by)
     sends = decide(Made.RETURN, door, facts(1, may, send)) is not Disposition.DRAFT
     row, created = services.create_or_get_return(fields, created_by=by, submit=sends, mchid=mchid)
@@ -56,7 +61,9 @@ def _selected(
     """The rows of ``wanted`` (ordered by pk) and how many of ``selection`` are not among them.
 
     Counted before anything changes: a selection filtered by state ("Draft") would
-    count differently once its drafts are approved.
+    count differently once its drafts are approved. Rows outside the acting user's
+    merchant scope are never among them (the caller narrows ``wanted`` with
+    ``access.scoped``).
     """
     total = selection.count()
     rows = list(wanted.order_by("pk"))
@@ -79,7 +86,7 @@ def submit(
     (``one``: :class:`~.errors.Forbidden`); one the ledger refuses is listed with its
     reason (``one``: its ``ValidationError``).
     """
-    rows, skipped = _selected(selection, questions(selection).submittable())
+    rows, skipped = _selected(selection, questions(scoped(by, selection)).submittable())
     may = has_perms(by, SEND_POLICY[(made, door)].needs)
     disposition = decide(made, door, facts(len(rows), may))
     if disposition is Disposition.DRAFT:
@@ -114,7 +121,7 @@ def refresh(
     selection: QuerySet[ProfitSharingReturn], *, by: Any, door: Door, one: bool = False
 ) -> Batch:
     """Ask WeChat Pay about the selected returns under way (the others are skipped)."""
-    rows, skipped = _selected(selection, questions(selection).refreshable())
+    rows, skipped = _selected(selection, questions(scoped(by, selection)).refreshable())
     return _run_on(rows, skipped, Made.REFRESH, Action.REFRESH, by, door, one=one)
 
 
@@ -126,7 +133,7 @@ def retry_now(
     ``one``: a return that is not waiting is :class:`~.errors.WrongState`
     (WeChat Pay holds it only while it waits).
     """
-    rows, skipped = _selected(selection, questions(selection).awaiting_topup())
+    rows, skipped = _selected(selection, questions(scoped(by, selection)).awaiting_topup())
     if one and skipped:
         raise WrongState(selection.get(), "not_waiting", NOT_WAITING)
     return _run_on(rows, skipped, Made.RETRY, Action.RETRY, by, door, one=one)
@@ -144,10 +151,10 @@ def claw_back_again(
     replaced at all).
     """
     if one:
-        candidates = list(selection.order_by("pk"))
+        candidates = list(scoped(by, selection).order_by("pk"))
         skipped = 0
     else:
-        candidates, skipped = _selected(selection, questions(selection).replaceable())
+        candidates, skipped = _selected(selection, questions(scoped(by, selection)).replaceable())
     may = allowed(Made.REPLACEMENT, door, by, creator=by)
     sends = decide(Made.REPLACEMENT, door, facts(1, may)) is not Disposition.DRAFT
     batch = Batch(skipped=skipped)
@@ -158,6 +165,12 @@ def claw_back_again(
             if one:
                 raise
             batch.refused.append(refusal(old, exc))
+        except (errors.WeChatPayError, AnswerMismatch) as exc:  # the sync before it
+            failure = sync_failed(exc)
+            if one:
+                raise failure from None
+            field = failure.field or "out_order_no"
+            batch.refused.append(Refusal(old.pk, old.out_return_no, field, str(failure.message)))
     pending = [row.pk for row in batch.made if row.state == ReturnState.PENDING]
     batch.drafts += [row.pk for row in batch.made if row.state == ReturnState.DRAFT]
     _disposition, sent = send_made(pending, Made.REPLACEMENT, door, allowed=True)
