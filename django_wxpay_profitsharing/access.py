@@ -43,6 +43,12 @@ class Perm(enum.StrEnum):
     VIEW_ORDER = f"{APP_LABEL}.view_profitsharingorder"
     #: Brings a sharing order in from WeChat Pay (a sync creates its mirror).
     ADD_ORDER = f"{APP_LABEL}.add_profitsharingorder"
+    VIEW_REFUND = f"{APP_LABEL}.view_refundjob"
+    ADD_REFUND = f"{APP_LABEL}.add_refundjob"
+    #: Approves a refund job (moves money to the customer).
+    SUBMIT_REFUND = f"{APP_LABEL}.submit_refundjob"
+    #: Acts on a job that waits for an operator (proceed, retry, to bank, cancel, again).
+    OPERATE_REFUND = f"{APP_LABEL}.operate_refundjob"
 
 
 def acting_user(user: Any) -> Any:
@@ -89,6 +95,9 @@ SCOPE_PATHS: dict[str, tuple[str, str]] = {
     f"{APP_LABEL}.profitsharingorder": ("mchid", "sub_mchid"),
     f"{APP_LABEL}.reconciliationrun": ("mchid", "sub_mchid"),
     f"{APP_LABEL}.discrepancy": ("run__mchid", "run__sub_mchid"),
+    f"{APP_LABEL}.refundjob": ("mchid", "sub_mchid"),
+    f"{APP_LABEL}.payment": ("mchid", "sub_mchid"),
+    f"{APP_LABEL}.notification": ("mchid", "job__sub_mchid"),
 }
 
 

@@ -276,6 +276,7 @@ def create_or_get_clawback(
     created_by: Any = None,
     submit: bool = False,
     client: WeChatPayClient | None = None,
+    refund_job: Any = None,
 ) -> tuple[ProfitSharingClawback, bool]:
     """A clawback and its returns, or the identical one again; ``(clawback, created)``.
 
@@ -283,6 +284,7 @@ def create_or_get_clawback(
     (partner mode), ``amount`` (fen; absent: everything returnable), ``description``,
     ``policy`` (``proportional`` or ``in_order``) and ``accounts`` (for ``in_order``).
     The sharing order is synced from WeChat Pay first (its typed errors pass through).
+    ``refund_job``: the refund job the clawback serves (its step made it).
     """
     clean = _clean(fields)
     mchid = services.merchant_id(fields.get("mchid") or None)
@@ -315,6 +317,7 @@ def create_or_get_clawback(
                 accounts=clean["accounts"],
                 description=clean["description"],
                 created_by=created_by if getattr(created_by, "pk", None) else None,
+                refund_job=refund_job,
             )
             for account, part in parts.items():
                 _new_return(clawback, account, part, created_by=created_by, submit=submit)

@@ -79,6 +79,13 @@ DEFAULTS: dict[str, Any] = {
     "BULK_BACKGROUND_THRESHOLD": 20,
     # Who sees and acts on which merchant's rows (access.py): every merchant by default.
     "MERCHANT_SCOPE": "django_wxpay_profitsharing.access.every_merchant",
+    # Refunds (refund_jobs.py).
+    "NOTIFY_URL": "",  # where WeChat Pay POSTs refund notifications: the app's notifications/
+    "REFUND_ALLOW_UNFREEZE": True,  # unfreeze a payment's frozen rest when a refund needs it
+    "REFUND_SPACING_SECONDS": 65.0,  # between two refund requests of one payment (WeChat: 60)
+    "REFUND_POLL_BACKOFF": (60.0, 1800.0),  # seconds: first query after a refund, cap
+    "REFUND_SPLIT_WAIT": 600.0,  # seconds between looks while a payment's splits are open
+    "REFUND_ATTENTION_AFTER": 86400.0,  # a refund processing longer asks for an operator
     # REST API.
     "API_PERMISSION_CLASSES": [
         "django_wxpay_profitsharing.api.permissions.ProfitSharingReturnPermissions"
@@ -148,6 +155,19 @@ DESCRIPTIONS: dict[str, str] = {
     "API_PERMISSION_CLASSES": "DRF permission classes of the REST API (import strings); by "
     "default the model permissions, action by action.",
     "API_PAGE_SIZE": "Returns per page of the API's list (cursor pagination).",
+    "NOTIFY_URL": "The absolute URL WeChat Pay POSTs refund notifications to (the app's "
+    "`notifications/` route), sent as each refund's `notify_url`; https outside loopback "
+    "(check E031). Empty: none sent (the merchant platform's own setting applies).",
+    "REFUND_ALLOW_UNFREEZE": "A refund larger than what is still frozen of its payment "
+    "unfreezes the rest first (解冻剩余资金); False: it waits for WeChat Pay's own unfreeze.",
+    "REFUND_SPACING_SECONDS": "Seconds between two refund requests of one payment, kept by "
+    "the app across processes (WeChat Pay asks for 60).",
+    "REFUND_POLL_BACKOFF": "`(first, cap)` seconds between two queries of a refund being "
+    "processed (doubling); notifications make the job look at once.",
+    "REFUND_SPLIT_WAIT": "Seconds between two looks at a payment whose splits are still open "
+    "(RULE_LIMIT).",
+    "REFUND_ATTENTION_AFTER": "Seconds a refund may process before it asks for an operator "
+    "(a short balance is likely; WeChat Pay closes it after 7 days).",
     "BILL_MAX_BYTES": "The largest daily bill reconciliation reads, in bytes, as downloaded and "
     "uncompressed (1 GiB, about four million rows); streamed to a temporary file, never held "
     "in memory.",

@@ -29,12 +29,17 @@ __all__ = [
     "FINAL_STATES",
     "OPEN_STATES",
     "CallOutcome",
+    "Notification",
+    "Payment",
     "ProfitSharingClawback",
     "ProfitSharingEvent",
     "ProfitSharingOrder",
     "ProfitSharingOrderReceiver",
     "ProfitSharingReturn",
     "ProfitSharingReturnCall",
+    "Refund",
+    "RefundCall",
+    "RefundJob",
     "ReturnState",
 ]
 
@@ -366,6 +371,14 @@ class ProfitSharingEvent(models.Model):
         on_delete=models.CASCADE,
         related_name="events",
     )
+    refund_job = models.ForeignKey(
+        "RefundJob",
+        verbose_name=_("refund job"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="events",
+    )
     previous_state = models.CharField(_("previous state"), max_length=16, blank=True)
     created = models.DateTimeField(_("created"), auto_now_add=True)
     lease_until = models.DateTimeField(_("being delivered until"), null=True, blank=True)
@@ -515,6 +528,15 @@ class ProfitSharingClawback(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    refund_job = models.ForeignKey(
+        "RefundJob",
+        verbose_name=_("refund job"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="clawbacks",
+        help_text=_("The refund this clawback brings the money back for."),
+    )
     created = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
     updated = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -626,3 +648,13 @@ class Discrepancy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.out_return_no} {self.kind}"
+
+
+# The refund side lives in its own module; imported here so that Django finds it.
+from .refund_models import (  # noqa: E402
+    Notification,
+    Payment,
+    Refund,
+    RefundCall,
+    RefundJob,
+)

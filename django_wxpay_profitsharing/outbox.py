@@ -16,13 +16,14 @@ import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
+from typing import Any
 
 from django.db import models, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
 from . import signals
-from .models import ProfitSharingClawback, ProfitSharingEvent, ProfitSharingReturn
+from .models import ProfitSharingClawback, ProfitSharingEvent, ProfitSharingReturn, RefundJob
 from .states import SignalName
 
 logger = logging.getLogger("django_wxpay_profitsharing")
@@ -40,25 +41,30 @@ SIGNALS: dict[SignalName, Signal] = {
     SignalName.RETURN_FINALIZED: signals.return_finalized,
     SignalName.CLAWBACK_COMPLETED: signals.clawback_completed,
     SignalName.CLAWBACK_INCOMPLETE: signals.clawback_incomplete,
+    SignalName.REFUND_SUCCEEDED: signals.refund_succeeded,
+    SignalName.REFUND_CLOSED: signals.refund_closed,
+    SignalName.REFUND_FAILED: signals.refund_failed,
+    SignalName.REFUND_NEEDS_ATTENTION: signals.refund_needs_attention,
 }
 
 
-def record(
-    row: ProfitSharingReturn | ProfitSharingClawback,
-    names: Sequence[SignalName],
-    previous_state: str,
-) -> None:
+#: An event's subject: the field that points at it, by the subject's model.
+SUBJECTS: dict[type[Any], str] = {
+    ProfitSharingReturn: "profit_sharing_return",
+    ProfitSharingClawback: "clawback",
+    RefundJob: "refund_job",
+}
+Subject = ProfitSharingReturn | ProfitSharingClawback | RefundJob
+
+
+def record(row: Subject, names: Sequence[SignalName], previous_state: str) -> None:
     """Write the events of a state change; call inside the transaction that makes it."""
     if not names:
         return
     unknown = [name for name in names if name not in SIGNALS]
     if unknown:
         raise ValueError(f"not outbox signals: {', '.join(unknown)}")
-    subject = (
-        {"profit_sharing_return": row}
-        if isinstance(row, ProfitSharingReturn)
-        else {"clawback": row}
-    )
+    subject = {SUBJECTS[type(row)]: row}
     events = ProfitSharingEvent.objects.bulk_create(
         ProfitSharingEvent(signal=name, previous_state=previous_state, **subject) for name in names
     )
@@ -79,9 +85,7 @@ def _claim(event_id: uuid.UUID) -> bool:
 
 
 def _send(event: ProfitSharingEvent) -> None:
-    instance: ProfitSharingReturn | ProfitSharingClawback | None = (
-        event.profit_sharing_return or event.clawback
-    )
+    instance: Subject | None = event.profit_sharing_return or event.clawback or event.refund_job
     assert instance is not None  # a database constraint: every event has a subject
     responses = SIGNALS[SignalName(event.signal)].send_robust(
         sender=type(instance),
@@ -110,9 +114,9 @@ def deliver(event_ids: Iterable[uuid.UUID]) -> int:
     for event_id in event_ids:
         if not _claim(event_id):
             continue
-        event = ProfitSharingEvent.objects.select_related("profit_sharing_return", "clawback").get(
-            event_id=event_id
-        )
+        event = ProfitSharingEvent.objects.select_related(
+            "profit_sharing_return", "clawback", "refund_job"
+        ).get(event_id=event_id)
         _send(event)
         ProfitSharingEvent.objects.filter(pk=event.pk).update(
             delivered_at=timezone.now(), lease_until=None

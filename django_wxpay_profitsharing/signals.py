@@ -1,7 +1,8 @@
 """Signals sent when a return, or a clawback, reaches a final state.
 
 Return signals are sent with ``sender=ProfitSharingReturn`` (the model class), clawback
-signals with ``sender=ProfitSharingClawback``, and both with the keyword arguments:
+signals with ``sender=ProfitSharingClawback``, refund signals with ``sender=RefundJob``,
+and all with the keyword arguments:
 
 ``instance``
     the row, already saved in its final state;
@@ -24,9 +25,22 @@ signal                    sent when
 ``return_finalized``      after any of the three above, for receivers that want them all.
 ``clawback_completed``    every return of the clawback succeeded: ``instance.amount`` is
                           back.
-``clawback_incomplete``   a return of the clawback ended otherwise (failed or rejected);
-                          the operator decides (claw back again, or not). Sent again if
-                          the clawback is reopened and ends incomplete once more.
+``clawback_incomplete``   a return of the clawback ended otherwise (failed or rejected),
+                          or they all succeeded and the money back is not its amount; the
+                          operator decides (claw back again, or not). Sent again if the
+                          clawback is reopened and ends incomplete once more.
+``refund_succeeded``      a refund job's refund is ``SUCCESS`` at WeChat Pay: the
+                          customer has the money (``instance.amount`` fen); mark the
+                          shop's order refunded here.
+``refund_closed``         WeChat Pay closed the job's refund (``CLOSED``: the balance stayed
+                          short, say): nothing reached the customer; an operator may try
+                          again (a new refund number).
+``refund_failed``         the refund job cannot be made (refused by WeChat Pay and
+                          confirmed, or not refundable: 365 days, 50 refunds, too much);
+                          ``instance.last_error_code`` / ``last_error_message`` say why.
+``refund_needs_attention`` the job waits for an operator, or its refund has been
+                          processing over ``REFUND_ATTENTION_AFTER``;
+                          ``instance.attention`` says why.
 ========================  ===============================================================
 
 Guarantee, exactly: **at least once, and once when no process dies between the commit
@@ -42,7 +56,8 @@ Receivers run with ``send_robust``: one that raises is logged to
 receivers, nor causes a redelivery.
 
 What a receiver must still check: ``instance.state``, ``instance.amount`` and
-``instance.return_mchid`` against what the shop expected.
+``instance.return_mchid`` (a refund job: ``instance.transaction_id`` and
+``instance.out_refund_no``) against what the shop expected.
 
 Example: continue the refund once the money is back::
 
@@ -81,6 +96,19 @@ clawback_completed = Signal()
 
 #: A return of a clawback ended otherwise; the operator decides what next.
 clawback_incomplete = Signal()
+
+#: A refund job's refund succeeded: the customer has the money. kwargs: ``instance`` (the
+#: job), ``previous_state``, ``event_id``.
+refund_succeeded = Signal()
+
+#: WeChat Pay closed the job's refund; nothing reached the customer.
+refund_closed = Signal()
+
+#: The refund job cannot be made (see ``instance.last_error_code``).
+refund_failed = Signal()
+
+#: The job waits for an operator, or its refund processes long (``instance.attention``).
+refund_needs_attention = Signal()
 
 #: A reconciliation run found discrepancies between the day's bill and the local
 #: returns (``reconcile.py``). Sent with ``sender=ReconciliationRun`` and the keyword

@@ -49,6 +49,10 @@ class SignalName(enum.StrEnum):
     RETURN_FINALIZED = "return_finalized"
     CLAWBACK_COMPLETED = "clawback_completed"
     CLAWBACK_INCOMPLETE = "clawback_incomplete"
+    REFUND_SUCCEEDED = "refund_succeeded"
+    REFUND_CLOSED = "refund_closed"
+    REFUND_FAILED = "refund_failed"
+    REFUND_NEEDS_ATTENTION = "refund_needs_attention"
 
 
 class Action(enum.StrEnum):

@@ -27,7 +27,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
-from . import services
+from . import refund_machine, services
 from .conf import TASK_BACKENDS, TaskBackend, wxpay_settings
 from .pool import drop_broken_connection, one_writer_at_a_time, pool_size, run_in_background
 from .states import Action
@@ -139,4 +139,39 @@ def enqueue(
         return TaskBackend.INLINE
     enqueue_on = _enqueue_celery if backend is TaskBackend.CELERY else _enqueue_threads
     enqueue_on(list(pks), action, approve, approver_id)
+    return backend
+
+
+# ------------------------------------------------------------------ refund jobs
+
+
+def run_job_chunk(pks: list[int], force: bool = False) -> None:
+    """Refund jobs one after the other on one worker's connection (``force``: look now)."""
+    for pk in pks:
+        try:
+            with one_writer_at_a_time():
+                refund_machine.run(pk, force=force)
+        except Exception:
+            logger.exception("background run of refund job %s failed; the poller retries", pk)
+        finally:
+            drop_broken_connection()
+
+
+def enqueue_jobs(pks: Sequence[int], *, force: bool = False) -> TaskBackend:
+    """Hand refund jobs to the background now; returns where they went.
+
+    ``INLINE``: nothing enqueued, the caller runs them. Call it once the jobs are
+    committed.
+    """
+    backend = task_backend()
+    if backend is TaskBackend.INLINE or not pks:
+        return TaskBackend.INLINE
+    if backend is TaskBackend.CELERY:
+        from . import tasks
+
+        for chunk in chunks(list(pks), int(wxpay_settings.PROCESS_BATCH_SIZE)):
+            tasks.run_refund_jobs.delay(chunk, force)
+    else:
+        for chunk in chunks(list(pks), THREAD_CHUNK):
+            run_in_background(run_job_chunk, chunk, force)
     return backend

@@ -34,8 +34,8 @@ except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
 
 from django.db import DatabaseError
 
-from . import services
-from .models import ProfitSharingReturn
+from . import refund_machine, services
+from .models import ProfitSharingReturn, RefundJob
 from .pool import one_writer_at_a_time
 from .states import Action
 
@@ -111,6 +111,26 @@ def process_due_returns(limit: int | None = None) -> dict[str, int]:
     """Claim and process due returns (one batch loop); returns the summary counts."""
     with one_writer_at_a_time():
         return services.process_due(limit=limit)
+
+
+@shared_task(name="django_wxpay_profitsharing.tasks.run_refund_jobs", **TASK_OPTIONS)
+def run_refund_jobs(pks: list[int], force: bool = False) -> dict[str, int]:
+    """Move refund jobs on (``force``: look now, as after a notification); states counted."""
+    counts: Counter[str] = Counter()
+    with one_writer_at_a_time():
+        for pk in pks:
+            try:
+                counts[refund_machine.run(pk, force=force).state] += 1
+            except RefundJob.DoesNotExist:
+                counts[MISSING] += 1
+    return dict(counts)
+
+
+@shared_task(name="django_wxpay_profitsharing.tasks.process_due_refunds", **TASK_OPTIONS)
+def process_due_refunds(limit: int = 100) -> int:
+    """Move on the refund jobs due now (beat it beside ``process_due_returns``)."""
+    with one_writer_at_a_time():
+        return refund_machine.process_due(limit)
 
 
 @shared_task(name="django_wxpay_profitsharing.tasks.reconcile_bill", **TASK_OPTIONS)

@@ -50,6 +50,15 @@ EXPECTED = {
     (Made.REFRESH, Door.API): (A, {Perm.REFRESH_RETURN}, False, False),
     (Made.REFRESH, Door.ADMIN): (A, {Perm.REFRESH_RETURN}, False, False),
     (Made.REFRESH, Door.CODE): (A, set(), False, False),
+    (Made.REFUND, Door.API): (X, {Perm.SUBMIT_REFUND}, True, True),
+    (Made.REFUND, Door.ADMIN): (N, {Perm.SUBMIT_REFUND}, False, True),
+    (Made.REFUND, Door.CODE): (C, set(), True, True),
+    (Made.REFUND_APPROVAL, Door.API): (A, {Perm.SUBMIT_REFUND}, False, True),
+    (Made.REFUND_APPROVAL, Door.ADMIN): (A, {Perm.SUBMIT_REFUND}, False, True),
+    (Made.REFUND_APPROVAL, Door.CODE): (A, set(), False, True),
+    (Made.REFUND_ACTION, Door.API): (A, {Perm.OPERATE_REFUND}, False, True),
+    (Made.REFUND_ACTION, Door.ADMIN): (A, {Perm.OPERATE_REFUND}, False, True),
+    (Made.REFUND_ACTION, Door.CODE): (A, set(), False, True),
 }
 
 

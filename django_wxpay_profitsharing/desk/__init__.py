@@ -20,6 +20,10 @@ operation                what it does
 ``claw_back``            a clawback of a sharing order, one return per receiver
 ``submit_clawbacks``     clawbacks' drafts approved and their returns sent
 ``cancel_clawbacks``     clawbacks nothing of which was sent, cancelled as a whole
+``create_refund``        a refund job with its plan (idempotent on out_refund_no)
+``submit_refunds``       refund jobs approved and moved on
+``refresh_refund``       a refund job looks now (a notification, an operator)
+``act_on_refund``        an operator's action on a job that waits for one
 =======================  ===========================================================
 
 Every row a door lists or looks up is narrowed by ``visible(user, queryset)`` (the
@@ -43,6 +47,14 @@ from .clawbacks import (
 )
 from .errors import Forbidden, SyncFailed, WrongState
 from .policy import Disposition, Door, Made
+from .refunds import (
+    JobsMoved,
+    RefundMade,
+    act_on_refund,
+    create_refund,
+    refresh_refund,
+    submit_refunds,
+)
 from .results import Batch, Cancelled, ClawbackMade, Refusal, ReturnMade, RowOutcome
 from .returns import (
     claw_back_again,
@@ -62,24 +74,30 @@ __all__ = [
     "Disposition",
     "Door",
     "Forbidden",
+    "JobsMoved",
     "Made",
+    "RefundMade",
     "Refusal",
     "ReturnConflict",
     "ReturnMade",
     "RowOutcome",
     "SyncFailed",
     "WrongState",
+    "act_on_refund",
     "cancel_clawbacks",
     "claw_back",
     "claw_back_again",
+    "create_refund",
     "create_return",
     "edit_draft",
     "preview_clawback",
     "refresh",
+    "refresh_refund",
     "request_fields",
     "retry_now",
     "submit",
     "submit_clawbacks",
+    "submit_refunds",
     "sync_order",
     "validate_return_fields",
     "visible",

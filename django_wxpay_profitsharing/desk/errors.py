@@ -16,7 +16,8 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from ..answers import AnswerMismatch
-from ..models import ProfitSharingReturn
+from ..models import ProfitSharingReturn, RefundJob
+from ..refund_jobs import UNKNOWN_PAYMENT
 from ..validation_messages import translated
 from ..wechatpay import errors
 from ..wechatpay.errors import Meaning
@@ -41,7 +42,9 @@ class Forbidden(PermissionDenied):
 class WrongState(Exception):
     """The row is not in a state for this operation (a retry of one not waiting, ...)."""
 
-    def __init__(self, row: ProfitSharingReturn, code: str, message: str | Promise) -> None:
+    def __init__(
+        self, row: ProfitSharingReturn | RefundJob, code: str, message: str | Promise
+    ) -> None:
         super().__init__(str(message))
         self.row = row
         self.code = code
@@ -56,6 +59,21 @@ class SyncFailed(Exception):
         super().__init__(str(message))
         self.field = field
         self.message = message
+
+
+PAYMENT_UNAVAILABLE = _(
+    "WeChat Pay could not be asked about the payment just now; nothing was changed. "
+    "Try again later."
+)
+
+
+def payment_failed(exc: errors.WeChatPayError) -> SyncFailed:
+    """What a failed question about a payment (or a refund) means to its caller."""
+    if isinstance(exc, errors.InvalidRequest):
+        return SyncFailed(exc.field, translated(exc.message))
+    if isinstance(exc, errors.APIError) and exc.meaning is Meaning.NOT_FOUND:
+        return SyncFailed("transaction_id", UNKNOWN_PAYMENT)
+    return SyncFailed(None, PAYMENT_UNAVAILABLE)
 
 
 def sync_failed(exc: errors.WeChatPayError | AnswerMismatch) -> SyncFailed:

@@ -48,6 +48,12 @@ class Made(enum.StrEnum):
     RETRY = "retry"
     #: "Refresh": WeChat Pay asked about returns under way (moves no money).
     REFRESH = "refresh"
+    #: A new refund job (the API's create, the admin's Refund, the shop's code).
+    REFUND = "refund"
+    #: "Submit" on refund jobs: drafts approved, and the jobs moved on.
+    REFUND_APPROVAL = "refund_approval"
+    #: An operator's action on a job that waits for one, or "refresh": the job looks now.
+    REFUND_ACTION = "refund_action"
 
 
 class Door(enum.StrEnum):
@@ -99,6 +105,8 @@ class Rule:
 SUBMIT = frozenset({Perm.SUBMIT_RETURN})
 SUBMIT_CLAWBACK = frozenset({Perm.SUBMIT_CLAWBACK, Perm.SUBMIT_RETURN})
 REFRESH = frozenset({Perm.REFRESH_RETURN})
+SUBMIT_REFUND = frozenset({Perm.SUBMIT_REFUND})
+OPERATE_REFUND = frozenset({Perm.OPERATE_REFUND})
 
 #: The send policy: ``(what is made, door) -> Rule``.
 SEND_POLICY: dict[tuple[Made, Door], Rule] = {
@@ -127,6 +135,17 @@ SEND_POLICY: dict[tuple[Made, Door], Rule] = {
     (Made.REFRESH, Door.API): Rule(Ask.ALWAYS, REFRESH, moves_money=False),
     (Made.REFRESH, Door.ADMIN): Rule(Ask.ALWAYS, REFRESH, moves_money=False),
     (Made.REFRESH, Door.CODE): Rule(Ask.ALWAYS, frozenset(), moves_money=False),
+    (Made.REFUND, Door.API): Rule(
+        Ask.ON_CREATE_SETTING, SUBMIT_REFUND, follows_background_setting=True
+    ),
+    (Made.REFUND, Door.ADMIN): Rule(Ask.NEVER, SUBMIT_REFUND),  # its plan is shown first
+    (Made.REFUND, Door.CODE): Rule(Ask.CALLER, frozenset(), follows_background_setting=True),
+    (Made.REFUND_APPROVAL, Door.API): Rule(Ask.ALWAYS, SUBMIT_REFUND),
+    (Made.REFUND_APPROVAL, Door.ADMIN): Rule(Ask.ALWAYS, SUBMIT_REFUND),
+    (Made.REFUND_APPROVAL, Door.CODE): Rule(Ask.ALWAYS, frozenset()),
+    (Made.REFUND_ACTION, Door.API): Rule(Ask.ALWAYS, OPERATE_REFUND),
+    (Made.REFUND_ACTION, Door.ADMIN): Rule(Ask.ALWAYS, OPERATE_REFUND),
+    (Made.REFUND_ACTION, Door.CODE): Rule(Ask.ALWAYS, frozenset()),
 }
 
 
