@@ -20,7 +20,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 
@@ -43,15 +42,32 @@ def celery_installed() -> bool:
 
 
 def task_backend() -> str:
-    """The effective backend: ``celery``, ``thread`` or ``inline``."""
+    """The effective backend: ``celery``, ``thread`` or ``inline``.
+
+    ``"auto"`` means Celery only when the project has created its own Celery app in this
+    process (the ``proj/celery.py`` that ``proj/__init__.py`` imports, as Celery's Django
+    guide sets up). A ``CELERY_BROKER_URL`` setting alone proves nothing: without an
+    app, a task's ``delay()`` goes to Celery's fallback app and its default broker
+    (``amqp://localhost``), where no worker of the shop ever looks. Celery's fallback app,
+    which it builds itself on the first use of ``current_app`` (named ``default``, never
+    made current, without fixups), is not the project's; the project's own app may well be
+    Celery's default app (Celery's Django fixup makes the first one so). Celery is never
+    imported here just to ask.
+    """
+    import sys
+
     backend = str(wxpay_settings.TASK_BACKEND)
     if backend not in TASK_BACKENDS:
         raise ImproperlyConfigured(
             f"WXPAY_PROFITSHARING['TASK_BACKEND'] must be one of {', '.join(TASK_BACKENDS)}"
         )
     if backend == "auto":
-        celery_ready = celery_installed() and bool(getattr(settings, "CELERY_BROKER_URL", None))
-        return "celery" if celery_ready else "thread"
+        state = sys.modules.get("celery._state")
+        project_app = state is not None and any(
+            app.main != "default" or app.set_as_current or app.fixups
+            for app in list(state._get_active_apps())
+        )
+        return "celery" if celery_installed() and project_app else "thread"
     if backend == "celery" and not celery_installed():
         raise ImproperlyConfigured(
             "WXPAY_PROFITSHARING['TASK_BACKEND'] is 'celery' but Celery is not installed: "
