@@ -4,19 +4,35 @@ The operator presses "Refund this order"; the shop asks WeChat Pay for the shari
 order (查询分账结果), claws back everything returnable from its merchant receivers in
 one clawback whose ``out_clawback_no`` is the shop's refund number, submits it as the
 operator, and waits: ``receivers.allow_refund_after_clawback`` lets the refund go on
-once every return succeeded. Personal receivers are never returnable (WeChat refuses
+once the money is back. Personal receivers are never returnable (WeChat refuses
 them): the page shows them, excluded, with the reason.
+
+What a shop copying this must keep: a clawback is this order's only when its sharing
+order is this order's (checked before the order is linked to it, and again when it
+completes); the refund goes on only when the returns that *succeeded*, on this order's
+sharing order, add up to the clawback's amount; single returns typed by hand unlock
+the refund only once everything the order shared is back. A signal says "look now",
+the rows say what is true.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from django_wxpay_profitsharing import clawbacks
+from django_wxpay_profitsharing import clawbacks, services
 from django_wxpay_profitsharing.ledger import BLOCKED_LABELS, LineLedger, order_ledger
-from django_wxpay_profitsharing.models import ProfitSharingClawback, ProfitSharingOrder
+from django_wxpay_profitsharing.models import (
+    ProfitSharingClawback,
+    ProfitSharingOrder,
+    ProfitSharingReturn,
+    ReturnState,
+)
 from django_wxpay_profitsharing.states import Action
 from django_wxpay_profitsharing.task_backends import dispatch
 
@@ -67,24 +83,54 @@ def sync(order: Order) -> ProfitSharingOrder:
 
 
 def current_clawback(order: Order) -> ProfitSharingClawback | None:
+    """The clawback linked to this order: never one found by its number alone."""
+    if order.clawback_id is None:
+        return None
+    return ProfitSharingClawback.objects.select_related("order").get(pk=order.clawback_id)
+
+
+def is_own(order: Order, clawback: ProfitSharingClawback) -> bool:
+    """True when ``clawback`` takes money back from this order's own sharing order."""
+    mirror = clawback.order
     return (
-        ProfitSharingClawback.objects.filter(out_clawback_no=refund_no_for(order))
-        .select_related("order")
-        .first()
+        clawback.mchid == services.merchant_id(None)
+        and mirror.out_order_no == order.sharing_out_order_no
+        and mirror.sub_mchid == (order.sub_mchid or "")
+        and (not order.transaction_id or mirror.transaction_id == order.transaction_id)
     )
+
+
+def _succeeded(order: Order) -> Q:
+    return Q(
+        state=ReturnState.SUCCEEDED,
+        mchid=services.merchant_id(None),
+        sub_mchid=order.sub_mchid or "",
+        out_order_no=order.sharing_out_order_no,
+    )
+
+
+def clawed_back(order: Order, clawback: ProfitSharingClawback) -> int:
+    """Fen back through ``clawback``'s returns that succeeded on this order's sharing order."""
+    total = clawback.returns.filter(_succeeded(order)).aggregate(total=Sum("amount"))["total"]
+    return int(total or 0)
+
+
+def returned(order: Order) -> int:
+    """Fen back from this order's sharing order by every return that succeeded."""
+    rows = ProfitSharingReturn.objects.filter(_succeeded(order))
+    return int(rows.aggregate(total=Sum("amount"))["total"] or 0)
 
 
 def start_refund(order: Order, operator) -> ProfitSharingClawback:
     """Claw back everything returnable, submitted by ``operator``; the same clawback again.
 
-    Raises ``ValidationError`` (nothing returnable, ...), ``PermissionDenied`` (the
-    operator may not submit: the clawback stays drafts for someone who may) and the
-    client's errors from the sync.
+    Raises ``ValidationError`` (nothing returnable, the refund number already names a
+    clawback of something else, ...), ``PermissionDenied`` (the operator may not submit:
+    the clawback stays drafts for someone who may) and the client's errors from the sync.
+    The order is linked to the clawback, and its refund number written, only once the
+    clawback is known to be its own.
     """
     number = refund_no_for(order)
-    if order.refund_no != number:
-        Order.objects.filter(pk=order.pk).update(refund_no=number)
-        order.refund_no = number
     clawback, _created = clawbacks.create_or_get_clawback(
         {
             "out_clawback_no": number,
@@ -95,6 +141,22 @@ def start_refund(order: Order, operator) -> ProfitSharingClawback:
         },
         created_by=operator,
     )
+    if not is_own(order, clawback):
+        raise ValidationError(
+            _("Refund no. %(no)s names a clawback of another sharing order, not order %(order)s's.")
+            % {"no": number, "order": order.number}
+        )
+    with transaction.atomic():
+        linked = (
+            Order.objects.filter(pk=order.pk)
+            .filter(Q(clawback__isnull=True) | Q(clawback=clawback))
+            .update(refund_no=number, clawback=clawback)
+        )
+    if not linked:
+        raise ValidationError(
+            _("Order %(order)s's refund is tied to another clawback.") % {"order": order.number}
+        )
+    order.refund_no, order.clawback = number, clawback
     pending = clawbacks.submit_clawback(clawback, by=operator)
     # The page answers at once; the returns are sent in the background and the poller
     # follows them while WeChat Pay says PROCESSING.
