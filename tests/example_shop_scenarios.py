@@ -55,6 +55,19 @@ def settle() -> None:
     raise SystemExit("the returns did not settle")
 
 
+def return_by_hand(out_order_no: str, amount: int) -> None:
+    """A single return, created, submitted and followed to its end."""
+    row = services.create_return(
+        sub_mchid="1900000109",
+        out_order_no=out_order_no,
+        return_mchid="86693852",
+        amount=amount,
+        description=f"{amount} 分",
+    )
+    services.submit(row)
+    settle()
+
+
 def says(number: str) -> dict:
     order = Order.objects.get(number=number)
     return {
@@ -106,25 +119,9 @@ def main() -> None:
     seen["SHOP0003_after_foreign"] = says("SHOP0003")
 
     # 2. A 1-fen return typed by hand on SHOP0002's sharing order (2000 fen shared).
-    one_fen = services.create_return(
-        sub_mchid="1900000109",
-        out_order_no="PSHOP0002",
-        return_mchid="86693852",
-        amount=1,
-        description="1 分",
-    )
-    services.submit(one_fen)
-    settle()
+    return_by_hand("PSHOP0002", 1)
     seen["SHOP0002_after_one_fen"] = says("SHOP0002")
-    rest = services.create_return(
-        sub_mchid="1900000109",
-        out_order_no="PSHOP0002",
-        return_mchid="86693852",
-        amount=1999,
-        description="the rest",
-    )
-    services.submit(rest)
-    settle()
+    return_by_hand("PSHOP0002", 1999)
     seen["SHOP0002_after_all"] = says("SHOP0002")
 
     # 3. SHOP0100's clawback, made by a clerk who may not submit it (drafts), is
