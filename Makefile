@@ -12,13 +12,14 @@ SIM_PORT ?= 8765
 DEMO_STATE ?= .demo
 
 .PHONY: install test test-sqlite test-sqlite-no-tz test-postgres test-mysql mysql-driver lint \
-	format demo bench browser clean messages docs docs-check
+	format demo bench browser clean messages docs docs-check dist
 
-$(VENV)/.installed: setup.py pyproject.toml
+# Both distributions, editable: the app and its simulator (simulator/, its own pyproject).
+$(VENV)/.installed: setup.py pyproject.toml simulator/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test]' -e ./simulator
 	touch $@
 
 install: $(VENV)/.installed
@@ -108,7 +109,14 @@ demo: install
 bench: install
 	$(PY) bench/run_all.py
 
+# The sdist and wheel of each distribution, in dist/: `pip install dist/*.whl`.
+dist: install
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+	$(PY) -m build --outdir dist simulator
+
 # Everything make creates, the demo's state included (and where older demos kept it).
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache .demo test-output site \
-	  example_project/db.sqlite3 example_project/.simulator
+	rm -rf $(VENV) build dist *.egg-info simulator/build simulator/*.egg-info .pytest_cache \
+	  .ruff_cache .mypy_cache .demo test-output site example_project/db.sqlite3 \
+	  example_project/.simulator

@@ -25,7 +25,7 @@ from collections import Counter
 
 from common import max_per_window, postgres_url, report, seed_due_returns, setup_django, skip
 
-from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
+from wxpay_simulator.testing import SimulatorProcess
 
 NAME = "2. bulk: pool vs sequential"
 TARGET = ">= 10x faster, peak <= configured rate"

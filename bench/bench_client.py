@@ -43,9 +43,9 @@ from statistics import median
 
 from common import RECEIVER, ROOT, SUB_MCHID, report, seed_orders
 
-from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
 from django_wxpay_profitsharing.wechatpay import crypto
 from django_wxpay_profitsharing.wechatpay.models import ReturnRequest
+from wxpay_simulator.testing import SimulatorProcess
 
 NAME = "1. client overhead vs wechatpayv3"
 TARGET = "urllib3: CPU/pair <= 0.4x wechatpayv3 and <= 2.2x floor; wall <= 0.5x wechatpayv3"

@@ -34,7 +34,7 @@ from typing import Any
 
 from common import RECEIVER, SUB_MCHID, max_per_window, postgres_url, report, setup_django, skip
 
-from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
+from wxpay_simulator.testing import SimulatorProcess
 
 NAME = "7. two merchants, each at its own limit"
 TARGET = ">= 1.8 R together; <= R/s for either"

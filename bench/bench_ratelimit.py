@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 from common import max_per_window, postgres_url, report, seed_due_returns, setup_django, skip
 
-from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
+from wxpay_simulator.testing import SimulatorProcess
 
 NAME = "6. bulk at WeChat's rate limit"
 TARGET = "done <= 1.15x N/R; <= 5 answers 429"

@@ -37,8 +37,8 @@ from pathlib import Path
 
 import requests
 
-from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
 from django_wxpay_profitsharing.wechatpay import crypto
+from wxpay_simulator.testing import SimulatorProcess
 
 TARGET_RPS = 300.0
 ORDERS = 4000

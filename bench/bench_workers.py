@@ -34,7 +34,7 @@ from pathlib import Path
 
 from common import ROOT, postgres_url, report, seed_due_returns, setup_django, skip
 
-from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
+from wxpay_simulator.testing import SimulatorProcess
 
 NAME = "3. workers: 2 processes vs 1"
 TARGET = ">= 1.8x throughput, 0 duplicates"

@@ -41,22 +41,31 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str], bool]] = {
 }
 
 
+#: What the bench venv holds: wechatpayv3, this package and its simulator (editable).
+BENCH_REQUIREMENTS = ["wechatpayv3", "-e", str(ROOT), "-e", str(ROOT / "simulator")]
+
+
 def bench_python() -> tuple[str | None, str]:
-    """The bench venv's interpreter, creating the venv if needed; (path, problem)."""
+    """The bench venv's interpreter, created or brought up to date if needed; (path, problem).
+
+    Its ``.installed`` marker records what was installed, so a venv made for another
+    list (before the simulator was a distribution of its own) is completed, not trusted.
+    """
     python = BENCH_VENV / "bin" / "python"
     ready = BENCH_VENV / ".installed"
-    if ready.exists():
+    wanted = " ".join(BENCH_REQUIREMENTS)
+    if ready.exists() and ready.read_text() == wanted:
         return str(python), ""
-    print(f"creating {BENCH_VENV} (wechatpayv3 + this package) ...", flush=True)
+    print(f"creating {BENCH_VENV} (wechatpayv3 + this package + its simulator) ...", flush=True)
     steps = [
         [sys.executable, "-m", "venv", str(BENCH_VENV)],
-        [str(python), "-m", "pip", "install", "--quiet", "wechatpayv3", "-e", str(ROOT)],
+        [str(python), "-m", "pip", "install", "--quiet", *BENCH_REQUIREMENTS],
     ]
     for step in steps:
         out = subprocess.run(step, capture_output=True, text=True)
         if out.returncode:
             return None, f"could not create the bench venv: {out.stderr.strip()[-300:]}"
-    ready.touch()
+    ready.write_text(wanted)
     return str(python), ""
 
 

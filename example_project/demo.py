@@ -28,7 +28,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from django_wxpay_profitsharing.testing.simulator import SimulatorError, SimulatorProcess
+from wxpay_simulator.testing import SimulatorError, SimulatorProcess
 
 HERE = Path(__file__).resolve().parent
 STATE_DIR = HERE.parent / ".demo"

@@ -27,9 +27,9 @@ from hypothesis import settings as hypothesis_settings
 
 from django_wxpay_profitsharing import signals
 from django_wxpay_profitsharing.clients import reset_client
-from django_wxpay_profitsharing.testing.controls import SimulatorControls
-from django_wxpay_profitsharing.testing.inprocess import InProcessSimulator
-from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
+from wxpay_simulator.testing import SimulatorProcess
+from wxpay_simulator.testing.controls import SimulatorControls
+from wxpay_simulator.testing.inprocess import InProcessSimulator
 
 ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
 ON_MYSQL = os.environ.get("DATABASE_URL", "").startswith(("mysql", "mariadb"))

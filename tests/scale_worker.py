@@ -29,7 +29,7 @@ def database_url() -> str:
     """A ``DATABASE_URL`` naming the database this (test) process is connected to."""
     from django.db import connection
 
-    from django_wxpay_profitsharing.testing.database_url import url_of
+    from wxpay_simulator.testing.database_url import url_of
 
     return url_of(connection.settings_dict, connection.vendor)
 

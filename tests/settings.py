@@ -5,7 +5,7 @@ import os
 import tempfile
 from typing import Any
 
-from django_wxpay_profitsharing.testing.database_url import database_from_url
+from wxpay_simulator.testing.database_url import database_from_url
 
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False

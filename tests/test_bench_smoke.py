@@ -91,7 +91,7 @@ def test_the_floor_of_the_client_benchmark_speaks_the_protocol(tmp_path, monkeyp
     from bare_client import BareClient
     from common import seed_orders
 
-    from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
+    from wxpay_simulator.testing import SimulatorProcess
 
     with SimulatorProcess(tmp_path, mode="both", tls=True) as sim:
         (order,) = seed_orders(sim, 1)

@@ -249,7 +249,7 @@ import django_wxpay_profitsharing as app
 from django.test.utils import override_settings
 skipped = {"django_wxpay_profitsharing.tasks"}
 for info in pkgutil.walk_packages(app.__path__, app.__name__ + "."):
-    if info.name not in skipped and ".simulator.__main__" not in info.name:
+    if info.name not in skipped:
         importlib.import_module(info.name)
 from django_wxpay_profitsharing import task_backends
 with override_settings(CELERY_BROKER_URL="redis://127.0.0.1:6379/0",

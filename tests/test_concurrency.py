@@ -17,7 +17,7 @@ from django.test import override_settings
 from django_wxpay_profitsharing import services
 from django_wxpay_profitsharing.clients import reset_client
 from django_wxpay_profitsharing.models import ProfitSharingReturn, ReturnState
-from django_wxpay_profitsharing.testing.database_url import url_of
+from wxpay_simulator.testing.database_url import url_of
 
 from .conftest import pending_return as new_return
 from .conftest import requires_postgres, wxpay_config

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from django_wxpay_profitsharing import conf
-from django_wxpay_profitsharing.simulator.__main__ import build_parser
 from django_wxpay_profitsharing.states import ReturnState
+from wxpay_simulator.__main__ import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

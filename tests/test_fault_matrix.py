@@ -41,7 +41,7 @@ from django_wxpay_profitsharing.models import (
     ProfitSharingReturnCall,
     ReturnState,
 )
-from django_wxpay_profitsharing.testing.inprocess import InProcessSimulator
+from wxpay_simulator.testing.inprocess import InProcessSimulator
 
 from .conftest import RECEIVER, SUB_MCHID, unique_no, wxpay_config
 

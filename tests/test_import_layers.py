@@ -4,6 +4,9 @@ Every ``import`` and ``from ... import`` of the package's own modules is read fr
 source with ``ast`` (wherever it sits: module level, inside a function, in a ``try``),
 except those under ``if TYPE_CHECKING:``, which never run. A cycle in that graph fails
 the test with the modules that make it.
+
+The simulator (``wxpay_simulator``, its own distribution) is read the same way: the
+production package never imports it, and it imports only the package's ``wechatpay``.
 """
 
 from __future__ import annotations
@@ -12,14 +15,24 @@ import ast
 from pathlib import Path
 
 import django_wxpay_profitsharing
+import wxpay_simulator
 
 PACKAGE = "django_wxpay_profitsharing"
 ROOT = Path(django_wxpay_profitsharing.__file__).parent
+SIMULATOR = "wxpay_simulator"
+SIMULATOR_ROOT = Path(wxpay_simulator.__file__).parent
+#: Top-level names whose imports are edges of the graph.
+OURS = (PACKAGE, SIMULATOR)
 
 
 def module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+    root = SIMULATOR_ROOT if path.is_relative_to(SIMULATOR_ROOT) else ROOT
+    parts = path.relative_to(root.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def is_ours(module: str) -> bool:
+    return any(module == top or module.startswith(top + ".") for top in OURS)
 
 
 def _is_type_checking(node: ast.If) -> bool:
@@ -29,8 +42,9 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
-def imported_modules(path: Path, modules: set[str]) -> set[str]:
-    """The package modules ``path`` imports (``from . import x`` counts as ``x``)."""
+def imported_modules(path: Path, modules: set[str], source: str | None = None) -> set[str]:
+    """Our modules ``path`` imports (``from . import x`` counts as ``x``); ``source``, when
+    given, is read as that file's text."""
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     found: set[str] = set()
@@ -41,7 +55,7 @@ def imported_modules(path: Path, modules: set[str]) -> set[str]:
                 visit(child)
             return
         if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names if alias.name.startswith(PACKAGE))
+            found.update(alias.name for alias in node.names if is_ours(alias.name))
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
@@ -49,7 +63,7 @@ def imported_modules(path: Path, modules: set[str]) -> set[str]:
                 target = ".".join([*base, node.module] if node.module else base)
             else:
                 target = node.module or ""
-            if target.startswith(PACKAGE):
+            if is_ours(target):
                 for alias in node.names:  # ``from . import services`` imports a module
                     candidate = f"{target}.{alias.name}"
                     # A name that is no submodule comes from the package's __init__.
@@ -57,13 +71,17 @@ def imported_modules(path: Path, modules: set[str]) -> set[str]:
         for child in ast.iter_child_nodes(node):
             visit(child)
 
-    visit(ast.parse(path.read_text(encoding="utf-8")))
+    visit(ast.parse(path.read_text(encoding="utf-8") if source is None else source))
     found.discard(name)
     return {m for m in found if m in modules}
 
 
 def import_graph() -> dict[str, set[str]]:
-    paths = [p for p in ROOT.rglob("*.py") if "migrations" not in p.parts]
+    """Both packages' modules and the modules of either that each imports."""
+    paths = [
+        p for root in (ROOT, SIMULATOR_ROOT) for p in root.rglob("*.py")
+        if "migrations" not in p.parts
+    ]  # fmt: skip
     modules = {module_name(p) for p in paths}
     graph = {module_name(p): imported_modules(p, modules) for p in paths}
     return graph
@@ -115,3 +133,32 @@ def test_the_service_layer_sits_below_the_background_machinery():
     for module in below:
         assert not graph[module] & above, (module, graph[module] & above)
     assert f"{PACKAGE}.models" not in graph[f"{PACKAGE}.decisions"]  # pure: no ORM
+
+
+def test_production_never_imports_the_simulator():
+    """``pip install django-wxpay-profitsharing`` has no ``wxpay_simulator``: no import of
+    it may run, at module level or in a function."""
+    graph = import_graph()
+    assert not SIMULATOR_ROOT.is_relative_to(ROOT)
+    for module, imported in graph.items():
+        if module.startswith(PACKAGE):
+            assert not {m for m in imported if not m.startswith(PACKAGE)}, module
+
+
+def test_the_simulator_uses_only_the_wechatpay_layer():
+    """It verifies and signs with the client's own crypto; Django models, settings and
+    services are the app under test, never the stand-in's."""
+    graph = import_graph()
+    simulator_modules = [m for m in graph if m.startswith(SIMULATOR)]
+    assert f"{SIMULATOR}.testing.inprocess" in simulator_modules
+    for module in simulator_modules:
+        used = {m for m in graph[module] if m.startswith(PACKAGE)}
+        assert all(m.startswith(f"{PACKAGE}.wechatpay.") for m in used), (module, used)
+
+
+def test_a_function_level_import_of_the_simulator_is_seen():
+    """The detector the production rule relies on finds an import inside a function."""
+    source = "def f():\n    from wxpay_simulator.testing import SimulatorProcess\n"
+    modules = {f"{PACKAGE}.services", "wxpay_simulator.testing"}
+    found = imported_modules(ROOT / "services.py", modules, source)
+    assert found == {"wxpay_simulator.testing"}

@@ -15,9 +15,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from django_wxpay_profitsharing.testing.controls import SimulatorError
-from django_wxpay_profitsharing.testing.inprocess import InProcessSimulator, transport_for
 from django_wxpay_profitsharing.wechatpay import ReturnRequest, WeChatPayClient, errors
+from wxpay_simulator.testing.controls import SimulatorError
+from wxpay_simulator.testing.inprocess import InProcessSimulator, transport_for
 
 from .conftest import RECEIVER, SUB_MCHID, unique_no
 

@@ -18,7 +18,7 @@ from django.test import Client, override_settings
 from django_wxpay_profitsharing import services
 from django_wxpay_profitsharing.clients import reset_client
 from django_wxpay_profitsharing.models import ProfitSharingReturn, ReturnState
-from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
+from wxpay_simulator.testing import SimulatorProcess
 
 from .conftest import FAST, RECEIVER, SUB_MCHID, unique_no
 from .test_api_routes import LIST, api_user

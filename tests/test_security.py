@@ -35,9 +35,9 @@ from django_wxpay_profitsharing.models import (
     ProfitSharingReturnCall,
     ReturnState,
 )
-from django_wxpay_profitsharing.simulator.__main__ import parse_args
 from django_wxpay_profitsharing.wechatpay import WeChatPayClient, crypto, errors
 from django_wxpay_profitsharing.wechatpay.models import ReturnRequest
+from wxpay_simulator.__main__ import parse_args
 
 from .conftest import RECEIVER, SUB_MCHID, wxpay_config
 from .conftest import pending_return as pending_row

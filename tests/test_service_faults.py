@@ -8,7 +8,7 @@ from django.test import override_settings
 from django_wxpay_profitsharing import services
 from django_wxpay_profitsharing.clients import reset_client
 from django_wxpay_profitsharing.models import ReturnState
-from django_wxpay_profitsharing.testing.inprocess import InProcessSimulator
+from wxpay_simulator.testing.inprocess import InProcessSimulator
 
 from .conftest import SUB_MCHID, wxpay_config
 from .conftest import pending_return as new_return

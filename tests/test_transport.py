@@ -21,12 +21,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
 from django_wxpay_profitsharing.wechatpay import WeChatPayClient, errors
 from django_wxpay_profitsharing.wechatpay.models import ReturnRequest
 from django_wxpay_profitsharing.wechatpay.proxies import bypasses_proxy, environment_proxy
 from django_wxpay_profitsharing.wechatpay.requests_transport import RequestsTransport
 from django_wxpay_profitsharing.wechatpay.transport import Urllib3Transport
+from wxpay_simulator.testing import SimulatorProcess
 
 from .conftest import RECEIVER, SUB_MCHID, unique_no
 

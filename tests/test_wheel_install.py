@@ -1,6 +1,10 @@
-"""The README, followed by a newcomer: the wheel in a fresh virtualenv and a new project.
+"""The README, followed by a newcomer: the wheels in a fresh virtualenv and a new project.
 
-Builds the wheel, installs it into a new virtualenv, creates a project with
+First the production install: the main wheel alone, no extras, must carry no WeChat Pay
+stand-in (no ``wxpay_simulator``, no ``simulator``/``testing`` package, no
+``wxpay-simulator`` script). Then the README's flow: both wheels (the app and
+``django-wxpay-profitsharing-simulator``, built from ``simulator/``) into a new
+virtualenv, a project created with
 ``django-admin startproject``, applies the README's configuration snippets *as written*
 (read from README.md by their ``<!-- readme-snippet: NAME -->`` markers, so a README that
 drifts fails here), migrates, checks (warnings are errors: an unknown key is W002),
@@ -14,7 +18,7 @@ an index would make the test slow and need the network. The package under test i
 the one thing installed into it, from the wheel, and the test asserts that it is the
 wheel's copy that runs (not this checkout, which is kept off the path).
 
-Slow (about 10 s, a third of it building the wheel); runs in the SQLite pass only.
+Slow (about 15 s, half of it building the wheels); runs in the SQLite pass only.
 """
 
 from __future__ import annotations
@@ -28,14 +32,18 @@ import sys
 import sysconfig
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
 import requests
 
+from django_wxpay_profitsharing import __version__
+
 from .conftest import FIRST_PASS
 
 ROOT = Path(__file__).resolve().parent.parent
+SIMULATOR_ROOT = ROOT / "simulator"
 SNIPPET = re.compile(r"<!-- readme-snippet: ([\w-]+) -->\n```[a-z]*\n(.*?)\n```", re.S)
 
 pytest.importorskip(
@@ -83,24 +91,102 @@ def shared_site_dirs() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def venv(tmp_path_factory) -> Path:
-    """A new virtualenv holding the wheel, seeing this one's dependencies."""
-    work = tmp_path_factory.mktemp("wheel")
+def wheels(tmp_path_factory) -> dict[str, Path]:
+    """The wheels of both distributions, built from this checkout: ``main``, ``simulator``."""
+    work = tmp_path_factory.mktemp("wheels")
     started = time.monotonic()
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", work / "dist", ROOT,
-        cwd=work, timeout=300)  # fmt: skip
-    (wheel,) = (work / "dist").glob("django_wxpay_profitsharing-*.whl")
-    built = time.monotonic()
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", work,
+        ROOT, SIMULATOR_ROOT, cwd=work, timeout=300)  # fmt: skip
+    (main,) = work.glob("django_wxpay_profitsharing-*.whl")
+    (simulator,) = work.glob("django_wxpay_profitsharing_simulator-*.whl")
+    print(f"wheels built in {time.monotonic() - started:.1f} s")
+    return {"main": main, "simulator": simulator}
+
+
+def new_venv(work: Path, *wheels: Path) -> Path:
+    """A new virtualenv holding ``wheels``, seeing this one's dependencies.
+
+    The shared package directories are put on its path by a ``.pth`` line each, as plain
+    directories: the ``.pth`` files inside them (this checkout's editable installs) are
+    not run, so neither checkout package is importable there unless a wheel put it there.
+    """
     env_dir = work / "venv"
     run(sys.executable, "-m", "venv", "--without-pip", env_dir, cwd=work)
     python = env_dir / "bin" / "python"
     site = run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=work)
     Path(site.strip(), "zz_dependencies.pth").write_text("\n".join(shared_site_dirs()) + "\n")
     run(sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps",
-        "--no-index", "--ignore-installed", wheel, cwd=work)  # fmt: skip
-    ready = time.monotonic() - built
-    print(f"wheel built in {built - started:.1f} s, virtualenv ready in {ready:.1f} s")
+        "--no-index", "--ignore-installed", *wheels, cwd=work)  # fmt: skip
     return env_dir
+
+
+@pytest.fixture(scope="module")
+def bare_venv(wheels, tmp_path_factory) -> Path:
+    """The production install: the main wheel alone, no extras."""
+    return new_venv(tmp_path_factory.mktemp("bare"), wheels["main"])
+
+
+@pytest.fixture(scope="module")
+def venv(wheels, tmp_path_factory) -> Path:
+    """The README's install for trying it out: the main wheel and the simulator's."""
+    started = time.monotonic()
+    env_dir = new_venv(tmp_path_factory.mktemp("wheel"), wheels["main"], wheels["simulator"])
+    print(f"virtualenv ready in {time.monotonic() - started:.1f} s")
+    return env_dir
+
+
+def wheel_metadata(wheel: Path) -> tuple[list[str], list[str]]:
+    """The wheel's file names and its METADATA lines."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        (metadata,) = [n for n in names if n.endswith(".dist-info/METADATA")]
+        return names, archive.read(metadata).decode().splitlines()
+
+
+def test_the_production_install_carries_no_simulator(wheels, bare_venv, tmp_path):
+    names, metadata = wheel_metadata(wheels["main"])
+    package = [n for n in names if n.startswith("django_wxpay_profitsharing/")]
+    assert "django_wxpay_profitsharing/wechatpay/crypto.py" in package
+    simulator_like = [
+        n for n in names
+        if "simulator" in n.lower() or "/testing/" in n or n.startswith("wxpay_simulator")
+    ]  # fmt: skip
+    assert simulator_like == [], simulator_like
+    entry_points = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    assert entry_points == [], entry_points  # no console script at all
+    assert (
+        f"Requires-Dist: django-wxpay-profitsharing-simulator=={__version__}; "
+        + ('extra == "simulator"')
+        in metadata
+    ), metadata
+
+    # Installed, and imported the way a production host would.
+    python = bare_venv / "bin" / "python"
+    assert not (bare_venv / "bin" / "wxpay-simulator").exists()
+    probe = (
+        "import importlib.util as u, django_wxpay_profitsharing as p; print(p.__file__); "
+        "print([m for m in ('wxpay_simulator', 'django_wxpay_profitsharing.simulator', "
+        "'django_wxpay_profitsharing.testing') if u.find_spec(m) is not None])"
+    )
+    where, found = run(python, "-c", probe, cwd=tmp_path).splitlines()
+    assert str(bare_venv) in where and str(ROOT) not in where, where
+    assert found == "[]", found
+    installed = Path(where).parent
+    assert not [p for p in installed.rglob("*") if "simulator" in p.name or p.name == "testing"]
+
+
+def test_the_simulator_wheel_is_released_with_the_app(wheels):
+    """Same version both ways: the simulator signs with the app's wechatpay crypto."""
+    names, metadata = wheel_metadata(wheels["simulator"])
+    assert f"Version: {__version__}" in metadata
+    assert f"Requires-Dist: django-wxpay-profitsharing=={__version__}" in metadata, metadata
+    assert "wxpay_simulator/testing/inprocess.py" in names
+    assert "wxpay_simulator/py.typed" in names
+    assert not [n for n in names if n.startswith("django_wxpay_profitsharing/")]
+    (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    with zipfile.ZipFile(wheels["simulator"]) as archive:
+        scripts = archive.read(entry_points).decode()
+    assert "wxpay-simulator = wxpay_simulator.__main__:main" in scripts
 
 
 @pytest.fixture
@@ -141,9 +227,12 @@ def test_the_readme_configuration_in_a_new_project(venv, simulator, tmp_path):
         f.write("\n\n" + snippets["urls"] + "\n\n" + snippets["schema-urls"] + "\n")
 
     manage = (python, tmp_path / "manage.py")
-    which = "import django_wxpay_profitsharing as p; print(p.__file__)"
+    which = (
+        "import django_wxpay_profitsharing as p, wxpay_simulator as s; "
+        "print(p.__file__, s.__file__)"
+    )
     where = run(*manage, "shell", "-v", "0", "-c", which, cwd=tmp_path)
-    assert str(venv) in where and str(ROOT) not in where, where
+    assert where.count(str(venv)) == 2 and str(ROOT) not in where, where
     run(*manage, "migrate", "--noinput", "-v", "0", cwd=tmp_path)
     run(*manage, "check", "--fail-level", "WARNING", cwd=tmp_path)
 

@@ -10,8 +10,8 @@ WeChat Pay is the local simulator: ``make demo`` starts it and points
 import os
 from pathlib import Path
 
-from django_wxpay_profitsharing.testing.database_url import database_from_url
-from django_wxpay_profitsharing.testing.simulator import settings_from_state_dir
+from wxpay_simulator.testing import settings_from_state_dir
+from wxpay_simulator.testing.database_url import database_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 #: ``make demo``'s state: removed by ``make clean``, reset by every ``make demo``.

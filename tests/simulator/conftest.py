@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
+from wxpay_simulator.testing import SimulatorProcess
 
 from .signed_client import RECEIVER, SignedClient
 

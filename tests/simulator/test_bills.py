@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from django_wxpay_profitsharing.testing.simulator import SimulatorError
 from django_wxpay_profitsharing.wechatpay.bill_parser import BusinessType, parse_bill
+from wxpay_simulator.testing import SimulatorError
 
 from .signed_client import RECEIVER, SUB, return_fields
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
+from wxpay_simulator.testing import SimulatorProcess
 
 from .signed_client import SUB, SignedClient, return_fields
 from .test_bills import apply, download, fetch, independent_returns

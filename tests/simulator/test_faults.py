@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from django_wxpay_profitsharing.testing.simulator import SimulatorError
+from wxpay_simulator.testing import SimulatorError
 
 from .signed_client import SUB, return_fields
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from django_wxpay_profitsharing.simulator.__main__ import parse_args
-from django_wxpay_profitsharing.testing.simulator import SimulatorError, SimulatorProcess
+from wxpay_simulator.__main__ import parse_args
+from wxpay_simulator.testing import SimulatorError, SimulatorProcess
 
 from .signed_client import SUB, SignedClient, return_fields
 

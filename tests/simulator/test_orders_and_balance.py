@@ -12,7 +12,6 @@ import re
 import pytest
 import requests
 
-from django_wxpay_profitsharing.testing.simulator import SimulatorError
 from django_wxpay_profitsharing.wechatpay import (
     ReceiverResult,
     ReceiverType,
@@ -21,6 +20,7 @@ from django_wxpay_profitsharing.wechatpay import (
     WeChatPayClient,
     errors,
 )
+from wxpay_simulator.testing import SimulatorError
 
 from .signed_client import RECEIVER, SUB, SignedClient, return_fields
 

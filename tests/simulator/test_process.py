@@ -17,8 +17,8 @@ import pytest
 import requests
 from cryptography import x509
 
-from django_wxpay_profitsharing.simulator.__main__ import parse_args
-from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
+from wxpay_simulator.__main__ import parse_args
+from wxpay_simulator.testing import SimulatorProcess
 
 from .signed_client import SUB, SignedClient, return_fields
 
@@ -214,7 +214,7 @@ def test_simulator_dies_with_a_crashed_parent(tmp_path):
     script = textwrap.dedent(
         f"""
         import os, sys
-        from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
+        from wxpay_simulator.testing import SimulatorProcess
         sim = SimulatorProcess({str(tmp_path / "orphan")!r}).start()
         print(sim.pid, flush=True)
         os._exit(1)  # no stop(), no cleanup

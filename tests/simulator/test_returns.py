@@ -7,7 +7,7 @@ import re
 import pytest
 import requests
 
-from django_wxpay_profitsharing.testing.simulator import SimulatorError
+from wxpay_simulator.testing import SimulatorError
 
 from .signed_client import RECEIVER, SUB, SignedClient, return_fields
 

@@ -1,4 +1,4 @@
-"""``python -m django_wxpay_profitsharing.simulator`` / ``wxpay-simulator``.
+"""``python -m wxpay_simulator`` / ``wxpay-simulator``.
 
 Prints ``WXPAY_SIMULATOR_READY <base_url>`` on stdout once it accepts connections; all
 other output goes to stderr, so a parent reading stdout never blocks the simulator.
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         "/_simulator/ for loopback clients. Keys and credentials.json are written into "
         "--state-dir on first start and kept.",
         epilog="Tests and the demo pass every option explicitly "
-        "(django_wxpay_profitsharing.testing.simulator.SimulatorProcess).",
+        "(wxpay_simulator.testing.SimulatorProcess).",
     )
     add = parser.add_argument
     add("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")

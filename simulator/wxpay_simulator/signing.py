@@ -19,8 +19,9 @@ import datetime as dt
 import threading
 from dataclasses import dataclass
 
-from ..wechatpay.crypto import response_message, sign
-from ..wechatpay.sensitive import sensitive_variables
+from django_wxpay_profitsharing.wechatpay.crypto import response_message, sign
+from django_wxpay_profitsharing.wechatpay.sensitive import sensitive_variables
+
 from .credentials import Credentials, PlatformCertificate, new_platform_certificate
 
 MODES = ("public-key", "certificate", "both")

@@ -39,7 +39,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from ..wechatpay.crypto import aes_gcm_encrypt, make_nonce
+from django_wxpay_profitsharing.wechatpay.crypto import aes_gcm_encrypt, make_nonce
+
 from .app import Simulator
 from .auth import named_merchant
 from .bills import DOWNLOAD_PATH, BillFile

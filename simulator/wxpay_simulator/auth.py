@@ -23,7 +23,12 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ..wechatpay.crypto import CryptoError, parse_authorization, request_message, verify
+from django_wxpay_profitsharing.wechatpay.crypto import (
+    CryptoError,
+    parse_authorization,
+    request_message,
+    verify,
+)
 
 WINDOW_SECONDS = 300
 _NONCE = re.compile(r"[0-9A-Za-z]{1,32}")

@@ -1,7 +1,7 @@
 """The simulator's control surface as Python methods, whatever carries the calls.
 
 Why a base class: a test drives the simulator the same way whether it runs as a
-subprocess behind a socket (:class:`~.simulator.SimulatorProcess`) or inside the test
+subprocess behind a socket (:class:`~.process.SimulatorProcess`) or inside the test
 process (:class:`~.inprocess.InProcessSimulator`). Only :meth:`control` (how one
 ``/_simulator/<route>`` call travels) differs, and the in-process one adds its
 transport to the client settings; every helper is written once, here.

@@ -40,7 +40,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ..wechatpay.crypto import certificate_serial, load_certificate, load_private_key
+from django_wxpay_profitsharing.wechatpay.crypto import (
+    certificate_serial,
+    load_certificate,
+    load_private_key,
+)
 
 CREDENTIALS_FILE = "credentials.json"
 MERCHANT_KEY_FILE = "apiclient_key.pem"

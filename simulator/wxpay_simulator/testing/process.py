@@ -101,7 +101,7 @@ class SimulatorProcess(SimulatorControls):
         cmd = [
             sys.executable,
             "-m",
-            "django_wxpay_profitsharing.simulator",
+            "wxpay_simulator",
             "--host",
             "127.0.0.1",
             "--port",

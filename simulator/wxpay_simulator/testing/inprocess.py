@@ -3,7 +3,7 @@
 Why: most tests exercise the state machine (submit, refresh, retries, faults), not
 HTTP. For them a subprocess costs a key generation, a socket round trip per call and
 real waits for latency and timeout faults. Here the simulator's own request handlers
-(:class:`~..simulator.api.WeChatPayApi`, :class:`~..simulator.control.ControlApi`)
+(:class:`~..api.WeChatPayApi`, :class:`~..control.ControlApi`)
 are called directly by a client transport, so everything above the socket is the
 same: the client signs each request, the simulator verifies the ``Authorization``
 header and signs its answer, the client verifies that answer.
@@ -23,7 +23,7 @@ What the socket would have added is mapped, not skipped:
   :meth:`InProcessSimulator.advance_clock`.
 
 Tests of the transports, the wire, TLS, real timeouts, and anything that needs a
-second process (workers, Celery, a browser) keep :class:`~.simulator.SimulatorProcess`.
+second process (workers, Celery, a browser) keep :class:`~.process.SimulatorProcess`.
 
 ::
 
@@ -43,14 +43,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from ..simulator.api import WeChatPayApi
-from ..simulator.app import Simulator
-from ..simulator.control import PREFIX, ControlApi
-from ..simulator.credentials import write_record
-from ..simulator.launch import build_simulator
-from ..simulator.wire import DROP, RESET, Incoming, Outgoing
-from ..wechatpay.errors import TransportError
-from ..wechatpay.transport import RawResponse, Transport, check_request, label, split_timeout
+from django_wxpay_profitsharing.wechatpay.errors import TransportError
+from django_wxpay_profitsharing.wechatpay.transport import (
+    RawResponse,
+    Transport,
+    check_request,
+    label,
+    split_timeout,
+)
+
+from ..api import WeChatPayApi
+from ..app import Simulator
+from ..control import PREFIX, ControlApi
+from ..credentials import write_record
+from ..launch import build_simulator
+from ..wire import DROP, RESET, Incoming, Outgoing
 from .controls import SimulatorControls, SimulatorError
 
 __all__ = ["InProcessSimulator", "InProcessTransport", "transport_for"]
@@ -92,7 +99,7 @@ class InProcessSimulator(SimulatorControls):
     """
 
     #: ``WXPAY_PROFITSHARING["TRANSPORT"]`` of the clients (see :func:`transport_for`).
-    TRANSPORT_FACTORY = "django_wxpay_profitsharing.testing.inprocess.transport_for"
+    TRANSPORT_FACTORY = "wxpay_simulator.testing.inprocess.transport_for"
 
     def __init__(
         self,

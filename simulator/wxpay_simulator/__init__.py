@@ -4,10 +4,12 @@ Endpoints: 请求分账回退 and 查询分账回退结果 (``/v3/profitsharing/
 查询分账结果 (``GET /v3/profitsharing/orders/{out_order_no}``) and ``/v3/certificates``;
 the sharing orders themselves are seeded through the control surface (``control.py``).
 
-Run ``python -m django_wxpay_profitsharing.simulator --state-dir DIR`` (or
-``wxpay-simulator``); tests use :class:`django_wxpay_profitsharing.testing.simulator.
-SimulatorProcess`. It imports only the project's ``wechatpay.crypto``, never Django,
-so it serves the same published algorithm the client is tested against.
+Run ``python -m wxpay_simulator --state-dir DIR`` (or ``wxpay-simulator``); tests use
+:class:`wxpay_simulator.testing.SimulatorProcess`. Its own distribution,
+``django-wxpay-profitsharing-simulator``, so that a production install of
+``django-wxpay-profitsharing`` carries no WeChat Pay stand-in. It imports only
+``django_wxpay_profitsharing.wechatpay`` (crypto, the published algorithm the client is
+tested against), never Django.
 
 Modules, one job each: ``credentials`` (keys, certificates, credentials.json),
 ``signing`` (which key signs a response, rotation), ``auth`` (request signatures),
@@ -55,4 +57,9 @@ Choices where WeChat Pay's documentation leaves room (see wxpay-apiv3.md):
 from .app import Settings, Simulator
 from .launch import build_server
 
-__all__ = ["Settings", "Simulator", "build_server"]
+#: Released together with django-wxpay-profitsharing, whose ``wechatpay`` it imports:
+#: the same version, pinned both ways (its ``simulator`` extra, this distribution's
+#: dependency).
+__version__ = "0.1.0"
+
+__all__ = ["Settings", "Simulator", "__version__", "build_server"]
