@@ -143,10 +143,27 @@ def test_the_admin_guide_shows_only_pictures_the_browser_test_takes():
 
 def test_the_readme_snippets_are_the_ones_the_quickstart_and_pypi_show():
     readme = snippets(ROOT / "README.md")
-    assert {"settings", "urls", "simulator-settings", "create-and-submit"} <= set(readme)
-    for page in (DOCS / "quickstart.md", DOCS / "pypi.md"):
+    assert {"settings", "urls", "simulator-settings", "create-and-submit", "install-wheels"} <= set(
+        readme
+    )
+    for page in (DOCS / "quickstart.md", DOCS / "pypi.md", DOCS / "install.md"):
         for name, block in snippets(page).items():
             assert block == readme[name], f"{page.name}: snippet {name} differs from README.md"
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/pypi.md", "docs/quickstart.md"])
+def test_the_simulator_settings_come_before_migrate(page):
+    """Followed in order, a page reaches ``migrate`` with settings that pass ``check``.
+
+    The example's key paths name files a newcomer does not have: the simulator's
+    settings, which replace them, must come first (they came after ``migrate``, which
+    then failed on the example paths).
+    """
+    text = (ROOT / page).read_text("utf-8")
+    configure = text[text.index("Configure") :]
+    assert configure.index("readme-snippet: simulator-settings") < configure.index(
+        "manage.py migrate"
+    )
 
 
 def test_the_package_description_starts_with_pip_install():
