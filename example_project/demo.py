@@ -35,6 +35,8 @@ STATE_DIR = HERE.parent / ".demo"
 #: A simulator run for people: returns stay PROCESSING long enough to be seen.
 PROCESSING_SECONDS = 3
 SITE_START_TIMEOUT = 120.0
+#: In every state directory a demo made: only such a directory is ever emptied.
+MARKER = ".wxpay-demo"
 #: The example shop answers this token at /demo/instance/ (see shop/urls.py).
 TOKEN_VARIABLE = "SHOP_DEMO_INSTANCE"
 
@@ -67,12 +69,25 @@ def busy_ports(ports: dict[str, int]) -> list[str]:
     ]
 
 
+class NotADemoDirectory(Exception):
+    """The state directory exists, is not empty, and no demo made it: it is not emptied."""
+
+
 def prepare_state(state_dir: Path, keep: bool) -> str:
-    """Empty ``state_dir`` unless ``keep``; says which, for the console."""
-    if keep and state_dir.exists():
+    """Empty ``state_dir`` unless ``keep``; says which, for the console.
+
+    Only a directory a demo made (it holds ``MARKER``), or an empty one, is emptied: a
+    ``--state-dir`` mistyped as a directory of one's own is refused, never deleted.
+    """
+    if keep and (state_dir / MARKER).exists():
         return f"Continuing the previous demo in {state_dir} (--keep)."
+    if state_dir.exists() and any(state_dir.iterdir()) and not (state_dir / MARKER).exists():
+        raise NotADemoDirectory(
+            f"{state_dir} is not empty and no demo made it: choose another --state-dir"
+        )
     shutil.rmtree(state_dir, ignore_errors=True)
     state_dir.mkdir(parents=True)
+    (state_dir / MARKER).write_text("make demo's state: reset at every start\n", "utf-8")
     return f"A fresh demo in {state_dir} (make demo DEMO_KEEP=1 keeps the previous one)."
 
 
@@ -121,7 +136,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     # A SIGTERM (``timeout``, a process manager) stops the children too, as Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print(prepare_state(args.state_dir, args.keep), flush=True)
+    try:
+        print(prepare_state(args.state_dir, args.keep), flush=True)
+    except NotADemoDirectory as exc:
+        print(exc, file=sys.stderr, flush=True)
+        return 1
     simulator_dir = args.state_dir / "simulator"
     token = secrets.token_hex(16)
     env = {

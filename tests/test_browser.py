@@ -236,8 +236,10 @@ def test_the_readme_walkthrough(shop, browser, simproc):
     click_and_load(browser, browser.find_element(By.CSS_SELECTOR, "form input[type=submit]"))
 
     # 5. The simulator answers PROCESSING; the poller follows them to "Succeeded".
+    # (The demo's poller may take some of them first, on a busy machine; the message then
+    # counts those as skipped. Either way all five are sent once, checked below.)
     messages = browser.find_element(By.CSS_SELECTOR, "ul.messagelist").text
-    assert "5 returns were submitted; WeChat Pay is processing them." in messages, messages
+    assert "submitted; WeChat Pay is processing" in messages, messages
     shot(browser, "3-processing.png")
     wait_for(browser, lambda page: page.count("Succeeded") >= 5)
     shot(browser, "4-succeeded.png")

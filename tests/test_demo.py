@@ -162,6 +162,20 @@ def test_every_demo_starts_from_the_seeded_data_unless_kept(tmp_path):
         assert kept.stop() == 0
 
 
+def test_a_state_dir_no_demo_made_is_never_emptied(tmp_path):
+    """``--state-dir`` mistyped as someone's directory: refused, nothing deleted."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    result = subprocess.run(
+        [sys.executable, str(DEMO), "--port", str(free_port()), "--simulator-port",
+         str(free_port()), "--state-dir", str(mine)],
+        cwd=ROOT, env=demo_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1 and "no demo made it" in result.stderr, result.stderr
+    assert (mine / "thesis.tex").read_text() == "years of work"
+
+
 def test_make_clean_removes_what_the_demo_keeps():
     planned = subprocess.run(
         ["make", "-n", "clean"], cwd=ROOT, capture_output=True, text=True, check=True
