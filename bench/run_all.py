@@ -38,6 +38,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str], bool]] = {
     "simulator": ("bench_simulator.py", [], ["--seconds", "2"], False),
     "merchants": ("bench_merchants.py", [], ["--returns", "100"], False),
     "ratelimit": ("bench_ratelimit.py", [], ["--returns", "200"], False),
+    "reconcile": ("bench_reconcile.py", [], ["--lines", "20000"], False),
 }
 
 

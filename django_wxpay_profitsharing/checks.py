@@ -25,7 +25,12 @@ from .conf import (
     unset_variable,
     wxpay_settings,
 )
-from .dbtime import LOAD_TIME_ZONES, converts_time_zones, needs_time_zone_tables
+from .dbtime import (
+    LOAD_TIME_ZONES,
+    converts_time_zones,
+    isolation_level,
+    needs_time_zone_tables,
+)
 from .merchants import MERCHANT_KEYS, merchants
 from .wechatpay import crypto
 from .wechatpay.client import TRANSPORTS, is_loopback_host
@@ -326,6 +331,35 @@ def _check_merchants(s: Any) -> Iterable[checks.CheckMessage]:
         yield _error(s, "DEFAULT_MCHID", "is not one of MERCHANTS.", hint, 20)
 
 
+#: The smallest ``BILL_MAX_BYTES`` that makes sense: a bill of a few thousand rows.
+MIN_BILL_BYTES = 1024 * 1024
+
+
+def _check_bills(s: Any) -> Iterable[checks.CheckMessage]:
+    value = s.BILL_MAX_BYTES
+    if not (isinstance(value, int) and not isinstance(value, bool) and value >= MIN_BILL_BYTES):
+        yield _error(
+            s,
+            "BILL_MAX_BYTES",
+            f"must be a number of bytes, at least {MIN_BILL_BYTES} (1 MiB).",
+            "e.g. 1024 ** 3 (1 GiB, about four million bill rows).",
+            21,
+        )
+
+
+def _check_merchant_scope(s: Any) -> Iterable[checks.CheckMessage]:
+    """``MERCHANT_SCOPE`` imports, and is a callable of the user."""
+    try:
+        scope = s.MERCHANT_SCOPE
+    except ImportError as exc:
+        hint = "e.g. 'django_wxpay_profitsharing.access.merchant_groups'."
+        yield _error(s, "MERCHANT_SCOPE", f"cannot be imported: {exc}.", hint, 30)
+        return
+    if not callable(scope):
+        hint = "An import string of a callable scope(user)."
+        yield _error(s, "MERCHANT_SCOPE", "is not a callable.", hint, 30)
+
+
 #: Checks of one merchant's credentials (run for each configured merchant).
 MERCHANT_CHECKS = (
     _check_identity,
@@ -335,7 +369,14 @@ MERCHANT_CHECKS = (
     _check_base_url,
 )
 #: Checks of the site's own settings.
-SITE_CHECKS = (_check_unknown_keys, _check_merchants, _check_transport, _check_deadline)
+SITE_CHECKS = (
+    _check_unknown_keys,
+    _check_merchants,
+    _check_transport,
+    _check_deadline,
+    _check_bills,
+    _check_merchant_scope,
+)
 
 
 @checks.register(checks.Tags.security, "wxpay_profitsharing")
@@ -377,6 +418,32 @@ def check_time_zone_tables(
                     "date drill-down out, and date lookups in your own code return nothing.",
                     hint=f"Load them once: {LOAD_TIME_ZONES}.",
                     id="wxpay_profitsharing.W003",
+                )
+            )
+    return messages
+
+
+@checks.register(checks.Tags.database, "wxpay_profitsharing")
+def check_isolation_level(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """A MySQL/MariaDB connection not at READ COMMITTED: say so, and the one-line fix.
+
+    The app's own ledger holds under REPEATABLE READ too (it locks before it reads), but
+    a shop's code reading the ledger in a transaction would see a snapshot older than
+    the lock it waited for; Django's own default for MySQL is READ COMMITTED.
+    """
+    messages: list[checks.CheckMessage] = []
+    for alias in databases or ():
+        level = isolation_level(alias)
+        if level is not None and level != "read-committed":
+            messages.append(
+                checks.Warning(
+                    f"The {alias!r} database runs transactions at {level.upper()}, not READ "
+                    "COMMITTED: a read after a row lock may not see what the lock waited for.",
+                    hint=f"DATABASES[{alias!r}]['OPTIONS']['isolation_level'] = "
+                    "'read committed' (Django's default for MySQL).",
+                    id="wxpay_profitsharing.W030",
                 )
             )
     return messages

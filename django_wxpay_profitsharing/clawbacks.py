@@ -22,23 +22,35 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.functional import Promise
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from . import allocation, clawback_state, services
+from .answers import AnswerMismatch, misfits
 from .clients import client_for
 from .dbtime import for_db
-from .ledger import BLOCKED_LABELS, LineLedger, order_ledger
+from .ledger import (
+    MAX_RETURNS_PER_ORDER,
+    LineLedger,
+    counted_returns,
+    find_order,
+    lock_order,
+    order_ledger,
+)
 from .models import (
+    UNSUCCESSFUL_STATES,
     AllocationPolicy,
+    ClawbackState,
     ProfitSharingClawback,
     ProfitSharingOrder,
     ProfitSharingOrderReceiver,
     ProfitSharingReturn,
     ReturnState,
 )
-from .states import FINAL_STATES, Action
+from .states import Action
 from .validation_messages import translated
 from .wechatpay import WeChatPayClient, errors, validation
+from .wechatpay.models import SharingOrder
 
 NOTHING_LEFT = _("nothing is left to return")
 AT_LEAST_ONE_FEN = _("must be at least 1 fen")
@@ -47,10 +59,20 @@ NOT_ACCOUNTS = _("must be a list of merchant ids")
 ACCOUNTS_NEEDED = _("in_order needs the accounts, in order")
 NOT_FAILED = _("only a failed or rejected return can be clawed back again")
 REPLACED_ALREADY = _("this return was clawed back again already")
+NOT_CANCELLABLE = _(
+    "only an open clawback none of whose returns was approved or sent can be cancelled"
+)
+TOO_MANY_RETURNS = _(
+    "the sharing order has {made} returns; {more} more would pass WeChat Pay's limit of "
+    "{limit} returns per sharing order"
+)
 
+#: A receiver line's values from WeChat Pay's answer, as the mirror keeps them.
+LINE_FIELDS = ("type", "account", "amount", "result", "fail_reason", "detail_id", "create_time",
+               "finish_time")  # fmt: skip
 #: The fields that make a clawback's identity beside its out_clawback_no.
-CLAWBACK_IDENTITY = ("out_order_no", "sub_mchid", "requested_amount", "policy", "accounts",
-                     "description")  # fmt: skip
+CLAWBACK_IDENTITY = ("out_order_no", "transaction_id", "sub_mchid", "requested_amount", "policy",
+                     "accounts", "description")  # fmt: skip
 
 
 class ClawbackConflict(ValidationError):
@@ -81,14 +103,20 @@ def sync_order(
     mchid: str | None = None,
     client: WeChatPayClient | None = None,
 ) -> ProfitSharingOrder:
-    """Mirror 查询分账结果 for one sharing order: the order and its receiver lines.
+    """Mirror 查询分账结果 for one sharing order: the order and exactly its receiver lines.
 
-    Raises the client's typed errors (``errors.APIError`` for an unknown order,
-    ``errors.InvalidRequest`` for a malformed number) and writes nothing then.
+    A sync replaces the line set: a line WeChat Pay no longer lists goes, so nothing
+    is allocated from it. Raises the client's typed errors (``errors.APIError`` for an
+    unknown order, ``errors.InvalidRequest`` for a malformed number) and
+    :class:`~.answers.AnswerMismatch` for an answer about another order or with values
+    no column holds; nothing is written then.
     """
     mchid = services.merchant_id(mchid)
     client = client or client_for(mchid)
     answer = client.query_order(out_order_no, transaction_id, sub_mchid or None)
+    wrong = order_answer_problems(answer, out_order_no, transaction_id, sub_mchid)
+    if wrong:
+        raise AnswerMismatch(wrong)
     now = timezone.now()
     with transaction.atomic():
         order, _created = ProfitSharingOrder.objects.select_for_update().get_or_create(
@@ -103,6 +131,11 @@ def sync_order(
         order.synced_at = now
         order.response_json = answer.raw
         order.save()
+        listed = [(line.type, line.account) for line in answer.receivers]
+        stale = order.receivers.all()
+        for kind, account in listed:
+            stale = stale.exclude(type=kind, account=account)
+        stale.delete()
         for line in answer.receivers:
             ProfitSharingOrderReceiver.objects.update_or_create(
                 order=order,
@@ -119,6 +152,32 @@ def sync_order(
                 },
             )
     return order
+
+
+def order_answer_problems(
+    answer: SharingOrder, out_order_no: str, transaction_id: str, sub_mchid: str | None
+) -> list[str]:
+    """What in 查询分账结果's answer names another order, or does not fit the mirror."""
+    wrong = [
+        name
+        for name, asked in (("out_order_no", out_order_no), ("transaction_id", transaction_id),
+                            ("sub_mchid", sub_mchid))
+        if getattr(answer, name) and asked and getattr(answer, name) != asked
+    ]  # fmt: skip
+    wrong += misfits(
+        ProfitSharingOrder,
+        {"order_id": answer.order_id, "state": answer.state, "transaction_id":
+         answer.transaction_id},
+    )  # fmt: skip
+    lines = [(line.type, line.account) for line in answer.receivers]
+    if len(set(lines)) != len(lines):
+        wrong.append("receivers")  # one line per receiver: a repeated one is not a ledger
+    for index, line in enumerate(answer.receivers):
+        values = {name: getattr(line, name) for name in LINE_FIELDS}
+        values["description"] = line.description or ""
+        wrong += [f"receivers[{index}].{name}"
+                  for name in misfits(ProfitSharingOrderReceiver, values)]  # fmt: skip
+    return wrong
 
 
 # ------------------------------------------------------------------ allocation
@@ -142,6 +201,7 @@ def plan(
     """
     ledger = order_ledger(order, now)
     returnable = {e.account: e.returnable for e in ledger if e.returnable > 0}
+    made = counted_returns(order)
     total = sum(returnable.values())
     wanted = total if amount is None else amount
     if wanted < 1:
@@ -155,6 +215,11 @@ def plan(
             raise _field_error("policy", NOT_A_POLICY)
     except allocation.AllocationError as exc:
         raise _field_error(exc.field, exc.message) from None
+    if made + len(parts) > MAX_RETURNS_PER_ORDER:  # one return per receiver, all counted
+        raise ValidationError(
+            {"out_order_no": [format_lazy(TOO_MANY_RETURNS, made=made, more=len(parts),
+                                          limit=MAX_RETURNS_PER_ORDER)]}
+        )  # fmt: skip
     return wanted, parts, ledger
 
 
@@ -235,8 +300,8 @@ def create_or_get_clawback(
     )
     try:
         with transaction.atomic():
-            # Lock the mirror: racing clawbacks of one order read the ledger in turn.
-            order = ProfitSharingOrder.objects.select_for_update().get(pk=order.pk)
+            # Lock the mirror first: racing clawbacks of one order read the ledger in turn.
+            order = lock_order(order.pk)
             amount, parts, _ledger = plan(
                 order, clean["amount"], clean["policy"], clean["accounts"], timezone.now()
             )
@@ -266,6 +331,7 @@ def _same_or_conflict(
 ) -> ProfitSharingClawback:
     given = {
         "out_order_no": clean["out_order_no"],
+        "transaction_id": clean["transaction_id"],
         "sub_mchid": clean["sub_mchid"],
         "requested_amount": clean["amount"],
         "policy": clean["policy"],
@@ -274,6 +340,7 @@ def _same_or_conflict(
     }
     stored = {
         "out_order_no": existing.order.out_order_no,
+        "transaction_id": existing.order.transaction_id,
         "sub_mchid": existing.order.sub_mchid,
         "requested_amount": existing.requested_amount,
         "policy": existing.policy,
@@ -323,9 +390,28 @@ def submit_clawback(clawback: ProfitSharingClawback, *, by: Any = None) -> list[
     Raises ``PermissionDenied`` when ``by`` may not submit them.
     """
     pending = []
-    for row in clawback.returns.filter(state__in=[ReturnState.DRAFT, ReturnState.PENDING]):
+    for row in clawback.returns.submittable():
         pending.append(services.approve(row, by=by).pk)
     return pending
+
+
+def cancel_clawback(pk: int) -> ProfitSharingClawback:
+    """Cancel a clawback as a whole: its drafts are deleted, its state ``cancelled``.
+
+    Only while nothing of it was approved or sent: its returns are its allocation, so
+    they change together or not at all (to change one, cancel and claw back anew). A
+    field error (``state``) otherwise, with nothing changed.
+    """
+    with transaction.atomic():
+        clawback = ProfitSharingClawback.objects.select_for_update().get(pk=pk)
+        returns = clawback.returns.select_for_update()
+        sent = returns.exclude(state=ReturnState.DRAFT, submitted_at__isnull=True)
+        if clawback.state != ClawbackState.OPEN or sent.exists():
+            raise _field_error("state", NOT_CANCELLABLE)
+        returns.delete()
+        clawback.state = ClawbackState.CANCELLED
+        clawback.save(update_fields=["state", "updated"])
+    return clawback
 
 
 def claw_back_again(
@@ -336,29 +422,43 @@ def claw_back_again(
     A new return with a new out_return_no, the same receiver and amount (or what the
     ledger still allows, if less), linked to the one it replaces and to its clawback.
     A field error when the return is not final-and-failed, was replaced already, or the
-    ledger allows nothing more.
+    ledger allows nothing more. A clawback's sharing order is synced first (its typed
+    errors pass through), so the ledger read is WeChat Pay's of now.
     """
+    if ret.clawback_id is not None:
+        mirror = ProfitSharingClawback.objects.select_related("order").get(pk=ret.clawback_id)
+        sync_order(
+            out_order_no=mirror.order.out_order_no,
+            transaction_id=mirror.order.transaction_id,
+            sub_mchid=mirror.order.sub_mchid or None,
+            mchid=mirror.order.mchid,
+        )
     with transaction.atomic():
+        # Every lock before the first plain read (``ledger.lock_order`` says why).
         old = ProfitSharingReturn.objects.select_for_update().get(pk=ret.pk)
-        if old.state not in FINAL_STATES or old.state == ReturnState.SUCCEEDED:
+        if old.state not in UNSUCCESSFUL_STATES:
             raise _field_error("state", NOT_FAILED)
+        clawback = order = None
+        if old.clawback_id is not None:
+            clawback = ProfitSharingClawback.objects.select_for_update().get(pk=old.clawback_id)
+            order = lock_order(clawback.order_id)
+        else:
+            find_order(old.mchid, old.sub_mchid, old.out_order_no, old.order_id, lock=True)
         if ProfitSharingReturn.objects.filter(replaces=old).exists():
             raise _field_error("replaces", REPLACED_ALREADY)
-        if old.clawback_id is None:
+        if clawback is None or order is None:
             row = services.create_return(  # the same request, a new out_return_no
                 old.request_fields(), created_by=created_by, submit=submit, mchid=old.mchid
             )
             ProfitSharingReturn.objects.filter(pk=row.pk).update(replaces=old)
             row.replaces = old
             return row
-        clawback = ProfitSharingClawback.objects.select_for_update().get(pk=old.clawback_id)
-        order = ProfitSharingOrder.objects.select_for_update().get(pk=clawback.order_id)
         ledger = {e.account: e for e in order_ledger(order, timezone.now())}
         entry = ledger.get(old.return_mchid)
         amount = min(old.amount, entry.returnable if entry else 0)
         if amount < 1:
             raise _field_error(
-                "amount", BLOCKED_LABELS[entry.blocked] if entry and entry.blocked else NOTHING_LEFT
+                "amount", entry.blocked.label if entry and entry.blocked else NOTHING_LEFT
             )
         row = _new_return(
             clawback, old.return_mchid, amount, created_by=created_by, submit=submit, replaces=old

@@ -24,6 +24,7 @@ variable at use time.
 
 from __future__ import annotations
 
+import enum
 import os
 from typing import Any
 
@@ -71,16 +72,20 @@ DEFAULTS: dict[str, Any] = {
     "GET_RETRY_BACKOFF": (0.1, 2.0),  # seconds: the client's own retries of a failed query
     "LEASE_SECONDS": 60.0,  # how long a claimed return is left alone by others
     "PROCESS_BATCH_SIZE": 100,
-    # Scale-out (see executor.py and tasks.py).
+    # Scale-out (pool.py, ratelimit.py, task_backends.py and tasks.py).
     "POOL_SIZE": 16,
     "RATE_LIMIT_QPS": 25.0,
     "TASK_BACKEND": "auto",  # "auto" (Celery if configured), "celery", "thread", "inline"
     "BULK_BACKGROUND_THRESHOLD": 20,
+    # Who sees and acts on which merchant's rows (access.py): every merchant by default.
+    "MERCHANT_SCOPE": "django_wxpay_profitsharing.access.every_merchant",
     # REST API.
     "API_PERMISSION_CLASSES": [
         "django_wxpay_profitsharing.api.permissions.ProfitSharingReturnPermissions"
     ],
     "API_PAGE_SIZE": 50,
+    # Reconciliation (reconcile.py): the largest daily bill read, as sent and uncompressed.
+    "BILL_MAX_BYTES": 1024 * 1024 * 1024,
 }
 
 #: One line per key for the settings reference (docs/settings.md is generated from these
@@ -143,12 +148,31 @@ DESCRIPTIONS: dict[str, str] = {
     "API_PERMISSION_CLASSES": "DRF permission classes of the REST API (import strings); by "
     "default the model permissions, action by action.",
     "API_PAGE_SIZE": "Returns per page of the API's list (cursor pagination).",
+    "BILL_MAX_BYTES": "The largest daily bill reconciliation reads, in bytes, as downloaded and "
+    "uncompressed (1 GiB, about four million rows); streamed to a temporary file, never held "
+    "in memory.",
+    "MERCHANT_SCOPE": "Import string of `scope(user)`: the `(mchid, sub_mchid)` pairs a user "
+    "may see and act on (None: all). `django_wxpay_profitsharing.access.merchant_groups` reads "
+    "groups named `wxpay:<mchid>` or `wxpay:<mchid>:<sub_mchid>`.",
 }
 
-IMPORT_STRINGS = {"OUT_RETURN_NO_GENERATOR", "API_PERMISSION_CLASSES"}
+IMPORT_STRINGS = {"OUT_RETURN_NO_GENERATOR", "API_PERMISSION_CLASSES", "MERCHANT_SCOPE"}
 SECRET_KEYS = {"PRIVATE_KEY", "APIV3_KEY", "WECHATPAY_PUBLIC_KEY"}
-#: What ``TASK_BACKEND`` may be (``task_backends.py`` says what each means).
-TASK_BACKENDS = ("auto", "celery", "thread", "inline")
+
+
+class TaskBackend(enum.StrEnum):
+    """What ``TASK_BACKEND`` may be: where background work runs (``task_backends.py``)."""
+
+    #: Celery when a Celery app is configured, else the thread pool.
+    AUTO = "auto"
+    CELERY = "celery"
+    THREAD = "thread"
+    #: No background: everything runs on the caller's thread.
+    INLINE = "inline"
+
+
+#: The values ``TASK_BACKEND`` may take.
+TASK_BACKENDS = tuple(TaskBackend)
 ENV_PREFIX = "env:"
 
 

@@ -65,3 +65,25 @@ def converts_time_zones(alias: str = "default") -> bool:
             return True
         _probed[key] = row is not None and row[0] is not None
     return _probed[key]
+
+
+def isolation_level(alias: str = "default") -> str | None:
+    """A MySQL/MariaDB connection's transaction isolation ("read-committed", ...).
+
+    ``None`` for other databases, or when the server cannot be asked. Why it matters:
+    see ``ledger.lock_order`` (REPEATABLE READ reads from a snapshot).
+    """
+    connection = connections[alias]
+    if connection.vendor != "mysql":
+        return None
+    # MySQL 8 and MariaDB 11.1+ name it transaction_isolation; older MariaDB tx_isolation.
+    for variable in ("transaction_isolation", "tx_isolation"):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT @@SESSION.{variable}")
+                row = cursor.fetchone()
+        except DatabaseError:
+            continue
+        if row is not None and row[0]:
+            return str(row[0]).lower().replace(" ", "-")
+    return None

@@ -27,7 +27,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from .states import FINAL_STATES, Action, ReturnState, Step
+from .states import FINAL_STATES, Action, ReturnState, SignalName, Step
 from .wechatpay.errors import (
     APIError,
     InvalidRequest,
@@ -77,10 +77,10 @@ class Schedule(enum.StrEnum):
 
 
 #: The signals sent when a return reaches each final state, in this order.
-SIGNALS: dict[ReturnState, tuple[str, ...]] = {
-    ReturnState.SUCCEEDED: ("return_succeeded", "return_finalized"),
-    ReturnState.FAILED: ("return_failed", "return_finalized"),
-    ReturnState.REJECTED: ("return_rejected", "return_finalized"),
+SIGNALS: dict[ReturnState, tuple[SignalName, ...]] = {
+    ReturnState.SUCCEEDED: (SignalName.RETURN_SUCCEEDED, SignalName.RETURN_FINALIZED),
+    ReturnState.FAILED: (SignalName.RETURN_FAILED, SignalName.RETURN_FINALIZED),
+    ReturnState.REJECTED: (SignalName.RETURN_REJECTED, SignalName.RETURN_FINALIZED),
 }
 
 
@@ -107,7 +107,7 @@ class Decision:
     slow_down: bool = False
 
     @property
-    def signals(self) -> tuple[str, ...]:
+    def signals(self) -> tuple[SignalName, ...]:
         return SIGNALS.get(self.state, ()) if self.state is not None else ()
 
 

@@ -15,12 +15,20 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from .access import merchants_in_scope
 from .clawbacks import ACCOUNTS_NEEDED
 from .merchants import default_mchid, merchants
-from .models import IDENTITY_FIELDS, REQUEST_ID_FIELDS, AllocationPolicy, ProfitSharingReturn
+from .models import (
+    IDENTITY_FIELDS,
+    REQUEST_ID_FIELDS,
+    AllocationPolicy,
+    ProfitSharingReturn,
+    pick_request_fields,
+)
 from .services import validate_return_fields
 from .validation_messages import translated
 from .wechatpay import errors, validation
+from .wechatpay.models import RETURN_REQUEST_FIELDS
 
 #: Yuan as an operator types it: ASCII digits, at most two decimals, nothing else.
 #: Why not ``DecimalField``: ``Decimal()`` also reads "1e3", "1_000", "١٢" and
@@ -58,6 +66,23 @@ else:  # Django's ModelForm takes no type argument at run time
     _ModelForm = forms.ModelForm
 
 
+def limit_merchant_choices(field: forms.Field, user: Any) -> None:
+    """A merchant field's choices: the configured merchants ``user`` may act for.
+
+    Hidden when there is one choice at most (one merchant: nothing to pick).
+    """
+    offered = merchants_in_scope(user, list(merchants()))
+    field.choices = [(mchid, mchid) for mchid in offered]  # type: ignore[attr-defined]
+    field.initial = default_mchid() if default_mchid() in offered else next(iter(offered), "")
+    field.widget = (
+        forms.HiddenInput()
+        if len(offered) <= 1
+        else forms.Select(
+            choices=field.choices  # type: ignore[attr-defined]
+        )
+    )
+
+
 class ProfitSharingReturnForm(_ModelForm):
     mchid = forms.ChoiceField(
         label=_("merchant id"),
@@ -81,12 +106,12 @@ class ProfitSharingReturnForm(_ModelForm):
         if self.instance.pk:
             self.initial["amount_yuan"] = f"{self.instance.amount_yuan:.2f}"
         if "mchid" in self.fields:  # absent once it is read-only (an existing return)
-            configured = list(merchants())
-            field = self.fields["mchid"]
-            field.choices = [(mchid, mchid) for mchid in configured]  # type: ignore[attr-defined]
-            field.initial = default_mchid()
-            if len(configured) <= 1:
-                field.widget = forms.HiddenInput()
+            limit_merchant_choices(self.fields["mchid"], None)
+
+    def limit_merchants(self, user: Any) -> None:
+        """Offer only the merchants ``user`` may act for (``MERCHANT_SCOPE``)."""
+        if "mchid" in self.fields:
+            limit_merchant_choices(self.fields["mchid"], user)
 
     def clean_mchid(self) -> str:
         """The merchant picked; left empty (or hidden), the default merchant."""
@@ -102,16 +127,9 @@ class ProfitSharingReturnForm(_ModelForm):
         # (instance.full_clean) only sees the fen if they are put on the instance here.
         self.instance.amount = cleaned["amount"]
         try:
-            validate_return_fields(
-                {
-                    **{
-                        name: cleaned.get(name, getattr(self.instance, name, None)) or None
-                        for name in REQUEST_ID_FIELDS
-                    },
-                    "amount": cleaned["amount"],
-                    "description": cleaned.get("description"),
-                }
-            )
+            # Read-only fields (an existing draft's number) are the instance's own.
+            given = {name: getattr(self.instance, name, None) for name in RETURN_REQUEST_FIELDS}
+            validate_return_fields({**given, **pick_request_fields(cleaned)})
             self._check_number_is_free(cleaned)
         except ValidationError as exc:
             for field, messages in exc.message_dict.items():
@@ -190,8 +208,17 @@ class ClawbackForm(forms.Form):
 
 
 class SyncOrderForm(forms.Form):
-    """The numbers 查询分账结果 needs to find a sharing order at WeChat Pay."""
+    """The numbers 查询分账结果 needs to find a sharing order at WeChat Pay, and whose it is.
 
+    The merchant is a choice of the configured ones the user may act for (hidden with
+    one): a second merchant's sharing order is synced, and clawed back, like the first's.
+    """
+
+    mchid = forms.ChoiceField(
+        label=_("merchant id"),
+        required=False,
+        help_text=_("The merchant whose sharing order it is."),
+    )
     out_order_no = forms.CharField(label=_("merchant sharing order no."), max_length=64)
     transaction_id = forms.CharField(label=_("WeChat transaction id"), max_length=32)
     sub_mchid = forms.CharField(
@@ -205,6 +232,13 @@ class SyncOrderForm(forms.Form):
         "transaction_id": validation.validate_transaction_id,
         "sub_mchid": lambda v: validation.validate_mchid(v, "sub_mchid") if v else "",
     }
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        limit_merchant_choices(self.fields["mchid"], user)
+
+    def clean_mchid(self) -> str | None:
+        return str(self.cleaned_data.get("mchid") or "") or None
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

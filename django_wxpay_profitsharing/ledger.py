@@ -30,30 +30,26 @@ from .models import (
     ProfitSharingOrderReceiver,
     ProfitSharingReturn,
     ReturnState,
-    SharingOrderState,
 )
+from .wechatpay.models import ReceiverResult, ReceiverType, SharingOrderState
 
 #: "分账回退的时限是180天" (counted here from the split, the later of the two candidates).
 RETURN_WINDOW = timedelta(days=180)
 #: Return requests per sharing order (2025 docs; SDK comments still say 20).
 MAX_RETURNS_PER_ORDER = 50
-MERCHANT_ID = "MERCHANT_ID"
 
-# Why a line gives nothing back: a code, and what a person reads.
-PERSONAL = "personal"
-LINE_NOT_SUCCESS = "line_not_success"
-ORDER_NOT_FINISHED = "order_not_finished"
-EXPIRED = "expired"
-LIMIT_REACHED = "limit_reached"
-OWN_LINE = "own_line"
-BLOCKED_LABELS = {
-    OWN_LINE: _("the payer's own line (解冻给分账方) cannot be returned from"),
-    PERSONAL: _("personal receivers cannot be returned from"),
-    LINE_NOT_SUCCESS: _("the split to this receiver did not succeed"),
-    ORDER_NOT_FINISHED: _("the sharing order is not finished"),
-    EXPIRED: _("the 180 days for returns have passed"),
-    LIMIT_REACHED: _("the sharing order has 50 returns already"),
-}
+
+class Blocked(models.TextChoices):
+    """Why a receiver line gives nothing back: a code, and what a person reads."""
+
+    OWN_LINE = "own_line", _("the payer's own line (解冻给分账方) cannot be returned from")
+    PERSONAL = "personal", _("personal receivers cannot be returned from")
+    LINE_NOT_SUCCESS = "line_not_success", _("the split to this receiver did not succeed")
+    ORDER_NOT_FINISHED = "order_not_finished", _("the sharing order is not finished")
+    EXPIRED = "expired", _("the 180 days for returns have passed")
+    LIMIT_REACHED = "limit_reached", _("the sharing order has 50 returns already")
+
+
 NOT_A_RECEIVER = _("is not a merchant receiver of this sharing order")
 
 
@@ -66,11 +62,21 @@ class LineLedger:
     returned: int
     reserved: int
     returnable: int
-    blocked: str  # "" or a key of BLOCKED_LABELS
+    blocked: Blocked | None
 
     @property
     def account(self) -> str:
         return str(self.line.account)
+
+    @property
+    def blocked_code(self) -> str:
+        """The block reason's code, "" when something is returnable (the API's value)."""
+        return str(self.blocked or "")
+
+    @property
+    def is_merchant(self) -> bool:
+        """A merchant receiver: the only kind WeChat Pay returns from."""
+        return bool(self.line.type == ReceiverType.MERCHANT_ID)
 
 
 def order_returns(order: ProfitSharingOrder) -> models.QuerySet[ProfitSharingReturn]:
@@ -107,21 +113,21 @@ def _sums(order: ProfitSharingOrder, exclude_pk: int | None) -> dict[str, tuple[
 
 def _blocked(
     order: ProfitSharingOrder, line: ProfitSharingOrderReceiver, now: datetime, count: int
-) -> str:
-    if line.type != MERCHANT_ID:
-        return PERSONAL
+) -> Blocked | None:
+    if line.type != ReceiverType.MERCHANT_ID:
+        return Blocked.PERSONAL
     if line.account in (order.sub_mchid, order.mchid):
-        return OWN_LINE
-    if line.result != "SUCCESS":
-        return LINE_NOT_SUCCESS
+        return Blocked.OWN_LINE
+    if line.result != ReceiverResult.SUCCESS:
+        return Blocked.LINE_NOT_SUCCESS
     if order.state != SharingOrderState.FINISHED:
-        return ORDER_NOT_FINISHED
+        return Blocked.ORDER_NOT_FINISHED
     shared_at = line.finish_time or line.create_time
     if shared_at is not None and now - shared_at > RETURN_WINDOW:
-        return EXPIRED
+        return Blocked.EXPIRED
     if count >= MAX_RETURNS_PER_ORDER:
-        return LIMIT_REACHED
-    return ""
+        return Blocked.LIMIT_REACHED
+    return None
 
 
 def order_ledger(
@@ -132,7 +138,8 @@ def order_ledger(
     count = counted_returns(order, exclude_pk)
     ledger = []
     for line in order.receivers.all():
-        returned, reserved = sums.get(line.account, (0, 0)) if line.type == MERCHANT_ID else (0, 0)
+        merchant = line.type == ReceiverType.MERCHANT_ID
+        returned, reserved = sums.get(line.account, (0, 0)) if merchant else (0, 0)
         blocked = _blocked(order, line, now, count)
         left = max(0, line.amount - returned - reserved)
         ledger.append(
@@ -149,15 +156,39 @@ def order_ledger(
 
 
 def find_order(
-    mchid: str, sub_mchid: str, out_order_no: str | None, order_id: str | None
+    mchid: str,
+    sub_mchid: str,
+    out_order_no: str | None,
+    order_id: str | None,
+    *,
+    lock: bool = False,
 ) -> ProfitSharingOrder | None:
-    """The mirrored sharing order a return names, if the shop has synced it."""
+    """The mirrored sharing order a return names, if the shop has synced it.
+
+    ``lock``: read it with ``SELECT ... FOR UPDATE`` (inside a transaction). Make that the
+    transaction's first read of the ledger (see :func:`lock_order`).
+    """
     orders = ProfitSharingOrder.objects.filter(mchid=mchid, sub_mchid=sub_mchid or "")
+    if lock:
+        orders = orders.select_for_update()
     if out_order_no:
         return orders.filter(out_order_no=out_order_no).first()
     if order_id:
         return orders.filter(order_id=order_id).first()
     return None
+
+
+def lock_order(pk: int) -> ProfitSharingOrder:
+    """The sharing order's mirror, locked: the ledger of it is read in turn by writers.
+
+    Take it before any plain read of the transaction. Why: under MySQL's REPEATABLE READ
+    a transaction reads from a snapshot taken at its first plain (non-locking) read; a
+    ledger summed from a snapshot older than the lock misses the returns committed by
+    the transaction that held the lock before, and racing returns together reserve more
+    than is returnable. A locking read takes no snapshot, so the sums read after it see
+    every commit made before the lock was granted (READ COMMITTED sees them anyway).
+    """
+    return ProfitSharingOrder.objects.select_for_update().get(pk=pk)
 
 
 class ReturnNotAllowed(ValueError):
@@ -182,10 +213,10 @@ def check_return(
     entry = lines.get(return_mchid)
     if entry is None:
         raise ReturnNotAllowed("return_mchid", NOT_A_RECEIVER)
-    if entry.blocked == LIMIT_REACHED:
-        raise ReturnNotAllowed("out_order_no", BLOCKED_LABELS[LIMIT_REACHED])
-    if entry.blocked:
-        raise ReturnNotAllowed("return_mchid", BLOCKED_LABELS[entry.blocked])
+    if entry.blocked is Blocked.LIMIT_REACHED:
+        raise ReturnNotAllowed("out_order_no", entry.blocked.label)
+    if entry.blocked is not None:
+        raise ReturnNotAllowed("return_mchid", entry.blocked.label)
     if amount > entry.returnable:
         raise ReturnNotAllowed(
             "amount",

@@ -20,9 +20,10 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from .decisions import ACTIONS
 from .fields import IdentifierField
-from .states import FINAL_STATES, OPEN_STATES, ReturnState
-from .wechatpay.models import ReturnRequest
+from .states import FINAL_STATES, OPEN_STATES, Action, ReturnState
+from .wechatpay.models import RETURN_REQUEST_FIELDS, ReturnRequest, SharingOrderState
 
 __all__ = [
     "FINAL_STATES",
@@ -39,15 +40,69 @@ __all__ = [
 
 #: The request fields that make a return's identity beside its out_return_no: the same
 #: out_return_no with any of these different is another request, refused.
-IDENTITY_FIELDS = ("sub_mchid", "order_id", "out_order_no", "return_mchid", "amount", "description")
+IDENTITY_FIELDS = tuple(name for name in RETURN_REQUEST_FIELDS if name != "out_return_no")
 #: The request's id and number fields, as forms and serializers list them (the amount
 #: and the description have fields of their own there).
-REQUEST_ID_FIELDS = ("sub_mchid", "order_id", "out_order_no", "out_return_no", "return_mchid")
+REQUEST_ID_FIELDS = tuple(
+    name for name in RETURN_REQUEST_FIELDS if name not in ("amount", "description")
+)
+
+
+def pick_request_fields(data: Any) -> dict[str, Any]:
+    """The request fields among ``data`` (a form's or a serializer's cleaned data)."""
+    return {name: data[name] for name in RETURN_REQUEST_FIELDS if name in data}
+
+
+#: WeChat Pay's answer about a return, as a row keeps it.
+ANSWER_FIELDS = (
+    "return_id", "result", "fail_reason", "create_time", "finish_time", "wechat_order_id",
+)  # fmt: skip
+#: Where a return stands on our side: what an operator or a client follows.
+PROGRESS_FIELDS = (
+    "state", "awaiting_topup", "attempts", "next_attempt_at", "last_error_code",
+    "last_error_message",
+)  # fmt: skip
+#: The largest 64-bit key: a bigger id names no row (and would overflow the database).
+MAX_PK = 2**63 - 1
+
+#: States from which "Submit" moves a return on: a draft to approve, or a pending one.
+SUBMITTABLE_STATES = frozenset({ReturnState.DRAFT, *ACTIONS[Action.SUBMIT].states})
+#: States "Refresh" asks WeChat Pay about.
+REFRESHABLE_STATES = ACTIONS[Action.REFRESH].states
+#: States "Retry now" re-sends from (only while waiting for the receiver's top-up).
+RETRYABLE_STATES = ACTIONS[Action.RETRY].states
+#: Final states that gave no money back: "Claw back again" may replace such a return.
+UNSUCCESSFUL_STATES = FINAL_STATES - {ReturnState.SUCCEEDED}
 
 
 class ProfitSharingReturnQuerySet(models.QuerySet["ProfitSharingReturn"]):
+    """The questions asked about returns, each named once (see ``states``/``decisions``)."""
+
     def final(self) -> ProfitSharingReturnQuerySet:
         return self.filter(state__in=FINAL_STATES)
+
+    def submittable(self) -> ProfitSharingReturnQuerySet:
+        """Drafts to approve and pending returns to send: what "Submit" acts on."""
+        return self.filter(state__in=SUBMITTABLE_STATES)
+
+    def refreshable(self) -> ProfitSharingReturnQuerySet:
+        """Returns WeChat Pay may be asked about (pending or processing)."""
+        return self.filter(state__in=REFRESHABLE_STATES)
+
+    def awaiting_topup(self) -> ProfitSharingReturnQuerySet:
+        """Processing returns WeChat Pay holds until their receiver tops up ("Retry now")."""
+        return self.filter(state__in=RETRYABLE_STATES, awaiting_topup=True)
+
+    def replaceable(self) -> ProfitSharingReturnQuerySet:
+        """Returns that ended without the money and were not replaced ("Claw back again")."""
+        return self.filter(state__in=UNSUCCESSFUL_STATES, replaced_by__isnull=True)
+
+    def editable(self) -> ProfitSharingReturnQuerySet:
+        """Drafts never approved nor sent, and no clawback's: the only returns whose request
+        may change (a clawback's returns are its allocation: cancel the clawback instead)."""
+        return self.filter(
+            state=ReturnState.DRAFT, submitted_at__isnull=True, clawback__isnull=True
+        )
 
     def open(self) -> ProfitSharingReturnQuerySet:
         """Returns the poller moves on: pending and processing (never a draft)."""
@@ -60,6 +115,17 @@ class ProfitSharingReturnQuerySet(models.QuerySet["ProfitSharingReturn"]):
             .filter(next_attempt_at__lte=due_before or now)
             .filter(models.Q(lease_until__isnull=True) | models.Q(lease_until__lte=now))
         )
+
+
+def questions(queryset: models.QuerySet[ProfitSharingReturn]) -> ProfitSharingReturnQuerySet:
+    """``queryset`` with its named questions typed (a queryset of returns always has them).
+
+    Why: Django's admin and DRF hand querysets typed as plain ``QuerySet``; they come
+    from the default manager, so they are this class at run time.
+    """
+    if not isinstance(queryset, ProfitSharingReturnQuerySet):
+        raise TypeError(f"not a queryset of returns: {type(queryset).__name__}")
+    return queryset
 
 
 class ProfitSharingReturn(models.Model):
@@ -201,6 +267,25 @@ class ProfitSharingReturn(models.Model):
         return self.submitted_at is not None
 
     @property
+    def is_editable(self) -> bool:
+        """Only a draft never sent, and no clawback's, may change (see ``editable()``)."""
+        return self.is_draft and not self.is_frozen and self.clawback_id is None
+
+    @property
+    def is_submittable(self) -> bool:
+        return self.state in SUBMITTABLE_STATES
+
+    @property
+    def is_awaiting_topup(self) -> bool:
+        """WeChat Pay holds it until the receiver tops up; "Retry now" re-sends it."""
+        return self.state in RETRYABLE_STATES and self.awaiting_topup
+
+    @property
+    def is_replaceable(self) -> bool:
+        """It ended without the money and no other return replaces it yet."""
+        return self.state in UNSUCCESSFUL_STATES and not hasattr(self, "replaced_by")
+
+    @property
     def amount_yuan(self) -> Decimal:
         """The amount in yuan, exact (fen are integers; no float ever)."""
         return Decimal(self.amount) / 100
@@ -301,13 +386,6 @@ class ProfitSharingEvent(models.Model):
 # --------------------------------------------------------------- sharing orders
 
 
-class SharingOrderState(models.TextChoices):
-    """WeChat's ``state`` of a sharing order (分账单); other values are kept as text."""
-
-    PROCESSING = "PROCESSING", _("Processing")
-    FINISHED = "FINISHED", _("Finished")
-
-
 class ProfitSharingOrder(models.Model):
     """A local mirror of one sharing order (查询分账结果), synced on demand.
 
@@ -385,6 +463,8 @@ class ClawbackState(models.TextChoices):
     OPEN = "open", _("Open")
     COMPLETED = "completed", _("Completed")
     INCOMPLETE = "incomplete", _("Incomplete")
+    #: Cancelled as a whole while nothing was sent; its drafts are gone.
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class AllocationPolicy(models.TextChoices):
@@ -452,6 +532,7 @@ class ProfitSharingClawback(models.Model):
         ]
         permissions = [
             ("submit_profitsharingclawback", _("Can submit a clawback to WeChat Pay")),
+            ("cancel_profitsharingclawback", _("Can cancel a clawback nothing was sent of")),
         ]
 
     def __str__(self) -> str:
@@ -472,6 +553,9 @@ class DiscrepancyKind(models.TextChoices):
     MISSING_AT_WECHAT = "missing_at_wechat", _("Succeeded here, not in the bill")
     AMOUNT_DIFFERS = "amount_differs", _("Amounts differ")
     STATE_DIFFERS = "state_differs", _("States differ")
+    #: A bill row of another initiator (merchant), or of another sub-merchant than the
+    #: one asked for or the local return's: never a match.
+    MERCHANT_DIFFERS = "merchant_differs", _("Merchant or sub-merchant differs")
 
 
 class ReconciliationRun(models.Model):
@@ -537,6 +621,8 @@ class Discrepancy(models.Model):
         verbose_name = _("discrepancy")
         verbose_name_plural = _("discrepancies")
         ordering = ["run", "id"]
+        # A run's counts by kind, and its discrepancies of one kind, off the index.
+        indexes = [models.Index(fields=["run", "kind"], name="wxpay_ps_discrepancy_kind_idx")]
 
     def __str__(self) -> str:
         return f"{self.out_return_no} {self.kind}"

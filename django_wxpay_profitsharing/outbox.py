@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from . import signals
 from .models import ProfitSharingClawback, ProfitSharingEvent, ProfitSharingReturn
+from .states import SignalName
 
 logger = logging.getLogger("django_wxpay_profitsharing")
 
@@ -32,18 +33,20 @@ DELIVERY_LEASE = timedelta(seconds=60)
 REDELIVERY_AFTER = timedelta(seconds=10)
 
 #: The signals the outbox may deliver, by the name events store.
-SIGNALS: dict[str, Signal] = {
-    "return_succeeded": signals.return_succeeded,
-    "return_failed": signals.return_failed,
-    "return_rejected": signals.return_rejected,
-    "return_finalized": signals.return_finalized,
-    "clawback_completed": signals.clawback_completed,
-    "clawback_incomplete": signals.clawback_incomplete,
+SIGNALS: dict[SignalName, Signal] = {
+    SignalName.RETURN_SUCCEEDED: signals.return_succeeded,
+    SignalName.RETURN_FAILED: signals.return_failed,
+    SignalName.RETURN_REJECTED: signals.return_rejected,
+    SignalName.RETURN_FINALIZED: signals.return_finalized,
+    SignalName.CLAWBACK_COMPLETED: signals.clawback_completed,
+    SignalName.CLAWBACK_INCOMPLETE: signals.clawback_incomplete,
 }
 
 
 def record(
-    row: ProfitSharingReturn | ProfitSharingClawback, names: Sequence[str], previous_state: str
+    row: ProfitSharingReturn | ProfitSharingClawback,
+    names: Sequence[SignalName],
+    previous_state: str,
 ) -> None:
     """Write the events of a state change; call inside the transaction that makes it."""
     if not names:
@@ -80,7 +83,7 @@ def _send(event: ProfitSharingEvent) -> None:
         event.profit_sharing_return or event.clawback
     )
     assert instance is not None  # a database constraint: every event has a subject
-    responses = SIGNALS[event.signal].send_robust(
+    responses = SIGNALS[SignalName(event.signal)].send_robust(
         sender=type(instance),
         instance=instance,
         previous_state=event.previous_state,

@@ -28,19 +28,22 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import Any, TypeVar
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from . import ledger, outbox, transitions
+from .access import acting_user, in_scope, may_submit
 from .clients import client_for
 from .conf import wxpay_settings
 from .merchants import is_configured, merchant
-from .models import IDENTITY_FIELDS, ProfitSharingOrder, ProfitSharingReturn
+from .models import IDENTITY_FIELDS, ProfitSharingReturn
 from .pool import map_bounded
 from .ratelimit import limiter_for
 from .states import Action, ReturnState
@@ -51,14 +54,15 @@ from .wechatpay.models import RETURN_REQUEST_FIELDS, ReturnRequest
 logger = logging.getLogger("django_wxpay_profitsharing")
 T = TypeVar("T")
 
-#: The permission that lets a user move a return from draft to WeChat Pay.
-SUBMIT_PERMISSION = "wxpay_profitsharing.submit_profitsharingreturn"
 UNKNOWN_MERCHANT = _("is not a configured merchant id")
 #: How many of the oldest due ids a claim considers per row it takes: room for that many
 #: workers claiming at once, each skipping the rows the others hold.
 CANDIDATES_PER_CLAIM = 8
-#: Fields a form or JSON may leave empty ("" or None): absent ids.
-OPTIONAL_FIELDS = frozenset({"out_order_no", "order_id", "sub_mchid", "out_return_no"})
+#: Fields a form or JSON may leave empty ("" or None): the request's optional ids, and
+#: its number (a fresh one is made).
+OPTIONAL_FIELDS = frozenset(
+    {"out_return_no", *(f.name for f in dataclass_fields(ReturnRequest) if f.default is None)}
+)
 
 
 class ReturnConflict(ValidationError):
@@ -114,25 +118,6 @@ def new_out_return_no() -> str:
     return str(wxpay_settings.OUT_RETURN_NO_GENERATOR(wxpay_settings.OUT_RETURN_NO_PREFIX))
 
 
-def may_submit(user: Any, creator: Any = None) -> bool:
-    """Whether ``user`` may send a return to WeChat Pay (None: the shop's own code).
-
-    A user needs the submit permission; with ``REQUIRE_SEPARATE_SUBMITTER`` the
-    submitter must not be the return's creator (two people for money movement).
-    """
-    if user is None:
-        return True
-    if not getattr(user, "is_authenticated", False) or not user.has_perm(SUBMIT_PERMISSION):
-        return False
-    if wxpay_settings.REQUIRE_SEPARATE_SUBMITTER and creator is not None:
-        return bool(getattr(creator, "pk", creator) != user.pk)
-    return True
-
-
-def _user_or_none(user: Any) -> Any:
-    return user if getattr(user, "pk", None) else None
-
-
 def create_or_get_return(
     fields: Mapping[str, Any] | None = None,
     /,
@@ -152,8 +137,8 @@ def create_or_get_return(
     ``created=False``; other fields raise :class:`ReturnConflict`. A new return is a
     ``draft`` unless ``submit`` is asked by someone who may submit (:func:`may_submit`;
     ``created_by=None`` is the shop's own code), when it is ``pending``. Nothing is
-    sent from here: the caller hands a pending return to the background
-    (``task_backends.submit_after_commit``) or leaves it to the poller.
+    sent from here: the desk sends a pending return after commit (or hands it to the
+    background), else the poller finds it.
 
     When the shop has synced the sharing order the return names, a new return is
     checked against its ledger first (``ledger.py``: personal receivers, what is left,
@@ -166,7 +151,7 @@ def create_or_get_return(
     stored["amount"] = request.amount
     existing = ProfitSharingReturn.objects.filter(mchid=mchid, out_return_no=number).first()
     if existing is None:
-        creator = _user_or_none(created_by)
+        creator = acting_user(created_by)
         approved = submit and may_submit(created_by, creator)
         try:
             with transaction.atomic():
@@ -192,13 +177,16 @@ def create_or_get_return(
 
 
 def _check_ledger(mchid: str, request: ReturnRequest, exclude_pk: int | None = None) -> None:
-    """Refuse what WeChat would refuse, when the sharing order is mirrored (under its lock)."""
+    """Refuse what WeChat would refuse, when the sharing order is mirrored (under its lock).
+
+    The order is found with a locking read, the first read of the ledger in the
+    transaction (``ledger.lock_order`` says why: REPEATABLE READ).
+    """
     order = ledger.find_order(
-        mchid, request.sub_mchid or "", request.out_order_no, request.order_id
+        mchid, request.sub_mchid or "", request.out_order_no, request.order_id, lock=True
     )
     if order is None:
         return  # never synced: WeChat's own answer will say
-    order = ProfitSharingOrder.objects.select_for_update().get(pk=order.pk)
     try:
         ledger.check_return(
             order, request.return_mchid, request.amount, timezone.now(), exclude_pk=exclude_pk
@@ -225,9 +213,7 @@ def update_draft(ret: ProfitSharingReturn | int, **fields: Any) -> bool:
     unknown = set(fields) - set(IDENTITY_FIELDS)  # out_return_no is the identity: never
     if unknown:
         raise ValueError(f"not request fields: {', '.join(sorted(unknown))}")
-    drafts = ProfitSharingReturn.objects.filter(
-        pk=_pk(ret), state=ReturnState.DRAFT, submitted_at__isnull=True
-    )
+    drafts = ProfitSharingReturn.objects.filter(pk=_pk(ret)).editable()
     return bool(drafts.update(**fields, updated=timezone.now()))
 
 
@@ -242,13 +228,48 @@ def approve(ret: ProfitSharingReturn | int, *, by: Any = None) -> ProfitSharingR
             return row
         if not may_submit(by, row.created_by_id):
             raise PermissionDenied("this user may not submit this return")
-        if row.clawback_id is None:  # a clawback's allocation was checked under lock
-            _check_ledger(row.mchid, row.to_request(), exclude_pk=row.pk)
+        if not in_scope(by, row.mchid, row.sub_mchid):  # checked again here, whoever asks
+            raise PermissionDenied("this user may not act for this return's merchant")
+        # Every return, a clawback's too: its allocation was checked when it was made,
+        # but the ledger may have moved since (other returns, a sync).
+        _check_ledger(row.mchid, row.to_request(), exclude_pk=row.pk)
         row.state = ReturnState.PENDING
-        row.submitted_by = _user_or_none(by)
+        row.submitted_by = acting_user(by)
         row.next_attempt_at = timezone.now()
         row.save(update_fields=["state", "submitted_by", "next_attempt_at", "updated"])
     return row
+
+
+def approver(approve: bool, approver_id: int | None) -> tuple[bool, Any]:
+    """``(may approve, as whom)`` for background work: the user who asked, by id.
+
+    ``approve`` False: approve nothing. ``approver_id`` None: the shop's own code. A
+    user deleted since the work was queued approves nothing (never "nobody", which
+    would mean the shop's code and approve anything).
+    """
+    if not approve:
+        return False, None
+    if approver_id is None:
+        return True, None
+    user = get_user_model().objects.filter(pk=approver_id).first()
+    return user is not None, user
+
+
+def approve_quietly(pk: int, may_approve: bool, user: Any) -> bool:
+    """Approve ``pk`` as ``user`` when ``may_approve``; whether it may now be sent.
+
+    For background work, which has nobody to answer: a draft the user may not approve,
+    or whose approval the ledger refuses, stays a draft and is logged (False); without
+    ``may_approve`` nothing is approved and the row goes on as it is (True).
+    """
+    if not may_approve:
+        return True
+    try:
+        approve(pk, by=user)
+    except (PermissionDenied, ValidationError) as exc:
+        logger.warning("return %s stays a draft: its approval was refused (%s)", pk, exc)
+        return False
+    return True
 
 
 # ------------------------------------------------------------------------ attempts
@@ -482,9 +503,10 @@ def process_due(
 
 __all__ = [
     "RETURN_REQUEST_FIELDS",
-    "SUBMIT_PERMISSION",
     "ReturnConflict",
     "approve",
+    "approve_quietly",
+    "approver",
     "claim_due",
     "claim_fairly",
     "create_or_get_return",

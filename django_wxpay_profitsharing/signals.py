@@ -85,7 +85,8 @@ clawback_incomplete = Signal()
 #: A reconciliation run found discrepancies between the day's bill and the local
 #: returns (``reconcile.py``). Sent with ``sender=ReconciliationRun`` and the keyword
 #: arguments ``instance`` (the run, saved, its ``discrepancies`` committed) and
-#: ``discrepancies`` (a list of the ``Discrepancy`` rows).
+#: ``discrepancies`` (the run's ``Discrepancy`` rows, a queryset: a run may hold
+#: 150,000, so iterate it with ``.iterator()``, or count it).
 #:
 #: **Weaker guarantee than the signals above: at most once.** The outbox's events
 #: point at a return or a clawback, not at a run, so this one is sent with

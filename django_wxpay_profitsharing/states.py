@@ -1,4 +1,4 @@
-"""The names of the state machine: a return's states, the steps taken, the actions asked.
+"""The names of the state machine: a return's states, the steps, the actions, the signals.
 
 Kept apart from ``models.py`` so that the decision table (``decisions.py``) can use
 them without importing the ORM; the models use the same enums for their choices.
@@ -38,6 +38,17 @@ class Step(enum.StrEnum):
     QUERY = "query"
     #: The same query, asked after a refusal: WeChat may hold the return nevertheless.
     CONFIRM = "confirm"
+
+
+class SignalName(enum.StrEnum):
+    """The signals the outbox delivers, by the name their events store (``signals.py``)."""
+
+    RETURN_SUCCEEDED = "return_succeeded"
+    RETURN_FAILED = "return_failed"
+    RETURN_REJECTED = "return_rejected"
+    RETURN_FINALIZED = "return_finalized"
+    CLAWBACK_COMPLETED = "clawback_completed"
+    CLAWBACK_INCOMPLETE = "clawback_incomplete"
 
 
 class Action(enum.StrEnum):

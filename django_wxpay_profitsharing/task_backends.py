@@ -1,14 +1,19 @@
-"""Where submissions and refreshes run: inline, on the thread pool, or on Celery.
+"""Where background work runs: on Celery, or on the bounded thread pool.
 
 Why: an admin selecting hundreds of returns, or an API bulk call, must not hold the
-HTTP request open for hundreds of round trips to WeChat Pay. Small batches run
-inline (the operator sees the outcome at once); larger ones go to Celery when it is
-configured (``TASK_BACKEND = "celery"``, or ``"auto"`` with ``CELERY_BROKER_URL``
-set and Celery installed), otherwise to a bounded in-process pool.
+HTTP request open for hundreds of round trips to WeChat Pay. Whether work goes to the
+background is the desk's decision (``desk/policy.py``); this module only says where it
+runs: Celery when it is configured (``TASK_BACKEND = "celery"``, or ``"auto"`` with
+``CELERY_BROKER_URL`` set and Celery installed), otherwise a bounded in-process pool
+(``"inline"``: no background, the caller runs it).
 
-Background work is handed over with ``transaction.on_commit``: a worker must never
-look for a row whose transaction has not committed yet (or never will). Outside a
-transaction that happens at once.
+Work handed here may first approve drafts as the user who asked (a large "Submit"
+selection is approved in the background too, so the request answers at once); a draft
+that user may not approve, or the ledger refuses, stays a draft and is logged.
+
+The caller hands work over after its transaction commits (the desk does, with
+``transaction.on_commit``): a worker must never look for a row whose transaction has
+not committed yet (or never will).
 """
 
 from __future__ import annotations
@@ -17,21 +22,19 @@ import importlib.util
 import logging
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, transaction
+from django.db import connection
 
 from . import services
-from .conf import TASK_BACKENDS, wxpay_settings
+from .conf import TASK_BACKENDS, TaskBackend, wxpay_settings
 from .pool import drop_broken_connection, one_writer_at_a_time, pool_size, run_in_background
 from .states import Action
 
 logger = logging.getLogger("django_wxpay_profitsharing")
 
 #: The actions that can be handed to the background (the poller's ``due`` runs itself).
-BACKGROUND_ACTIONS = (Action.SUBMIT, Action.REFRESH)
+BACKGROUND_ACTIONS = (Action.SUBMIT, Action.REFRESH, Action.RETRY)
 #: Most returns one background thread works through before the pool takes the next
 #: chunk: small enough to keep all threads busy, large enough to reuse a connection.
 THREAD_CHUNK = 50
@@ -41,7 +44,7 @@ def celery_installed() -> bool:
     return importlib.util.find_spec("celery") is not None
 
 
-def task_backend() -> str:
+def task_backend() -> TaskBackend:
     """The effective backend: ``celery``, ``thread`` or ``inline``.
 
     ``"auto"`` means Celery only when the project has created its own Celery app in this
@@ -61,28 +64,20 @@ def task_backend() -> str:
         raise ImproperlyConfigured(
             f"WXPAY_PROFITSHARING['TASK_BACKEND'] must be one of {', '.join(TASK_BACKENDS)}"
         )
-    if backend == "auto":
+    if backend == TaskBackend.AUTO:
         state = sys.modules.get("celery._state")
         project_app = state is not None and any(
             app.main != "default" or app.set_as_current or app.fixups
             for app in list(state._get_active_apps())
         )
-        return "celery" if celery_installed() and project_app else "thread"
-    if backend == "celery" and not celery_installed():
+        celery_ready = celery_installed() and project_app
+        return TaskBackend.CELERY if celery_ready else TaskBackend.THREAD
+    if backend == TaskBackend.CELERY and not celery_installed():
         raise ImproperlyConfigured(
             "WXPAY_PROFITSHARING['TASK_BACKEND'] is 'celery' but Celery is not installed: "
             "pip install 'django-wxpay-profitsharing[celery]'"
         )
-    return backend
-
-
-@dataclass
-class DispatchResult:
-    """What happened to a batch: rows run inline, or how many were queued where."""
-
-    backend: str
-    ran: list[tuple[Any, bool]] = field(default_factory=list)  # [(row, ran)] when inline
-    queued: int = 0
+    return TaskBackend(backend)
 
 
 def chunks(pks: Sequence[int], size: int) -> Iterator[list[int]]:
@@ -95,82 +90,70 @@ def chunks(pks: Sequence[int], size: int) -> Iterator[list[int]]:
 # ------------------------------------------------------------- thread backend
 
 
-def _run_in_background(pks: list[int], action: Action) -> None:
-    """One chunk, one row after the other, on one pool thread's connection."""
+def run_chunk(
+    pks: list[int], action: Action, approve: bool = False, approver_id: int | None = None
+) -> None:
+    """One chunk, one row after the other, on one worker's connection."""
+    may_approve, user = services.approver(approve, approver_id)
+    if approve and not may_approve:
+        logger.warning("user %s is gone: %d returns stay drafts", approver_id, len(pks))
+        return
     for pk in pks:
         try:
             with one_writer_at_a_time():
-                services.run(pk, action)
+                if services.approve_quietly(pk, may_approve, user):
+                    services.run(pk, action)
         except Exception:
             logger.exception("background %s of return %s failed; the poller will retry", action, pk)
         finally:
             drop_broken_connection()
 
 
-def _enqueue_threads(pks: list[int], action: Action) -> None:
+def _enqueue_threads(
+    pks: list[int], action: Action, approve: bool, approver_id: int | None
+) -> None:
     # SQLite allows one writer at a time: chunks would only queue behind one another.
     workers = 1 if connection.vendor == "sqlite" else pool_size()
     size = min(THREAD_CHUNK, math.ceil(len(pks) / workers))
     for chunk in chunks(pks, size):
-        run_in_background(_run_in_background, chunk, action)
+        run_in_background(run_chunk, chunk, action, approve, approver_id)
 
 
 # ------------------------------------------------------------- celery backend
 
 
-def _enqueue_celery(pks: list[int], action: Action) -> None:
-    """One message per return for a few, one per batch of ``PROCESS_BATCH_SIZE`` else.
+def _enqueue_celery(pks: list[int], action: Action, approve: bool, approver_id: int | None) -> None:
+    """One message per batch of ``PROCESS_BATCH_SIZE`` returns.
 
     A batch task runs its returns on the worker's bounded pool; many batches spread
     over many workers.
     """
     from . import tasks
 
-    if len(pks) == 1:
-        task = tasks.submit_return if action is Action.SUBMIT else tasks.refresh_return
-        task.delay(pks[0])
-        return
     for chunk in chunks(pks, int(wxpay_settings.PROCESS_BATCH_SIZE)):
-        tasks.run_returns.delay(chunk, action.value)
+        tasks.run_returns.delay(chunk, action.value, approve, approver_id)
 
 
-# ------------------------------------------------------------------ dispatch
+# ------------------------------------------------------------------- enqueue
 
 
-def dispatch(
-    pks: Sequence[int], action: Action | str, *, background: bool | None = None
-) -> DispatchResult:
-    """Run ``action`` for ``pks`` inline, or hand them to the background.
+def enqueue(
+    pks: Sequence[int], action: Action, *, approve: bool = False, approver_id: int | None = None
+) -> TaskBackend:
+    """Hand ``action`` on ``pks`` to the background now; returns where it went.
 
-    ``background=None`` decides by size: more than ``BULK_BACKGROUND_THRESHOLD`` rows
-    go to the background. Background work is enqueued when the current transaction
-    commits (at once outside one), so workers always see the rows. An action that is
-    not one of :data:`BACKGROUND_ACTIONS` raises ``ValueError``.
+    ``approve``: drafts among them are approved first, as the user ``approver_id``
+    (``None``: the shop's own code). Call it once the rows are committed. With the
+    ``inline`` backend nothing is enqueued and ``INLINE`` is returned: the caller runs
+    the work itself. An action that is not one of :data:`BACKGROUND_ACTIONS` raises
+    ``ValueError``.
     """
     action = Action(action)
     if action not in BACKGROUND_ACTIONS:
-        raise ValueError(f"{action!r} cannot be dispatched")
-    pks = list(pks)
-    if background is None:
-        background = len(pks) > int(wxpay_settings.BULK_BACKGROUND_THRESHOLD)
+        raise ValueError(f"{action!r} cannot be handed to the background")
     backend = task_backend()
-    if not background or backend == "inline" or not pks:
-        return DispatchResult(backend="inline", ran=services.run_many(pks, action))
-    enqueue = _enqueue_celery if backend == "celery" else _enqueue_threads
-    if connection.in_atomic_block:
-        # After commit; a broker that is down then only delays the rows until the
-        # poller (``process_due``) finds them due.
-        transaction.on_commit(lambda: enqueue(pks, action), robust=True)
-    else:
-        enqueue(pks, action)  # no transaction: enqueue now, and let failures be seen
-    return DispatchResult(backend=backend, queued=len(pks))
-
-
-def dispatch_submit(pks: Sequence[int]) -> DispatchResult:
-    """Right after a create: Celery when configured, else inline (one row, one call)."""
-    return dispatch(pks, Action.SUBMIT, background=task_backend() == "celery")
-
-
-def submit_after_commit(pk: int) -> None:
-    """Submit a return just created (and approved) once its transaction commits."""
-    transaction.on_commit(lambda: dispatch_submit([pk]), robust=True)
+    if backend is TaskBackend.INLINE or not pks:
+        return TaskBackend.INLINE
+    enqueue_on = _enqueue_celery if backend is TaskBackend.CELERY else _enqueue_threads
+    enqueue_on(list(pks), action, approve, approver_id)
+    return backend

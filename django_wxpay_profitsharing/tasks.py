@@ -52,6 +52,7 @@ TASK_OPTIONS: dict[str, Any] = {
     "max_retries": 5,
 }
 MISSING = "missing"
+DRAFT = "draft"
 
 
 def _one(pk: int, action: Action) -> str:
@@ -76,9 +77,13 @@ def refresh_return(pk: int) -> str:
 
 
 @shared_task(name="django_wxpay_profitsharing.tasks.run_returns", **TASK_OPTIONS)
-def run_returns(pks: list[int], action: str) -> dict[str, int]:
-    """Submit or refresh a batch on this worker's bounded pool (bulk admin/API calls).
+def run_returns(
+    pks: list[int], action: str, approve: bool = False, approver_id: int | None = None
+) -> dict[str, int]:
+    """Submit, refresh or retry a batch on this worker's bounded pool (bulk admin/API calls).
 
+    ``approve``: drafts among them are approved first as the user ``approver_id`` (who
+    asked); one that user may not approve, or the ledger refuses, stays a draft.
     Returns counts per resulting state, plus ``skipped`` (held elsewhere, final or in
     another state) and ``missing`` (deleted since it was queued). An unknown action
     raises ``ValueError`` before any row is touched.
@@ -86,8 +91,17 @@ def run_returns(pks: list[int], action: str) -> dict[str, int]:
     chosen = Action(action)
     existing = set(ProfitSharingReturn.objects.filter(pk__in=pks).values_list("pk", flat=True))
     counts: Counter[str] = Counter({MISSING: len(set(pks) - existing)})
+    may_approve, user = services.approver(approve, approver_id)
+    if approve and not may_approve:
+        logger.warning("user %s is gone: %d returns stay drafts", approver_id, len(existing))
+        return dict(counts)
     with one_writer_at_a_time():
-        for row, ran in services.run_many(sorted(existing), chosen):
+        approved = [
+            pk for pk in sorted(existing) if services.approve_quietly(pk, may_approve, user)
+        ]
+        if len(approved) < len(existing):
+            counts[DRAFT] += len(existing) - len(approved)
+        for row, ran in services.run_many(approved, chosen):
             counts[row.state if ran else "skipped"] += 1
     return dict(counts)
 

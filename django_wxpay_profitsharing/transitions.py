@@ -19,12 +19,13 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
 from . import clawback_state, outbox
+from .answers import misfits
 from .dbtime import for_db
 from .decisions import (
     ACTIONS,
@@ -37,9 +38,9 @@ from .decisions import (
     outcome_of_error,
     outcome_of_result,
 )
-from .models import CallOutcome, ProfitSharingReturn, ProfitSharingReturnCall
+from .models import ANSWER_FIELDS, CallOutcome, ProfitSharingReturn, ProfitSharingReturnCall
 from .ratelimit import RateLimiter
-from .states import Action, ReturnState, Step
+from .states import Action, ReturnState, SignalName, Step
 from .wechatpay import WeChatPayClient, errors
 from .wechatpay.models import CallInfo, ReturnOrder, ReturnRequest
 
@@ -47,12 +48,9 @@ logger = logging.getLogger("django_wxpay_profitsharing")
 
 #: What :func:`apply` may change (never the request fields: they are frozen).
 APPLIED_FIELDS = (
-    "state", "return_id", "result", "fail_reason", "create_time", "finish_time", "wechat_order_id",
-    "response_json", "needs_query", "awaiting_topup", "last_error_code", "last_error_message",
-    "next_attempt_at", "lease_until", "lease_token", "updated",
+    *ANSWER_FIELDS, "state", "response_json", "needs_query", "awaiting_topup", "last_error_code",
+    "last_error_message", "next_attempt_at", "lease_until", "lease_token", "updated",
 )  # fmt: skip
-#: The largest UTC offset a real time carries (RFC 3339 allows more; databases do not).
-MAX_OFFSET = timedelta(hours=14)
 
 
 @dataclass(frozen=True)
@@ -159,24 +157,6 @@ def renew_lease(claim: Claim, policy: Policy) -> bool:
     )
 
 
-def _time_problem(value: datetime | None) -> bool:
-    if value is None:
-        return False
-    offset = value.utcoffset()
-    if offset is None or abs(offset) > MAX_OFFSET:
-        return True
-    try:
-        value.astimezone(UTC)
-    except OverflowError:
-        return True
-    return False
-
-
-def _fits(model_field: str, value: str | None) -> bool:
-    limit = getattr(ProfitSharingReturn._meta.get_field(model_field), "max_length", None)
-    return value is None or limit is None or len(value) <= limit
-
-
 def answer_problems(claim: Claim, order: ReturnOrder) -> list[str]:
     """What in a verified answer contradicts the request or does not fit the record."""
     request = claim.request
@@ -195,15 +175,8 @@ def answer_problems(claim: Claim, order: ReturnOrder) -> list[str]:
         and order.out_order_no != claim.query_out_order_no
     ):
         wrong.append("out_order_no")
-    wrong += [
-        name
-        for name in ("return_id", "result", "fail_reason")
-        if not _fits(name, getattr(order, name))
-    ]
-    wrong += [
-        name for name in ("create_time", "finish_time") if _time_problem(getattr(order, name))
-    ]
-    return wrong
+    names = ("return_id", "result", "fail_reason", "create_time", "finish_time")
+    return wrong + misfits(ProfitSharingReturn, {name: getattr(order, name) for name in names})
 
 
 def _make_step(
@@ -355,7 +328,7 @@ def apply(claim: Claim, result: CallResult, policy: Policy) -> ProfitSharingRetu
         ours = row.lease_token == claim.token
         previous_state = row.state
         answered = result.order is not None
-        signals: tuple[str, ...] = ()
+        signals: tuple[SignalName, ...] = ()
         if not row.is_final and result.outcome is not None and (ours or answered):
             assert result.step is not None
             decision = decide(claim.state, result.step, result.outcome)

@@ -56,6 +56,7 @@ def run_bench(script: str, *args: str) -> dict:
         ("bench_rest.py", ["--rows", "300"]),
         ("bench_merchants.py", ["--returns", "20", "--rate", "10", "--latency-ms", "10"]),
         ("bench_ratelimit.py", ["--returns", "30", "--rate", "20", "--latency-ms", "10"]),
+        ("bench_reconcile.py", ["--lines", "5000"]),
     ],
 )
 def test_benchmark_runs_and_reports(script, args):

@@ -5,14 +5,23 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import hashlib
+import io
 import time
 
 import pytest
 
 from django_wxpay_profitsharing.wechatpay import ReturnRequest, WeChatPayClient, errors
-from django_wxpay_profitsharing.wechatpay.bill_parser import BusinessType, parse_bill, yuan_to_fen
+from django_wxpay_profitsharing.wechatpay.bill_parser import (
+    BillReader,
+    BusinessType,
+    parse_bill,
+    yuan_to_fen,
+)
 from django_wxpay_profitsharing.wechatpay.bills import (
+    PIECE,
+    BillDownload,
     BillLink,
+    Inflater,
     beijing_today,
     check_bill_date,
     decompress,
@@ -298,3 +307,55 @@ def test_the_apply_answer_is_verified_like_any_other(sim, wxclient):
     sim.set_fault("bad_signature", endpoint="bills", count=5)
     with pytest.raises(errors.SignatureError):
         wxclient.apply_bill(beijing_today(time.time()))
+
+
+# ------------------------------------------------------------- streaming pieces
+def test_inflater_takes_any_split_of_the_stream_and_never_holds_more_than_a_piece():
+    plain = bytes(range(256)) * 50_000  # 12.8 MB
+    data = gzip.compress(plain[:5]) + gzip.compress(plain[5:])
+    for size in (1, 2, 3, 7, 65_536, len(data)):
+        inflater = Inflater(len(plain))
+        pieces = [p for i in range(0, len(data), size) for p in inflater.feed(data[i : i + size])]
+        inflater.end()
+        assert b"".join(pieces) == plain and max(map(len, pieces)) <= PIECE, size
+    bomb = gzip.compress(b"\0" * (64 * PIECE))  # 64 MiB from 64 KiB
+    inflater = Inflater(8 * PIECE)
+    with pytest.raises(errors.BillError, match="larger than"):
+        for piece in inflater.feed(bomb):
+            assert len(piece) <= PIECE
+    for cut in (2, 10, len(data) - 1):  # one byte alone is a plain file of one byte
+        inflater = Inflater()
+        b"".join(inflater.feed(data[:cut]))
+        with pytest.raises(errors.BillFormatError, match="truncated"):
+            inflater.end()
+
+
+def test_a_bill_download_hashes_while_it_arrives_and_reads_back_row_by_row(tmp_path):
+    plain = bill(SPLIT, RETURN)
+    right, wrong = hashlib.sha1(plain).hexdigest(), "0" * 40
+    with BillDownload(right.upper(), directory=str(tmp_path)) as download:
+        compressed = gzip.compress(plain)
+        for i in range(0, len(compressed), 5):
+            download.write(compressed[i : i + 5])
+        download.verify()
+        assert download.size == len(plain) and b"".join(download.plain()) == plain
+        with download.text() as text:
+            assert [r.out_return_no for r in BillReader(text) if r.out_return_no] == ["R1"]
+    with BillDownload(wrong) as download:
+        download.write(gzip.compress(plain))
+        with pytest.raises(errors.BillHashMismatch):
+            download.verify()
+        with pytest.raises(errors.BillError, match="once verified"):
+            next(download.plain())
+    with BillDownload(right) as download:
+        download.write(gzip.compress(plain) + b"junk")  # kept for verify(), never raised here
+        with pytest.raises(errors.BillFormatError, match="after the end"):
+            download.verify()
+
+
+def test_a_bill_that_is_not_utf8_deep_inside_is_refused_naming_it():
+    data = bill(SPLIT, RETURN).replace("分给商户".encode(), b"\xff\xfe")
+    with pytest.raises(errors.BillFormatError, match="not UTF-8"):
+        parse_bill(data)
+    with pytest.raises(errors.BillFormatError, match="not UTF-8"):
+        list(BillReader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline="")))

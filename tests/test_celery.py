@@ -17,10 +17,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import transaction
 from django.test import override_settings
 
-from django_wxpay_profitsharing import services, task_backends
+from django_wxpay_profitsharing import desk, services
 from django_wxpay_profitsharing.clients import reset_client
 from django_wxpay_profitsharing.models import ProfitSharingReturn, ReturnState
 
@@ -117,7 +118,9 @@ def celery_setup(sim, broker, tmp_path):
     """Settings with ``TASK_BACKEND = "celery"``, a producer app, and a running worker."""
     from tests.celery_app import make_app
 
-    config = wxpay_config(sim, TASK_BACKEND="celery", PROCESS_BATCH_SIZE=10, POOL_SIZE=4)
+    config = wxpay_config(
+        sim, TASK_BACKEND="celery", PROCESS_BATCH_SIZE=10, POOL_SIZE=4, SUBMIT_IN_BACKGROUND=True
+    )
     signal_file = tmp_path / "signals.log"
     worker = Worker(broker, config, signal_file, tmp_path / "worker.log")
     app = make_app(broker, worker.queue)
@@ -145,18 +148,20 @@ def seed(sim, count: int) -> list[str]:
 
 
 def create(out_order_no: str, submit: bool) -> ProfitSharingReturn:
-    """A pending return (approved by the shop's code); ``submit``: sent after commit."""
-    row = services.create_return(
-        sub_mchid=SUB_MCHID,
-        out_order_no=out_order_no,
-        return_mchid=RECEIVER,
-        amount=60,
-        description="celery",
-        submit=True,
-    )
-    if submit:
-        task_backends.submit_after_commit(row.pk)
-    return row
+    """A pending return (approved by the shop's code); ``submit``: sent after commit.
+
+    ``SUBMIT_IN_BACKGROUND`` is on in these settings: the shop's create goes to Celery.
+    """
+    if not submit:
+        return services.create_return(
+            sub_mchid=SUB_MCHID, out_order_no=out_order_no, return_mchid=RECEIVER, amount=60,
+            description="celery", submit=True,
+        )  # fmt: skip
+    fields = {"sub_mchid": SUB_MCHID, "out_order_no": out_order_no, "return_mchid": RECEIVER,
+              "amount": 60, "description": "celery"}  # fmt: skip
+    made = desk.create_return(fields, by=None, door=desk.Door.CODE, send=True)
+    assert made.disposition is desk.Disposition.SEND_IN_BACKGROUND
+    return made.row
 
 
 def wait_until(predicate, worker: Worker, seconds: float, what: str, every=None) -> None:
@@ -184,7 +189,11 @@ def test_worker_processes_returns_end_to_end(celery_setup, sim):
         assert sim.calls() == []  # nothing went out before the commit
     # A bulk call: handed over as batches of PROCESS_BATCH_SIZE.
     bulk = [create(o, submit=False) for o in orders[10:]]
-    result = task_backends.dispatch([r.pk for r in bulk], "submit", background=True)
+    selection = ProfitSharingReturn.objects.filter(pk__in=[r.pk for r in bulk])
+    with override_settings(
+        WXPAY_PROFITSHARING={**django_settings.WXPAY_PROFITSHARING, "BULK_BACKGROUND_THRESHOLD": 1}
+    ):
+        result = desk.submit(selection, by=None, door=desk.Door.CODE)
     assert result.backend == "celery" and result.queued == 20
 
     rows = ProfitSharingReturn.objects.filter(pk__in=[r.pk for r in singles + bulk])

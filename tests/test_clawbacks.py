@@ -76,7 +76,11 @@ def test_sync_mirrors_the_order_and_its_ledger(configured):
         e.account: (e.shared, e.returnable, e.blocked)
         for e in ledger.order_ledger(mirror, mirror.synced_at)
     }
-    assert figures == {A: (300, 300, ""), B: (100, 100, ""), PERSON: (600, 0, ledger.PERSONAL)}
+    assert figures == {
+        A: (300, 300, None),
+        B: (100, 100, None),
+        PERSON: (600, 0, ledger.Blocked.PERSONAL),
+    }
 
 
 def test_proportional_allocation_sums_to_the_fen(configured):

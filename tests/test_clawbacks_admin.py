@@ -320,7 +320,7 @@ def test_add_is_a_sync_form(operator, configured):
     bad = operator.post(add, {"out_order_no": "a b", "transaction_id": "x" * 40})
     assert {"out_order_no", "transaction_id"} <= set(bad.context["form"].errors)
     unknown = operator.post(add, {"out_order_no": "NOPE", "transaction_id": "4200"})
-    assert "WeChat Pay knows no such sharing order" in str(unknown.context["form"].errors)
+    assert "WeChat Pay knows no sharing order with this" in str(unknown.context["form"].errors)
     done = operator.post(
         add,
         {"out_order_no": seeded["out_order_no"], "transaction_id": seeded["transaction_id"],

@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.test import override_settings
 
-from django_wxpay_profitsharing import pool, ratelimit, services, task_backends
+from django_wxpay_profitsharing import desk, pool, ratelimit, services, task_backends
 from django_wxpay_profitsharing.clients import reset_client
 from django_wxpay_profitsharing.models import ProfitSharingReturn, ReturnState
 from django_wxpay_profitsharing.pool import map_bounded
@@ -431,6 +431,11 @@ def test_task_backend_refuses_celery_when_missing_or_unknown(settings, monkeypat
         task_backends.task_backend()
 
 
+def selected(pks: list[int]):
+    """The rows ``pks`` as the desk takes a selection."""
+    return ProfitSharingReturn.objects.filter(pk__in=pks)
+
+
 def new_returns(sim, count: int, amount: int = 10) -> list[ProfitSharingReturn]:
     order = sim.seed_order(f"PD{time.monotonic_ns()}", sub_mchid=SUB_MCHID, amount=amount * count)
     return [pending_return(order, amount) for _ in range(count)]
@@ -441,10 +446,10 @@ def test_small_batch_runs_inline_large_batch_goes_to_the_thread_pool(sim):
     config = wxpay_config(sim, TASK_BACKEND="thread", BULK_BACKGROUND_THRESHOLD=3)
     with override_settings(WXPAY_PROFITSHARING=config):
         small = [r.pk for r in new_returns(sim, 3)]
-        result = task_backends.dispatch(small, "submit")
-        assert result.backend == "inline" and [ran for _, ran in result.ran] == [True] * 3
+        result = desk.submit(selected(small), by=None, door=desk.Door.CODE)
+        assert result.queued == 0 and [ran for _, ran in result.ran] == [True] * 3
         large = [r.pk for r in new_returns(sim, 7)]
-        result = task_backends.dispatch(large, "submit")
+        result = desk.submit(selected(large), by=None, door=desk.Door.CODE)
         assert result.backend == "thread" and result.queued == 7
         deadline = time.monotonic() + 30
         rows = ProfitSharingReturn.objects.filter(pk__in=large)
@@ -484,36 +489,31 @@ def test_celery_backend_enqueues_after_commit_in_batches(sim, fake_tasks):
     with override_settings(WXPAY_PROFITSHARING=config):
         pks = [r.pk for r in new_returns(sim, 10)]
         with transaction.atomic():
-            result = task_backends.dispatch(pks, "refresh")
+            result = desk.refresh(selected(pks), by=None, door=desk.Door.CODE)
             assert fake_tasks["run_returns"].calls == []  # not before the commit
         assert result.backend == "celery" and result.queued == 10
         assert fake_tasks["run_returns"].calls == [
-            (pks[0:4], "refresh"),
-            (pks[4:8], "refresh"),
-            (pks[8:10], "refresh"),
+            (pks[0:4], "refresh", False, None),
+            (pks[4:8], "refresh", False, None),
+            (pks[8:10], "refresh", False, None),
         ]
+    fake_tasks["run_returns"].calls.clear()
+    config["SUBMIT_IN_BACKGROUND"] = True  # the shop's creates go to the background
+    with override_settings(WXPAY_PROFITSHARING=config):
+        fields = {"sub_mchid": SUB_MCHID, "return_mchid": RECEIVER, "amount": 1}
         with transaction.atomic():
-            row = services.create_return(
-                sub_mchid=SUB_MCHID,
-                out_order_no="P-rolled-back",
-                return_mchid=RECEIVER,
-                amount=1,
-                description="never committed",
-                submit=True,
-            )
-            task_backends.submit_after_commit(row.pk)
+            made = desk.create_return(
+                {**fields, "out_order_no": "P-rolled-back", "description": "never committed"},
+                by=None, door=desk.Door.CODE, send=True,
+            )  # fmt: skip
             transaction.set_rollback(True)
-        assert fake_tasks["submit_return"].calls == []  # rolled back: nothing enqueued
+        assert made.batch.queued == 1
+        assert fake_tasks["run_returns"].calls == []  # rolled back: nothing enqueued
         with transaction.atomic():
-            row = services.create_return(
-                sub_mchid=SUB_MCHID,
-                out_order_no="P-committed",
-                return_mchid=RECEIVER,
-                amount=1,
-                description="committed",
-                submit=True,
-            )
-            task_backends.submit_after_commit(row.pk)
-            assert fake_tasks["submit_return"].calls == []
-        assert fake_tasks["submit_return"].calls == [(row.pk,)]
+            made = desk.create_return(
+                {**fields, "out_order_no": "P-committed", "description": "committed"},
+                by=None, door=desk.Door.CODE, send=True,
+            )  # fmt: skip
+            assert fake_tasks["run_returns"].calls == []
+        assert fake_tasks["run_returns"].calls == [([made.row.pk], "submit", False, None)]
     assert sim.calls() == []  # nothing ran inline

@@ -162,3 +162,44 @@ def test_a_function_level_import_of_the_simulator_is_seen():
     modules = {f"{PACKAGE}.services", "wxpay_simulator.testing"}
     found = imported_modules(ROOT / "services.py", modules, source)
     assert found == {"wxpay_simulator.testing"}
+
+
+#: The doors: they parse, ask the desk, render.
+DOORS = ("admin", "api", "management.commands")
+#: The task machinery, which only the desk (and the poller's own command) hands work to.
+MACHINERY = {f"{PACKAGE}.{m}" for m in ("task_backends", "tasks", "pool")}
+#: The poller is the machinery's own entry point, not a door that asks for operations.
+MACHINERY_ENTRY_POINTS = {f"{PACKAGE}.management.commands.wxpay_process_returns"}
+
+
+def _in(module: str, packages: tuple[str, ...]) -> bool:
+    return any(module == f"{PACKAGE}.{p}" or module.startswith(f"{PACKAGE}.{p}.") for p in packages)
+
+
+def test_doors_never_import_the_task_machinery():
+    graph = import_graph()
+    doors = [m for m in graph if _in(m, DOORS) and m not in MACHINERY_ENTRY_POINTS]
+    assert doors, "no door found: the package layout changed"
+    for module in doors:
+        assert not graph[module] & MACHINERY, (module, graph[module] & MACHINERY)
+
+
+def test_the_core_never_imports_the_desk():
+    graph = import_graph()
+    desk = {m for m in graph if _in(m, ("desk",))}
+    core = [
+        m for m in graph
+        if m.startswith(f"{PACKAGE}.") and not _in(m, (*DOORS, "desk"))
+    ]  # fmt: skip
+    assert f"{PACKAGE}.services" in core and f"{PACKAGE}.models" in core
+    for module in core:
+        assert not graph[module] & desk, (module, graph[module] & desk)
+
+
+def test_doors_ask_the_desk_not_the_services_for_operations():
+    """No door calls the service layer's write operations itself."""
+    graph = import_graph()
+    writers = {f"{PACKAGE}.{m}" for m in ("services", "clawbacks", "transitions")}
+    for module in graph:
+        if _in(module, DOORS) and module not in MACHINERY_ENTRY_POINTS:
+            assert not graph[module] & writers, (module, graph[module] & writers)

@@ -9,6 +9,7 @@ socket on 127.0.0.1, one thread per connection, that stops by itself.
 
 from __future__ import annotations
 
+import io
 import socket
 import ssl
 import struct
@@ -20,7 +21,11 @@ import pytest
 
 from django_wxpay_profitsharing.wechatpay import errors
 from django_wxpay_profitsharing.wechatpay.requests_transport import RequestsTransport
-from django_wxpay_profitsharing.wechatpay.transport import Urllib3Transport, call_deadline
+from django_wxpay_profitsharing.wechatpay.transport import (
+    Download,
+    Urllib3Transport,
+    call_deadline,
+)
 
 LIFETIME = 5.0  # seconds a hostile server lives, whatever the client does
 MARGIN = 0.6  # seconds a call may overrun its deadline on a loaded 2-core machine
@@ -277,6 +282,42 @@ def test_answers_outside_http_we_accept_are_refused(hostile, answer):
     fails(transport, within=1.0)
 
 
+HEADS = {
+    "ok": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nRequest-ID: r1\r\n\r\n",
+    "refusal": b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+    b"Content-Length: 2\r\n\r\n",
+    "interim": b"HTTP/1.1 100 Continue\r\nX-A: b\r\n\r\n"
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("head", sorted(HEADS))
+def test_an_answer_cut_off_inside_its_head_may_have_been_sent(hostile, head):
+    """Cut at every byte of a head, then closed: never a complete (empty) answer.
+
+    ``HTTP/1.1 200 OK\\r\\nContent-Le`` then close was read as a 200 with no body; a
+    refusal cut the same way would have been read as a final, empty 400.
+    """
+    whole = HEADS[head]
+    cuts = list(range(1, len(whole)))
+    served: list[int] = []
+
+    def script(conn):
+        if read_request(conn):
+            cut = cuts[len(served)]
+            served.append(cut)
+            conn.sendall(whole[:cut])
+
+    _, transport = hostile(script)
+    for cut in cuts:
+        message = fails(transport, maybe_sent=True, within=1.0)
+        assert "failed" in message, (cut, message)
+    assert served == cuts
+    # The whole head (and its body) is an answer: the cuts above were refused for the cut.
+    _, transport = hostile(answering(whole + b"{}"))
+    assert post(transport).body == b"{}"
+
+
 def test_a_body_cut_short_is_an_unknown_outcome(hostile):
     _, transport = hostile(answering(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{}"))
     fails(transport, within=1.0)
@@ -424,3 +465,53 @@ def test_the_host_header_and_no_cookie_are_sent(transport_name):
         assert f"\r\nhost: 127.0.0.1:{port}\r\n".encode() in head + b"\r\n"
         assert b"cookie:" not in head and b"accept-encoding: gzip" not in head
     assert seen[1].startswith(b"GET /v3/x?a=1 HTTP/1.1\r\n")
+
+
+# ------------------------------------------------------------- streamed files
+BIG = 12 * 1024 * 1024  # past the 8 MiB cap of an answer
+
+
+def download(transport, cap: int, read_seconds: float = 2.0):
+    sink = io.BytesIO()
+    response = transport.stream(
+        "GET", "/v3/billdownload/file?token=t", {}, b"", Download(sink, cap, read_seconds)
+    )
+    return response, sink.getvalue()
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+def test_a_file_past_the_answer_cap_streams_to_its_sink_under_its_own_cap(hostile, framing):
+    body = bytes(range(256)) * (BIG // 256)
+    if framing == "length":
+        answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    else:  # one chunk larger than an answer may be
+        answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n" % len(body)
+        answer += body + b"\r\n0\r\n\r\n"
+    _, transport = hostile(answering(answer, answer))
+    response, received = download(transport, cap=16 * 1024 * 1024)
+    assert (response.status, response.body, received == body) == (200, b"", True)
+    with pytest.raises(errors.TransportError, match="Refused") as info:
+        download(transport, cap=BIG - 1)
+    assert info.value.maybe_sent
+    with pytest.raises(errors.TransportError):  # send keeps the 8 MiB cap (and chunk size)
+        post(transport)
+
+
+def test_an_error_answer_to_a_download_is_read_into_memory_not_the_sink(hostile):
+    refusal = b'{"code":"INVALID_REQUEST","message":"expired"}'
+    answer = b"HTTP/1.1 400 Bad Request\r\nContent-Length: %d\r\n\r\n" % len(refusal) + refusal
+    _, transport = hostile(answering(answer))
+    response, received = download(transport, cap=1024)
+    assert (response.status, response.body, received) == (400, refusal, b"")
+
+
+def test_a_download_has_its_own_whole_deadline(hostile):
+    def script(conn):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+        trickle(conn, b"x" * 100, every=0.05)  # 5 s in all: past the call's 1 s read timeout
+
+    _, transport = hostile(after_request(script))
+    began = time.monotonic()
+    with pytest.raises(errors.TransportError, match="DeadlineExceeded"):
+        download(transport, cap=1024, read_seconds=2.0)
+    assert 2.0 - MARGIN < time.monotonic() - began < 2.0 + MARGIN

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from html import unescape
 
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -23,12 +27,12 @@ from django_wxpay_profitsharing.models import (
 )
 from django_wxpay_profitsharing.reconcile import (
     ReconciliationError,
-    compare,
     day_bounds,
+    judge,
     reconcile,
 )
+from django_wxpay_profitsharing.reconcile_staging import Group
 from django_wxpay_profitsharing.wechatpay import ReturnRequest
-from django_wxpay_profitsharing.wechatpay.bill_parser import BillRow, BusinessType
 
 from .conftest import RECEIVER, SUB_MCHID, pending_return, unique_no
 
@@ -113,18 +117,23 @@ def test_a_local_row_deleted(day):
     assert run.discrepancies.get().wechat_amount == 250
 
 
-def test_a_return_only_at_wechat(day, order):
-    number = unique_no("W")
+def made_at_wechat(order, number: str, amount: int, sub_mchid: str = SUB_MCHID) -> None:
+    """A return WeChat Pay holds and this table does not (made by another system)."""
     get_client().create_return(
         ReturnRequest(
             out_return_no=number,
             return_mchid=RECEIVER,
-            amount=7,
+            amount=amount,
             description="made elsewhere",
             out_order_no=order["out_order_no"],
-            sub_mchid=SUB_MCHID,
+            sub_mchid=sub_mchid,
         )
     )
+
+
+def test_a_return_only_at_wechat(day, order):
+    number = unique_no("W")
+    made_at_wechat(order, number, 7)
     run = reconcile(today())
     assert kinds(run) == [(DiscrepancyKind.MISSING_LOCALLY, number)]
 
@@ -213,12 +222,60 @@ def test_admin_lists_runs_filtered_by_kind_read_only(day, admin_client):
     detail = admin_client.get(
         reverse("admin:wxpay_profitsharing_reconciliationrun_change", args=[run.pk])
     )
-    assert detail.status_code == 200 and day[0].out_return_no in detail.content.decode()
-    assert not detail.context["has_change_permission"]
+    assert detail.status_code == 200 and not detail.context["has_change_permission"]
+    listed = admin_client.get(discrepancy_links(detail)[DiscrepancyKind.AMOUNT_DIFFERS.label])
+    assert listed.status_code == 200 and list(listed.context["cl"].result_list) == [
+        run.discrepancies.get()
+    ]
+    assert day[0].out_return_no in listed.content.decode()
     assert (
         admin_client.get(url.replace("/reconciliationrun/", "/reconciliationrun/add/")).status_code
         == 403
     )
+
+
+def discrepancy_links(page) -> dict[str, str]:
+    """The links of a run's page to its discrepancies, by their text."""
+    html = page.content.decode()
+    found = re.findall(r'<a href="([^"]*/discrepancy/\?[^"]*)">([^<]*)</a>', html)
+    return {text: unescape(href) for href, text in found}
+
+
+def test_the_page_of_a_run_of_thousands_shows_counts_and_links_not_rows(configured, admin_client):
+    """A run of 150,000 discrepancies listed inline never loaded: counts, and a filtered list."""
+    other = ReconciliationRun.objects.create(
+        bill_date=today(), mchid="1900000100", rows=1, started=timezone.now(),
+        finished=timezone.now(),
+    )  # fmt: skip
+    Discrepancy.objects.create(run=other, out_return_no="ELSEWHERE", kind="missing_locally")
+    run = ReconciliationRun.objects.create(
+        bill_date=today() - dt.timedelta(days=1), mchid="1900000100", rows=3000,
+        discrepancy_count=3000, started=timezone.now(), finished=timezone.now(),
+    )  # fmt: skip
+    Discrepancy.objects.bulk_create(
+        Discrepancy(run=run, out_return_no=f"N{n:05d}", kind=kind, detail="x")
+        for n, kind in enumerate([DiscrepancyKind.MISSING_LOCALLY] * 2000
+                                 + [DiscrepancyKind.MERCHANT_DIFFERS] * 1000)
+    )  # fmt: skip
+    url = reverse("admin:wxpay_profitsharing_reconciliationrun_change", args=[run.pk])
+    with CaptureQueriesContext(connection) as queries:
+        page = admin_client.get(url)
+    assert page.status_code == 200 and len(queries) < 20
+    html = page.content.decode()
+    assert "N00000" not in html and "N02999" not in html
+    links = discrepancy_links(page)
+    assert set(links) == {
+        DiscrepancyKind.MISSING_LOCALLY.label, DiscrepancyKind.MERCHANT_DIFFERS.label, "all 3000"
+    }  # fmt: skip
+    assert "</a>: 2000</li>" in html and "</a>: 1000</li>" in html
+    for text, count in (("all 3000", 3000), (DiscrepancyKind.MERCHANT_DIFFERS.label, 1000)):
+        listed = admin_client.get(links[text])
+        assert listed.status_code == 200 and listed.context["cl"].result_count == count
+        assert {d.run_id for d in listed.context["cl"].result_list} == {run.pk}
+    changelist = admin_client.get(reverse("admin:wxpay_profitsharing_reconciliationrun_changelist"))
+    assert links["all 3000"] in {
+        unescape(h) for h in re.findall(r'href="([^"]*)"', changelist.content.decode())
+    }
 
 
 def test_celery_task_reconciles_and_reports(day):
@@ -250,22 +307,30 @@ def test_the_bill_date_is_the_beijing_date_whatever_time_zone_says(day, order):
     assert "23:59:59 (Beijing)" in yesterday.discrepancies.get().detail
 
 
-def test_compare_alone_one_discrepancy_per_problem():
-    local = {
-        "A": ProfitSharingReturn(out_return_no="A", amount=10, state=ReturnState.PROCESSING),
-        "B": ProfitSharingReturn(out_return_no="B", amount=10, state=ReturnState.SUCCEEDED),
-    }
-    rows = [
-        BillRow(BusinessType.RETURN, "SUCCESS", 12, "P", "A", RECEIVER),
-        BillRow(BusinessType.RETURN, "SUCCESS", 4, "P", "B", RECEIVER),
-        BillRow(BusinessType.RETURN, "SUCCESS", 6, "P", "B", RECEIVER),
+def test_judge_alone_one_discrepancy_per_problem():
+    mchid = "1900000100"
+    processing = ProfitSharingReturn(
+        out_return_no="A", amount=10, state=ReturnState.PROCESSING, sub_mchid=SUB_MCHID
+    )
+    done = ProfitSharingReturn(
+        out_return_no="B", amount=10, state=ReturnState.SUCCEEDED, sub_mchid=SUB_MCHID
+    )
+    a = Group(mchid, SUB_MCHID, "A", 12, ("SUCCESS",))
+    assert [f.kind for f in judge(a, processing, mchid, None)] == [
+        DiscrepancyKind.STATE_DIFFERS,
+        DiscrepancyKind.AMOUNT_DIFFERS,
     ]
-    found, matched = compare(rows, local, [])
-    assert matched == 1  # B: two rows that add up to its amount
-    assert [(f.out_return_no, f.kind) for f in found] == [
-        ("A", DiscrepancyKind.STATE_DIFFERS),
-        ("A", DiscrepancyKind.AMOUNT_DIFFERS),
-    ]
+    b = Group(mchid, SUB_MCHID, "B", 10, ("SUCCESS",))  # two rows adding up to its amount
+    assert judge(b, done, mchid, None) == [] and judge(b, done, mchid, SUB_MCHID) == []
+    assert [f.kind for f in judge(b, None, mchid, None)] == [DiscrepancyKind.MISSING_LOCALLY]
+    for foreign, asked in (
+        (Group("1900000999", SUB_MCHID, "B", 10, ("SUCCESS",)), None),  # another initiator
+        (Group("", SUB_MCHID, "B", 10, ("SUCCESS",)), None),  # no initiator at all
+        (Group(mchid, OTHER_SUB, "B", 10, ("SUCCESS",)), SUB_MCHID),  # not the one asked
+        (Group(mchid, OTHER_SUB, "B", 10, ("SUCCESS",)), None),  # not the return's
+    ):
+        (found,) = judge(foreign, done, mchid, asked)
+        assert found.kind == DiscrepancyKind.MERCHANT_DIFFERS, (foreign, asked)
 
 
 def test_day_bounds_with_and_without_use_tz():

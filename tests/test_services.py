@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.test import override_settings
 
-from django_wxpay_profitsharing import services, signals, task_backends
+from django_wxpay_profitsharing import desk, services, signals
 from django_wxpay_profitsharing.models import (
     ProfitSharingReturn,
     ProfitSharingReturnCall,
@@ -45,9 +45,13 @@ def posts(sim, number):
 
 def test_create_submits_after_commit_and_succeeds(configured, order, signal_log):
     with transaction.atomic():
-        row = make(order, submit=True)
-        task_backends.submit_after_commit(row.pk)
+        made = desk.create_return(
+            {"sub_mchid": SUB_MCHID, "out_order_no": order["out_order_no"],
+             "return_mchid": RECEIVER, "amount": 100, "description": "desk"},
+            by=None, door=desk.Door.CODE, send=True,
+        )  # fmt: skip
         assert configured.calls() == []  # nothing leaves before the row is committed
+    row = made.row
     row.refresh_from_db()
     assert row.state == ReturnState.SUCCEEDED
     assert row.result == "SUCCESS" and row.return_id and row.finish_time is not None

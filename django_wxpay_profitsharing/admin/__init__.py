@@ -7,7 +7,7 @@
 from .clawback_admin import ClawbackAdmin, ClawbackReturnInline
 from .common import STATE_COLOURS, confirmed_pks, format_yuan
 from .order_admin import ReceiverLineInline, SharingOrderAdmin
-from .reconciliation_admin import DiscrepancyAdmin, DiscrepancyInline, ReconciliationRunAdmin
+from .reconciliation_admin import DiscrepancyAdmin, ReconciliationRunAdmin
 from .return_admin import CallInline, ProfitSharingReturnAdmin
 
 __all__ = [
@@ -16,7 +16,6 @@ __all__ = [
     "ClawbackAdmin",
     "ClawbackReturnInline",
     "DiscrepancyAdmin",
-    "DiscrepancyInline",
     "ProfitSharingReturnAdmin",
     "ReceiverLineInline",
     "ReconciliationRunAdmin",

@@ -22,25 +22,20 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .. import clawbacks
+from .. import desk
+from ..access import Perm
 from ..error_reports import hide_secrets_in_error_reports
 from ..forms import ClawbackForm
-from ..ledger import BLOCKED_LABELS, LineLedger, order_ledger
-from ..models import ProfitSharingOrder, ReturnState
+from ..ledger import LineLedger, order_ledger
+from ..models import ProfitSharingOrder
 from ..numbering import generate_out_return_no
-from ..states import Action
-from ..task_backends import dispatch
 from ..wechatpay import errors, validation
-from .common import CANNOT_SYNC, format_yuan, report, sync_failure
+from .common import CANNOT_SYNC, format_yuan, object_pk, report
 
-CLAWBACK_ADD = "wxpay_profitsharing.add_profitsharingclawback"
-CLAWBACK_SUBMIT = "wxpay_profitsharing.submit_profitsharingclawback"
-CLAWBACK_VIEW = "wxpay_profitsharing.view_profitsharingclawback"
 CLAW_BACK_TEMPLATE = "django_wxpay_profitsharing/admin/claw_back.html"
 #: A clawback number from the admin: the return numbers' generator, with its own prefix.
 CLAWBACK_PREFIX = "C"
 NOT_TAKEN = _("not taken")
-MAX_PK = 2**63 - 1
 
 if TYPE_CHECKING:
     _OrderAdminBase = admin.ModelAdmin[ProfitSharingOrder]
@@ -52,9 +47,9 @@ def allocation_rows(ledger: list[LineLedger], parts: dict[str, int] | None) -> l
     """One row per receiver line: its part of ``parts``, or why none (``None``: no plan)."""
     rows = []
     for entry in ledger:
-        part = (parts or {}).get(entry.account, 0) if entry.line.type == "MERCHANT_ID" else 0
+        part = (parts or {}).get(entry.account, 0) if entry.is_merchant else 0
         if entry.blocked:
-            why: Any = BLOCKED_LABELS[entry.blocked]
+            why: Any = entry.blocked.label
         elif parts is not None and not part:
             why = NOT_TAKEN
         else:
@@ -76,16 +71,17 @@ class ClawBackViews(_OrderAdminBase):
     """The claw-back pages of the sharing orders' admin (``<pk>/claw-back/``)."""
 
     def has_clawback_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(CLAWBACK_ADD) and self.has_view_permission(request)
+        return request.user.has_perm(Perm.ADD_CLAWBACK) and self.has_view_permission(request)
 
     def claw_back_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """The form, then the allocation to confirm, then the clawback."""
         hide_secrets_in_error_reports(request)
         if not self.has_clawback_permission(request):
             raise PermissionDenied
-        if not object_id.isdigit() or int(object_id) > MAX_PK:
+        pk = object_pk(object_id)
+        if pk is None:
             raise Http404
-        order = get_object_or_404(ProfitSharingOrder, pk=int(object_id))
+        order = get_object_or_404(self.get_queryset(request), pk=pk)
         form = ClawbackForm(request.POST or None)
         stage = "form"
         extra: dict[str, Any] = {}
@@ -95,7 +91,7 @@ class ClawBackViews(_OrderAdminBase):
                 if created is not None:
                     return created
             else:
-                extra = self._allocation(order, form)
+                extra = self._allocation(request, order, form)
                 stage = "confirm" if extra else "form"
                 order.refresh_from_db()
         ledger = order_ledger(order, timezone.now())
@@ -114,28 +110,21 @@ class ClawBackViews(_OrderAdminBase):
         request.current_app = self.admin_site.name
         return TemplateResponse(request, CLAW_BACK_TEMPLATE, context)
 
-    def _allocation(self, order: ProfitSharingOrder, form: ClawbackForm) -> dict[str, Any]:
+    def _allocation(
+        self, request: HttpRequest, order: ProfitSharingOrder, form: ClawbackForm
+    ) -> dict[str, Any]:
         """Sync, then the plan to confirm; ``{}`` with the form's errors when there is none."""
         try:
-            order = clawbacks.sync_order(
-                out_order_no=order.out_order_no,
-                transaction_id=order.transaction_id,
-                sub_mchid=order.sub_mchid or None,
-                mchid=order.mchid,
-            )
-            fields = form.service_fields()
-            amount, parts, ledger = clawbacks.plan(
-                order, fields["amount"], fields["policy"], fields["accounts"], timezone.now()
-            )
-        except errors.WeChatPayError as exc:
-            form.add_error(None, CANNOT_SYNC % {"reason": sync_failure(exc)})
+            plan = desk.preview_clawback(order, form.service_fields(), by=request.user)
+        except desk.SyncFailed as exc:
+            form.add_error(None, CANNOT_SYNC % {"reason": exc.message})
             return {}
         except ValidationError as exc:
             add_service_errors(form, exc)
             return {}
         return {
-            "allocation": allocation_rows(ledger, parts),
-            "total": format_yuan(amount),
+            "allocation": allocation_rows(plan.ledger, plan.parts),
+            "total": format_yuan(plan.amount),
             "out_clawback_no": generate_out_return_no(CLAWBACK_PREFIX),
         }
 
@@ -149,9 +138,8 @@ class ClawBackViews(_OrderAdminBase):
         except errors.InvalidRequest:
             form.add_error(None, _("The confirmation page was altered; start again."))
             return None
-        submit = request.user.has_perm(CLAWBACK_SUBMIT)
         try:
-            clawback, created = clawbacks.create_or_get_clawback(
+            made = desk.claw_back(
                 {
                     **form.service_fields(),
                     "out_clawback_no": number,
@@ -160,15 +148,16 @@ class ClawBackViews(_OrderAdminBase):
                     "sub_mchid": order.sub_mchid or None,
                     "mchid": order.mchid,
                 },
-                created_by=request.user,
-                submit=submit,
+                by=request.user,
+                door=desk.Door.ADMIN,
             )
-        except errors.WeChatPayError as exc:
-            form.add_error(None, CANNOT_SYNC % {"reason": sync_failure(exc)})
+        except desk.SyncFailed as exc:
+            form.add_error(None, CANNOT_SYNC % {"reason": exc.message})
             return None
         except ValidationError as exc:  # ClawbackConflict included
             add_service_errors(form, exc)
             return None
+        clawback, created = made.clawback, made.created
         returns = list(clawback.returns.order_by("pk"))
         self.message_user(
             request,
@@ -181,22 +170,21 @@ class ClawBackViews(_OrderAdminBase):
                "total": format_yuan(clawback.amount)},
             messages.SUCCESS if created else messages.INFO,
         )  # fmt: skip
-        drafts = sum(1 for row in returns if row.state == ReturnState.DRAFT)
-        if drafts:
+        if made.batch.drafts:
             self.message_user(
                 request,
                 ngettext(
                     "%(count)d return was made as a draft: submit the clawback to send it.",
                     "%(count)d returns were made as drafts: submit the clawback to send them.",
-                    drafts,
+                    len(made.batch.drafts),
                 )
-                % {"count": drafts},
+                % {"count": len(made.batch.drafts)},
                 messages.WARNING,
             )
-        pending = [row.pk for row in returns if row.state == ReturnState.PENDING]
-        if created and pending:
-            report(self, request, dispatch(pending, Action.SUBMIT), 0)
-        if request.user.has_perm(CLAWBACK_VIEW):
+            made.batch.drafts = []  # said above, in the clawback's own words
+        if created:
+            report(self, request, made.batch)
+        if request.user.has_perm(Perm.VIEW_CLAWBACK):
             url = reverse(
                 f"{self.admin_site.name}:wxpay_profitsharing_profitsharingclawback_change",
                 args=[clawback.pk],

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet, Sum
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -20,15 +19,15 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .. import clawbacks
+from .. import desk
+from ..access import Perm
 from ..error_reports import SecretSafeErrorReportsAdminMixin
-from ..models import ProfitSharingClawback, ProfitSharingReturn, ReturnState
-from ..states import Action
-from ..task_backends import dispatch
+from ..models import ProfitSharingClawback, ProfitSharingReturn
 from .common import (
     CLAWBACK_COLOURS,
     CONFIRMATION_TEMPLATE,
     PREVIEW_ROWS,
+    MerchantScopedAdminMixin,
     coloured,
     format_yuan,
     report,
@@ -74,11 +73,11 @@ class ClawbackReturnInline(_ReturnInlineBase):
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # The returns are the clawback's parts: whoever may see it sees them.
-        return request.user.has_perm("wxpay_profitsharing.view_profitsharingclawback")
+        return request.user.has_perm(Perm.VIEW_CLAWBACK)
 
 
 @admin.register(ProfitSharingClawback)
-class ClawbackAdmin(SecretSafeErrorReportsAdminMixin, _ClawbackAdminBase):
+class ClawbackAdmin(MerchantScopedAdminMixin, SecretSafeErrorReportsAdminMixin, _ClawbackAdminBase):
     list_display = ("out_clawback_no", "coloured_state", "amount_display", "order",
                     "policy", "created_by", "created")  # fmt: skip
     list_filter = ("state", "policy", "created")
@@ -88,7 +87,7 @@ class ClawbackAdmin(SecretSafeErrorReportsAdminMixin, _ClawbackAdminBase):
               "policy", "accounts", "description", "created_by", "created", "updated")  # fmt: skip
     readonly_fields = fields
     inlines = [ClawbackReturnInline]
-    actions = ["submit_clawbacks"]
+    actions = ["submit_clawbacks", "cancel_clawbacks"]
 
     @admin.display(description=_("state"), ordering="state")
     def coloured_state(self, obj: ProfitSharingClawback) -> SafeString:
@@ -109,36 +108,52 @@ class ClawbackAdmin(SecretSafeErrorReportsAdminMixin, _ClawbackAdminBase):
         return False
 
     def has_submit_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("wxpay_profitsharing.submit_profitsharingclawback")
+        return request.user.has_perm(Perm.SUBMIT_CLAWBACK)
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(Perm.CANCEL_CLAWBACK)
+
+    @admin.action(permissions=["cancel"], description=_("Cancel (nothing sent yet)"))
+    def cancel_clawbacks(
+        self, request: HttpRequest, queryset: QuerySet[ProfitSharingClawback]
+    ) -> None:
+        """Cancel each selected clawback as a whole, while none of its returns was sent."""
+        result = desk.cancel_clawbacks(queryset, by=request.user, door=desk.Door.ADMIN)
+        if result.done:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d clawback was cancelled; its drafts are deleted.",
+                    "%(count)d clawbacks were cancelled; their drafts are deleted.",
+                    len(result.done),
+                )
+                % {"count": len(result.done)},
+                messages.SUCCESS,
+            )
+        if result.refused:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d clawback was not cancelled: %(why)s.",
+                    "%(count)d clawbacks were not cancelled: %(why)s.",
+                    len(result.refused),
+                )
+                % {"count": len(result.refused),
+                   "why": "; ".join(f"{r.number} ({r.message})" for r in result.refused)},
+                messages.ERROR,
+            )  # fmt: skip
 
     @admin.action(permissions=["submit"], description=_("Submit to WeChat Pay"))
     def submit_clawbacks(
         self, request: HttpRequest, queryset: QuerySet[ProfitSharingClawback]
     ) -> TemplateResponse | None:
         """Send the selected clawbacks' drafts (and pending returns), once confirmed."""
-        pending = ProfitSharingReturn.objects.filter(
-            clawback__in=queryset, state__in=[ReturnState.DRAFT, ReturnState.PENDING]
-        ).order_by("pk")
         if request.POST.get("post"):
-            pks, refused = [], 0
-            for clawback in queryset.order_by("pk"):
-                try:
-                    pks += clawbacks.submit_clawback(clawback, by=request.user)
-                except PermissionDenied:
-                    refused += 1
-            if refused:
-                self.message_user(
-                    request,
-                    ngettext(
-                        "%(count)d clawback was left with drafts: you may not submit it.",
-                        "%(count)d clawbacks were left with drafts: you may not submit them.",
-                        refused,
-                    )
-                    % {"count": refused},
-                    messages.WARNING,
-                )
-            report(self, request, dispatch(pks, Action.SUBMIT), 0)
+            batch = desk.submit_clawbacks(queryset, by=request.user, door=desk.Door.ADMIN)
+            report(self, request, batch)
             return None
+        pending = ProfitSharingReturn.objects.filter(clawback__in=queryset).submittable()
+        pending = pending.order_by("pk")
         count = pending.count()
         context = {
             **self.admin_site.each_context(request),

@@ -6,20 +6,21 @@ the same thing the same way (one table of colours, one report per outcome).
 
 from __future__ import annotations
 
-from collections import Counter
 from decimal import Decimal
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from ..models import ClawbackState, ProfitSharingReturn, ReturnState
-from ..task_backends import DispatchResult
-from ..wechatpay import errors
+from .. import desk
+from ..conf import TaskBackend
+from ..desk import Batch, RowOutcome
+from ..models import MAX_PK, ClawbackState, ProfitSharingReturn, ReturnState
 
 STATE_COLOURS: dict[str, str] = {
     ReturnState.DRAFT: "#777777",
@@ -33,12 +34,31 @@ CLAWBACK_COLOURS: dict[str, str] = {
     ClawbackState.OPEN: "#31708f",
     ClawbackState.COMPLETED: "#3c763d",
     ClawbackState.INCOMPLETE: "#a94442",
+    ClawbackState.CANCELLED: "#777777",
 }
 WAITING_FOR_TOPUP = _("waiting for the receiver to top up")
 CANNOT_SYNC = _("WeChat Pay could not be asked about this sharing order: %(reason)s")
 #: How many returns a confirmation page lists by number (the count and total cover all).
 PREVIEW_ROWS = 200
 CONFIRMATION_TEMPLATE = "django_wxpay_profitsharing/admin/submit_confirmation.html"
+
+
+class MerchantScopedAdminMixin:
+    """Lists and looks up only the rows of the merchants the user may see (``MERCHANT_SCOPE``).
+
+    Every changelist, change page, action and custom view of these admins goes through
+    ``get_queryset``, so one override keeps an operator inside their merchants.
+    """
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return desk.visible(request.user, super().get_queryset(request))  # type: ignore[misc]
+
+
+def object_pk(object_id: str) -> int | None:
+    """The row id in an admin URL, or None when it cannot name a row (the page is a 404)."""
+    if not (object_id.isascii() and object_id.isdigit()) or int(object_id) > MAX_PK:
+        return None
+    return int(object_id)
 
 
 def confirmed_pks(text: str | None) -> list[int]:
@@ -62,87 +82,77 @@ def coloured(colour: str, text: Any) -> SafeString:
 def return_state(obj: ProfitSharingReturn) -> SafeString:
     """A return's state, coloured; a processing one waiting for a top-up says so."""
     text: Any = obj.get_state_display()
-    if obj.state == ReturnState.PROCESSING and obj.awaiting_topup:
+    if obj.is_awaiting_topup:
         text = format_html("{} — {}", text, WAITING_FOR_TOPUP)
     return coloured(STATE_COLOURS.get(obj.state, "inherit"), text)
 
 
-def report(
-    model_admin: admin.ModelAdmin[Any], request: HttpRequest, result: DispatchResult, skipped: int
-) -> None:
-    """One translated, counted message per outcome of a batch of attempts."""
-    if result.queued:
-        where = _("Celery") if result.backend == "celery" else _("the worker pool")
+def _outcome_texts(count: int) -> dict[RowOutcome, tuple[str, int]]:
+    """One counted, translated sentence per outcome, with its message level."""
+    return {
+        RowOutcome.SUCCEEDED: (
+            ngettext("%(count)d return succeeded.", "%(count)d returns succeeded.", count),
+            messages.SUCCESS),
+        RowOutcome.PROCESSING: (
+            ngettext("%(count)d return was submitted; WeChat Pay is processing it.",
+                     "%(count)d returns were submitted; WeChat Pay is processing them.", count),
+            messages.SUCCESS),
+        RowOutcome.WAITING: (
+            ngettext("%(count)d return is waiting for its receiver to top up; it is "
+                     "sent again on the poll schedule, or with Retry now.",
+                     "%(count)d returns are waiting for their receivers to top up; they "
+                     "are sent again on the poll schedule, or with Retry now.", count),
+            messages.WARNING),
+        RowOutcome.FAILED: (
+            ngettext("%(count)d return failed: %(reasons)s.",
+                     "%(count)d returns failed: %(reasons)s.", count),
+            messages.ERROR),
+        RowOutcome.REJECTED: (
+            ngettext("%(count)d return was rejected by WeChat Pay: %(reasons)s.",
+                     "%(count)d returns were rejected by WeChat Pay: %(reasons)s.", count),
+            messages.ERROR),
+        RowOutcome.RETRY: (
+            ngettext("%(count)d return got no definite answer and will be retried.",
+                     "%(count)d returns got no definite answer and will be retried.", count),
+            messages.WARNING),
+        RowOutcome.SKIPPED: (
+            ngettext("%(count)d return was skipped (not in a state for this action).",
+                     "%(count)d returns were skipped (not in a state for this action).", count),
+            messages.INFO),
+        RowOutcome.DRAFT: (
+            ngettext("%(count)d return was left a draft: you may not submit it "
+                     "(with two people for money movement, not one you created).",
+                     "%(count)d returns were left drafts: you may not submit them "
+                     "(with two people for money movement, not ones you created).", count),
+            messages.WARNING),
+        RowOutcome.REFUSED: (
+            ngettext("%(count)d return was refused: %(reasons)s.",
+                     "%(count)d returns were refused: %(reasons)s.", count),
+            messages.ERROR),
+    }  # fmt: skip
+
+
+def report(model_admin: admin.ModelAdmin[Any], request: HttpRequest, batch: Batch) -> None:
+    """One translated, counted message per outcome of what the desk did."""
+    if batch.queued:
+        where = _("Celery") if batch.backend == TaskBackend.CELERY else _("the worker pool")
         model_admin.message_user(
             request,
             ngettext(
                 "%(count)d return was queued in the background (%(where)s).",
                 "%(count)d returns were queued in the background (%(where)s).",
-                result.queued,
+                batch.queued,
             )
-            % {"count": result.queued, "where": where},
+            % {"count": batch.queued, "where": where},
             messages.INFO,
         )
-    outcomes: Counter[str] = Counter()
-    reasons: dict[str, Counter[str]] = {"failed": Counter(), "rejected": Counter()}
-    for row, ran in result.ran:
-        if not ran:
-            outcomes["skipped"] += 1
-        elif row.state == ReturnState.PENDING:
-            outcomes["retry"] += 1
-        elif row.state == ReturnState.PROCESSING and row.awaiting_topup:
-            outcomes["waiting"] += 1
-        else:
-            outcomes[row.state] += 1
-            if row.state == ReturnState.FAILED:
-                reasons["failed"][row.fail_reason or "-"] += 1
-            if row.state == ReturnState.REJECTED:
-                reasons["rejected"][row.last_error_code or "-"] += 1
-    outcomes["skipped"] += skipped
-    texts = {
-        "succeeded": (
-            ngettext("%(count)d return succeeded.", "%(count)d returns succeeded.",
-                     outcomes["succeeded"]), messages.SUCCESS),
-        "processing": (
-            ngettext("%(count)d return was submitted; WeChat Pay is processing it.",
-                     "%(count)d returns were submitted; WeChat Pay is processing them.",
-                     outcomes["processing"]), messages.SUCCESS),
-        "waiting": (
-            ngettext("%(count)d return is waiting for its receiver to top up; it is "
-                     "sent again on the poll schedule, or with Retry now.",
-                     "%(count)d returns are waiting for their receivers to top up; they "
-                     "are sent again on the poll schedule, or with Retry now.",
-                     outcomes["waiting"]), messages.WARNING),
-        "failed": (
-            ngettext("%(count)d return failed: %(reasons)s.",
-                     "%(count)d returns failed: %(reasons)s.", outcomes["failed"]),
-            messages.ERROR),
-        "rejected": (
-            ngettext("%(count)d return was rejected by WeChat Pay: %(reasons)s.",
-                     "%(count)d returns were rejected by WeChat Pay: %(reasons)s.",
-                     outcomes["rejected"]), messages.ERROR),
-        "retry": (
-            ngettext("%(count)d return got no definite answer and will be retried.",
-                     "%(count)d returns got no definite answer and will be retried.",
-                     outcomes["retry"]), messages.WARNING),
-        "skipped": (
-            ngettext("%(count)d return was skipped (not in a state for this action).",
-                     "%(count)d returns were skipped (not in a state for this action).",
-                     outcomes["skipped"]), messages.INFO),
-    }  # fmt: skip
-    for key, (text, level) in texts.items():
-        if outcomes[key]:
-            detail = ", ".join(f"{k} ×{v}" for k, v in reasons.get(key, Counter()).items())
-            model_admin.message_user(request, text % {"count": outcomes[key], "reasons": detail},
-                              level)  # fmt: skip
-
-
-def sync_failure(exc: errors.WeChatPayError) -> str:
-    """Why a sync failed, in words an operator can act on (never a secret)."""
-    if isinstance(exc, errors.APIError):
-        if exc.meaning is errors.Meaning.NOT_FOUND:
-            return str(_("WeChat Pay knows no such sharing order"))
-        return f"{exc.code or exc.status} {exc.message}".strip()
-    if isinstance(exc, errors.InvalidRequest):
-        return f"{exc.field}: {exc.message}"
-    return str(_("no answer from WeChat Pay; try again later"))
+    refused = "; ".join(f"{r.number} ({r.message})" for r in batch.refused)
+    for outcome, count in batch.counts().items():
+        text, level = _outcome_texts(count)[outcome]
+        reasons = batch.reasons(outcome)
+        detail = (
+            refused
+            if outcome is RowOutcome.REFUSED
+            else ", ".join(f"{reason} ×{times}" for reason, times in reasons.items())
+        )
+        model_admin.message_user(request, text % {"count": count, "reasons": detail}, level)

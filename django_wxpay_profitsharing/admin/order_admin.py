@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -22,16 +22,15 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .. import clawbacks
+from .. import desk
+from ..access import Perm
 from ..error_reports import SecretSafeErrorReportsAdminMixin, hide_secrets_in_error_reports
 from ..forms import SyncOrderForm
-from ..ledger import BLOCKED_LABELS, LineLedger, order_ledger
+from ..ledger import LineLedger, order_ledger
 from ..models import ProfitSharingOrder, ProfitSharingOrderReceiver
-from ..wechatpay import errors
 from .claw_back import ClawBackViews
-from .common import CANNOT_SYNC, format_yuan, sync_failure
+from .common import CANNOT_SYNC, MerchantScopedAdminMixin, format_yuan
 
-ORDER_ADD = "wxpay_profitsharing.add_profitsharingorder"
 SYNC_TEMPLATE = "django_wxpay_profitsharing/admin/sync_order.html"
 
 if TYPE_CHECKING:
@@ -80,7 +79,7 @@ class ReceiverLineInline(_LineInlineBase):
     @admin.display(description=_("why blocked"))
     def blocked(self, line: ProfitSharingOrderReceiver) -> str:
         entry = self._entry(line)
-        return str(BLOCKED_LABELS[entry.blocked]) if entry.blocked else ""
+        return str(entry.blocked.label) if entry.blocked else ""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -90,11 +89,11 @@ class ReceiverLineInline(_LineInlineBase):
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # The lines belong to the order: whoever may see the order sees them.
-        return request.user.has_perm("wxpay_profitsharing.view_profitsharingorder")
+        return request.user.has_perm(Perm.VIEW_ORDER)
 
 
 @admin.register(ProfitSharingOrder)
-class SharingOrderAdmin(SecretSafeErrorReportsAdminMixin, ClawBackViews):
+class SharingOrderAdmin(MerchantScopedAdminMixin, SecretSafeErrorReportsAdminMixin, ClawBackViews):
     list_display = ("out_order_no", "state", "sub_mchid", "transaction_id", "order_id",
                     "synced_at")  # fmt: skip
     list_filter = ("state", "sub_mchid", "synced_at")
@@ -109,7 +108,7 @@ class SharingOrderAdmin(SecretSafeErrorReportsAdminMixin, ClawBackViews):
     # The mirror is WeChat's: brought in by a sync (here, the API, a clawback), never
     # typed or edited. "Add" is the sync form.
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(ORDER_ADD)
+        return request.user.has_perm(Perm.ADD_ORDER)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -118,7 +117,7 @@ class SharingOrderAdmin(SecretSafeErrorReportsAdminMixin, ClawBackViews):
         return False
 
     def has_sync_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(ORDER_ADD)
+        return request.user.has_perm(Perm.ADD_ORDER)
 
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
@@ -127,12 +126,16 @@ class SharingOrderAdmin(SecretSafeErrorReportsAdminMixin, ClawBackViews):
         hide_secrets_in_error_reports(request)
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = SyncOrderForm(request.POST or None)
+        form = SyncOrderForm(request.POST or None, user=request.user)
         if request.method == "POST" and form.is_valid():
             try:
-                order = clawbacks.sync_order(**form.cleaned_data)
-            except errors.WeChatPayError as exc:
-                form.add_error(None, CANNOT_SYNC % {"reason": sync_failure(exc)})
+                order = desk.sync_order(**form.cleaned_data, by=request.user)
+            except desk.SyncFailed as exc:
+                form.add_error(None, CANNOT_SYNC % {"reason": exc.message})
+            except ValidationError as exc:  # a merchant outside the user's scope
+                for field, problems in exc.message_dict.items():
+                    for problem in problems:
+                        form.add_error(field if field in form.fields else None, problem)
             else:
                 self.message_user(
                     request,
@@ -183,14 +186,15 @@ class SharingOrderAdmin(SecretSafeErrorReportsAdminMixin, ClawBackViews):
         synced, failed = 0, []
         for order in queryset.order_by("pk"):
             try:
-                clawbacks.sync_order(
+                desk.sync_order(
                     out_order_no=order.out_order_no,
                     transaction_id=order.transaction_id,
-                    sub_mchid=order.sub_mchid or None,
+                    sub_mchid=order.sub_mchid,
                     mchid=order.mchid,
+                    by=request.user,
                 )
-            except errors.WeChatPayError as exc:
-                failed.append(f"{order.out_order_no} ({sync_failure(exc)})")
+            except desk.SyncFailed as exc:
+                failed.append(f"{order.out_order_no} ({exc.message})")
             else:
                 synced += 1
         if synced:

@@ -2,6 +2,11 @@
 
 Why read-only: a run is what the bill said on the day it was read; it is replaced by
 reconciling the date again (``wxpay_reconcile``), never edited by hand.
+
+Why a run's page lists no discrepancy: a platform's bill can hold 150,000 of them, and
+a page listing them inline never loads. It shows their count by kind (one query on
+the run-and-kind index), each a link to the discrepancies' own list filtered to the
+run (and the kind), which pages through them.
 """
 
 from __future__ import annotations
@@ -9,20 +14,29 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
 
 from ..error_reports import SecretSafeErrorReportsAdminMixin
-from ..models import Discrepancy, ReconciliationRun
+from ..models import Discrepancy, DiscrepancyKind, ReconciliationRun
+from .common import MerchantScopedAdminMixin
 
 # django-stubs makes the admin classes generic; Django's own cannot be subscripted at run time.
 if TYPE_CHECKING:
-    _InlineBase = admin.TabularInline[Discrepancy, ReconciliationRun]
     _RunAdminBase = admin.ModelAdmin[ReconciliationRun]
     _DiscrepancyAdminBase = admin.ModelAdmin[Discrepancy]
 else:
-    _InlineBase = admin.TabularInline
     _RunAdminBase = _DiscrepancyAdminBase = admin.ModelAdmin
+
+#: The discrepancies changelist's parameter naming one run.
+RUN_PARAMETER = "run__id__exact"
+NONE_FOUND = _("none")
+ALL_OF_THEM = _("all %(count)d")
 
 DISCREPANCY_FIELDS = ("out_return_no", "kind", "local_amount", "wechat_amount", "detail")
 RUN_FIELDS = (
@@ -52,41 +66,76 @@ class ReadOnly:
         return False
 
 
-class DiscrepancyInline(ReadOnly, _InlineBase):
-    model = Discrepancy
-    fields = DISCREPANCY_FIELDS
-    readonly_fields = DISCREPANCY_FIELDS
-    extra = 0
+def discrepancies_url(admin_site: admin.AdminSite, run: ReconciliationRun, kind: str = "") -> str:
+    """The discrepancies' list, filtered to ``run`` (and to ``kind`` when given)."""
+    query = {RUN_PARAMETER: str(run.pk)}
+    if kind:
+        query["kind__exact"] = kind
+    changelist = reverse(f"{admin_site.name}:wxpay_profitsharing_discrepancy_changelist")
+    return f"{changelist}?{urlencode(query)}"
 
 
 @admin.register(ReconciliationRun)
-class ReconciliationRunAdmin(ReadOnly, SecretSafeErrorReportsAdminMixin, _RunAdminBase):
+class ReconciliationRunAdmin(
+    MerchantScopedAdminMixin, ReadOnly, SecretSafeErrorReportsAdminMixin, _RunAdminBase
+):
     list_display = (
         "bill_date",
         "mchid",
         "sub_mchid",
         "rows",
         "matched",
-        "discrepancy_count",
+        "discrepancies_listed",
         "finished",
     )
     list_filter = ("discrepancies__kind", "bill_date", "mchid")
     search_fields = ("mchid", "sub_mchid", "discrepancies__out_return_no")
     date_hierarchy = "bill_date"
-    fields = RUN_FIELDS
-    readonly_fields = RUN_FIELDS
-    inlines = [DiscrepancyInline]
+    fields = (*RUN_FIELDS, "discrepancies_by_kind")
+    readonly_fields = (*RUN_FIELDS, "discrepancies_by_kind")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ReconciliationRun]:
         # The kind filter joins discrepancies: one line per run all the same.
         return super().get_queryset(request).distinct()
 
+    @admin.display(description=_("discrepancies"), ordering="discrepancy_count")
+    def discrepancies_listed(self, run: ReconciliationRun) -> SafeString | int:
+        """The count, a link to the run's discrepancies when there are any."""
+        if not run.discrepancy_count:
+            return 0
+        url = discrepancies_url(self.admin_site, run)
+        return format_html('<a href="{}">{}</a>', url, run.discrepancy_count)
+
+    @admin.display(description=_("discrepancies by kind"))
+    def discrepancies_by_kind(self, run: ReconciliationRun) -> SafeString | str:
+        """Each kind found, with its count, a link to those discrepancies of the run."""
+        counts = dict(
+            run.discrepancies.order_by()
+            .values_list("kind")
+            .annotate(found=Count("id"))
+            .values_list("kind", "found")
+        )
+        if not counts:
+            return str(NONE_FOUND)
+        kinds = [
+            (discrepancies_url(self.admin_site, run, kind), label, counts[kind])
+            for kind, label in DiscrepancyKind.choices
+            if kind in counts
+        ]
+        items = format_html_join("", '<li><a href="{}">{}</a>: {}</li>', kinds)
+        every = ALL_OF_THEM % {"count": sum(counts.values())}
+        url = discrepancies_url(self.admin_site, run)
+        return format_html('<ul>{}</ul><a href="{}">{}</a>', items, url, every)
+
 
 @admin.register(Discrepancy)
-class DiscrepancyAdmin(ReadOnly, SecretSafeErrorReportsAdminMixin, _DiscrepancyAdminBase):
+class DiscrepancyAdmin(
+    MerchantScopedAdminMixin, ReadOnly, SecretSafeErrorReportsAdminMixin, _DiscrepancyAdminBase
+):
     list_display = ("out_return_no", "kind", "local_amount", "wechat_amount", "run")
     list_filter = ("kind", "run__bill_date")
     search_fields = ("out_return_no",)
     list_select_related = ("run",)
+    show_full_result_count = False  # a run may hold 150,000: one count is enough
     fields = ("run", *DISCREPANCY_FIELDS)
     readonly_fields = ("run", *DISCREPANCY_FIELDS)

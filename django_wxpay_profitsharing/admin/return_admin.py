@@ -2,8 +2,9 @@
 
 The actions follow ``django.contrib.admin.actions.delete_selected``: a permission per
 action, a confirmation page for the one that moves money, and one translated message
-per outcome. Large selections are handed to the background (``dispatch.py``) so the
-request never waits for hundreds of round trips to WeChat Pay.
+per outcome. Every action asks the desk (``desk/``), which decides who may send what
+and whether a large selection goes to the background, so the request never waits for
+hundreds of round trips to WeChat Pay.
 """
 
 from __future__ import annotations
@@ -14,59 +15,42 @@ from typing import TYPE_CHECKING, Any
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.models import LogEntry
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet, Sum
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .. import clawbacks, services
+from .. import desk
+from ..access import Perm, may_submit
 from ..dbtime import converts_time_zones
 from ..error_reports import SecretSafeErrorReportsAdminMixin
 from ..forms import ProfitSharingReturnForm
 from ..models import (
+    ANSWER_FIELDS,
     IDENTITY_FIELDS,
+    PROGRESS_FIELDS,
     REQUEST_ID_FIELDS,
     ProfitSharingReturn,
     ProfitSharingReturnCall,
-    ReturnState,
+    questions,
 )
-from ..states import FINAL_STATES, Action
-from ..task_backends import DispatchResult, dispatch
 from .common import (
     CONFIRMATION_TEMPLATE,
     PREVIEW_ROWS,
     WAITING_FOR_TOPUP,
+    MerchantScopedAdminMixin,
     confirmed_pks,
     format_yuan,
     report,
     return_state,
 )
 
+#: What the change page shows beside the request: never edited there.
 WECHAT_FIELDS = (
-    "state",
-    "awaiting_topup",
-    "return_id",
-    "result",
-    "fail_reason",
-    "create_time",
-    "finish_time",
-    "attempts",
-    "submitted_at",
-    "submitted_by",
-    "next_attempt_at",
-    "needs_query",
-    "last_error_code",
-    "last_error_message",
-    "created",
-    "updated",
-    "created_by",
-    "wechat_order_id",
-    "clawback",
-    "replaces",
-    "response_json",
-)
+    *PROGRESS_FIELDS, *ANSWER_FIELDS, "submitted_at", "submitted_by", "needs_query", "created",
+    "updated", "created_by", "clawback", "replaces", "response_json",
+)  # fmt: skip
 
 
 #: The change-form requests whose save was refused because the return was sent meanwhile:
@@ -97,7 +81,7 @@ class AwaitingTopupFilter(admin.SimpleListFilter):
         self, request: HttpRequest, queryset: QuerySet[ProfitSharingReturn]
     ) -> QuerySet[ProfitSharingReturn]:
         if self.value() == "yes":
-            return queryset.filter(state=ReturnState.PROCESSING, awaiting_topup=True)
+            return questions(queryset).awaiting_topup()
         return queryset
 
 
@@ -123,11 +107,13 @@ class CallInline(_CallInlineBase):
         self, request: HttpRequest, obj: ProfitSharingReturn | None = None
     ) -> bool:
         # The audit trail belongs to the return: whoever may see the return sees it.
-        return request.user.has_perm("wxpay_profitsharing.view_profitsharingreturn")
+        return request.user.has_perm(Perm.VIEW_RETURN)
 
 
 @admin.register(ProfitSharingReturn)
-class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBase):
+class ProfitSharingReturnAdmin(
+    MerchantScopedAdminMixin, SecretSafeErrorReportsAdminMixin, _ReturnAdminBase
+):
     form = ProfitSharingReturnForm
     # Fits 1400 px without scrolling sideways: the WeChat ids are on the change page.
     list_display = ("out_return_no", "coloured_state", "amount_display", "out_order_no",
@@ -165,7 +151,25 @@ class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBas
     @staticmethod
     def _editable(obj: ProfitSharingReturn | None) -> bool:
         """Only a draft's request may change: an approved or sent one is frozen."""
-        return obj is None or (obj.is_draft and not obj.is_frozen)
+        return obj is None or obj.is_editable
+
+    def get_form(
+        self,
+        request: HttpRequest,
+        obj: ProfitSharingReturn | None = None,
+        change: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """The form, its merchant choices narrowed to the user's merchant scope."""
+        form = super().get_form(request, obj, change, **kwargs)
+        user = request.user
+
+        class ScopedForm(form):  # type: ignore[valid-type,misc]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                self.limit_merchants(user)
+
+        return ScopedForm
 
     def get_fields(
         self, request: HttpRequest, obj: ProfitSharingReturn | None = None
@@ -196,7 +200,7 @@ class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBas
         self, request: HttpRequest, queryset: QuerySet[ProfitSharingReturn]
     ) -> None:
         """Bulk delete removes drafts only: nothing approved or sent is ever deleted."""
-        queryset.filter(state=ReturnState.DRAFT, submitted_at__isnull=True).delete()
+        questions(queryset).editable().delete()
 
     def save_model(
         self, request: HttpRequest, obj: ProfitSharingReturn, form: Any, change: bool
@@ -205,19 +209,16 @@ class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBas
             # Only while still a draft, and only the request fields: it may have been
             # submitted since this page loaded (see services.update_draft).
             fields = {name: getattr(obj, name) for name in IDENTITY_FIELDS}
-            if not services.update_draft(obj, **fields):
+            if not desk.edit_draft(obj, fields, by=request.user):
                 _SAVES_REFUSED.add(request)
             return
         data = form.cleaned_data
-        row, _created = services.create_or_get_return(
-            {
-                **{name: data.get(name) or None for name in REQUEST_ID_FIELDS},
-                "amount": data["amount"],
-                "description": data["description"],
-            },
-            created_by=request.user,
+        row = desk.create_return(
+            desk.request_fields(data),
+            by=request.user,
+            door=desk.Door.ADMIN,
             mchid=data.get("mchid") or None,
-        )
+        ).row
         for field in row._meta.concrete_fields:
             setattr(obj, field.attname, getattr(row, field.attname))
         obj._state.adding = False
@@ -248,26 +249,22 @@ class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBas
 
     # ----------------------------------------------------------- actions
     def has_submit_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("wxpay_profitsharing.submit_profitsharingreturn")
+        return request.user.has_perm(Perm.SUBMIT_RETURN)
 
     def has_refresh_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("wxpay_profitsharing.refresh_profitsharingreturn")
+        return request.user.has_perm(Perm.REFRESH_RETURN)
 
     @admin.action(permissions=["submit"], description=_("Submit to WeChat Pay"))
     def submit_to_wechat_pay(
         self, request: HttpRequest, queryset: QuerySet[ProfitSharingReturn]
     ) -> TemplateResponse | None:
-        pending = queryset.filter(state__in=[ReturnState.DRAFT, ReturnState.PENDING])
         across = request.POST.get("select_across") == "1"  # "select all N" on the changelist
         if request.POST.get("post"):
             if across:  # exactly the returns that were on the confirmation page
-                pending = pending.filter(pk__in=confirmed_pks(request.POST.get("confirmed")))
-            pks, refused = self._approve(
-                request, list(pending.order_by("pk").values_list("pk", flat=True))
-            )
-            skipped = queryset.count() - len(pks) - refused
-            self._report(request, dispatch(pks, Action.SUBMIT), skipped)
+                queryset = queryset.filter(pk__in=confirmed_pks(request.POST.get("confirmed")))
+            report(self, request, desk.submit(queryset, by=request.user, door=desk.Door.ADMIN))
             return None
+        pending = questions(queryset).submittable()
         pks = list(pending.order_by("pk").values_list("pk", flat=True))
         total = pending.aggregate(total=Sum("amount"))["total"] or 0
         context = {
@@ -295,19 +292,12 @@ class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBas
     def refresh_from_wechat_pay(
         self, request: HttpRequest, queryset: QuerySet[ProfitSharingReturn]
     ) -> None:
-        candidates = queryset.filter(state__in=[ReturnState.PENDING, ReturnState.PROCESSING])
-        skipped = queryset.count() - candidates.count()
-        self._report(request, dispatch(list(candidates.values_list("pk", flat=True)),
-                                       Action.REFRESH), skipped)  # fmt: skip
+        report(self, request, desk.refresh(queryset, by=request.user, door=desk.Door.ADMIN))
 
     @admin.action(permissions=["submit"], description=_("Retry now (waiting for a top-up)"))
     def retry_now(self, request: HttpRequest, queryset: QuerySet[ProfitSharingReturn]) -> None:
         """Re-send, identically and now, the selected returns waiting for a top-up."""
-        waiting = queryset.filter(state=ReturnState.PROCESSING, awaiting_topup=True)
-        rows = list(waiting.order_by("pk"))
-        skipped = queryset.count() - len(rows)
-        ran = [(clawbacks.retry_now(row), True) for row in rows]
-        self._report(request, DispatchResult(backend="inline", ran=ran), skipped)
+        report(self, request, desk.retry_now(queryset, by=request.user, door=desk.Door.ADMIN))
 
     @admin.action(permissions=["add"], description=_("Claw back again (a new return)"))
     def claw_back_again(
@@ -318,23 +308,20 @@ class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBas
         A replacement goes to WeChat Pay at once when the user may submit it, and is a
         draft otherwise; one the ledger no longer allows is named and not made.
         """
-        failed = queryset.filter(state__in=FINAL_STATES, replaced_by__isnull=True).exclude(
-            state=ReturnState.SUCCEEDED
-        )
-        skipped = queryset.count() - failed.count()
+        failed = questions(queryset).replaceable()
         if request.POST.get("post"):
-            self._claw_back_again_confirmed(request, failed, skipped)
+            batch = desk.claw_back_again(queryset, by=request.user, door=desk.Door.ADMIN)
+            report(self, request, batch)
             return None
-        rows = list(failed.order_by("pk")[:PREVIEW_ROWS])
+        skipped = queryset.count() - failed.count()
         count = failed.count()
         total = failed.aggregate(total=Sum("amount"))["total"] or 0
-        as_drafts = not services.may_submit(request.user)
         context = {
             **self.admin_site.each_context(request),
             "title": _("Claw back again"),
             "opts": self.model._meta,
             "selected": failed,  # only what will be replaced goes on to the confirmed step
-            "pending": rows,
+            "pending": list(failed.order_by("pk")[:PREVIEW_ROWS]),
             "not_shown": max(0, count - PREVIEW_ROWS),
             "count": count,
             "skipped": skipped,
@@ -345,7 +332,9 @@ class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBas
                 "Each return below is replaced by a new one (a new out_return_no), for the "
                 "same receiver and amount, or what the ledger still allows."
             ),
-            "note": _("You may not submit: the new returns will be drafts.") if as_drafts else "",
+            "note": ""
+            if may_submit(request.user)
+            else _("You may not submit: the new returns will be drafts."),
             "confirm_label": _("Yes, claw back again"),
             "skipped_note": ngettext(
                 "%(count)d selected return has not failed, or was replaced already: skipped.",
@@ -359,68 +348,3 @@ class ProfitSharingReturnAdmin(SecretSafeErrorReportsAdminMixin, _ReturnAdminBas
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, CONFIRMATION_TEMPLATE, context)
-
-    def _claw_back_again_confirmed(
-        self, request: HttpRequest, failed: QuerySet[ProfitSharingReturn], skipped: int
-    ) -> None:
-        submit = services.may_submit(request.user)
-        made: list[ProfitSharingReturn] = []
-        refused: list[str] = []
-        for old in failed.order_by("pk"):
-            try:
-                made.append(clawbacks.claw_back_again(old, created_by=request.user, submit=submit))
-            except ValidationError as exc:
-                reasons = "; ".join(m for messages_ in exc.message_dict.values() for m in messages_)
-                refused.append(f"{old.out_return_no} ({reasons})")
-        if refused:
-            self.message_user(
-                request,
-                ngettext(
-                    "%(count)d return could not be clawed back again: %(returns)s.",
-                    "%(count)d returns could not be clawed back again: %(returns)s.",
-                    len(refused),
-                )
-                % {"count": len(refused), "returns": ", ".join(refused)},
-                messages.ERROR,
-            )
-        drafts = [row.pk for row in made if row.state == ReturnState.DRAFT]
-        if drafts:
-            self.message_user(
-                request,
-                ngettext(
-                    "%(count)d new return was made as a draft: submit it to send it.",
-                    "%(count)d new returns were made as drafts: submit them to send them.",
-                    len(drafts),
-                )
-                % {"count": len(drafts)},
-                messages.WARNING,
-            )
-        pending = [row.pk for row in made if row.state == ReturnState.PENDING]
-        if pending or skipped:
-            self._report(request, dispatch(pending, Action.SUBMIT), skipped)
-
-    def _approve(self, request: HttpRequest, pks: list[int]) -> tuple[list[int], int]:
-        """Approve the drafts among ``pks`` as this user; returns (sendable pks, refused)."""
-        approved: list[int] = []
-        for pk in pks:
-            try:
-                services.approve(pk, by=request.user)
-            except PermissionDenied:
-                continue
-            approved.append(pk)
-        refused = len(pks) - len(approved)
-        if refused:
-            self.message_user(
-                request,
-                ngettext(
-                    "%(count)d return was left a draft: you may not submit a return you created.",
-                    "%(count)d returns were left drafts: you may not submit returns you created.",
-                    refused,
-                )
-                % {"count": refused},
-                messages.WARNING,
-            )
-        return approved, refused
-
-    def _report(self, request: HttpRequest, result: DispatchResult, skipped: int) -> None:
-        report(self, request, result, skipped)

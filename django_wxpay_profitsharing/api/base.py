@@ -1,19 +1,20 @@
-"""What every viewset of this API shares: the permission classes and JSON-only writes."""
+"""What every viewset of this API shares: permissions, JSON-only writes, the desk's refusals."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.http import Http404
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..conf import wxpay_settings
 from ..error_reports import SecretSafeErrorReportsViewMixin
+from ..models import MAX_PK
+from .desk_errors import response_for
 from .parsers import StrictJSONParser, require_json_body
-
-#: The largest 64-bit key: a bigger {pk} names no row (and would overflow the database).
-MAX_PK = 2**63 - 1
 
 
 class StrictAPIMixin(SecretSafeErrorReportsViewMixin, APIView):
@@ -27,3 +28,15 @@ class StrictAPIMixin(SecretSafeErrorReportsViewMixin, APIView):
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         require_json_body(request)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        """The desk's refusals answered by one table (``desk_errors.py``), the rest by DRF."""
+        answer = response_for(exc)
+        return answer if answer is not None else super().handle_exception(exc)
+
+
+def pk_in_range(text: str) -> int:
+    """The row id of a URL's ``{pk}`` (digits by its route); beyond 64 bits: no such row."""
+    if int(text) > MAX_PK:  # no row, and no overflow in the database
+        raise Http404
+    return int(text)

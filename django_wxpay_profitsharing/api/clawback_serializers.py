@@ -14,7 +14,7 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
-from ..ledger import BLOCKED_LABELS, LineLedger, order_ledger
+from ..ledger import Blocked, LineLedger, order_ledger
 from ..models import (
     AllocationPolicy,
     ProfitSharingClawback,
@@ -173,7 +173,8 @@ class ReceiverLedgerSerializer(serializers.Serializer[LineLedger]):
     reserved = serializers.IntegerField(help_text="Returns not final yet, drafts included.")
     returnable = serializers.IntegerField(help_text="0 where WeChat Pay would refuse.")
     blocked = serializers.ChoiceField(
-        choices=["", *BLOCKED_LABELS],
+        source="blocked_code",
+        choices=["", *Blocked.values],
         help_text="Why nothing is returnable (empty when something is).",
     )
     blocked_reason = serializers.SerializerMethodField(help_text="The reason, in words.")
@@ -182,7 +183,7 @@ class ReceiverLedgerSerializer(serializers.Serializer[LineLedger]):
         list_serializer_class = OrderLedgerSerializer
 
     def get_blocked_reason(self, entry: LineLedger) -> str:
-        return str(BLOCKED_LABELS[entry.blocked]) if entry.blocked else ""
+        return str(entry.blocked.label) if entry.blocked else ""
 
 
 class SharingOrderSerializer(serializers.ModelSerializer[ProfitSharingOrder]):

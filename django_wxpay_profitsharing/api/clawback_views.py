@@ -12,28 +12,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
-from django.http import Http404
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .. import clawbacks
-from ..conf import wxpay_settings
-from ..models import ProfitSharingClawback, ProfitSharingOrder, ReturnState
-from ..states import Action
-from ..task_backends import dispatch, submit_after_commit
-from ..wechatpay import errors
-from .base import MAX_PK, StrictAPIMixin
+from .. import desk
+from ..models import ProfitSharingClawback, ProfitSharingOrder
+from .base import StrictAPIMixin, pk_in_range
 from .clawback_serializers import ClawbackSerializer, SharingOrderSerializer, SyncOrderSerializer
 from .filters import ClawbackFilter, SharingOrderFilter
 from .pagination import ReturnCursorPagination
 from .schema import (
     CLAWBACK_BY_PK,
+    CLAWBACK_CANCEL_RESPONSES,
     CLAWBACK_CREATE_RESPONSES,
     CLAWBACK_DETAIL_RESPONSES,
     CLAWBACK_LIST_RESPONSES,
@@ -43,10 +36,6 @@ from .schema import (
     extend_schema,
     extend_schema_view,
 )
-from .wechat_errors import raise_for_order_query
-
-#: Who may have a clawback's returns sent as it is created (besides ``may_submit``).
-CLAWBACK_SUBMIT_PERMISSION = "wxpay_profitsharing.submit_profitsharingclawback"
 
 
 @extend_schema_view(
@@ -55,6 +44,9 @@ CLAWBACK_SUBMIT_PERMISSION = "wxpay_profitsharing.submit_profitsharingclawback"
     create=extend_schema(responses=CLAWBACK_CREATE_RESPONSES),
     submit=extend_schema(
         request=None, parameters=CLAWBACK_BY_PK, responses=CLAWBACK_SUBMIT_RESPONSES
+    ),
+    cancel=extend_schema(
+        request=None, parameters=CLAWBACK_BY_PK, responses=CLAWBACK_CANCEL_RESPONSES
     ),
 )
 class ProfitSharingClawbackViewSet(
@@ -72,60 +64,51 @@ class ProfitSharingClawbackViewSet(
     lookup_value_regex = "[0-9]+"
 
     def get_queryset(self) -> QuerySet[ProfitSharingClawback]:
-        return (
+        clawbacks = (
             ProfitSharingClawback.objects.all()  # by row id, like the returns' {pk} route
             .select_related("order")
             .prefetch_related("returns")
         )
+        return desk.visible(self.request.user, clawbacks)
 
     def get_object(self) -> ProfitSharingClawback:
-        if int(self.kwargs["pk"]) > MAX_PK:
-            raise Http404
+        pk_in_range(self.kwargs["pk"])
         return super().get_object()
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        """Sync the sharing order, allocate, create the returns (sent if allowed).
+        """Sync the sharing order, allocate, create the returns (sent as the policy says).
 
         The returns are drafts for a user with only the add permission; with
-        ``SUBMIT_ON_CREATE``, the clawback submit permission and ``may_submit``
-        (the return submit permission) they are pending and sent after commit.
+        ``SUBMIT_ON_CREATE``, the clawback submit permission and the return submit
+        permission (and the four-eyes rule) they are sent.
         """
         serializer = ClawbackSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
-        submit = bool(wxpay_settings.SUBMIT_ON_CREATE) and request.user.has_perm(
-            CLAWBACK_SUBMIT_PERMISSION
-        )
-        try:
-            clawback, created = clawbacks.create_or_get_clawback(
-                serializer.service_fields(), created_by=request.user, submit=submit
-            )
-        except clawbacks.ClawbackConflict as exc:
-            body = {**exc.message_dict, "code": "conflict", "existing": exc.existing.pk}
-            return Response(body, status=status.HTTP_409_CONFLICT)
-        except DjangoValidationError as exc:
-            raise ValidationError(exc.message_dict) from None
-        except errors.WeChatPayError as exc:
-            raise_for_order_query(exc)
-        if created:
-            for pk in clawback.returns.filter(state=ReturnState.PENDING).values_list(
-                "pk", flat=True
-            ):
-                submit_after_commit(pk)
-        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        return Response(self.get_serializer(self._fresh(clawback.pk)).data, status=code)
+        made = desk.claw_back(serializer.service_fields(), by=request.user, door=desk.Door.API)
+        code = status.HTTP_201_CREATED if made.created else status.HTTP_200_OK
+        return Response(self.get_serializer(self._fresh(made.clawback.pk)).data, status=code)
 
     @action(detail=True, methods=["post"])
     def submit(self, request: Request, **kwargs: Any) -> Response:
         """Submit the clawback's drafts (and send its pending returns) now.
 
-        403 when the user may not submit them (``services.may_submit``).
+        403 when the user may not submit them (the four-eyes rule included).
         """
         clawback = self.get_object()
-        try:
-            pks = clawbacks.submit_clawback(clawback, by=request.user)
-        except DjangoPermissionDenied as exc:
-            raise PermissionDenied(str(exc)) from None
-        dispatch(pks, Action.SUBMIT)
+        selection = self.get_queryset().filter(pk=clawback.pk)
+        desk.submit_clawbacks(selection, by=request.user, door=desk.Door.API, one=True)
+        return Response(self.get_serializer(self._fresh(clawback.pk)).data)
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, **kwargs: Any) -> Response:
+        """Cancel the clawback as a whole while none of its returns was approved or sent.
+
+        Its drafts are deleted. 400 naming ``state`` otherwise; 403 without the cancel
+        permission.
+        """
+        clawback = self.get_object()
+        selection = self.get_queryset().filter(pk=clawback.pk)
+        desk.cancel_clawbacks(selection, by=request.user, door=desk.Door.API, one=True)
         return Response(self.get_serializer(self._fresh(clawback.pk)).data)
 
     def _fresh(self, pk: int) -> ProfitSharingClawback:
@@ -150,8 +133,10 @@ class SharingOrderViewSet(
     pagination_class = None
 
     def get_queryset(self) -> QuerySet[ProfitSharingOrder]:
-        # Every merchant's: two merchants' orders may share an out_order_no (each is listed).
-        return ProfitSharingOrder.objects.prefetch_related("receivers")
+        # Every merchant's the user may see: two merchants' orders may share an
+        # out_order_no (each is listed; ``?mchid=`` picks one).
+        orders = ProfitSharingOrder.objects.prefetch_related("receivers")
+        return desk.visible(self.request.user, orders)
 
     @action(detail=False, methods=["post"])
     def sync(self, request: Request) -> Response:
@@ -159,15 +144,11 @@ class SharingOrderViewSet(
         body = SyncOrderSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        try:
-            order = clawbacks.sync_order(
-                out_order_no=data["out_order_no"],
-                transaction_id=data["transaction_id"],
-                sub_mchid=data.get("sub_mchid") or None,
-                mchid=data.get("mchid") or None,
-            )
-        except DjangoValidationError as exc:
-            raise ValidationError(exc.message_dict) from None
-        except errors.WeChatPayError as exc:
-            raise_for_order_query(exc)
+        order = desk.sync_order(
+            out_order_no=data["out_order_no"],
+            transaction_id=data["transaction_id"],
+            sub_mchid=data.get("sub_mchid") or None,
+            mchid=data.get("mchid") or None,
+            by=request.user,
+        )
         return Response(self.get_serializer(self.get_queryset().get(pk=order.pk)).data)

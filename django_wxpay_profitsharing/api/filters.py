@@ -116,7 +116,7 @@ def exact_value(params: Any, name: str) -> str | None:
 
 
 class ClawbackFilter(filters.BaseFilterBackend):
-    """``state`` (repeatable) and ``out_order_no``."""
+    """``state`` (repeatable), ``out_order_no`` and ``mchid``."""
 
     def filter_queryset(
         self, request: Request, queryset: QuerySet[Any, Any], view: APIView
@@ -130,6 +130,9 @@ class ClawbackFilter(filters.BaseFilterBackend):
         number = exact_value(request.query_params, "out_order_no")
         if number:
             queryset = queryset.filter(order__out_order_no=number)
+        mchid = exact_value(request.query_params, "mchid")
+        if mchid:
+            queryset = queryset.filter(mchid=mchid)
         return queryset
 
     def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
@@ -138,11 +141,13 @@ class ClawbackFilter(filters.BaseFilterBackend):
              "schema": {"type": "string", "enum": list(ClawbackState.values)}},
             {"name": "out_order_no", "in": "query", "required": False,
              "schema": {"type": "string"}},
+            {"name": "mchid", "in": "query", "required": False,
+             "schema": {"type": "string"}, "description": "Only this merchant's clawbacks."},
         ]  # fmt: skip
 
 
 class SharingOrderFilter(filters.BaseFilterBackend):
-    """``out_order_no`` (required: each order's ledger is computed) and ``sub_mchid``."""
+    """``out_order_no`` (required: each order's ledger is computed), ``sub_mchid``, ``mchid``."""
 
     def filter_queryset(
         self, request: Request, queryset: QuerySet[Any, Any], view: APIView
@@ -154,6 +159,9 @@ class SharingOrderFilter(filters.BaseFilterBackend):
         sub_mchid = exact_value(request.query_params, "sub_mchid")
         if sub_mchid:
             queryset = queryset.filter(sub_mchid=sub_mchid)
+        mchid = exact_value(request.query_params, "mchid")
+        if mchid:
+            queryset = queryset.filter(mchid=mchid)
         return queryset
 
     def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
@@ -162,4 +170,6 @@ class SharingOrderFilter(filters.BaseFilterBackend):
              "schema": {"type": "string", "minLength": 1, "maxLength": 64}},
             {"name": "sub_mchid", "in": "query", "required": False,
              "schema": {"type": "string"}},
+            {"name": "mchid", "in": "query", "required": False,
+             "schema": {"type": "string"}, "description": "Only this merchant's order."},
         ]  # fmt: skip

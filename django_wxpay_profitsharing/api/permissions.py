@@ -14,6 +14,8 @@ Each action names the permissions it needs on the viewset's own model:
   it sends money movement, but approves nothing new;
 - ``claw_back_again``: ``add_profitsharingreturn``: it creates a return; that return
   is sent at once only if the user may submit too (the draft rules), else a draft;
+- ``cancel`` (a clawback nothing of which was sent, as a whole):
+  ``cancel_profitsharingclawback``;
 - ``sync`` (a sharing order's mirror, from WeChat Pay): ``add_profitsharingorder``:
   it creates the mirror the first time and only ever writes WeChat's answer into it,
   so the permission that lets a user bring in a sharing order is the one asked.
@@ -32,6 +34,7 @@ ACTION_PERMISSIONS = {
     "retry": ["%(app_label)s.submit_%(model_name)s"],
     "claw_back_again": ["%(app_label)s.add_%(model_name)s"],
     "sync": ["%(app_label)s.add_%(model_name)s"],
+    "cancel": ["%(app_label)s.cancel_%(model_name)s"],
 }
 
 

@@ -57,6 +57,7 @@ __all__ = [
     "BY_NUMBER",
     "BY_PK",
     "CLAWBACK_BY_PK",
+    "CLAWBACK_CANCEL_RESPONSES",
     "CLAWBACK_CREATE_RESPONSES",
     "CLAWBACK_DETAIL_RESPONSES",
     "CLAWBACK_LIST_RESPONSES",
@@ -68,18 +69,33 @@ __all__ = [
     "ORDER_LIST_RESPONSES",
     "ORDER_SYNC_RESPONSES",
     "RETRY_RESPONSES",
+    "SUBMIT_RESPONSES",
     "extend_schema",
     "extend_schema_view",
 ]
 
 
+class RefusedSerializer(serializers.Serializer[Any]):
+    """A row the operation did not act on: the field at fault and why."""
+
+    id = serializers.IntegerField()
+    out_return_no = serializers.CharField()
+    field = serializers.CharField(help_text="The field at fault, e.g. amount.")
+    message = serializers.CharField()
+
+
 class QueuedSerializer(serializers.Serializer[Any]):
-    queued = serializers.IntegerField()
+    queued = serializers.IntegerField(help_text="Approved and sent in the background.")
     backend = serializers.ChoiceField(choices=["celery", "thread"])
+    refused = RefusedSerializer(many=True)
 
 
 class BulkResultSerializer(serializers.Serializer[Any]):
-    results = ProfitSharingReturnSerializer(many=True)
+    results = ProfitSharingReturnSerializer(many=True, help_text="Each row sent now.")
+    drafts = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Drafts this user may not approve: left drafts."
+    )
+    refused = RefusedSerializer(many=True, help_text="Rows the ledger refused, and why.")
 
 
 def _error(text: str) -> Any:
@@ -128,6 +144,10 @@ DETAIL_RESPONSES = {
     **AUTH,
 }
 ACTION_RESPONSES = {**DETAIL_RESPONSES, **MEDIA}
+SUBMIT_RESPONSES = {
+    **ACTION_RESPONSES,
+    400: _error("The ledger no longer allows this return; the body names the field."),
+}
 CREATE_RESPONSES = {
     201: ProfitSharingReturnSerializer,
     200: OpenApiResponse(
@@ -164,6 +184,7 @@ CLAW_BACK_AGAIN_RESPONSES = {
     404: _error("No such return."),
     **AUTH,
     **MEDIA,
+    **UNAVAILABLE,
 }
 CLAWBACK_BY_PK = [
     OpenApiParameter("id", int, OpenApiParameter.PATH, description="The clawback's row id.")
@@ -178,7 +199,16 @@ CLAWBACK_DETAIL_RESPONSES = {
     404: _error("No such clawback."),
     **AUTH,
 }
-CLAWBACK_SUBMIT_RESPONSES = {**CLAWBACK_DETAIL_RESPONSES, **MEDIA}
+CLAWBACK_SUBMIT_RESPONSES = {
+    **CLAWBACK_DETAIL_RESPONSES,
+    **MEDIA,
+    400: _error("The ledger no longer allows one of its returns; the body names the field."),
+}
+CLAWBACK_CANCEL_RESPONSES = {
+    **CLAWBACK_DETAIL_RESPONSES,
+    **MEDIA,
+    400: _error("A return of the clawback was approved or sent already (state)."),
+}
 CLAWBACK_CREATE_RESPONSES = {
     201: ClawbackSerializer,
     200: OpenApiResponse(

@@ -15,10 +15,17 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from ..models import REQUEST_ID_FIELDS, ProfitSharingReturn, ProfitSharingReturnCall
-from ..services import validate_return_fields
+from ..desk import validate_return_fields
+from ..models import (
+    ANSWER_FIELDS,
+    PROGRESS_FIELDS,
+    ProfitSharingReturn,
+    ProfitSharingReturnCall,
+    pick_request_fields,
+)
 from ..validation_messages import translated
 from ..wechatpay import errors, validation
+from ..wechatpay.models import RETURN_REQUEST_FIELDS
 
 MAX_FEN = validation.MAX_AMOUNT
 UNKNOWN_FIELD = _("unknown field")
@@ -108,18 +115,10 @@ class ProfitSharingReturnSerializer(
 
     class Meta:
         model = ProfitSharingReturn
-        fields = (
-            "id", "mchid", "out_return_no", "state", "sub_mchid", "order_id", "out_order_no",
-            "return_mchid", "amount", "amount_yuan", "description", "return_id", "result",
-            "fail_reason", "create_time", "finish_time", "attempts", "next_attempt_at",
-            "last_error_code", "last_error_message", "created", "updated", "awaiting_topup",
-            "clawback", "replaces", "wechat_order_id",
-        )  # fmt: skip
         read_only_fields = (
-            "id", "state", "return_id", "result", "fail_reason", "create_time", "finish_time",
-            "attempts", "next_attempt_at", "last_error_code", "last_error_message", "created",
-            "updated", "awaiting_topup", "clawback", "replaces", "wechat_order_id",
+            "id", *PROGRESS_FIELDS, *ANSWER_FIELDS, "created", "updated", "clawback", "replaces",
         )  # fmt: skip
+        fields = ("mchid", *RETURN_REQUEST_FIELDS, "amount_yuan", *read_only_fields)
 
     def get_amount_yuan(self, obj: ProfitSharingReturn) -> str:
         return f"{obj.amount_yuan:.2f}"
@@ -135,13 +134,7 @@ class ProfitSharingReturnSerializer(
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         try:
-            validate_return_fields(
-                {
-                    **{name: attrs.get(name) or None for name in REQUEST_ID_FIELDS},
-                    "amount": attrs.get("amount"),
-                    "description": attrs.get("description"),
-                }
-            )
+            validate_return_fields(pick_request_fields(attrs))
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from None
         return attrs

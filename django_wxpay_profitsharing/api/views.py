@@ -16,26 +16,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
 from django.db.models import QuerySet
-from django.http import Http404
 from django.shortcuts import get_object_or_404
-from django.utils.translation import gettext_lazy as _
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .. import clawbacks, services
-from ..conf import wxpay_settings
+from .. import desk
 from ..merchants import default_mchid, is_configured
-from ..models import REQUEST_ID_FIELDS, ProfitSharingReturn, ReturnState
-from ..states import Action
-from ..task_backends import dispatch, submit_after_commit
-from .base import MAX_PK, StrictAPIMixin
+from ..models import ProfitSharingReturn
+from .base import StrictAPIMixin, pk_in_range
 from .filters import ProfitSharingReturnFilter
 from .pagination import ReturnCursorPagination
 from .schema import (
@@ -48,6 +39,7 @@ from .schema import (
     DETAIL_RESPONSES,
     LIST_RESPONSES,
     RETRY_RESPONSES,
+    SUBMIT_RESPONSES,
     extend_schema,
     extend_schema_view,
 )
@@ -55,7 +47,6 @@ from .serializers import BulkSubmitSerializer, ProfitSharingReturnSerializer
 
 #: out_return_no's characters as WeChat Pay documents them (validation.OUT_NO_RE).
 OUT_RETURN_NO_PATTERN = "[0-9A-Za-z_*@|-]{1,64}"
-NOT_WAITING = _("this return is not waiting for its receiver to top up")
 
 
 class _OneReturnViewSet(
@@ -66,13 +57,14 @@ class _OneReturnViewSet(
     """Retrieve, submit and refresh one return; subclasses say how it is looked up.
 
     The actions keep their names in both subclasses, so that the permission table
-    (``permissions.ACTION_PERMISSIONS``) guards both routes alike.
+    (``permissions.ACTION_PERMISSIONS``) guards both routes alike. Each action asks
+    the desk about the one row the URL names (``one=True``: a refusal is the answer).
     """
 
     serializer_class = ProfitSharingReturnSerializer
 
     def get_queryset(self) -> QuerySet[ProfitSharingReturn]:
-        return ProfitSharingReturn.objects.all()
+        return desk.visible(self.request.user, ProfitSharingReturn.objects.all())
 
     def get_object(self) -> ProfitSharingReturn:
         """The one row the URL names; list filters (query parameters) do not apply."""
@@ -81,24 +73,31 @@ class _OneReturnViewSet(
         self.check_object_permissions(self.request, row)
         return row
 
+    def _the_row(self) -> QuerySet[ProfitSharingReturn]:
+        """The URL's row as a selection of one, for the desk."""
+        return self.get_queryset().filter(pk=self.get_object().pk)
+
+    def _render(self, pk: int, code: int = status.HTTP_200_OK) -> Response:
+        return Response(self.get_serializer(ProfitSharingReturn.objects.get(pk=pk)).data, code)
+
     @action(detail=True, methods=["post"])
     def submit(self, request: Request, **kwargs: Any) -> Response:
         """Submit a draft or pending return now (a no-op for any other state).
 
         A draft needs a user who may submit it (the submit permission; with
-        ``REQUIRE_SEPARATE_SUBMITTER``, not its creator): 403 otherwise.
+        ``REQUIRE_SEPARATE_SUBMITTER``, not its creator): 403 otherwise; 400 naming
+        the field when the ledger no longer allows it.
         """
-        try:
-            row = services.submit(self.get_object().pk, by=request.user)
-        except DjangoPermissionDenied as exc:
-            raise PermissionDenied(str(exc)) from None
-        return Response(self.get_serializer(row).data)
+        row = self._the_row()
+        desk.submit(row, by=request.user, door=desk.Door.API, one=True)
+        return self._render(row.get().pk)
 
     @action(detail=True, methods=["post"])
     def refresh(self, request: Request, **kwargs: Any) -> Response:
         """Ask WeChat Pay for the current state of a processing (or uncertain) return."""
-        row = services.refresh(self.get_object().pk)
-        return Response(self.get_serializer(row).data)
+        row = self._the_row()
+        desk.refresh(row, by=request.user, door=desk.Door.API, one=True)
+        return self._render(row.get().pk)
 
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, **kwargs: Any) -> Response:
@@ -106,40 +105,27 @@ class _OneReturnViewSet(
 
         409 when the return is not waiting (WeChat Pay holds it only while it is).
         """
-        row = self.get_object()
-        if not (row.state == ReturnState.PROCESSING and row.awaiting_topup):
-            body = {"detail": NOT_WAITING, "code": "not_waiting", "state": row.state}
-            return Response(body, status=status.HTTP_409_CONFLICT)
-        row = clawbacks.retry_now(row)
-        return Response(self.get_serializer(row).data)
+        row = self._the_row()
+        desk.retry_now(row, by=request.user, door=desk.Door.API, one=True)
+        return self._render(row.get().pk)
 
     @action(detail=True, methods=["post"], url_path="claw-back-again")
     def claw_back_again(self, request: Request, **kwargs: Any) -> Response:
         """Replace a failed or rejected return by a new one (a new out_return_no).
 
-        The new return follows the draft rules: sent at once when ``SUBMIT_ON_CREATE``
-        and the user may submit, a draft otherwise. 400 naming the field when the
-        return cannot be replaced (not failed, replaced already, nothing left).
+        The new return follows the send policy: sent when ``SUBMIT_ON_CREATE`` and the
+        user may submit, a draft otherwise. 400 naming the field when the return
+        cannot be replaced (not failed, replaced already, nothing left).
         """
-        try:
-            row = clawbacks.claw_back_again(
-                self.get_object(),
-                created_by=request.user,
-                submit=bool(wxpay_settings.SUBMIT_ON_CREATE),
-            )
-        except DjangoValidationError as exc:
-            raise ValidationError(exc.message_dict) from None
-        if row.state == ReturnState.PENDING:
-            submit_after_commit(row.pk)
-        row.refresh_from_db()
-        return Response(self.get_serializer(row).data, status=status.HTTP_201_CREATED)
+        batch = desk.claw_back_again(self._the_row(), by=request.user, door=desk.Door.API, one=True)
+        return self._render(batch.made[0].pk, status.HTTP_201_CREATED)
 
 
 @extend_schema_view(
     list=extend_schema(responses=LIST_RESPONSES),
     retrieve=extend_schema(parameters=BY_PK, responses=DETAIL_RESPONSES),
     create=extend_schema(responses=CREATE_RESPONSES),
-    submit=extend_schema(request=None, parameters=BY_PK, responses=ACTION_RESPONSES),
+    submit=extend_schema(request=None, parameters=BY_PK, responses=SUBMIT_RESPONSES),
     refresh=extend_schema(request=None, parameters=BY_PK, responses=ACTION_RESPONSES),
     retry=extend_schema(request=None, parameters=BY_PK, responses=RETRY_RESPONSES),
     claw_back_again=extend_schema(
@@ -155,72 +141,53 @@ class ProfitSharingReturnViewSet(mixins.CreateModelMixin, mixins.ListModelMixin,
     lookup_value_regex = "[0-9]+"
 
     def get_object(self) -> ProfitSharingReturn:
-        if int(self.kwargs["pk"]) > MAX_PK:  # no such row, and no overflow in the DB
-            raise Http404
+        pk_in_range(self.kwargs["pk"])
         return super().get_object()
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Create a return (201), or find the identical one (200); 409 for other fields."""
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            row, created = services.create_or_get_return(
-                {
-                    **{name: data.get(name) or None for name in REQUEST_ID_FIELDS},
-                    "amount": data["amount"],
-                    "description": data["description"],
-                },
-                created_by=request.user,
-                submit=bool(wxpay_settings.SUBMIT_ON_CREATE),
-                mchid=data.get("mchid") or None,
-            )
-        except services.ReturnConflict as exc:
-            body = {**exc.message_dict, "code": "conflict", "existing": exc.existing.pk}
-            return Response(body, status=status.HTTP_409_CONFLICT)
-        except DjangoValidationError as exc:
-            raise ValidationError(exc.message_dict) from None
-        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        if created and row.state == ReturnState.PENDING and wxpay_settings.SUBMIT_IN_BACKGROUND:
-            # Answer at once, pending: the client need not wait for WeChat Pay's answer
-            # (up to the whole TIMEOUT); the row is serialized before the background runs.
-            body = self.get_serializer(row).data
-            transaction.on_commit(
-                lambda: dispatch([row.pk], Action.SUBMIT, background=True), robust=True
-            )
-            return Response(body, status=code)
-        if created and row.state == ReturnState.PENDING:
-            submit_after_commit(row.pk)
-        row.refresh_from_db()
-        return Response(self.get_serializer(row).data, status=code)
+        made = desk.create_return(
+            desk.request_fields(data),
+            by=request.user,
+            door=desk.Door.API,
+            mchid=data.get("mchid") or None,
+        )
+        code = status.HTTP_201_CREATED if made.created else status.HTTP_200_OK
+        if made.disposition is desk.Disposition.SEND_IN_BACKGROUND:
+            # Answered at once, pending: the client need not wait for WeChat Pay's answer.
+            return Response(self.get_serializer(made.row).data, status=code)
+        return self._render(made.row.pk, code)
 
     @action(detail=False, methods=["post"], url_path="bulk-submit")
     def bulk_submit(self, request: Request) -> Response:
-        """Submit many pending returns; large batches are queued (202)."""
+        """Submit many drafts and pending returns; large batches are queued (202).
+
+        Answers each row sent on this request, and the refused ones with the field and
+        the reason (drafts this user may not approve are left drafts).
+        """
         body = BulkSubmitSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        candidates = self.get_queryset().filter(
-            pk__in=body.validated_data["ids"], state__in=[ReturnState.DRAFT, ReturnState.PENDING]
-        )
-        pks = []
-        for pk in candidates.order_by("pk").values_list("pk", flat=True):
-            try:
-                services.approve(pk, by=request.user)
-            except DjangoPermissionDenied:
-                continue  # left a draft: this user may not send it
-            pks.append(pk)
-        result = dispatch(pks, Action.SUBMIT)
-        if result.queued:
+        selection = self.get_queryset().filter(pk__in=body.validated_data["ids"])
+        batch = desk.submit(selection, by=request.user, door=desk.Door.API)
+        refused = [
+            {"id": r.pk, "out_return_no": r.number, "field": r.field, "message": r.message}
+            for r in batch.refused
+        ]
+        if batch.queued:
             return Response(
-                {"queued": result.queued, "backend": result.backend},
+                {"queued": batch.queued, "backend": batch.backend, "refused": refused},
                 status=status.HTTP_202_ACCEPTED,
             )
-        rows = [self.get_serializer(row).data for row, _ran in result.ran]
-        return Response({"results": rows})
+        rows = [self.get_serializer(row).data for row in batch.rows()]
+        return Response({"results": rows, "drafts": batch.drafts, "refused": refused})
 
 
 @extend_schema_view(
     retrieve=extend_schema(parameters=BY_NUMBER, responses=DETAIL_RESPONSES),
-    submit=extend_schema(request=None, parameters=BY_NUMBER, responses=ACTION_RESPONSES),
+    submit=extend_schema(request=None, parameters=BY_NUMBER, responses=SUBMIT_RESPONSES),
     refresh=extend_schema(request=None, parameters=BY_NUMBER, responses=ACTION_RESPONSES),
     retry=extend_schema(request=None, parameters=BY_NUMBER, responses=RETRY_RESPONSES),
     claw_back_again=extend_schema(
@@ -241,4 +208,4 @@ class ProfitSharingReturnByNumberViewSet(_OneReturnViewSet):
         mchid = self.request.query_params.get("mchid") or default_mchid()
         if not is_configured(mchid):
             return ProfitSharingReturn.objects.none()
-        return ProfitSharingReturn.objects.filter(mchid=mchid)
+        return desk.visible(self.request.user, ProfitSharingReturn.objects.filter(mchid=mchid))

@@ -2,7 +2,7 @@
 
 Endpoints: 请求分账回退 (``create_return``), 查询分账回退结果 (``query_return``),
 查询分账结果 (``query_order``: what each receiver got, so what can be clawed back),
-申请分账账单 and its download (``apply_bill``, ``download_bill``: rules in ``bills.py``),
+申请分账账单 and its download (``apply_bill``, ``download_bill_file``: rules in ``bills.py``),
 and the platform certificate download.
 
 Why its own client: the bytes signed must be the bytes sent (the JSON body is
@@ -37,7 +37,7 @@ from .. import __version__
 from . import bills, crypto, errors, validation
 from .models import CallInfo, ReturnOrder, ReturnRequest, SharingOrder
 from .sensitive import sensitive_variables
-from .transport import Transport, Urllib3Transport, environment_proxy
+from .transport import Download, Transport, Urllib3Transport, environment_proxy, exchange
 from .verifier import ResponseVerifier, UnknownSerial
 
 logger = logging.getLogger("django_wxpay_profitsharing.wechatpay")
@@ -284,13 +284,34 @@ class WeChatPayClient:
         max_size: int = bills.MAX_BILL_BYTES,
         on_call: OnCall | None = None,
     ) -> bytes:
-        """The bill's uncompressed bytes, once their SHA1 equals ``hash_value``.
+        """A small bill's uncompressed bytes, once their SHA1 equals ``hash_value``.
+
+        In memory: for a day's bill of any size, :meth:`download_bill_file`.
+        """
+        with self.download_bill_file(
+            link_or_url, hash_value, max_size=max_size, on_call=on_call
+        ) as bill:
+            return b"".join(bill.plain())
+
+    @sensitive_variables()
+    def download_bill_file(
+        self,
+        link_or_url: bills.BillLink | str,
+        hash_value: str | None = None,
+        *,
+        max_size: int = bills.MAX_BILL_BYTES,
+        read_seconds: float = bills.DOWNLOAD_SECONDS,
+        directory: str | None = None,
+        on_call: OnCall | None = None,
+    ) -> bills.BillDownload:
+        """The bill streamed to a temporary file, its SHA1 checked: read it, then close it.
 
         The request is signed; the answer is a file WeChat Pay does not sign, so it is
-        not verified as an answer: the hash is the check (``bills.checked_bill``). The
+        not verified as an answer: the hash is the check (``bills.BillDownload``). The
         URL must be on the configured base URL (else ``BillURLRefused``, nothing sent).
-        One attempt: the URL lives 30 seconds, so on failure apply for a new one. The
-        transport's body cap bounds the file as sent; ``max_size`` bounds it unpacked.
+        One attempt: the URL lives 30 seconds, so on failure apply for a new one.
+        ``max_size`` bounds the file as sent and unpacked; ``read_seconds`` the
+        download after connecting, as a whole.
         """
         announced: str | None = hash_value
         if isinstance(link_or_url, bills.BillLink):
@@ -300,8 +321,15 @@ class WeChatPayClient:
         if not announced:
             raise errors.InvalidRequest("hash_value", "is needed to check the downloaded bill")
         target = bills.download_target(self.base_url, url)
-        raw = self._send("GET", target, b"", on_call, 0, _unsigned_file)
-        return bills.checked_bill(raw, announced, max_size)
+        bill = bills.BillDownload(announced, max_size, directory)
+        try:
+            download = Download(bill, max_size, read_seconds)
+            self._send("GET", target, b"", on_call, 0, _unsigned_file, download)
+            bill.verify()
+        except BaseException:
+            bill.close()
+            raise
+        return bill
 
     @sensitive_variables()
     def download_certificates(self, *, on_call: OnCall | None = None) -> list[str]:
@@ -429,11 +457,13 @@ class WeChatPayClient:
         on_call: OnCall | None,
         attempt: int,
         check: Callable[[Any, bytes, str], None],
+        download: Download | None = None,
     ) -> bytes:
         """One signed HTTP exchange: raises for errors, verifies 2xx with ``check``.
 
-        Returns the raw body only once it is verified; reports the exchange (with
-        its outcome) to the call hooks either way.
+        Returns the raw body only once it is verified (with ``download``, a 2xx body
+        went to its sink instead); reports the exchange (with its outcome) to the call
+        hooks either way.
         """
         headers = {
             "Accept": "application/json",
@@ -449,7 +479,7 @@ class WeChatPayClient:
         request_id = code = ""
         outcome = "ok"
         try:
-            response = self.transport.send(method, target, headers, payload)
+            response = exchange(self.transport, method, target, headers, payload, download)
             status = response.status
             request_id = response.headers.get("request-id") or ""
             signed = "wechatpay-signature" in response.headers

@@ -175,10 +175,28 @@ class _DeadlineReader(io.RawIOBase):
 
 
 class _AnswerFile(io.BufferedReader):
-    """At the end of an answer: the connection's idle clock starts, and if bytes
+    """The answer's bytes as ``http.client`` reads them.
+
+    Inside a head (from its status line to the blank line that ends it), a line the
+    peer cut off (end of stream before its line feed, or no line at all) is refused:
+    ``http.client`` would take the end of the stream for the end of the head, and
+    ``HTTP/1.1 200 OK\\r\\nContent-Le`` then close for a complete, empty answer.
+
+    At the end of an answer: the connection's idle clock starts, and if bytes
     nobody asked for were left in the buffer, the connection is not reused."""
 
     raw: _DeadlineReader
+    #: Set by the status line, cleared by the blank line that ends the head.
+    head_open = False
+
+    def readline(self, size: int | None = -1) -> bytes:
+        line = super().readline(size)
+        if self.head_open:
+            if line in (b"\r\n", b"\n"):
+                self.head_open = False
+            elif not line.endswith(b"\n") and (size is None or size < 0 or len(line) < size):
+                raise Refused("the answer was cut off inside its head")
+        return line
 
     def close(self) -> None:
         if not self.closed:
@@ -217,6 +235,8 @@ class _Answer(http.client.HTTPResponse):
         exchange = current_exchange()
         if exchange is not None:
             sock = _SocketView(sock, exchange)
+        # A chunk may be as large as the exchange may receive (a streamed bill's is).
+        self._chunk_cap = MAX_BODY if exchange is None else max(MAX_BODY, exchange.limit)
         super().__init__(sock, debuglevel, method, url)
 
     def _read_status(self) -> tuple[str, int, str]:
@@ -232,6 +252,8 @@ class _Answer(http.client.HTTPResponse):
             self._close_conn()  # type: ignore[attr-defined]
             raise http.client.BadStatusLine(line.decode("latin-1")[:80])
         version, status, reason = match.groups()
+        if isinstance(self.fp, _AnswerFile):
+            self.fp.head_open = True  # its header lines follow, up to a blank line
         return version.decode(), int(status), (reason or b"").decode("latin-1")
 
     def _read_next_chunk_size(self) -> int:
@@ -240,7 +262,7 @@ class _Answer(http.client.HTTPResponse):
         if len(line) > _MAX_LINE:
             raise http.client.LineTooLong("chunk size")
         size = line.split(b";", 1)[0].strip(b" \t\r\n")
-        if not _HEX_SIZE.fullmatch(size) or int(size, 16) > MAX_BODY:
+        if not _HEX_SIZE.fullmatch(size) or int(size, 16) > self._chunk_cap:
             self._close_conn()  # type: ignore[attr-defined]
             raise ValueError("malformed chunk size")  # http.client: IncompleteRead
         return int(size, 16)

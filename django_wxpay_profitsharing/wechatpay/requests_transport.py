@@ -6,7 +6,8 @@ Why keep it: a shop with its own ``HTTPAdapter``, or tooling built on ``requests
 Underneath it is the same urllib3 as ``transport.py``, with the same connection
 classes (``connections.py``) mounted in its pools, so both transports share one set
 of rules: the whole-call deadline, the body cap, strict framing, ``maybe_sent`` from
-the step the call reached, pools never reused across ``fork()``. The request target
+the step the call reached, pools never reused across ``fork()``, a bill streamed to
+a file (``stream``). The request target
 is checked against what ``requests`` would put on the wire, so the bytes signed are
 still the bytes sent.
 """
@@ -35,7 +36,17 @@ from .connections import (
     use_exchange_pools,
 )
 from .errors import InvalidRequest
-from .transport import RawResponse, check_request, failure, label, read_answer, tls_context
+from .transport import (
+    Download,
+    RawResponse,
+    StreamingTransport,
+    check_request,
+    exchange_limits,
+    failure,
+    label,
+    read_answer,
+    tls_context,
+)
 
 
 class _ExchangeAdapter(HTTPAdapter):
@@ -56,7 +67,7 @@ class _ExchangeAdapter(HTTPAdapter):
         return self.proxy_manager[proxy]
 
 
-class RequestsTransport:
+class RequestsTransport(StreamingTransport):
     """One keep-alive ``requests.Session`` for every thread; no redirects, no cookies."""
 
     def __init__(
@@ -71,7 +82,7 @@ class RequestsTransport:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self._requests_timeout = split_timeout(timeout)
+        split_timeout(timeout)  # a malformed TIMEOUT fails here, not on the first call
         self.idle_seconds = idle_seconds
         self.body_cap = body_cap
         self.pool_maxsize = pool_maxsize
@@ -112,8 +123,13 @@ class RequestsTransport:
             old, self.session = self.session, self._new_session()
         old.close()
 
-    def send(
-        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    def stream(
+        self,
+        method: str,
+        target: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        download: Download | None,
     ) -> RawResponse:
         check_request(method, target, headers)
         session = self._current_session()
@@ -122,18 +138,19 @@ class RequestsTransport:
         )
         if prepared.path_url != target:
             raise InvalidRequest("url", "the request target would not be sent as signed")
-        exchange = Exchange(self.timeout, idle_seconds=self.idle_seconds, body_cap=self.body_cap)
+        timeout, cap = exchange_limits(self.timeout, self.body_cap, download)
+        exchange = Exchange(timeout, idle_seconds=self.idle_seconds, body_cap=cap)
         with ExchangeScope(exchange):
             try:
                 response = session.send(
                     prepared,
-                    timeout=self._requests_timeout,
+                    timeout=timeout,
                     verify=self._verify,
                     proxies=self._proxies,
                     allow_redirects=False,
                     stream=True,
                 )
-                return read_answer(response.raw, self.body_cap)
+                return read_answer(response.raw, self.body_cap, download)
             except Exception as exc:
                 # requests' and urllib3's errors, and anything a parser raises: the
                 # outcome is unknown unless the call failed before the first byte.

@@ -24,6 +24,11 @@ classes both mount; ``proxies.py`` picks the proxy):
   ``Transfer-Encoding``, and a transfer or content coding that was not asked for
   (``gzip, chunked``) is refused rather than handed to the JSON decoder. Status
   outside 200..599 (a 1xx as a final answer, ``2000``) is no answer.
+* **Files.** A bill is far larger than an answer: :meth:`Urllib3Transport.stream`
+  writes a 2xx answer's body to a :class:`Download`'s sink as it arrives, under that
+  download's own cap and read deadline (an error answer is still read into memory
+  under the body cap, for its code). :func:`exchange` falls back to ``send`` for a
+  transport without ``stream`` (a test double): its body is in memory already.
 * **Pool hygiene.** A connection idle longer than ``idle_seconds`` (WeChat Pay
   closes them at about 8 s), closed by the server, holding bytes nobody asked for,
   or inherited through ``fork()`` is never reused; a request in flight on another
@@ -32,6 +37,7 @@ classes both mount; ``proxies.py`` picks the proxy):
 
 from __future__ import annotations
 
+import abc
 import ssl
 import threading
 from collections.abc import Mapping
@@ -58,12 +64,14 @@ from .proxies import environment_proxy, pool_manager
 __all__ = [
     "IDLE_SECONDS",
     "MAX_BODY",
+    "Download",
     "Headers",
     "RawResponse",
     "Transport",
     "Urllib3Transport",
     "call_deadline",
     "environment_proxy",
+    "exchange",
     "split_timeout",
     "tls_context",
 ]
@@ -93,6 +101,82 @@ class Transport(Protocol):
         """Close idle connections; the transport stays usable."""
 
 
+class Sink(Protocol):
+    """Where a streamed body goes (a file, or a bill's checking writer)."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+
+class Download(NamedTuple):
+    """A 2xx body written to ``sink`` instead of memory: at most ``body_cap`` bytes,
+    the exchange after connecting bounded by ``read_seconds`` as a whole."""
+
+    sink: Sink
+    body_cap: int
+    read_seconds: float
+
+
+class StreamingTransport(abc.ABC):
+    """A socket transport: ``send`` is ``stream`` with no download (one code path)."""
+
+    def send(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> RawResponse:
+        return self.stream(method, target, headers, body, None)
+
+    @abc.abstractmethod
+    def stream(
+        self,
+        method: str,
+        target: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        download: Download | None,
+    ) -> RawResponse:
+        """``send``, with a 2xx body written to ``download``'s sink (see :class:`Download`)."""
+
+
+def exchange_limits(
+    timeout: Timeout, body_cap: int, download: Download | None
+) -> tuple[tuple[float, float], int]:
+    """``(connect, read)`` seconds and the body cap of one exchange: a download's own."""
+    connect, read = split_timeout(timeout)
+    if download is None:
+        return (connect, read), body_cap
+    return (connect, download.read_seconds), max(body_cap, download.body_cap)
+
+
+def exchange(
+    transport: Transport,
+    method: str,
+    target: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    download: Download | None = None,
+) -> RawResponse:
+    """One exchange; with ``download``, a 2xx body goes to its sink (returned empty).
+
+    A transport with a ``stream`` method streams; another (a test double, a shop's
+    own) answers with the body in memory, which is written to the sink under the cap.
+    """
+    if download is None:
+        return transport.send(method, target, headers, body)
+    stream = getattr(transport, "stream", None)
+    if stream is not None:
+        response: RawResponse = stream(method, target, headers, body, download)
+        return response
+    response = transport.send(method, target, headers, body)
+    if 200 <= response.status < 300:
+        if len(response.body) > download.body_cap:
+            what = label(method, target)
+            raise TransportError(
+                f"{what} failed: Refused (answer larger than the body cap)", maybe_sent=True
+            )
+        download.sink.write(response.body)
+        response = response._replace(body=b"")
+    return response
+
+
 def call_deadline(timeout: Timeout) -> float:
     """The longest a call can take with this ``TIMEOUT``: connecting plus the exchange."""
     connect, read = split_timeout(timeout)
@@ -118,9 +202,10 @@ def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
 
 
 # ---------------------------------------------------------------- the answer
-def read_answer(response: Any, body_cap: int) -> RawResponse:
+def read_answer(response: Any, body_cap: int, download: Download | None = None) -> RawResponse:
     """Check the head and read the whole body of a urllib3 response.
 
+    With ``download``, a 2xx body goes to its sink under its cap (returned empty).
     urllib3 puts the connection back in the pool once ``http.client`` has read the
     answer whole; on any refusal or error here the connection is closed instead.
     """
@@ -128,6 +213,9 @@ def read_answer(response: Any, body_cap: int) -> RawResponse:
         status = response.status
         if not 200 <= status <= 599:
             raise Refused(f"status {status}")
+        sink = download.sink if download is not None and 200 <= status < 300 else None
+        if sink is not None and download is not None:
+            body_cap = download.body_cap
         headers = {name.lower(): value for name, value in response.headers.itermerged()}
         coding = headers.get("transfer-encoding")
         length = headers.get("content-length")
@@ -150,7 +238,10 @@ def read_answer(response: Any, body_cap: int) -> RawResponse:
             total += len(chunk)
             if total > body_cap:
                 raise Refused("answer larger than the body cap")
-            parts.append(chunk)
+            if sink is None:
+                parts.append(chunk)
+            else:
+                sink.write(chunk)
         response.release_conn()
         return RawResponse(status, headers, b"".join(parts))
     except BaseException:
@@ -208,7 +299,7 @@ def label(method: str, target: str) -> str:
 
 
 # ------------------------------------------------------------------ transport
-class Urllib3Transport:
+class Urllib3Transport(StreamingTransport):
     """Keep-alive HTTP/1.1 to one origin over urllib3, shared by every thread."""
 
     def __init__(
@@ -227,8 +318,7 @@ class Urllib3Transport:
             raise ValueError("base_url must be an https:// URL")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        connect, read = split_timeout(timeout)
-        self._urllib3_timeout = urllib3.Timeout(connect=connect, read=read)
+        split_timeout(timeout)  # a malformed TIMEOUT fails here, not on the first call
         self.idle_seconds = idle_seconds
         self.body_cap = body_cap
         self.proxy = proxy
@@ -261,12 +351,18 @@ class Urllib3Transport:
             old, self._pool = self._pool, self._new_pool()
         old.close()  # idle ones now; those in flight when they come back
 
-    def send(
-        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    def stream(
+        self,
+        method: str,
+        target: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        download: Download | None,
     ) -> RawResponse:
         check_request(method, target, headers)
         pool = self._current_pool()
-        exchange = Exchange(self.timeout, idle_seconds=self.idle_seconds, body_cap=self.body_cap)
+        (connect, read), cap = exchange_limits(self.timeout, self.body_cap, download)
+        exchange = Exchange((connect, read), idle_seconds=self.idle_seconds, body_cap=cap)
         with ExchangeScope(exchange):
             try:
                 response = pool.urlopen(
@@ -277,12 +373,12 @@ class Urllib3Transport:
                     retries=False,
                     redirect=False,
                     assert_same_host=False,
-                    timeout=self._urllib3_timeout,
+                    timeout=urllib3.Timeout(connect=connect, read=read),
                     preload_content=False,
                     decode_content=False,
                     release_conn=False,
                 )
-                return read_answer(response, self.body_cap)
+                return read_answer(response, self.body_cap, download)
             except Exception as exc:
                 # Anything, urllib3's errors, http.client's, a parser's ValueError or
                 # OverflowError: the outcome of the call is unknown unless it failed

@@ -8,8 +8,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
+from django_wxpay_profitsharing import desk
 from django_wxpay_profitsharing.models import ReturnState
-from django_wxpay_profitsharing.wechatpay import errors
 
 from . import refunds
 from .models import Order
@@ -53,16 +53,16 @@ class OrderAdmin(admin.ModelAdmin):
                 self.message_user(request, "; ".join(exc.messages), messages.ERROR)
             except PermissionDenied as exc:
                 self.message_user(request, str(exc), messages.ERROR)
-            except errors.WeChatPayError as exc:
-                self.message_user(request, f"WeChat Pay: {exc}", messages.ERROR)
+            except desk.SyncFailed as exc:
+                self.message_user(request, f"WeChat Pay: {exc.message}", messages.ERROR)
             return HttpResponseRedirect(request.path)
         clawback = refunds.current_clawback(order)
         lines, problem = [], ""
         try:
             mirror = clawback.order if clawback else refunds.sync(order)
             lines = refunds.ledger_lines(mirror)
-        except errors.WeChatPayError as exc:
-            problem = str(exc)
+        except desk.SyncFailed as exc:
+            problem = str(exc.message)
         returns = list(clawback.returns.order_by("pk")) if clawback else []
         context = {
             **self.admin_site.each_context(request),

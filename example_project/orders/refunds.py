@@ -19,22 +19,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from django_wxpay_profitsharing import clawbacks, services
-from django_wxpay_profitsharing.ledger import BLOCKED_LABELS, LineLedger, order_ledger
+from django_wxpay_profitsharing import desk, services
+from django_wxpay_profitsharing.ledger import LineLedger, order_ledger
 from django_wxpay_profitsharing.models import (
     ProfitSharingClawback,
     ProfitSharingOrder,
     ProfitSharingReturn,
     ReturnState,
 )
-from django_wxpay_profitsharing.states import Action
-from django_wxpay_profitsharing.task_backends import dispatch
 
 from .models import Order
 
@@ -67,18 +65,19 @@ def ledger_lines(mirror: ProfitSharingOrder) -> list[LedgerLine]:
             returned=e.returned,
             reserved=e.reserved,
             returnable=e.returnable,
-            excluded_because=str(BLOCKED_LABELS[e.blocked]) if e.blocked else "",
+            excluded_because=str(e.blocked.label) if e.blocked else "",
         )
         for e in entries
     ]
 
 
 def sync(order: Order) -> ProfitSharingOrder:
-    """The sharing order as WeChat Pay has it now (its typed errors pass through)."""
-    return clawbacks.sync_order(
+    """The sharing order as WeChat Pay has it now (``desk.SyncFailed`` when it cannot say)."""
+    return desk.sync_order(
         out_order_no=order.sharing_out_order_no,
         transaction_id=order.transaction_id,
         sub_mchid=order.sub_mchid or None,
+        by=None,
     )
 
 
@@ -121,26 +120,8 @@ def returned(order: Order) -> int:
     return int(rows.aggregate(total=Sum("amount"))["total"] or 0)
 
 
-def start_refund(order: Order, operator) -> ProfitSharingClawback:
-    """Claw back everything returnable, submitted by ``operator``; the same clawback again.
-
-    Raises ``ValidationError`` (nothing returnable, the refund number already names a
-    clawback of something else, ...), ``PermissionDenied`` (the operator may not submit:
-    the clawback stays drafts for someone who may) and the client's errors from the sync.
-    The order is linked to the clawback, and its refund number written, only once the
-    clawback is known to be its own.
-    """
-    number = refund_no_for(order)
-    clawback, _created = clawbacks.create_or_get_clawback(
-        {
-            "out_clawback_no": number,
-            "out_order_no": order.sharing_out_order_no,
-            "transaction_id": order.transaction_id,
-            "sub_mchid": order.sub_mchid or None,
-            "description": f"订单 {order.number} 退款前回退",
-        },
-        created_by=operator,
-    )
+def _link(order: Order, clawback: ProfitSharingClawback, number: str) -> None:
+    """Write the refund number and the link, once ``clawback`` is known to be the order's."""
     if not is_own(order, clawback):
         raise ValidationError(
             _("Refund no. %(no)s names a clawback of another sharing order, not order %(order)s's.")
@@ -157,9 +138,39 @@ def start_refund(order: Order, operator) -> ProfitSharingClawback:
             _("Order %(order)s's refund is tied to another clawback.") % {"order": order.number}
         )
     order.refund_no, order.clawback = number, clawback
-    pending = clawbacks.submit_clawback(clawback, by=operator)
-    # The page answers at once; the returns are sent in the background and the poller
-    # follows them while WeChat Pay says PROCESSING.
-    dispatch(pending, Action.SUBMIT, background=True)
+
+
+def start_refund(order: Order, operator) -> ProfitSharingClawback:
+    """Claw back everything returnable, submitted by ``operator``; the same clawback again.
+
+    Raises ``ValidationError`` (nothing returnable, the refund number already names a
+    clawback of something else, ...), ``PermissionDenied`` (the operator may not submit:
+    the clawback stays drafts for someone who may; pressed again by one who may, they are
+    sent) and ``desk.SyncFailed`` (WeChat Pay could not say what the sharing order is).
+    The order is linked to the clawback, and its refund number written, only once the
+    clawback is known to be its own: a number already used for another order's clawback
+    is a conflict before anything is written or sent.
+    """
+    number = refund_no_for(order)
+    made = desk.claw_back(
+        {
+            "out_clawback_no": number,
+            "out_order_no": order.sharing_out_order_no,
+            "transaction_id": order.transaction_id,
+            "sub_mchid": order.sub_mchid or None,
+            "description": f"订单 {order.number} 退款前回退",
+        },
+        by=operator,
+        door=desk.Door.ADMIN,  # an operator who pressed the page's confirmed button
+    )
+    clawback = made.clawback
+    _link(order, clawback, number)
+    batch = made.batch
+    if not made.created:  # pressed again: drafts left by someone who could not send them
+        selection = ProfitSharingClawback.objects.filter(pk=clawback.pk)
+        batch = desk.submit_clawbacks(selection, by=operator, door=desk.Door.ADMIN)
+    if batch.drafts:  # the desk left them drafts: this operator may not send them
+        raise PermissionDenied(_("You may not submit this clawback: its returns wait as drafts."))
+    # The returns are sent now (WeChat Pay answers PROCESSING); the poller follows them.
     Order.objects.filter(pk=order.pk).update(clawback_note=f"回退中 {clawback.amount} 分")
     return clawback

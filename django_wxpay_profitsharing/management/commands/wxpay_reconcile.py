@@ -10,7 +10,12 @@ Reconciles one Beijing day's profit-sharing bill against the local returns
    run (nothing written), or bad arguments
 == ===========================================================================
 
-So 1 always means discrepancies, never a crash.
+So 1 always means discrepancies, never a crash: every failure (a transport error, an
+odd ``download_url``, a hash mismatch, a bill the parser refuses, a full disk, and
+anything unforeseen) is exit 2 with one line on stderr, never a traceback (an
+unforeseen error's traceback goes to the ``django_wxpay_profitsharing`` logger at
+INFO, for whoever keeps it). At most :data:`SHOWN` discrepancies are listed (all
+with ``--verbosity 2``); the admin lists them all, filtered by run.
 
 The date defaults to yesterday in ``TIME_ZONE``; bills are ready after about 10:00
 Beijing time the next day, so schedule it in the late morning.
@@ -19,6 +24,7 @@ Beijing time the next day, so schedule it in the late morning.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from typing import Any
 
@@ -32,6 +38,15 @@ from ...wechatpay import errors, validation
 EXIT_DISCREPANCIES = 1
 EXIT_NO_BILL = 2
 DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+#: Discrepancies listed at the default verbosity.
+SHOWN = 50
+logger = logging.getLogger("django_wxpay_profitsharing")
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    """A message as one line of at most ``limit`` characters (stderr, cron's mail)."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 class Command(BaseCommand):
@@ -55,14 +70,27 @@ class Command(BaseCommand):
             run = reconcile(bill_date, mchid=mchid, sub_mchid=sub_mchid)
         except (ReconciliationError, ImproperlyConfigured, DatabaseError) as exc:
             self.stdout.write(f"Reconciliation {scope}: no result.")
-            raise CommandError(str(exc), returncode=EXIT_NO_BILL) from None
+            raise CommandError(one_line(str(exc)), returncode=EXIT_NO_BILL) from None
+        except Exception as exc:  # unforeseen: still "no result", never a traceback
+            logger.info("wxpay_reconcile %s failed", scope, exc_info=True)
+            self.stdout.write(f"Reconciliation {scope}: no result.")
+            problem = one_line(f"unexpected {type(exc).__name__}: {exc}")
+            raise CommandError(problem, returncode=EXIT_NO_BILL) from None
         self.stdout.write(
             f"Reconciliation {scope}: {run.rows} bill rows, {run.return_rows} returns, "
             f"{run.matched} matched, {run.discrepancy_count} discrepancies "
             f"(bill SHA1 {run.hash_value or 'none: no bill for that day'})."
         )
-        for item in run.discrepancies.all():
+        shown = run.discrepancies.order_by("pk")
+        if int(options["verbosity"]) < 2:
+            shown = shown[:SHOWN]
+        for item in shown.iterator(chunk_size=2000):
             self.stdout.write(f"  {item.kind:<18} {item.out_return_no}: {item.detail}")
+        if run.discrepancy_count > SHOWN and int(options["verbosity"]) < 2:
+            self.stdout.write(
+                f"  ... and {run.discrepancy_count - SHOWN} more: the admin's discrepancies "
+                f"of this run, or --verbosity 2."
+            )
         if run.discrepancy_count:
             raise CommandError(
                 f"{run.discrepancy_count} discrepancies on {bill_date}",

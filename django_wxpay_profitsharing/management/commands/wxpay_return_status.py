@@ -12,31 +12,19 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ... import desk
 from ...merchants import default_mchid
-from ...models import ProfitSharingReturn, ReturnState
-from ...services import refresh
+from ...models import (
+    ANSWER_FIELDS,
+    IDENTITY_FIELDS,
+    MAX_PK,
+    PROGRESS_FIELDS,
+    ProfitSharingReturn,
+    ReturnState,
+)
 from ...wechatpay import errors, validation
 
-SHOWN_FIELDS = (
-    "out_return_no",
-    "state",
-    "sub_mchid",
-    "order_id",
-    "out_order_no",
-    "return_mchid",
-    "amount",
-    "description",
-    "return_id",
-    "result",
-    "fail_reason",
-    "create_time",
-    "finish_time",
-    "attempts",
-    "next_attempt_at",
-    "last_error_code",
-    "last_error_message",
-)
-MAX_PK = 2**63 - 1
+SHOWN_FIELDS = ("out_return_no", *IDENTITY_FIELDS, *PROGRESS_FIELDS, *ANSWER_FIELDS)
 
 
 class Command(BaseCommand):
@@ -58,7 +46,10 @@ class Command(BaseCommand):
         row = self._by_pk(pk) if pk is not None else self._by_number(number)
         if not options["no_refresh"] and not row.is_final:
             try:
-                row = refresh(row.pk)
+                desk.refresh(
+                    ProfitSharingReturn.objects.filter(pk=row.pk), by=None, door=desk.Door.CODE
+                )
+                row.refresh_from_db()
             except ImproperlyConfigured as exc:
                 raise CommandError(str(exc)) from None
         for name in SHOWN_FIELDS:
