@@ -34,6 +34,7 @@ import os
 import queue
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -126,6 +127,10 @@ def as_run_here(words: list[str], wheel_dir: Path, python: Path | None = None) -
 def wheels(tmp_path_factory) -> dict[str, Path]:
     """Both wheels, built from this checkout by the README's own command."""
     work = tmp_path_factory.mktemp("wheels")
+    for stale in (ROOT / "build", ROOT / "simulator" / "build"):
+        # setuptools packs what an earlier build left in build/lib (files since moved
+        # or deleted): a checkout's own artefacts, never the README's reader's.
+        shutil.rmtree(stale, ignore_errors=True)
     started = time.monotonic()
     build = install_commands()[0]
     assert build[3] == "wheel", build
