@@ -9,6 +9,7 @@ PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?= -n $(PYTEST_WORKERS)
 DEMO_PORT ?= 8000
 SIM_PORT ?= 8765
+DEMO_STATE ?= .demo
 
 .PHONY: install test test-sqlite test-sqlite-no-tz test-postgres test-mysql mysql-driver lint \
 	format demo bench browser clean messages docs docs-check dist
@@ -99,8 +100,11 @@ docs-check: install
 messages: install
 	cd django_wxpay_profitsharing && ../$(PY) -m django compilemessages --ignore=.venv -l zh_Hans
 
+# A fresh demo every time (its state in .demo/, reset at each start); DEMO_KEEP=1 continues
+# the previous one. A port in use is an error naming it (exit status 1).
 demo: install
-	$(PY) example_project/demo.py --port $(DEMO_PORT) --simulator-port $(SIM_PORT)
+	$(PY) example_project/demo.py --port $(DEMO_PORT) --simulator-port $(SIM_PORT) \
+	  --state-dir $(DEMO_STATE) $(if $(DEMO_KEEP),--keep)
 
 bench: install
 	$(PY) bench/run_all.py
@@ -111,6 +115,8 @@ dist: install
 	$(PY) -m build --outdir dist .
 	$(PY) -m build --outdir dist simulator
 
+# Everything make creates, the demo's state included (and where older demos kept it).
 clean:
 	rm -rf $(VENV) build dist *.egg-info simulator/build simulator/*.egg-info .pytest_cache \
-	  .ruff_cache .mypy_cache .demo test-output site
+	  .ruff_cache .mypy_cache .demo test-output site example_project/db.sqlite3 \
+	  example_project/.simulator

@@ -7,8 +7,10 @@ Ids are ``wxpay_profitsharing.E001``..., so a project can silence one in
 from __future__ import annotations
 
 import difflib
+import errno
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -79,6 +81,31 @@ def _check_secret_sources(s: Any) -> Iterable[checks.CheckMessage]:
             )
 
 
+def _missing_key_file(value: Any) -> str | None:
+    """Say "no such file" when a key setting names a file that is not there.
+
+    None when the value is no path (PEM text, say) or a file that exists (another check says
+    what is wrong with it). The value is shown only when it can be nothing but a path: a
+    file suffix or a leading ``~`` or ``.`` (base64 key material, pasted without its
+    armour, has neither); any other missing "path" is described without being echoed.
+    """
+    text = str(value).strip()
+    shown = bool(Path(text).suffix) or text[:1] in ("~", ".")
+    if "\n" in text or not (shown or text[:1] in ("/", "\\") or text[1:3] in (":\\", ":/")):
+        return None  # not a path: PEM text, or material the general message describes
+    try:
+        Path(text).stat()
+        return None  # there: what is wrong with it is another message
+    except ValueError:  # a NUL byte: no path at all
+        return None
+    except OSError as exc:
+        if exc.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG):
+            return None  # there, but not readable: the general message says so
+    if shown:
+        return f"no such file: {text!r}"
+    return "no such file (the value is not shown: it may be key material)"
+
+
 def _check_private_key(s: Any) -> Iterable[checks.CheckMessage]:
     if unset_variable(s.user_settings.get("PRIVATE_KEY")):
         return  # reported by _check_secret_sources
@@ -94,6 +121,17 @@ def _check_private_key(s: Any) -> Iterable[checks.CheckMessage]:
     try:
         crypto.load_private_key(s.PRIVATE_KEY)
     except crypto.CryptoError as exc:
+        missing = _missing_key_file(s.PRIVATE_KEY)
+        if missing:
+            yield _error(
+                s,
+                "PRIVATE_KEY",
+                f"names a key file that does not exist ({missing}).",
+                "Put apiclient_key.pem there, or give PEM text or 'env:VAR'. To try the app "
+                "without WeChat Pay keys, use the simulator's settings (settings_from_state_dir).",
+                3,
+            )
+            return
         yield _error(
             s, "PRIVATE_KEY", f"is unusable: {exc}.", "Give an unencrypted RSA PEM key.", 3
         )
@@ -161,7 +199,9 @@ def _check_public_key_material(s: Any, key: Any) -> Iterable[checks.CheckMessage
             15,
         )
     except crypto.CryptoError as exc:
-        yield _error(s, "WECHATPAY_PUBLIC_KEY", f"is unusable: {exc}.", "Give a PEM key.", 6)
+        missing = _missing_key_file(key)
+        problem = f"names a key file that does not exist ({missing})" if missing else exc
+        yield _error(s, "WECHATPAY_PUBLIC_KEY", f"is unusable: {problem}.", "Give a PEM key.", 6)
 
 
 def _check_base_url(s: Any) -> Iterable[checks.CheckMessage]:

@@ -148,8 +148,8 @@ DESCRIPTIONS: dict[str, str] = {
     "takes at most.",
     "POOL_SIZE": "Threads per process for concurrent calls to WeChat Pay.",
     "RATE_LIMIT_QPS": "Process-wide calls per second to WeChat Pay (0: unlimited).",
-    "TASK_BACKEND": '`"auto"` (Celery when `CELERY_BROKER_URL` is set and Celery installed), '
-    '`"celery"`, `"thread"` or `"inline"`: where large batches run.',
+    "TASK_BACKEND": '`"auto"` (Celery when the project has loaded its own Celery app, '
+    '`"thread"` otherwise), `"celery"`, `"thread"` or `"inline"`: where large batches run.',
     "BULK_BACKGROUND_THRESHOLD": "Batches larger than this (admin action, bulk API) go to the "
     "background; smaller ones run inside the request.",
     "API_PERMISSION_CLASSES": "DRF permission classes of the REST API (import strings); by "

@@ -23,7 +23,6 @@ import logging
 import math
 from collections.abc import Iterator, Sequence
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
@@ -46,14 +45,32 @@ def celery_installed() -> bool:
 
 
 def task_backend() -> TaskBackend:
-    """The effective backend: ``celery``, ``thread`` or ``inline``."""
+    """The effective backend: ``celery``, ``thread`` or ``inline``.
+
+    ``"auto"`` means Celery only when the project has created its own Celery app in this
+    process (the ``proj/celery.py`` that ``proj/__init__.py`` imports, as Celery's Django
+    guide sets up). A ``CELERY_BROKER_URL`` setting alone proves nothing: without an
+    app, a task's ``delay()`` goes to Celery's fallback app and its default broker
+    (``amqp://localhost``), where no worker of the shop ever looks. Celery's fallback app,
+    which it builds itself on the first use of ``current_app`` (named ``default``, never
+    made current, without fixups), is not the project's; the project's own app may well be
+    Celery's default app (Celery's Django fixup makes the first one so). Celery is never
+    imported here just to ask.
+    """
+    import sys
+
     backend = str(wxpay_settings.TASK_BACKEND)
     if backend not in TASK_BACKENDS:
         raise ImproperlyConfigured(
             f"WXPAY_PROFITSHARING['TASK_BACKEND'] must be one of {', '.join(TASK_BACKENDS)}"
         )
     if backend == TaskBackend.AUTO:
-        celery_ready = celery_installed() and bool(getattr(settings, "CELERY_BROKER_URL", None))
+        state = sys.modules.get("celery._state")
+        project_app = state is not None and any(
+            app.main != "default" or app.set_as_current or app.fixups
+            for app in list(state._get_active_apps())
+        )
+        celery_ready = celery_installed() and project_app
         return TaskBackend.CELERY if celery_ready else TaskBackend.THREAD
     if backend == TaskBackend.CELERY and not celery_installed():
         raise ImproperlyConfigured(

@@ -8,7 +8,8 @@ only reports pages that are out of date. Sources:
 - ``errors.md``'s tables: the rows of ``wechatpay/error_table.py`` (their own texts),
   what the app does on a return being read from ``decisions.TABLE`` for each meaning;
 - ``signals.md``: the docstring of ``signals.py``;
-- ``simulator.md``'s ``--help``: the simulator's own argument parser.
+- ``simulator.md``'s ``--help``: the simulator's own argument parser;
+- ``img/states.svg``, the state diagram: ``decisions.TABLE`` (``state_diagram.py``).
 
 A hand-written page holds a generated part between ``<!-- BEGIN generated: NAME -->``
 and ``<!-- END generated: NAME -->``; a wholly generated page says so at its top.
@@ -35,6 +36,8 @@ from django.conf import settings  # noqa: E402
 if not settings.configured:
     settings.configure(USE_I18N=False, INSTALLED_APPS=[])
     django.setup()
+
+from state_diagram import state_diagram_svg  # noqa: E402  (beside this file)
 
 from django_wxpay_profitsharing import conf, decisions, signals  # noqa: E402
 from django_wxpay_profitsharing.decisions import Decision, Outcome, Schedule  # noqa: E402
@@ -350,6 +353,7 @@ def _fill(text: str, name: str, content: str, page: str) -> str:
 def rendered() -> dict[Path, str]:
     """Every generated page as it should read now."""
     pages = {DOCS / name: make() for name, make in WHOLE_PAGES.items()}
+    pages[DOCS / "img" / "states.svg"] = state_diagram_svg()
     for (page, name), make in PARTS.items():
         path = DOCS / page
         current = pages.get(path, path.read_text("utf-8"))

@@ -81,6 +81,9 @@ class Worker:
             "--pool=threads",
             "--concurrency=4",
             f"--queues={self.queue}",
+            # A node name of its own: two workers named alike on one broker (parallel
+            # test runs, other checkouts) fight over the same exclusive pidbox queue.
+            f"--hostname={self.queue}@%h",
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",

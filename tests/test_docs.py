@@ -1,8 +1,10 @@
 """The documentation says what the code does: generated parts current, snippets shared.
 
 ``docs/generate.py --check`` fails when a generated page (settings, states, signals,
-error codes, the simulator's ``--help``) no longer matches the code; the MkDocs build
-is strict (a broken link or a missing picture fails) and loads nothing from a CDN.
+error codes, the simulator's ``--help``, the state diagram) no longer matches the code;
+the MkDocs build is strict (a broken link or a missing picture fails), and the site it
+builds works opened from disk: no directory links, nothing from a CDN, no search box
+that cannot work there, the state diagram an SVG drawn from the decision table.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from django_wxpay_profitsharing import conf
+from django_wxpay_profitsharing.states import ReturnState
 from wxpay_simulator.__main__ import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,30 +48,122 @@ def test_the_generated_pages_are_up_to_date():
     assert result.returncode == 0, result.stderr
 
 
-def test_the_site_builds_strictly_and_loads_nothing_from_a_cdn(tmp_path):
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
     pytest.importorskip("mkdocs", reason="pip install mkdocs (the test extra has it)")
+    out = tmp_path_factory.mktemp("site")
     result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
         capture_output=True,
         text=True,
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
-    pages = list(tmp_path.glob("*/index.html"))
-    assert len(pages) >= 9
-    for page in [tmp_path / "index.html", *pages]:
+    return out
+
+
+def site_pages(site: Path) -> list[Path]:
+    """The pages a reader opens (404.html is a web server's, with absolute links)."""
+    return sorted(p for p in site.rglob("*.html") if p.name != "404.html")
+
+
+REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|//)", re.I)
+#: What a page loads by itself (never an <a>, which only goes somewhere when clicked).
+LOADED = re.compile(
+    r"<(?:script|link|img|iframe|source|embed|object|audio|video)\b[^>]*?"
+    r"\s(?:src|href|data)=\"([^\"]+)\"",
+    re.I,
+)
+
+
+def test_the_site_opens_from_disk_every_link_a_file(site):
+    """No directory URLs: every local link and resource names a file that is there."""
+    pages = site_pages(site)
+    assert len(pages) >= 10 and not list(site.glob("*/index.html"))
+    for page in pages:
         html = page.read_text("utf-8")
-        remote = re.findall(r'<(?:script|link|img)[^>]+(?:src|href)="((?:https?:)?//[^"]+)"', html)
-        assert not remote, f"{page.relative_to(tmp_path)} loads {remote}"
-    assert (tmp_path / "img" / "6-refund.png").exists()
+        for target in re.findall(r'\s(?:href|src)="([^"]+)"', html):
+            if REMOTE.match(target) or target.startswith("#"):
+                continue
+            path = target.split("#", 1)[0].split("?", 1)[0]
+            resolved = (page.parent / path).resolve()
+            assert not path.endswith("/") and resolved.is_file(), (
+                f"{page.relative_to(site)} links {target!r}, which is no file"
+            )
+
+
+def test_the_site_loads_nothing_from_a_cdn(site):
+    for page in site_pages(site):
+        html = page.read_text("utf-8")
+        remote = [u for u in LOADED.findall(html) if REMOTE.match(u)]
+        assert not remote, f"{page.relative_to(site)} loads {remote}"
+    for sheet in site.rglob("*.css"):
+        css = sheet.read_text("utf-8", "replace")
+        urls = re.findall(r"url\(\s*['\"]?([^'\")]+)", css) + re.findall(
+            r"@import\s+['\"]([^'\"]+)", css
+        )
+        remote = [u for u in urls if REMOTE.match(u) and not u.startswith("data:")]
+        assert not remote, f"{sheet.relative_to(site)} loads {remote}"
+
+
+def test_the_site_has_no_search_that_cannot_work_from_disk(site):
+    """A search index is fetched by script, which a page opened from disk may not do."""
+    for page in site_pages(site):
+        html = page.read_text("utf-8")
+        assert 'role="search"' not in html and "search.html" not in html, page.name
+    assert "no search box" in (DOCS / "index.md").read_text("utf-8")
+
+
+def test_the_state_diagram_is_drawn_from_the_table(site):
+    html = (site / "states.html").read_text("utf-8")
+    assert '<img alt="The states of a return' in html and 'src="img/states.svg"' in html
+    assert "mermaid" not in html
+    svg = (site / "img" / "states.svg").read_text("utf-8")
+    assert svg.lstrip().startswith("<!--") and "<svg" in svg and "<script" not in svg
+    for state in ReturnState:
+        assert f">{state.value}</text>" in svg, state
+    for outcome in ("balance_short", "invalid_local"):  # read from decisions.TABLE
+        assert outcome in svg
+
+
+def test_the_admin_guide_shows_only_pictures_the_browser_test_takes():
+    """Each picture is retaken at every browser test run: none can show an older admin."""
+    shown = set(re.findall(r"\]\(img/([\w.-]+\.png)\)", (DOCS / "admin.md").read_text("utf-8")))
+    taken = set(
+        re.findall(
+            r'shot\(browser, "([\w.-]+\.png)"\)',
+            (ROOT / "tests" / "test_browser.py").read_text("utf-8"),
+        )
+    )
+    assert shown and shown <= taken, f"not taken by tests/test_browser.py: {shown - taken}"
+    assert "0-index.png" in shown  # every model of the app, as the admin's index lists them
+    stale = {p.name for p in (DOCS / "img").glob("*.png")} - shown
+    assert not stale, f"pictures no page shows: {stale}"
 
 
 def test_the_readme_snippets_are_the_ones_the_quickstart_and_pypi_show():
     readme = snippets(ROOT / "README.md")
-    assert {"settings", "urls", "simulator-settings", "create-and-submit"} <= set(readme)
-    for page in (DOCS / "quickstart.md", DOCS / "pypi.md"):
+    assert {"settings", "urls", "simulator-settings", "create-and-submit", "install-wheels"} <= set(
+        readme
+    )
+    for page in (DOCS / "quickstart.md", DOCS / "pypi.md", DOCS / "install.md"):
         for name, block in snippets(page).items():
             assert block == readme[name], f"{page.name}: snippet {name} differs from README.md"
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/pypi.md", "docs/quickstart.md"])
+def test_the_simulator_settings_come_before_migrate(page):
+    """Followed in order, a page reaches ``migrate`` with settings that pass ``check``.
+
+    The example's key paths name files a newcomer does not have: the simulator's
+    settings, which replace them, must come first (they came after ``migrate``, which
+    then failed on the example paths).
+    """
+    text = (ROOT / page).read_text("utf-8")
+    configure = text[text.index("Configure") :]
+    assert configure.index("readme-snippet: simulator-settings") < configure.index(
+        "manage.py migrate"
+    )
 
 
 def test_the_package_description_starts_with_pip_install():

@@ -360,22 +360,65 @@ def test_map_bounded_threads_use_and_release_their_own_connections():
 # ------------------------------------------------------------- dispatch backends
 
 
+@pytest.fixture
+def celery_apps(monkeypatch):
+    """Celery's registry of apps, empty for the test: ``make()`` adds the project's app.
+
+    The project's app becomes Celery's default app, as Celery's Django fixup makes it.
+    """
+    import weakref
+
+    from celery import Celery, _state
+
+    monkeypatch.setattr(_state, "_apps", weakref.WeakSet())
+    monkeypatch.setattr(_state, "default_app", _state.default_app)
+    made = []
+
+    def make() -> None:
+        made.append(Celery("shop", set_as_current=False))
+        _state.set_default_app(made[-1])
+
+    return make
+
+
 @pytest.mark.parametrize(
-    ("backend", "broker", "installed", "expected"),
+    ("backend", "broker", "app", "installed", "expected"),
     [
-        ("auto", None, True, "thread"),
-        ("auto", "redis://127.0.0.1:6379/0", True, "celery"),
-        ("auto", "redis://127.0.0.1:6379/0", False, "thread"),
-        ("thread", "redis://127.0.0.1:6379/0", True, "thread"),
-        ("inline", "redis://127.0.0.1:6379/0", True, "inline"),
-        ("celery", None, True, "celery"),
+        ("auto", None, False, True, "thread"),
+        ("auto", None, True, True, "celery"),
+        ("auto", "redis://127.0.0.1:6379/0", True, True, "celery"),
+        # A broker URL with no Celery app loaded: delay() would go to Celery's fallback
+        # app and its default broker, where no worker of the shop listens.
+        ("auto", "redis://127.0.0.1:6379/0", False, True, "thread"),
+        ("auto", "redis://127.0.0.1:6379/0", True, False, "thread"),
+        ("thread", "redis://127.0.0.1:6379/0", True, True, "thread"),
+        ("inline", "redis://127.0.0.1:6379/0", True, True, "inline"),
+        ("celery", None, False, True, "celery"),
     ],
 )
-def test_task_backend_selection(settings, monkeypatch, backend, broker, installed, expected):
+def test_task_backend_selection(
+    settings, monkeypatch, celery_apps, backend, broker, app, installed, expected
+):
     monkeypatch.setattr(task_backends, "celery_installed", lambda: installed)
+    if app:
+        celery_apps()
     settings.CELERY_BROKER_URL = broker
     settings.WXPAY_PROFITSHARING = {"TASK_BACKEND": backend}
     assert task_backends.task_backend() == expected
+
+
+def test_auto_ignores_celerys_fallback_app(settings, monkeypatch, celery_apps):
+    """A ``shared_task`` used with no app loaded makes Celery's fallback app: not the shop's."""
+    from celery import _state
+
+    monkeypatch.setattr(_state, "default_app", None)
+    _state.get_current_app()  # what a shared_task's delay() uses with no app loaded
+    assert list(_state._get_active_apps()) == [_state.default_app]
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/0"
+    settings.WXPAY_PROFITSHARING = {"TASK_BACKEND": "auto"}
+    assert task_backends.task_backend() == "thread"
+    celery_apps()  # the project's app, which Celery's Django fixup may make the default
+    assert task_backends.task_backend() == "celery"
 
 
 def test_task_backend_refuses_celery_when_missing_or_unknown(settings, monkeypatch):

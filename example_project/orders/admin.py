@@ -24,7 +24,7 @@ class OrderAdmin(admin.ModelAdmin):
     list_display = ("number", "total_fen", "shared_fen", "refund_may_proceed", "clawback_note")
     list_filter = ("refund_may_proceed",)
     search_fields = ("number", "sharing_out_order_no", "refund_no")
-    readonly_fields = ("refund_no", "refund_may_proceed", "clawback_note")
+    readonly_fields = ("refund_no", "clawback", "refund_may_proceed", "clawback_note")
     actions = ["refund_selected"]
 
     def get_urls(self):

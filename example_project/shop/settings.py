@@ -1,8 +1,10 @@
 """Settings of the example shop.
 
-SQLite by default; ``DATABASE_URL=postgres://...`` for PostgreSQL. WeChat Pay is the
-local simulator: ``make demo`` starts it and points ``WXPAY_SIMULATOR_DIR`` at its
-state directory, whose ``credentials.json`` supplies the keys (never the database).
+SQLite by default (``.demo/shop.sqlite3`` at the top of the checkout, where ``make demo``
+keeps it; ``SHOP_SQLITE_PATH`` moves it); ``DATABASE_URL=postgres://...`` for PostgreSQL.
+WeChat Pay is the local simulator: ``make demo`` starts it and points
+``WXPAY_SIMULATOR_DIR`` at its state directory (``.demo/simulator``), whose
+``credentials.json`` supplies the keys (never the database).
 """
 
 import os
@@ -12,6 +14,8 @@ from wxpay_simulator.testing import settings_from_state_dir
 from wxpay_simulator.testing.database_url import database_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+#: ``make demo``'s state: removed by ``make clean``, reset by every ``make demo``.
+DEMO_DIR = BASE_DIR.parent / ".demo"
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-shop-not-for-production")
 DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
@@ -64,7 +68,7 @@ DATABASES = {
     if os.environ.get("DATABASE_URL")
     else {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("SHOP_SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
+        "NAME": os.environ.get("SHOP_SQLITE_PATH", str(DEMO_DIR / "shop.sqlite3")),
         # The site, the poller and any worker write at once: see README, "SQLite".
         "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
     }
@@ -97,7 +101,7 @@ SPECTACULAR_SETTINGS = {
 
 def simulator_settings() -> dict:
     """The WeChat Pay settings, from the simulator's credentials.json when present."""
-    state_dir = Path(os.environ.get("WXPAY_SIMULATOR_DIR", str(BASE_DIR / ".simulator")))
+    state_dir = Path(os.environ.get("WXPAY_SIMULATOR_DIR", str(DEMO_DIR / "simulator")))
     if not (state_dir / "credentials.json").exists():
         return {}
     return {

@@ -2,11 +2,14 @@
 
 - a superuser ``admin`` / ``admin``;
 - orders SHOP0001... each shared to one merchant receiver, with a *draft* return
-  (RDEMO0001...) that waits for the operator: nothing sends a draft until someone
-  selects it and runs "Submit to WeChat Pay" (提交到微信支付);
+  (RDEMO0001...) of everything shared that waits for the operator: nothing sends a
+  draft until someone selects it and runs "Submit to WeChat Pay" (提交到微信支付); once
+  it succeeded, everything the order shared is back and its refund may proceed;
 - order SHOP0100, shared to two merchant receivers and one personal receiver, to be
   refunded with "Refund this order": the clawback takes from the two merchants and
-  leaves the personal one out, as WeChat Pay requires.
+  leaves the personal one out, as WeChat Pay requires;
+- sharing order PSHOP0200 (simulator only, no shop order), two merchant receivers, for
+  the README's curl examples: the walkthrough never touches it, so they work after it.
 
 Run again, it says what it found. The simulator keeps its ledger in memory, so its
 sharing orders are seeded on every run (with fixed transaction ids, so the shop's
@@ -27,6 +30,8 @@ SECOND_RECEIVER = "86693853"
 PERSONAL_OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
 SUB_MCHID = "1900000109"
 REFUND_ORDER = "SHOP0100"
+#: The README's curl examples return from this one (3000 + 2000 fen to two merchants).
+API_ORDER = "SHOP0200"
 
 
 def transaction_id_for(number: str) -> str:
@@ -47,6 +52,13 @@ def sharing_orders(count: int) -> list[tuple[str, list[dict]]]:
          "description": "导购佣金"},
     ]  # fmt: skip
     return [*simple, (REFUND_ORDER, mixed)]
+
+
+def api_order_receivers() -> list[dict]:
+    return [
+        {"type": "MERCHANT_ID", "account": RECEIVER, "amount": 3000},
+        {"type": "MERCHANT_ID", "account": SECOND_RECEIVER, "amount": 2000},
+    ]
 
 
 class Command(BaseCommand):
@@ -88,12 +100,13 @@ class Command(BaseCommand):
                 sub_mchid=SUB_MCHID,
                 out_order_no=out_order_no,
                 return_mchid=RECEIVER,
-                amount=shared // 2,
+                amount=shared,
                 description=f"订单 {number} 退款前回退",
                 out_return_no=f"RDEMO{number.removeprefix('SHOP')}",
                 submit=False,  # a draft: it waits for the operator
             )
             created_returns += created
+        self._seed_simulator(API_ORDER, f"P{API_ORDER}", api_order_receivers())
         total = orders + 1
         if created_orders or created_returns:
             self.stdout.write(
