@@ -2,7 +2,8 @@
 
 Why a table: every rule about what a call's outcome does to a return (the next state,
 when to try again, whether WeChat Pay may now know the return, which signals go out)
-used to be spread over the service layer's branches. Here each rule is one row, read
+is money's rule, and one spread over branches is one nobody can check whole. Here each
+rule is one row, read
 by :func:`decide`, a pure function: no ORM, no clock, no settings. The service layer
 (``transitions.py``) classifies what happened into an :class:`Outcome`, asks
 :func:`decide`, and writes the :class:`Decision` down.

@@ -17,7 +17,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db.models import Sum
 
-from . import clawbacks, services
+from . import clawbacks, order_sync, services
 from .answers import AnswerMismatch
 from .ledger import Blocked, order_ledger
 from .models import ClawbackState, ProfitSharingOrder, ProfitSharingReturn, ReturnState
@@ -146,7 +146,7 @@ def shares(
         mchid=mchid, sub_mchid=sub_mchid, transaction_id=transaction_id
     ).order_by("created", "pk")
     for mirror in orders:
-        order = clawbacks.sync_order(
+        order = order_sync.sync_order(
             out_order_no=mirror.out_order_no, transaction_id=mirror.transaction_id,
             sub_mchid=mirror.sub_mchid or None, mchid=mirror.mchid, client=client,
         )  # fmt: skip

@@ -1,4 +1,4 @@
-"""Known-answer and interop tests of the APIv3 client (shared/wxpay-apiv3.md section 11).
+"""Known-answer and interop tests of the APIv3 client.
 
 The vectors come from the official SDKs' own suites (wechatpay-go, wechatpay-java)
 and from the published algorithm; the interop half checks this client against an

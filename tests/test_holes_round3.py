@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
-from django_wxpay_profitsharing import clawbacks, desk, services
+from django_wxpay_profitsharing import clawbacks, desk, order_sync, services
 from django_wxpay_profitsharing.answers import AnswerMismatch
 from django_wxpay_profitsharing.models import (
     ClawbackState,
@@ -231,7 +231,7 @@ def test_an_answer_naming_another_order_writes_nothing(configured, shared, wecha
                              client=crafted)  # fmt: skip
     assert "out_order_no" in caught.value.fields and "receivers[0].amount" in caught.value.fields
     assert not ProfitSharingOrder.objects.exists()
-    monkeypatch.setattr(clawbacks, "client_for", lambda mchid: crafted)
+    monkeypatch.setattr(order_sync, "client_for", lambda mchid: crafted)
     response = api_user().post(CLAWBACKS, clawback_body(shared), format="json")
     assert response.status_code == 503, response.data
     assert "does not match" in json.dumps(response.data, ensure_ascii=False)

@@ -4,8 +4,9 @@ Why hypothesis: the fields of a return are free text from operators and other
 services (admin form, REST API, code calling the client). A hand-picked list of bad
 values misses the ones nobody thought of (a trailing newline that ``$`` lets through,
 a lone surrogate that cannot be encoded, a bool that is an int). Each layer is
-checked against an *oracle written from WeChat Pay's documented rules* (section 2 of
-``wxpay-apiv3.md`` and its decisions), not against the implementation:
+checked against an *oracle written from WeChat Pay's documented rules* (the request
+table of 请求分账回退, and this project's decisions on what it leaves open), not against
+the implementation:
 
 - the client (``WeChatPayClient.create_return`` / ``validation.*``): every invalid
   value or combination raises ``InvalidRequest`` naming a culprit field, and no HTTP

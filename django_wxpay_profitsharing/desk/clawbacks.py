@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from .. import clawbacks, services
+from .. import clawbacks, order_sync, services
 from ..access import Perm, has_perms, scoped
 from ..answers import AnswerMismatch
 from ..ledger import LineLedger
@@ -50,7 +50,7 @@ def sync_order(
     """Mirror a sharing order from WeChat Pay (查询分账结果) with its receiver lines."""
     require_scope(by, services.merchant_id(mchid or None), sub_mchid)
     try:
-        return clawbacks.sync_order(
+        return order_sync.sync_order(
             out_order_no=out_order_no,
             transaction_id=transaction_id,
             sub_mchid=sub_mchid or None,

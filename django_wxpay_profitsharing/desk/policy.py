@@ -2,9 +2,9 @@
 a draft, sent now, or sent in the background. Declared once, as a table.
 
 Why a table: whether a new return goes to WeChat Pay, and whether the caller waits for
-it, used to be computed at each door (the API's create, its "claw back again", its
-clawbacks, the admin's claw-back page, its "claw back again") by four formulas that
-disagreed. Each row here is one (what, door) pair; :func:`decide` reads it with the
+it, is one rule for every door (the API's create, its "claw back again", its
+clawbacks, the admin's claw-back page, a refund job...); computed at each door, the
+copies drift apart. Each row here is one (what, door) pair; :func:`decide` reads it with the
 facts of the moment (:class:`Facts`), and is pure: no ORM, no settings, no clock, so
 ``tests/test_desk_policy.py`` checks it row by row like the state machine's table.
 

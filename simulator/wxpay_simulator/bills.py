@@ -8,7 +8,9 @@ answers the file itself, **unsigned** (as WeChat Pay does: "该接口响应的�
 30 seconds on the ledger's clock; afterwards, or unknown, 400 INVALID_REQUEST (apply
 again). ``hash_value`` is the SHA1 (lower-case hex) of the *uncompressed* file.
 
-Rules and this simulator's decisions (wxpay-neighbours.md §1c):
+Rules (申请分账账单, https://pay.weixin.qq.com/doc/v3/merchant/4012529628, and its
+download, https://pay.weixin.qq.com/docs/merchant/apis/profit-sharing/download-bill.html)
+and this simulator's decisions:
 
 - ``bill_date`` is a Beijing date within the last three months (older: 400
   INVALID_REQUEST "请求的账单日期已过期"), not after today; **today is served too** (a

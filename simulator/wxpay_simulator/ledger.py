@@ -5,8 +5,11 @@ Why lazy: a return answered ``PROCESSING`` becomes ``SUCCESS``/``FAILED`` when i
 background thread, nothing to race with, and a test can shift the clock
 (:meth:`Ledger.advance_clock`) to see the 5-day ``TIME_OUT_CLOSED`` or the 180-day limit.
 
-Rules (wxpay-apiv3.md sections 5, 6 and 13, wxpay-neighbours.md §1a, its Appendix and
-§4, with this project's decisions):
+Rules (WeChat Pay's 请求分账回退 and 查询分账结果 pages,
+https://pay.weixin.qq.com/docs/partner/apis/profit-sharing/return-orders/create-return-order.html
+and https://pay.weixin.qq.com/docs/partner/apis/profit-sharing/orders/query-order.html,
+the error comments of wechatpay-go ``services/profitsharing/api_return_orders.go``, with
+this project's decisions):
 
 - each merchant served has its own books: orders are keyed by (mchid, sub_mchid or "",
   out_order_no) and (mchid, sub_mchid or "", order_id), returns by (mchid, sub_mchid or
@@ -73,7 +76,8 @@ MERCHANT_ID = "MERCHANT_ID"
 RECEIVER_TYPES = ("MERCHANT_ID", "PERSONAL_OPENID", "PERSONAL_SUB_OPENID")
 RECEIVER_RESULTS = ("SUCCESS", "PENDING", "CLOSED")
 ORDER_STATES = ("FINISHED", "PROCESSING")
-#: fail_reason of a CLOSED receiver line (wxpay-neighbours.md §1a).
+#: fail_reason of a CLOSED receiver line (the ``OrderReceiverDetail`` model of 查询分账结果,
+#: e.g. TheNorthMemory/wechatpay-openapi ``docs/v3/profitsharing/orders.yaml``).
 RECEIVER_FAIL_REASONS = (
     "ACCOUNT_ABNORMAL",
     "NO_RELATION",

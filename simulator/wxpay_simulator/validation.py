@@ -4,13 +4,15 @@ Return create and query, and 查询分账结果 (``transaction_id`` required, st
 ``[0-9A-Za-z]``).
 
 Why separate from the ledger: WeChat Pay checks formats before it touches business
-state (the checklist's validation order), so a malformed request never reaches the
-ledger lock. Limits follow wxpay-apiv3.md section 2: lengths are maxima with a minimum
-of 1, counted in characters (the doc leaves bytes-vs-characters open); order/return
-numbers accept ``[0-9A-Za-z_*@|-]`` (the pipe of older docs included); ``amount`` is a
-JSON integer >= 1 (booleans and floats refused). An empty string in an optional
-field (``order_id``, ``out_order_no``, ``sub_mchid``) counts as absent, as the official
-PHP example sends ``"out_order_no": ""`` next to ``order_id``.
+state, so a malformed request never reaches the ledger lock. Limits follow the request
+table of 请求分账回退
+(https://pay.weixin.qq.com/docs/partner/apis/profit-sharing/return-orders/create-return-order.html):
+lengths are maxima with a minimum of 1, counted in characters (the doc leaves
+bytes-vs-characters open); order/return numbers accept ``[0-9A-Za-z_*@|-]`` (the pipe of
+older docs included); ``amount`` is a JSON integer >= 1 (booleans and floats refused).
+An empty string in an optional field (``order_id``, ``out_order_no``, ``sub_mchid``)
+counts as absent, as the official PHP example sends ``"out_order_no": ""`` next to
+``order_id``.
 """
 
 from __future__ import annotations
@@ -107,7 +109,8 @@ def parse_create(body: bytes) -> CreateRequest:
     if order_id is None and out_order_no is None:
         raise param_error("/out_order_no", None, "order_id与out_order_no必须填写一个")
     out_return_no = string_field(data, "out_return_no", 64, required=True, chars=NUMBER_CHARS)
-    # Digits only, as WeChat checks it (an openid here is PARAM_ERROR, wxpay-neighbours §4.2).
+    # Digits only, as WeChat checks it (an openid here is PARAM_ERROR: WeChat Pay staff at
+    # https://developers.weixin.qq.com/community/develop/doc/00046afe1f0ee8e05dbd562ce51c00).
     return_mchid = string_field(data, "return_mchid", 32, required=True, chars=MCHID_CHARS)
     amount = data.get("amount")
     if amount is None:

@@ -27,7 +27,8 @@ from wxpay_simulator.testing import SimulatorProcess
 
 SUB = "1900000109"
 RECEIVER = "86693852"
-# Field orders real SDKs emit (wxpay-apiv3.md section 7): GO/JAVA, PHP/AXIOS, PY.
+# Field orders real SDKs emit in the Authorization header (wechatpay-go core/auth,
+# wechatpay-php, wechatpay-axios-plugin, wechatpayv3): GO/JAVA, PHP/AXIOS, PY.
 AUTH_ORDERS = {
     "go": ("mchid", "nonce_str", "timestamp", "serial_no", "signature"),
     "php": ("mchid", "serial_no", "timestamp", "nonce_str", "signature"),
