@@ -140,3 +140,14 @@ def text_of(page: str, element_id: str) -> str:
     start = page.index(f'id="{element_id}"')
     end = min(i for i in (page.find("</ul>", start), page.find("</table>", start)) if i > 0)
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page[start:end])))
+
+
+def test_the_readme_shows_the_example_shops_own_receiver():
+    """The README's refund receiver is the example's, as it runs in these tests."""
+    readme = (ROOT / "README.md").read_text("utf-8")
+    block = re.search(
+        r"<!-- readme-snippet: refund-receiver -->\n```python\n(.*?)```", readme, re.S
+    )
+    assert block is not None
+    receivers = (ROOT / "example_project" / "orders" / "receivers.py").read_text("utf-8")
+    assert block.group(1) in receivers

@@ -23,33 +23,17 @@ from . import refunds
 from .models import Order
 
 
-def own_order(job: RefundJob) -> Order | None:
-    """The order whose refund ``job`` is: found by its refund number, then checked."""
-    order = Order.objects.filter(refund_no=job.out_refund_no).first()
-    return order if order is not None and refunds.is_own(order, job) else None
-
-
 @receiver(refund_succeeded, sender=RefundJob)
 def mark_refunded(sender, instance, event_id, **kwargs):
-    """The order's own job succeeded: the order is refunded, once.
-
-    The job is read again (a signal's instance is whatever the sender passed), and must
-    have succeeded with a refund WeChat Pay paid in full; the order is marked only if
-    not yet (by this event or another), with the event that did it.
-    """
-    job = RefundJob.objects.filter(pk=instance.pk, state=RefundJobState.SUCCEEDED).first()
-    order = own_order(job) if job is not None else None
-    if order is None:
-        return
-    paid = job.refunds.filter(status="SUCCESS", amount=job.amount).order_by("-number").first()
-    if paid is None:
-        return
-    Order.objects.filter(
-        pk=order.pk, refunded_at__isnull=True, refund_event_id__isnull=True
-    ).update(
-        refunded_at=paid.success_time or job.finished_at,
-        refund_event_id=event_id,
-        refund_note=f"已退款 {refunds.yuan(paid.amount)} 元: {paid.user_received_account}",
+    """The order's own refund job succeeded: the order is refunded, once."""
+    job = RefundJob.objects.get(pk=instance.pk)  # the row as it is, not the signal's copy
+    order = Order.objects.filter(refund_no=job.out_refund_no).first()
+    if order is None or job.state != RefundJobState.SUCCEEDED or not refunds.is_own(order, job):
+        return  # not this order's refund: another payment, amount or merchant
+    Order.objects.filter(pk=order.pk, refund_event_id__isnull=True).update(
+        refunded_at=job.finished_at,
+        refund_event_id=event_id,  # a redelivery, or another event, finds it set
+        refund_note=f"已退款 {refunds.yuan(job.amount)} 元",
     )
 
 
@@ -58,9 +42,9 @@ def mark_refunded(sender, instance, event_id, **kwargs):
 @receiver(refund_needs_attention, sender=RefundJob)
 def note_refund_trouble(sender, instance, **kwargs):
     """The order's own job closed, failed or waits for an operator: the order says so."""
-    job = RefundJob.objects.filter(pk=instance.pk).first()
-    order = own_order(job) if job is not None else None
-    if order is None:
+    job = RefundJob.objects.get(pk=instance.pk)
+    order = Order.objects.filter(refund_no=job.out_refund_no).first()
+    if order is None or not refunds.is_own(order, job):
         return
     why = job.get_attention_display() or job.last_error_message or job.last_error_code
     Order.objects.filter(pk=order.pk, refunded_at__isnull=True).update(
