@@ -17,6 +17,7 @@ from .models import Order
 
 #: Who may plan a refund (make the draft job): the app's own permission.
 MAY_PLAN = "wxpay_profitsharing.add_refundjob"
+MAY_NOT_APPROVE = _("You may not approve this refund: it waits, a draft, for an operator who may.")
 
 
 def job_admin_url(job: RefundJob) -> str:
@@ -108,12 +109,9 @@ class OrderAdmin(admin.ModelAdmin):
                     )
         except ValidationError as exc:
             self.message_user(request, "; ".join(exc.messages), messages.ERROR)
-        except desk.Forbidden:
-            self.message_user(
-                request,
-                _("You may not approve this refund: it waits, a draft, for an operator who may."),
-                messages.ERROR,
-            )
+        except desk.Forbidden as exc:  # the four-eyes rule, a permission, the merchant
+            self.message_user(request, MAY_NOT_APPROVE if step == "confirm" else str(exc),
+                              messages.ERROR)  # fmt: skip
         except PermissionDenied as exc:
             self.message_user(request, str(exc), messages.ERROR)
         except desk.SyncFailed as exc:
