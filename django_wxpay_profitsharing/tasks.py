@@ -34,7 +34,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
 
 from django.db import DatabaseError
 
-from . import services
+from . import polling, services
 from .models import ProfitSharingReturn
 from .pool import one_writer_at_a_time
 from .states import Action
@@ -96,7 +96,7 @@ def run_returns(pks: list[int], action: str) -> dict[str, int]:
 def process_due_returns(limit: int | None = None) -> dict[str, int]:
     """Claim and process due returns (one batch loop); returns the summary counts."""
     with one_writer_at_a_time():
-        return services.process_due(limit=limit)
+        return polling.process_due(limit=limit)
 
 
 @shared_task(name="django_wxpay_profitsharing.tasks.reconcile_bill", **TASK_OPTIONS)

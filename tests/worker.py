@@ -21,7 +21,7 @@ import django
 
 django.setup()
 
-from django_wxpay_profitsharing import outbox, services, transitions  # noqa: E402
+from django_wxpay_profitsharing import outbox, polling, services, transitions  # noqa: E402
 
 KILLED = 137
 
@@ -48,7 +48,7 @@ def main(argv: list[str]) -> None:
     elif action in ("submit", "refresh"):
         print(getattr(services, action)(int(argv[1])).state, flush=True)
     elif action == "process-due":
-        print(json.dumps(services.process_due()), flush=True)
+        print(json.dumps(polling.process_due()), flush=True)
     else:
         raise SystemExit(f"unknown action {action!r}")
 

@@ -14,8 +14,8 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ...polling import process_due
 from ...pool import drop_broken_connection
-from ...services import process_due
 
 logger = logging.getLogger("django_wxpay_profitsharing")
 
