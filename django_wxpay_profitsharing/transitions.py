@@ -38,7 +38,7 @@ from .decisions import (
     outcome_of_result,
 )
 from .models import CallOutcome, ProfitSharingReturn, ProfitSharingReturnCall
-from .ratelimit import RateLimiter
+from .ratelimit import Limiter
 from .states import Action, ReturnState, Step
 from .wechatpay import WeChatPayClient, errors
 from .wechatpay.models import CallInfo, ReturnOrder, ReturnRequest
@@ -248,7 +248,7 @@ def _error_text(exc: errors.WeChatPayError) -> tuple[str, str]:
     return "SIGNATURE_ERROR", str(exc)
 
 
-def call(claim: Claim, client: WeChatPayClient, limiter: RateLimiter, policy: Policy) -> CallResult:
+def call(claim: Claim, client: WeChatPayClient, limiter: Limiter, policy: Policy) -> CallResult:
     """Step 2: the calls this claim calls for, as the decision table chains them."""
     result = CallResult()
     step = first_step(
