@@ -9,6 +9,7 @@ desk's policy and single attempt, and the desk never calls it.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -31,6 +32,8 @@ logger = logging.getLogger("django_wxpay_profitsharing")
 #: How many of the oldest due ids a claim considers per row it takes: room for that many
 #: workers claiming at once, each skipping the rows the others hold.
 CANDIDATES_PER_CLAIM = 8
+#: The share of a pass's seconds kept for left-over signals, after the claims.
+OUTBOX_SHARE = 0.1
 
 
 def claim_due(
@@ -68,9 +71,7 @@ def claim_due(
             .order_by("pk")
             .select_for_update(skip_locked=skip_locked)[:limit]
         )
-        return [
-            transitions.claim_row(row, uuid.uuid4().hex, now, Action.DUE, policy) for row in rows
-        ]
+        return transitions.claim_rows(rows, uuid.uuid4().hex, now, Action.DUE, policy)
 
 
 def claim_fairly(
@@ -133,33 +134,51 @@ def _attempt_safely(
 
 
 def process_due(
-    limit: int | None = None, *, client: WeChatPayClient | None = None
+    limit: int | None = None,
+    *,
+    client: WeChatPayClient | None = None,
+    seconds: float | None = None,
 ) -> dict[str, int]:
-    """Deliver left-over signals, submit due ``pending`` returns, refresh ``processing``.
+    """One pass: submit due ``pending`` returns, refresh ``processing``, deliver left-overs.
 
     Every merchant's returns in one pass, each with its merchant's client and under its
     merchant's rate limit (``client`` given: that one client for all). Works in
     batches of ``PROCESS_BATCH_SIZE`` on the thread pool, shared out among the merchants
-    with due returns (:func:`claim_fairly`). One bad row, or one
-    merchant's bad key, never stops the pass. Returns counts:
-    ``claimed``, one per resulting state, ``errors`` and ``redelivered`` (signals).
+    with due returns (:func:`claim_fairly`). One bad row, or one merchant's bad key,
+    never stops the pass.
+
+    Bounded in time: new batches are claimed for ``seconds`` (``PASS_SECONDS``) less
+    :data:`OUTBOX_SHARE` of it, then signals a crash or a raising receiver left are
+    delivered for that share (at least), so a slow receiver never holds the returns
+    up and a backlog of returns never holds the signals up; what is left waits for the
+    next pass, or another worker. Returns counts: ``claimed``, one per resulting
+    state, ``errors``, ``redelivered`` and ``signals_given_up`` (events waiting for an
+    operator: ``wxpay_process_returns --retry-signals``).
     """
+    budget = float(wxpay_settings.PASS_SECONDS if seconds is None else seconds)
+    began = time.monotonic()
+    claims_end = began + budget * (1 - OUTBOX_SHARE)
     summary = {"claimed": 0, **{state.value: 0 for state in ReturnState}, "errors": 0}
-    summary["redelivered"] = outbox.deliver_pending()
     policy = current_policy()
     # Only what was due when we started: a row rescheduled by this run waits its turn.
     started = timezone.now()
-    usable = None if client is not None else _usable_merchants(started)
-    batch_size = max(1, int(wxpay_settings.PROCESS_BATCH_SIZE))
-    while limit is None or summary["claimed"] < limit:
-        wanted = batch_size if limit is None else min(batch_size, limit - summary["claimed"])
-        claims = claim_fairly(wanted, started, policy=policy, mchids=usable)
-        if not claims:
-            break
-        summary["claimed"] += len(claims)
-        for state in map_bounded(lambda c: _attempt_safely(c, client, policy), claims):
-            summary[state] += 1
+    with outbox.as_worker():  # receivers of this pass's deliveries run on this thread
+        usable = None if client is not None else _usable_merchants(started)
+        batch_size = max(1, int(wxpay_settings.PROCESS_BATCH_SIZE))
+        while limit is None or summary["claimed"] < limit:  # one batch at least
+            wanted = batch_size if limit is None else min(batch_size, limit - summary["claimed"])
+            claims = claim_fairly(wanted, started, policy=policy, mchids=usable)
+            if not claims:
+                break
+            summary["claimed"] += len(claims)
+            for state in map_bounded(lambda c: _attempt_safely(c, client, policy), claims):
+                summary[state] += 1
+            if time.monotonic() >= claims_end:
+                break
+        deadline = max(began + budget, time.monotonic() + budget * OUTBOX_SHARE)
+        summary["redelivered"] = outbox.deliver_pending(deadline=deadline)
+    summary["signals_given_up"] = outbox.given_up().count()
     return summary
 
 
-__all__ = ["CANDIDATES_PER_CLAIM", "claim_due", "claim_fairly", "process_due"]
+__all__ = ["CANDIDATES_PER_CLAIM", "OUTBOX_SHARE", "claim_due", "claim_fairly", "process_due"]

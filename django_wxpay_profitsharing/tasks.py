@@ -1,6 +1,6 @@
 """Optional Celery tasks (``pip install django-wxpay-profitsharing[celery]``).
 
-Each task takes primary keys, not rows, and goes through ``services``, so running
+Each task takes primary keys, not rows, and goes through ``services`` (or ``polling``), so running
 the same task twice, or on many workers at once, is safe: the row lease and
 ``SKIP LOCKED`` make the second one a no-op, and a redelivered message (``acks_late``:
 a worker died mid-task) queries WeChat before it posts again. Schedule
@@ -34,7 +34,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
 
 from django.db import DatabaseError
 
-from . import polling, services
+from . import outbox, polling, services
 from .models import ProfitSharingReturn
 from .pool import one_writer_at_a_time
 from .states import Action
@@ -56,7 +56,7 @@ MISSING = "missing"
 
 def _one(pk: int, action: Action) -> str:
     try:
-        with one_writer_at_a_time():
+        with one_writer_at_a_time(), outbox.as_worker():
             return services.run(pk, action)[0].state
     except ProfitSharingReturn.DoesNotExist:
         logger.warning("return %s no longer exists; nothing to %s", pk, action)
@@ -86,7 +86,7 @@ def run_returns(pks: list[int], action: str) -> dict[str, int]:
     chosen = Action(action)
     existing = set(ProfitSharingReturn.objects.filter(pk__in=pks).values_list("pk", flat=True))
     counts: Counter[str] = Counter({MISSING: len(set(pks) - existing)})
-    with one_writer_at_a_time():
+    with one_writer_at_a_time(), outbox.as_worker():
         for row, ran in services.run_many(sorted(existing), chosen):
             counts[row.state if ran else "skipped"] += 1
     return dict(counts)
@@ -94,7 +94,12 @@ def run_returns(pks: list[int], action: str) -> dict[str, int]:
 
 @shared_task(name="django_wxpay_profitsharing.tasks.process_due_returns", **TASK_OPTIONS)
 def process_due_returns(limit: int | None = None) -> dict[str, int]:
-    """Claim and process due returns (one batch loop); returns the summary counts."""
+    """One pass (``polling.process_due``, bounded by ``PASS_SECONDS``); the summary counts.
+
+    Several workers running it at once split the due returns (``SKIP LOCKED``) and,
+    with ``RATE_LIMIT_STORE``, each merchant's quota; schedule it more often than
+    ``PASS_SECONDS`` and passes overlap harmlessly.
+    """
     with one_writer_at_a_time():
         return polling.process_due(limit=limit)
 

@@ -43,7 +43,7 @@ def main(argv: list[str]) -> None:
     elif action == "crash-before-delivery":
         # The final state and its outbox events commit; the process dies before the
         # signals go out (the on_commit delivery never runs).
-        outbox.deliver = lambda *args: os._exit(KILLED)
+        outbox.deliver = lambda *args, **kwargs: os._exit(KILLED)
         services.submit(int(argv[1]))
     elif action in ("submit", "refresh"):
         print(getattr(services, action)(int(argv[1])).state, flush=True)
