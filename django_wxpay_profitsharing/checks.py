@@ -334,8 +334,8 @@ def check_time_zone_tables(
             messages.append(
                 checks.Warning(
                     f"The {alias!r} database has no time-zone tables, so it cannot convert "
-                    f"times to TIME_ZONE {settings.TIME_ZONE!r}: the returns admin leaves its "
-                    "date drill-down out, and date lookups in your own code return nothing.",
+                    f"times to TIME_ZONE {settings.TIME_ZONE!r}: date lookups (__date, "
+                    "__year, dates()) in your own code return nothing.",
                     hint=f"Load them once: {LOAD_TIME_ZONES}.",
                     id="wxpay_profitsharing.W003",
                 )
