@@ -38,6 +38,10 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str], bool]] = {
     "simulator": ("bench_simulator.py", [], ["--seconds", "2"], False),
     "merchants": ("bench_merchants.py", [], ["--returns", "100"], False),
     "ratelimit": ("bench_ratelimit.py", [], ["--returns", "200"], False),
+    "quota": ("bench_quota.py", [], ["--returns", "100", "--workers", "1,2"], False),
+    "tables": ("bench_tables.py", [], ["--large", "100000", "--repeats", "3"], False),
+    "outbox": ("bench_outbox.py", [], ["--events", "10000", "--returns", "500"], False),
+    "limiter": ("bench_limiter.py", [], ["--acquires", "5000", "--returns", "100"], False),
 }
 
 
