@@ -365,6 +365,23 @@ class ProfitSharingOrder(models.Model):
                 fields=["mchid", "sub_mchid", "out_order_no"], name="wxpay_ps_unique_order"
             )
         ]
+        indexes = [  # the admin's search: a number's start (see the returns' indexes)
+            models.Index(
+                fields=["out_order_no"],
+                opclasses=["varchar_pattern_ops"],
+                name="wxpay_ps_mirror_number_idx",
+            ),
+            models.Index(
+                fields=["transaction_id"],
+                opclasses=["varchar_pattern_ops"],
+                name="wxpay_ps_mirror_tx_idx",
+            ),
+            models.Index(
+                fields=["order_id"],
+                opclasses=["varchar_pattern_ops"],
+                name="wxpay_ps_mirror_id_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return str(self.out_order_no)
@@ -477,6 +494,13 @@ class ProfitSharingClawback(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(amount__gte=1), name="wxpay_ps_clawback_amount_gte_1"
+            ),
+        ]
+        indexes = [  # the admin's search: a number's start
+            models.Index(
+                fields=["out_clawback_no"],
+                opclasses=["varchar_pattern_ops"],
+                name="wxpay_ps_clawback_number_idx",
             ),
         ]
         permissions = [

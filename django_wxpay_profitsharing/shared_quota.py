@@ -11,10 +11,12 @@ maintained PyPI library ``limits`` (its moving-window strategy; no Lua of our ow
   a few milliseconds after the place was taken; so the window admits
   ``floor(rate / WINDOW_SECONDS)`` calls a second (19 at 20/s), the same 5% margin the
   in-process limiter keeps with its 1.05-second window.
-- **The 429 back-off is shared.** A refusal seen by one process is written to the store
-  (a counter that expires after the hold); every process reads it at most every
+- **The 429 back-off is shared.** Each refusal seen by any process is counted in the
+  store (a counter that expires after the hold); every process reads it at most every
   :data:`PENALTY_READ_SECONDS` and, while it is there, also takes a place in a window
-  of half the rate: one worker's refusal slows all of them.
+  smaller by the refusals counted, at most by half: one worker's refusal slows all of
+  them, by as much as WeChat refused (one call arriving early among twenty costs 5%
+  for the hold, another application taking half the quota halves it).
 - **A failed store never stops the calls.** Any error of the store (down, timed out,
   refused) makes this process fall back to its own in-process limiter, logged once
   as a warning; the store is tried again after :data:`STORE_RETRY_SECONDS`, and its
@@ -165,8 +167,9 @@ class QuotaStore:
         """Mark ``key`` refused by WeChat for ``seconds`` (from the first refusal)."""
         self._ask(lambda: self._storage.incr(f"penalty/{key}", max(1, math.ceil(seconds))))
 
-    def penalized(self, key: str) -> bool:
-        return bool(self._ask(lambda: self._storage.get(f"penalty/{key}")))
+    def refusals(self, key: str) -> int:
+        """WeChat's refusals of ``key`` counted during the current hold (0: none)."""
+        return int(self._ask(lambda: self._storage.get(f"penalty/{key}")) or 0)
 
     def ping(self) -> None:
         """Raise :class:`StoreUnavailable` unless the store answers now."""
@@ -197,27 +200,28 @@ class SharedLimiter:
         self._clock = clock
         self._sleep = sleep
         self._penalty_read_at = float("-inf")
-        self._penalty_seen = False
+        self._refusals_seen = 0
 
     @property
     def configured_rate(self) -> float:
         return self.local.configured_rate
 
     def _windows(self) -> list[tuple[str, int, int]]:
-        rate = self.local.configured_rate
-        calls, seconds = window_for(rate)
+        """The windows a call takes a place in: the quota's, and a smaller one after 429s."""
+        calls, seconds = window_for(self.local.configured_rate)
         windows = [(self.key, calls, seconds)]
-        if self._penalized():
-            half_calls, half_seconds = window_for(rate / 2)
-            windows.insert(0, (self.key, half_calls, half_seconds))  # the stricter first
+        refused = self._refusals()
+        if refused:
+            fewer = max(math.ceil(calls / 2), calls - refused)
+            windows.insert(0, (self.key, fewer, seconds))  # the stricter first
         return windows
 
-    def _penalized(self) -> bool:
+    def _refusals(self) -> int:
         now = self._clock()
         if now - self._penalty_read_at >= PENALTY_READ_SECONDS:
             self._penalty_read_at = now
-            self._penalty_seen = self.store.penalized(self.key)
-        return self._penalty_seen
+            self._refusals_seen = self.store.refusals(self.key)
+        return self._refusals_seen
 
     def acquire(self) -> float:
         """Block until a call may start; returns the seconds waited."""
@@ -249,7 +253,7 @@ class SharedLimiter:
                 self.store.penalize(self.key, seconds)
             except StoreUnavailable:
                 return
-            self._penalty_read_at, self._penalty_seen = self._clock(), True
+            self._penalty_read_at = float("-inf")  # read the count at the next call
 
 
 _stores_lock = threading.Lock()

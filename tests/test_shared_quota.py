@@ -135,15 +135,21 @@ def test_one_processs_429_slows_every_process(redis_server):
     refused = SharedLimiter(RateLimiter(20), store, key)
     other = SharedLimiter(RateLimiter(20), store, key)
     assert other._windows() == [(key, 19, 1)]
-    refused.penalize(2.0)
+    refused.penalize(2.0)  # one call refused: 5% less for everyone
     time.sleep(shared_quota.PENALTY_READ_SECONDS)
-    assert other._windows() == [(key, 9, 1), (key, 19, 1)]  # half the rate, for everyone
+    assert other._windows() == [(key, 18, 1), (key, 19, 1)]
+    for _ in range(30):  # many refused (another application takes the quota): at most half
+        refused.penalize(2.0)
+    time.sleep(shared_quota.PENALTY_READ_SECONDS)
+    assert other._windows() == [(key, 10, 1), (key, 19, 1)]
     began, calls = time.monotonic(), 0
     while time.monotonic() - began < 1.0:
         other.acquire()
         calls += 1
-    assert calls <= 10
+    assert calls <= 11
     assert not other.local.penalized  # its own limiter never saw a 429: the store said so
+    time.sleep(2.0)  # the hold is over
+    assert other._windows() == [(key, 19, 1)]
 
 
 @needs_redis
@@ -221,3 +227,30 @@ def test_limiter_for_shares_through_the_store_and_checks_pass(redis_server):
         assert check_scale_out() == []
     with override_settings(WXPAY_PROFITSHARING={}):
         assert isinstance(limiter_for(None), RateLimiter)
+
+
+@needs_redis
+def test_no_process_starves_while_another_holds_the_quota(redis_server):
+    """Two processes (four threads each) at one merchant's quota both get their share."""
+    store = QuotaStore(redis_server.url, prefix())
+    taken: dict[int, int] = {0: 0, 1: 0}
+    lock = threading.Lock()
+
+    def thread(process: int, limiter: SharedLimiter, end: float) -> None:
+        while time.monotonic() < end:
+            limiter.acquire()
+            with lock:
+                taken[process] += 1
+
+    end = time.monotonic() + 3.0
+    threads = []
+    for process in (0, 1):
+        limiter = SharedLimiter(RateLimiter(10), store, "return_orders/1900000100")
+        threads += [threading.Thread(target=thread, args=(process, limiter, end)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    total = taken[0] + taken[1]
+    assert total <= 9 * 3 + 9  # the quota, shared
+    assert min(taken.values()) >= total * 0.3, taken  # neither starves

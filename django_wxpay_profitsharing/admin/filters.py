@@ -21,6 +21,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from ..merchants import merchants
+from ..models import SharingOrderState
 
 #: The most rows a changelist counts; past it the page says "more than" this many.
 COUNT_CAP = 10_000
@@ -32,6 +33,10 @@ RETURN_SEARCH_FIELDS = (
     "order_id__startswith",
     "return_id__exact",
 )
+#: The sharing orders' and the clawbacks' searches, likewise.
+ORDER_SEARCH_FIELDS = ("out_order_no__startswith", "transaction_id__startswith",
+                       "order_id__startswith")  # fmt: skip
+CLAWBACK_SEARCH_FIELDS = ("out_clawback_no__startswith",)
 
 
 class MerchantFilter(admin.SimpleListFilter):
@@ -54,6 +59,20 @@ if TYPE_CHECKING:
     _PaginatorBase = Paginator[Any]
 else:
     _PaginatorBase = Paginator
+
+
+class SharingOrderStateFilter(admin.SimpleListFilter):
+    """WeChat's states of a sharing order, from its enum (the field has no choices)."""
+
+    title = _("state")
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return list(SharingOrderState.choices)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        return queryset.filter(state=value) if value else queryset
 
 
 class CappedCountPaginator(_PaginatorBase):
