@@ -199,8 +199,9 @@ def deliver(
     """Send the signals of these events (those undelivered and free); returns how many.
 
     ``deadline`` (a ``time.monotonic()`` value): events not yet sent by then are
-    released for a later pass. An event whose receivers all returned is marked
-    delivered; one whose receiver raised waits to be sent again (see the module).
+    released for a later pass (one is sent at least, so that every pass goes on). An
+    event whose receivers all returned is marked delivered; one whose receiver raised
+    waits to be sent again (see the module).
     ``known``: the same events as their writer holds them (see :func:`_claim`).
     """
     ids = list(event_ids)
@@ -210,7 +211,8 @@ def deliver(
         events = _claim(batch, known if len(ids) <= BATCH_SIZE else ())
         done: list[int] = []
         for index, event in enumerate(events):
-            if deadline is not None and time.monotonic() >= deadline:
+            sent_one = index > 0 or delivered > 0
+            if deadline is not None and sent_one and time.monotonic() >= deadline:
                 left = [e.pk for e in events[index:]]
                 ProfitSharingEvent.objects.filter(pk__in=left).update(
                     lease_until=None, lease_token=""

@@ -8,6 +8,7 @@ operator).
 
 from __future__ import annotations
 
+import io
 import re
 import threading
 import time
@@ -196,3 +197,23 @@ def test_receivers_run_off_the_request_thread(sim, order):
         time.sleep(0.05)
         event.refresh_from_db()
     assert event.delivered_at is not None
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("0", "--seconds must be more than 0"), ("soon", "--seconds must be a number")],
+)
+def test_the_commands_pass_budget_is_checked(value, message):
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match=message):
+        call_command("wxpay_process_returns", "--seconds", value)
+
+
+def test_the_command_takes_a_pass_budget(configured, order):
+    rows = [pending_return(order, 1) for _ in range(3)]
+    out = io.StringIO()
+    call_command("wxpay_process_returns", "--seconds", "5", stdout=out)
+    assert "Processed 3 due return(s)" in out.getvalue() and "signals_given_up 0" in out.getvalue()
+    assert all(r.state == ReturnState.SUCCEEDED for r in ProfitSharingReturn.objects.filter(
+        pk__in=[r.pk for r in rows]))  # fmt: skip
