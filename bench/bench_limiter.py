@@ -15,15 +15,13 @@ Target (issue 23): the figures printed, and the share of a call's CPU.
 from __future__ import annotations
 
 import argparse
-import shutil
 import tempfile
 import time
 import uuid
 
-from bench_quota import Redis
-from common import postgres_url, report, setup_django
+from common import instant_simulator, postgres_url, report
 
-from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
+from tests.redis_server import REDIS_SERVER, RedisServer
 
 NAME = "11. shared limiter: cost per call"
 TARGET = "figures: us per acquire, share of a call's CPU"
@@ -50,13 +48,12 @@ def main() -> None:
     unlimited_enough = 1e9  # never waits: the cost of the bookkeeping alone
     local_wall, local_cpu = per_acquire(RateLimiter(unlimited_enough), args.acquires)
     print(f"in-process: {local_wall:.2f} us a call ({local_cpu:.2f} us CPU)", flush=True)
-    if shutil.which("redis-server") is None:
+    if REDIS_SERVER is None:
         shared_wall = shared_cpu = float("nan")
         print("redis-server is not installed: the shared limiter is not measured")
     else:
         with tempfile.TemporaryDirectory() as state:
-            redis = Redis(state)
-            redis.start()
+            redis = RedisServer(state).start()
             try:
                 store = QuotaStore(redis.url(3), f"bench_{uuid.uuid4().hex[:8]}")
                 limiter = SharedLimiter(RateLimiter(unlimited_enough), store, "return_orders/1")
@@ -67,28 +64,21 @@ def main() -> None:
 
     call_cpu = float("nan")
     url = postgres_url()
-    with tempfile.TemporaryDirectory() as state:
-        sim = SimulatorProcess(state, processing_seconds=0).start()
-        try:
-            config = {**sim.settings_dict(), "RATE_LIMIT_QPS": 0, "TASK_BACKEND": "inline",
-                      "POOL_SIZE": 1, "CERTIFICATE_REFRESH_INTERVAL": 0}  # fmt: skip
-            setup_django(url, config)
-            from bench_merchants import seed_merchant_returns
-            from common import fresh_database
+    with instant_simulator(url, POOL_SIZE=1) as sim:
+        from bench_merchants import seed_merchant_returns
+        from common import fresh_database
 
-            from django_wxpay_profitsharing import polling
-            from django_wxpay_profitsharing.clients import get_client
+        from django_wxpay_profitsharing import polling
+        from django_wxpay_profitsharing.clients import get_client
 
-            with fresh_database():
-                get_client()
-                seed_merchant_returns(sim, sim.credentials["mchid"], args.returns)
-                cpu = time.process_time()
-                done = 0
-                while claimed := polling.process_due()["claimed"]:
-                    done += claimed
-                call_cpu = (time.process_time() - cpu) / max(done, 1) * 1e6
-        finally:
-            sim.stop()
+        with fresh_database():
+            get_client()
+            seed_merchant_returns(sim, sim.credentials["mchid"], args.returns)
+            cpu = time.process_time()
+            done = 0
+            while claimed := polling.process_due()["claimed"]:
+                done += claimed
+            call_cpu = (time.process_time() - cpu) / max(done, 1) * 1e6
     share = shared_cpu / call_cpu
     print(f"one attempt on a return: {call_cpu:.0f} us CPU in this process", flush=True)
     report(

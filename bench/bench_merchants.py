@@ -96,8 +96,10 @@ def run_until_final(pks: list[int], give_up_at: float) -> Counter[str]:
 
 
 def per_merchant(calls: list[dict[str, Any]], mchids: list[str]) -> dict[str, dict[str, Any]]:
-    """Each merchant's creates (arrival times) and refusals, from the call log."""
-    figures: dict[str, dict[str, Any]] = {m: {"posts": [], "refused": 0} for m in mchids}
+    """Each merchant's creates (arrival times), refusals and admissions per number."""
+    figures: dict[str, dict[str, Any]] = {
+        m: {"posts": [], "refused": 0, "numbers": Counter()} for m in mchids
+    }
     for call in calls:
         mine = figures.get(call.get("mchid") or "")
         if mine is None or call["endpoint"] != "create":
@@ -106,6 +108,8 @@ def per_merchant(calls: list[dict[str, Any]], mchids: list[str]) -> dict[str, di
             mine["refused"] += 1
         else:
             mine["posts"].append(call["time"])
+            if call.get("status") == 200:
+                mine["numbers"][call.get("out_return_no")] += 1
     return figures
 
 

@@ -23,12 +23,9 @@ every event delivered once.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 
-from common import RECEIVER, SUB_MCHID, postgres_url, report, setup_django, skip
-
-from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
+from common import RECEIVER, SUB_MCHID, instant_simulator, postgres_url, report, skip
 
 NAME = "10. outbox: N left-over events vs N returns"
 TARGET = "ratio printed; every event delivered once"
@@ -76,47 +73,40 @@ def main() -> None:
     if url is None:
         skip(NAME, "PostgreSQL not reachable (the volumes are PostgreSQL's)", TARGET)
         return
-    with tempfile.TemporaryDirectory() as state:
-        sim = SimulatorProcess(state, processing_seconds=0).start()
-        try:
-            config = {**sim.settings_dict(), "RATE_LIMIT_QPS": 0, "TASK_BACKEND": "inline",
-                      "PASS_SECONDS": 5.0, "CERTIFICATE_REFRESH_INTERVAL": 0}  # fmt: skip
-            setup_django(url, config)
-            from bench_merchants import seed_merchant_returns
-            from common import fresh_database
+    with instant_simulator(url, PASS_SECONDS=5.0) as sim:
+        from bench_merchants import seed_merchant_returns
+        from common import fresh_database
 
-            from django_wxpay_profitsharing import polling, signals
-            from django_wxpay_profitsharing.clients import get_client
-            from django_wxpay_profitsharing.models import ProfitSharingEvent
+        from django_wxpay_profitsharing import polling, signals
+        from django_wxpay_profitsharing.clients import get_client
+        from django_wxpay_profitsharing.models import ProfitSharingEvent
 
-            received: list[int] = []
+        received: list[int] = []
 
-            def count(sender, instance, **kwargs) -> None:
-                received.append(instance.pk)
+        def count(sender, instance, **kwargs) -> None:
+            received.append(instance.pk)
 
-            signals.return_succeeded.connect(count, weak=False)
-            with fresh_database():
-                mchid = sim.credentials["mchid"]
-                get_client()
-                seed_events(args.events, mchid)
-                began, passes = time.perf_counter(), 0
-                while ProfitSharingEvent.objects.filter(delivered_at__isnull=True).exists():
-                    polling.process_due()
-                    passes += 1
-                events_s = time.perf_counter() - began
-                twice = len(received) - len(set(received))
-                print(f"{args.events} events delivered in {events_s:.1f} s ({passes} passes, "
-                      f"{args.events / events_s:.0f}/s); {twice} twice", flush=True)  # fmt: skip
-                seed_merchant_returns(sim, mchid, args.returns)
-                received.clear()
-                began = time.perf_counter()
-                while polling.process_due()["claimed"]:
-                    pass
-                returns_s = time.perf_counter() - began
-                print(f"{args.returns} returns processed in {returns_s:.1f} s "
-                      f"({args.returns / returns_s:.0f}/s)", flush=True)  # fmt: skip
-        finally:
-            sim.stop()
+        signals.return_succeeded.connect(count, weak=False)
+        with fresh_database():
+            mchid = sim.credentials["mchid"]
+            get_client()
+            seed_events(args.events, mchid)
+            began, passes = time.perf_counter(), 0
+            while ProfitSharingEvent.objects.filter(delivered_at__isnull=True).exists():
+                polling.process_due()
+                passes += 1
+            events_s = time.perf_counter() - began
+            twice = len(received) - len(set(received))
+            print(f"{args.events} events delivered in {events_s:.1f} s ({passes} passes, "
+                  f"{args.events / events_s:.0f}/s); {twice} twice", flush=True)  # fmt: skip
+            seed_merchant_returns(sim, mchid, args.returns)
+            received.clear()
+            began = time.perf_counter()
+            while polling.process_due()["claimed"]:
+                pass
+            returns_s = time.perf_counter() - began
+            print(f"{args.returns} returns processed in {returns_s:.1f} s "
+                  f"({args.returns / returns_s:.0f}/s)", flush=True)  # fmt: skip
     same_number_s = returns_s / args.returns * args.events
     ratio = events_s / same_number_s
     report(

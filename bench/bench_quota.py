@@ -32,63 +32,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
 from pathlib import Path
 
+from bench_merchants import per_merchant, seed_merchant_returns
 from common import ROOT, max_per_window, postgres_url, report, setup_django, skip
 
 from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
+from tests.redis_server import REDIS_SERVER, RedisServer
 
 NAME = "8. one quota across K processes"
 TARGET = "<= 1.15x N/R and <= 5 x 429 for K = 1, 2, 4; 0 duplicates; 2 merchants >= 1.8 R"
 MAX_OVER_BOUND, MAX_REFUSALS, TOGETHER = 1.15, 5, 1.8
 POOL_SIZE = 8  # per process: 4 processes x 8 connections stay well inside max_connections
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Redis:
-    """A redis-server of this run on a free loopback port (no persistence)."""
-
-    def __init__(self, directory: str) -> None:
-        self.port, self.dir, self.proc = free_port(), directory, None
-
-    def url(self, db: int) -> str:
-        return f"redis://127.0.0.1:{self.port}/{db}"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary
-        self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise SystemExit("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.proc = None
 
 
 # ----------------------------------------------------------------- in a worker
@@ -117,12 +78,10 @@ def poller(start_at: float) -> None:
 
 
 def seed(sim: SimulatorProcess, mchids: list[str], count: int) -> list[int]:
-    from bench_merchants import seed_merchant_returns
-
     return [pk for mchid in mchids for pk in seed_merchant_returns(sim, mchid, count)]
 
 
-def run_pollers(k: int, env: dict[str, str], redis: Redis | None, kill_at: float | None,
+def run_pollers(k: int, env: dict[str, str], redis: RedisServer | None, kill_at: float | None,
                 down: float) -> float:  # fmt: skip
     start_at = time.time() + 3.0
     command = [sys.executable, str(Path(__file__)), "--poller", f"--start-at={start_at}"]
@@ -186,21 +145,6 @@ def run_celery(k: int, env: dict[str, str], pks: list[int], batch: int) -> float
             worker.wait(timeout=30)
 
 
-def figures(calls: list[dict], mchids: list[str]) -> dict[str, dict]:
-    """Per merchant: admitted creates' times, 429s, duplicates admitted."""
-    out = {m: {"posts": [], "refused": 0, "numbers": Counter()} for m in mchids}
-    for call in calls:
-        mine = out.get(call.get("mchid") or "")
-        if mine is None or call["endpoint"] != "create":
-            continue
-        if call.get("code") == "FREQUENCY_LIMITED":
-            mine["refused"] += 1
-        elif call.get("status") == 200:
-            mine["posts"].append(call["time"])
-            mine["numbers"][call.get("out_return_no")] += 1
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--returns", type=int, default=600, help="N per merchant")
@@ -223,7 +167,7 @@ def main() -> None:
     if url is None:
         skip(NAME, "PostgreSQL not reachable (SKIP LOCKED and several processes)", TARGET)
         return
-    if shutil.which("redis-server") is None:
+    if REDIS_SERVER is None:
         skip(NAME, "redis-server is not installed (the shared store)", TARGET)
         return
     ks = [int(k) for k in args.workers.split(",")]
@@ -232,8 +176,7 @@ def main() -> None:
     rate = args.rate
     rows, problems = [], []
     with tempfile.TemporaryDirectory() as state:
-        redis = Redis(state)
-        redis.start()
+        redis = RedisServer(state).start()
         sim = SimulatorProcess(state, merchants=2, qps_limit=rate, latency_ms=args.latency_ms,
                                processing_seconds=0).start()  # fmt: skip
         try:
@@ -268,7 +211,7 @@ def main() -> None:
                                                       args.store_down)  # fmt: skip
                             else:
                                 elapsed = run_celery(k, env, pks, 100)
-                            per = figures(sim.calls(since=mark), mchids)
+                            per = per_merchant(sim.calls(since=mark), mchids)
                             bound = args.returns / rate
                             refused = sum(f["refused"] for f in per.values())
                             dupes = sum(n - 1 for f in per.values()

@@ -22,11 +22,10 @@ from __future__ import annotations
 import argparse
 import re
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 
-from common import RECEIVER, SUB_MCHID, postgres_url, report, setup_django, skip
+from common import RECEIVER, SUB_MCHID, instant_simulator, postgres_url, report, skip
 
 from django_wxpay_profitsharing.testing.simulator import SimulatorProcess
 
@@ -126,45 +125,36 @@ def main() -> None:
     if url is None:
         skip(NAME, "PostgreSQL not reachable (the sizes are PostgreSQL's to measure)", TARGET)
         return
-    with tempfile.TemporaryDirectory() as state:
-        sim = SimulatorProcess(state, processing_seconds=0).start()
-        try:
-            config = {**sim.settings_dict(), "RATE_LIMIT_QPS": 0, "TASK_BACKEND": "inline",
-                      "CERTIFICATE_REFRESH_INTERVAL": 0}  # fmt: skip
-            setup_django(url, config)
-            from common import fresh_database
-            from django.contrib.auth import get_user_model
-            from django.test import Client
-            from rest_framework.test import APIClient
+    with instant_simulator(url) as sim:
+        from common import fresh_database
+        from django.contrib.auth import get_user_model
+        from django.test import Client
+        from rest_framework.test import APIClient
 
-            from django_wxpay_profitsharing.clients import get_client
+        from django_wxpay_profitsharing.clients import get_client
 
-            with fresh_database():
-                user = get_user_model().objects.create_superuser("bench", "b@example.com", "x")
-                admin, api = Client(), APIClient()
-                admin.force_login(user)
-                api.force_authenticate(user)
-                get_client()
-                mchid = sim.credentials["mchid"]
-                figures = {}
-                for label, size in (("small", args.small), ("large", args.large)):
-                    began = time.perf_counter()
-                    grow_to(size, mchid)
-                    print(f"{size} rows ready in {time.perf_counter() - began:.1f} s", flush=True)
-                    number = f"RT{size // 2:08d}"[:9]  # the start of a number: a prefix search
-                    figures[label] = measure(sim, args.repeats, admin, api, number)
-                    print(
-                        f"{size:>9} rows: "
-                        + ", ".join(
-                            f"{k} {v * 1000:.1f} ms"
-                            if k != "queries_per_return"
-                            else f"{k} {v:.2f}"
-                            for k, v in figures[label].items()
-                        ),
-                        flush=True,
-                    )
-        finally:
-            sim.stop()
+        with fresh_database():
+            user = get_user_model().objects.create_superuser("bench", "b@example.com", "x")
+            admin, api = Client(), APIClient()
+            admin.force_login(user)
+            api.force_authenticate(user)
+            get_client()
+            mchid = sim.credentials["mchid"]
+            figures = {}
+            for label, size in (("small", args.small), ("large", args.large)):
+                began = time.perf_counter()
+                grow_to(size, mchid)
+                print(f"{size} rows ready in {time.perf_counter() - began:.1f} s", flush=True)
+                number = f"RT{size // 2:08d}"[:9]  # the start of a number: a prefix search
+                figures[label] = measure(sim, args.repeats, admin, api, number)
+                print(
+                    f"{size:>9} rows: "
+                    + ", ".join(
+                        f"{k} {v * 1000:.1f} ms" if k != "queries_per_return" else f"{k} {v:.2f}"
+                        for k, v in figures[label].items()
+                    ),
+                    flush=True,
+                )
     small, large = figures["small"], figures["large"]
     ratios = {k: round(large[k] / small[k], 2) for k in small if k != "queries_per_return"}
     worst = max(ratios.values())

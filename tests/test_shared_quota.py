@@ -8,10 +8,6 @@ reason, where no ``redis-server`` is installed.
 from __future__ import annotations
 
 import logging
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
 import time
 import uuid
@@ -26,49 +22,9 @@ from django_wxpay_profitsharing.checks import check_scale_out
 from django_wxpay_profitsharing.ratelimit import QUOTAS, RateLimiter, limiter_for
 from django_wxpay_profitsharing.shared_quota import QuotaStore, SharedLimiter, window_for
 
-REDIS_SERVER = shutil.which("redis-server")
+from .redis_server import REDIS_SERVER, RedisServer, free_port
+
 needs_redis = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class RedisServer:
-    """A throw-away redis-server on loopback (no persistence), stoppable and restartable."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="wxpay-redis-")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/3"
-
-    def start(self) -> RedisServer:
-        assert REDIS_SERVER is not None
-        self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.proc = None
 
 
 @pytest.fixture
@@ -102,7 +58,7 @@ def test_refund_quotas_are_waiting_for_the_refund_client_keyed_like_the_returns(
 @needs_redis
 def test_processes_sharing_a_store_keep_the_merchants_rate_together(redis_server):
     """Three limiters (three processes' worth) for one merchant: R a second in total."""
-    store = QuotaStore(redis_server.url, prefix())
+    store = QuotaStore(redis_server.url(), prefix())
     rate, seconds = 10.0, 2.5
     stamps: list[float] = []
     lock = threading.Lock()
@@ -130,7 +86,7 @@ def test_processes_sharing_a_store_keep_the_merchants_rate_together(redis_server
 
 @needs_redis
 def test_one_processs_429_slows_every_process(redis_server):
-    store = QuotaStore(redis_server.url, prefix())
+    store = QuotaStore(redis_server.url(), prefix())
     key = "return_orders/1900000100"
     refused = SharedLimiter(RateLimiter(20), store, key)
     other = SharedLimiter(RateLimiter(20), store, key)
@@ -158,7 +114,7 @@ def test_the_store_going_away_mid_run_leaves_each_process_its_own_limit(
 ):
     """Calls go on at the process's own rate, logged once; shared again once it is back."""
     monkeypatch.setattr(shared_quota, "STORE_RETRY_SECONDS", 0.5)
-    store = QuotaStore(redis_server.url, prefix())
+    store = QuotaStore(redis_server.url(), prefix())
     limiter = SharedLimiter(RateLimiter(50), store, "return_orders/1900000100")
     limiter.acquire()
     assert store.usable()
@@ -216,7 +172,7 @@ def test_scale_out_settings_are_checked(extra, expected):
 def test_limiter_for_shares_through_the_store_and_checks_pass(redis_server):
     config = {
         "MCHID": "1900000100",
-        "RATE_LIMIT_STORE": redis_server.url,
+        "RATE_LIMIT_STORE": redis_server.url(),
         "RATE_LIMIT_STORE_PREFIX": prefix(),
     }
     with override_settings(WXPAY_PROFITSHARING=config):
@@ -232,7 +188,7 @@ def test_limiter_for_shares_through_the_store_and_checks_pass(redis_server):
 @needs_redis
 def test_no_process_starves_while_another_holds_the_quota(redis_server):
     """Two processes (four threads each) at one merchant's quota both get their share."""
-    store = QuotaStore(redis_server.url, prefix())
+    store = QuotaStore(redis_server.url(), prefix())
     taken: dict[int, int] = {0: 0, 1: 0}
     lock = threading.Lock()
 
