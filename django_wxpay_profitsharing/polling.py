@@ -4,6 +4,17 @@ Kept apart from ``services.py`` so that the desk (create, approve, submit, refre
 the background pass (``process_due``, run by ``wxpay_process_returns`` and the Celery
 task ``process_due_returns``) change apart. It sits above ``services``: it uses the
 desk's policy and single attempt, and the desk never calls it.
+
+What a return costs a pass, and why no statement can go: a batch is read, locked and
+leased in three statements for up to ``PROCESS_BATCH_SIZE`` returns (the lease commits
+before any call, so that no money moves without a record). Then, per return: the row
+is locked and read again (the outcome is decided on its state now, under the lock,
+never on the claim's copy), its calls are recorded (the audit trail), the outcome is
+written; when it is final, its events are written in that transaction (the outbox),
+then claimed and marked delivered after the commit (so that no two processes deliver
+them at once). Six statements for a return that finishes, three for one that waits;
+the lease is not renewed before the call while more than half of it is left
+(``transitions``).
 """
 
 from __future__ import annotations

@@ -216,6 +216,7 @@ DEFAULT_QUOTA = "return_orders"
 _limiter_lock = threading.Lock()
 #: One in-process limiter per (quota, merchant): WeChat Pay's limits are per merchant id.
 _limiters: dict[tuple[str, str], RateLimiter] = {}
+_shared: dict[tuple[str, int], shared_quota.SharedLimiter] = {}
 
 
 def local_limiter_for(mchid: str | None = None, quota: str = DEFAULT_QUOTA) -> RateLimiter:
@@ -253,7 +254,12 @@ def limiter_for(mchid: str | None = None, quota: str = DEFAULT_QUOTA) -> Limiter
     except shared_quota.StoreUnavailable as exc:
         logger.error("RATE_LIMIT_STORE is not used, each process limits itself: %s", exc)
         return local
-    return shared_quota.SharedLimiter(local, store, f"{quota}/{merchant(mchid).mchid}")
+    key = f"{quota}/{merchant(mchid).mchid}"
+    with _limiter_lock:  # one per quota: it remembers when it last read the shared penalty
+        shared = _shared.get((key, id(store)))
+        if shared is None or shared.local is not local or shared.store is not store:
+            shared = _shared[(key, id(store))] = shared_quota.SharedLimiter(local, store, key)
+        return shared
 
 
 def get_rate_limiter() -> RateLimiter:
@@ -264,6 +270,8 @@ def get_rate_limiter() -> RateLimiter:
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
     if setting == SETTINGS_NAME:
         shared_quota.forget_stores()
+        with _limiter_lock:
+            _shared.clear()
 
 
 setting_changed.connect(_on_setting_changed)

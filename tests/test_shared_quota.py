@@ -180,6 +180,7 @@ def test_limiter_for_shares_through_the_store_and_checks_pass(redis_server):
         assert isinstance(limiter, SharedLimiter)
         assert limiter.local is ratelimit.local_limiter_for(None)
         assert limiter.key == "return_orders/1900000100"  # the credential owner's quota
+        assert limiter_for(None) is limiter  # one a process: it keeps its penalty reads
         assert check_scale_out() == []
     with override_settings(WXPAY_PROFITSHARING={}):
         assert isinstance(limiter_for(None), RateLimiter)
