@@ -110,6 +110,7 @@ def run_celery(k: int, env: dict[str, str], pks: list[int], batch: int) -> float
     from celery import Celery
 
     from django_wxpay_profitsharing.models import ProfitSharingReturn
+    from django_wxpay_profitsharing.task_backends import chunks, in_merchant_turns
 
     queue = env["WXPAY_BENCH_QUEUE"]
     command = [sys.executable, "-m", "celery", "-A", "bench.bench_celery_app", "worker",
@@ -125,9 +126,9 @@ def run_celery(k: int, env: dict[str, str], pks: list[int], batch: int) -> float
     try:
         time.sleep(6.0)  # every worker up and consuming before the burst
         began = time.time()
-        for start in range(0, len(pks), batch):
+        for chunk in chunks(in_merchant_turns(pks), batch):  # as dispatch() cuts them
             producer.send_task("django_wxpay_profitsharing.tasks.run_returns",
-                               args=[pks[start : start + batch], "submit"])  # fmt: skip
+                               args=[chunk, "submit"])  # fmt: skip
         open_rows = ProfitSharingReturn.objects.filter(pk__in=pks).open()
         next_beat = began + 1.0
         while open_rows.exists():

@@ -182,7 +182,10 @@ class SharedLimiter:
 
     :meth:`acquire` first takes the local limiter's token (pacing this process, and
     its limit alone when the store fails), then a place in the store's window (and in
-    the halved window while a shared penalty holds).
+    a smaller one while a shared penalty holds). One thread of the process at a time
+    asks the store (the others queue on a lock): when a place frees, K processes ask,
+    not every waiting thread of each, whose herd of refusals would slow the sends
+    that follow the winners' places.
     """
 
     def __init__(
@@ -201,6 +204,7 @@ class SharedLimiter:
         self._sleep = sleep
         self._penalty_read_at = float("-inf")
         self._refusals_seen = 0
+        self._turn = threading.Lock()
 
     @property
     def configured_rate(self) -> float:
@@ -228,6 +232,13 @@ class SharedLimiter:
         waited = self.local.acquire()
         if self.local.configured_rate <= 0:
             return waited
+        began = self._clock()
+        with self._turn:
+            self._take_place()
+        return waited + (self._clock() - began)
+
+    def _take_place(self) -> None:
+        """Wait for a place in the store's windows (none taken when the store fails)."""
         while self.store.usable():
             try:
                 wait = next(
@@ -239,11 +250,8 @@ class SharedLimiter:
             if not wait:
                 break
             # Wake a little after the place frees, spread out so that the waiting
-            # threads of every process do not all ask at the same instant.
-            delay = wait + random.uniform(0, 1 / max(self.local.configured_rate, 1))
-            self._sleep(delay)
-            waited += delay
-        return waited
+            # processes do not all ask at the same instant.
+            self._sleep(wait + random.uniform(0, 1 / max(self.local.configured_rate, 1)))
 
     def penalize(self, seconds: float = 5.0) -> None:
         """WeChat said FREQUENCY_LIMITED: slow this process, and every other one."""

@@ -283,3 +283,17 @@ def test_a_pass_shares_its_batch_among_the_merchants(both):
     answered = services.run_many(rest, "submit")
     assert [row.pk for row, _ran in answered] == rest
     assert all(ran and row.state == ReturnState.SUCCEEDED for row, ran in answered)
+
+
+def test_celery_batches_cut_from_two_backlogs_hold_both_merchants(both, monkeypatch):
+    """Each run_returns message carries both merchants' returns, taking turns."""
+    from django_wxpay_profitsharing import task_backends, tasks
+
+    pks = [pending(seed(both, FIRST), FIRST).pk for _ in range(4)]
+    pks += [pending(seed(both, SECOND), SECOND).pk for _ in range(4)]
+    sent: list[list[int]] = []
+    monkeypatch.setattr(tasks.run_returns, "delay", lambda chunk, action: sent.append(chunk))
+    with override_settings(WXPAY_PROFITSHARING={**settings_for(both), "PROCESS_BATCH_SIZE": 4}):
+        task_backends._enqueue_celery(pks, task_backends.Action.SUBMIT)
+    owners = dict(ProfitSharingReturn.objects.values_list("pk", "mchid"))
+    assert [[owners[pk] for pk in chunk] for chunk in sent] == [[FIRST, SECOND] * 2] * 2
