@@ -11,6 +11,14 @@ maintained PyPI library ``limits`` (its moving-window strategy; no Lua of our ow
   a few milliseconds after the place was taken; so the window admits
   ``floor(rate / WINDOW_SECONDS)`` calls a second (19 at 20/s), the same 5% margin the
   in-process limiter keeps with its 1.05-second window.
+- **Spread over the second.** A moving window alone lets its places be taken in a
+  clump (every process's first calls at once), and each place is taken again the
+  moment it frees, so the clump comes back every second; within a clump a few
+  milliseconds of delay between taking a place and arriving at WeChat put two calls
+  of the next second into this one, and WeChat refuses them. So a call also takes a
+  slot: the second is cut into as many slots as the window has places (1/19 s at
+  20/s), each taken once (``limits``' fixed window, one call per slot key). Calls are
+  then spread out, and it takes about a slot's length of delay to be refused.
 - **The 429 back-off is shared.** Each refusal seen by any process is counted in the
   store (a counter that expires after the hold); every process reads it at most every
   :data:`PENALTY_READ_SECONDS` and, while it is there, also takes a place in a window
@@ -97,7 +105,7 @@ class QuotaStore:
         try:
             from limits import RateLimitItemPerSecond
             from limits.storage import storage_from_string
-            from limits.strategies import MovingWindowRateLimiter
+            from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
         except ImportError as exc:
             raise StoreMisconfigured(
                 "RATE_LIMIT_STORE needs the limits library: "
@@ -115,6 +123,7 @@ class QuotaStore:
         except Exception as exc:  # a malformed URL, an unknown scheme
             raise StoreMisconfigured(f"RATE_LIMIT_STORE is unusable: {type(exc).__name__}") from exc
         self._strategy = MovingWindowRateLimiter(self._storage)
+        self._slots = FixedWindowRateLimiter(self._storage)
 
     # ------------------------------------------------------------ health
     def usable(self) -> bool:
@@ -162,6 +171,11 @@ class QuotaStore:
             return 0.0
         reset, _remaining = self._ask(lambda: self._strategy.get_window_stats(item, key))
         return max(_EPSILON, float(reset) - time.time())
+
+    def take_slot(self, key: str, slot: int, seconds: int) -> bool:
+        """Take slot number ``slot`` of ``key`` (its key kept ``seconds``); False if taken."""
+        item = self._item_class(1, seconds)
+        return bool(self._ask(lambda: self._slots.hit(item, key, "slot", str(slot))))
 
     def penalize(self, key: str, seconds: float) -> None:
         """Mark ``key`` refused by WeChat for ``seconds`` (from the first refusal)."""
@@ -238,20 +252,28 @@ class SharedLimiter:
         return waited + (self._clock() - began)
 
     def _take_place(self) -> None:
-        """Wait for a place in the store's windows (none taken when the store fails)."""
+        """Wait for a slot and a place in the store's windows (none if the store fails)."""
         while self.store.usable():
+            slot_seconds = 1.0
             try:
-                wait = next(
-                    (w for w in (self.store.take(k, c, s) for k, c, s in self._windows()) if w),
-                    0.0,
-                )
+                windows = self._windows()
+                _key, calls, seconds = windows[0]  # the strictest
+                slot_seconds = seconds / calls
+                now = time.time()  # the hosts' common clock, as limits stamps its entries
+                slot = math.floor(now / slot_seconds)
+                if self.store.take_slot(self.key, slot, seconds):
+                    wait = next(
+                        (w for w in (self.store.take(k, c, s) for k, c, s in windows) if w), 0.0
+                    )
+                else:
+                    wait = max(_EPSILON, (slot + 1) * slot_seconds - now)
             except StoreUnavailable:
                 break  # this process's own limit, already taken above
             if not wait:
                 break
-            # Wake a little after the place frees, spread out so that the waiting
-            # processes do not all ask at the same instant.
-            self._sleep(wait + random.uniform(0, 1 / max(self.local.configured_rate, 1)))
+            # Wake a little after the slot or the place frees, spread out so that the
+            # waiting processes do not all ask at the same instant.
+            self._sleep(wait + random.uniform(0, slot_seconds / 4))
 
     def penalize(self, seconds: float = 5.0) -> None:
         """WeChat said FREQUENCY_LIMITED: slow this process, and every other one."""
