@@ -112,7 +112,10 @@ def run_celery(k: int, env: dict[str, str], pks: list[int], batch: int) -> float
     from django_wxpay_profitsharing.models import ProfitSharingReturn
     from django_wxpay_profitsharing.task_backends import chunks, in_merchant_turns
 
-    queue = env["WXPAY_BENCH_QUEUE"]
+    # A queue of this run's own: a beat message left by the last run's workers would
+    # start this run's returns before the clock.
+    queue = f"{env['WXPAY_BENCH_QUEUE']}-{uuid.uuid4().hex[:6]}"
+    env = {**env, "WXPAY_BENCH_QUEUE": queue}
     command = [sys.executable, "-m", "celery", "-A", "bench.bench_celery_app", "worker",
                "--pool=solo", "-Q", queue, "--loglevel=WARNING", "--without-gossip",
                "--without-mingle", "--without-heartbeat"]  # fmt: skip

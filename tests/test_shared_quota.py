@@ -211,3 +211,31 @@ def test_no_process_starves_while_another_holds_the_quota(redis_server):
     total = taken[0] + taken[1]
     assert total <= 9 * 3 + 9  # the quota, shared
     assert min(taken.values()) >= total * 0.3, taken  # neither starves
+
+
+@needs_redis
+def test_calls_are_spread_over_the_second_not_taken_in_a_clump(redis_server):
+    """Twelve threads of three processes starting at once: a slot each, not a burst."""
+    store = QuotaStore(redis_server.url(), prefix())
+    stamps: list[float] = []
+    lock = threading.Lock()
+    limiters = [SharedLimiter(RateLimiter(10), store, "return_orders/1900000100") for _ in range(3)]
+
+    def thread(limiter: SharedLimiter, end: float) -> None:
+        while time.monotonic() < end:
+            limiter.acquire()
+            with lock:
+                stamps.append(time.monotonic())
+
+    end = time.monotonic() + 2.0
+    threads = [
+        threading.Thread(target=thread, args=(lim, end)) for lim in limiters for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stamps.sort()
+    slot = 1 / window_for(10)[0]  # 9 places a second: a slot of 0.111 s
+    busiest = max(sum(1 for t in stamps if s <= t < s + 2 * slot) for s in stamps)
+    assert busiest <= 3, stamps[:12]  # a moving window alone let 9 through at the start
