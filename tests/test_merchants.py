@@ -292,8 +292,8 @@ def test_celery_batches_cut_from_two_backlogs_hold_both_merchants(both, monkeypa
     pks = [pending(seed(both, FIRST), FIRST).pk for _ in range(4)]
     pks += [pending(seed(both, SECOND), SECOND).pk for _ in range(4)]
     sent: list[list[int]] = []
-    monkeypatch.setattr(tasks.run_returns, "delay", lambda chunk, action: sent.append(chunk))
+    monkeypatch.setattr(tasks.run_returns, "delay", lambda chunk, *args: sent.append(chunk))
     with override_settings(WXPAY_PROFITSHARING={**settings_for(both), "PROCESS_BATCH_SIZE": 4}):
-        task_backends._enqueue_celery(pks, task_backends.Action.SUBMIT)
+        task_backends._enqueue_celery(pks, task_backends.Action.SUBMIT, False, None)
     owners = dict(ProfitSharingReturn.objects.values_list("pk", "mchid"))
     assert [[owners[pk] for pk in chunk] for chunk in sent] == [[FIRST, SECOND] * 2] * 2
