@@ -3,13 +3,13 @@
 Why: WeChat Pay's rate limits are per merchant, so a site serving two merchants may
 send twice as much as one, if each merchant has its own client and its own limiter
 (``clients.client_for``, ``ratelimit.limiter_for``) and the workers share their
-threads among the merchants (``services.claim_fairly``, ``taking_turns``). A site
+threads among the merchants (``polling.claim_fairly``, ``taking_turns``). A site
 with one limiter for all would stay at R; one with no limit would be refused.
 
 The simulator serves two merchants (``--merchants 2``), each limited to R creates per
 rolling second (``qps_limit`` is per merchant). Each merchant's returns are
 bulk-submitted (pending, due now: one merchant's backlog after the other's, as two
-operators' bulk actions leave them), then ``services.process_due`` passes, the workers'
+operators' bulk actions leave them), then ``polling.process_due`` passes, the workers'
 loop, take them until every return is final. With ``processing_seconds = 0`` every
 create is answered at once, so each return is one POST. The time runs from the first
 pass until the last return is final.
@@ -83,21 +83,23 @@ def seed_merchant_returns(sim: SimulatorProcess, mchid: str, count: int) -> list
 
 def run_until_final(pks: list[int], give_up_at: float) -> Counter[str]:
     """``process_due`` passes until every return of ``pks`` is final (or time is up)."""
-    from django_wxpay_profitsharing import services
+    from django_wxpay_profitsharing import polling
     from django_wxpay_profitsharing.models import ProfitSharingReturn
     from django_wxpay_profitsharing.states import ReturnState
 
     rows = ProfitSharingReturn.objects.filter(pk__in=pks)
     final = [ReturnState.SUCCEEDED, ReturnState.FAILED, ReturnState.REJECTED]
     while rows.exclude(state__in=final).exists() and time.perf_counter() < give_up_at:
-        if not services.process_due()["claimed"]:
+        if not polling.process_due()["claimed"]:
             time.sleep(0.05)  # a refused return waits for its backoff
     return Counter(str(state) for state in rows.values_list("state", flat=True))
 
 
 def per_merchant(calls: list[dict[str, Any]], mchids: list[str]) -> dict[str, dict[str, Any]]:
-    """Each merchant's creates (arrival times) and refusals, from the call log."""
-    figures: dict[str, dict[str, Any]] = {m: {"posts": [], "refused": 0} for m in mchids}
+    """Each merchant's creates (arrival times), refusals and admissions per number."""
+    figures: dict[str, dict[str, Any]] = {
+        m: {"posts": [], "refused": 0, "numbers": Counter()} for m in mchids
+    }
     for call in calls:
         mine = figures.get(call.get("mchid") or "")
         if mine is None or call["endpoint"] != "create":
@@ -106,6 +108,8 @@ def per_merchant(calls: list[dict[str, Any]], mchids: list[str]) -> dict[str, di
             mine["refused"] += 1
         else:
             mine["posts"].append(call["time"])
+            if call.get("status") == 200:
+                mine["numbers"][call.get("out_return_no")] += 1
     return figures
 
 

@@ -70,7 +70,7 @@ def merchants_of(sim: SimulatorProcess, count: int) -> list[Merchant]:
 
 def run_until_final(pks: list[int], give_up_at: float) -> Counter:
     """``run_many`` the batch, then ``process_due`` until every return is final."""
-    from django_wxpay_profitsharing import services
+    from django_wxpay_profitsharing import polling, services
     from django_wxpay_profitsharing.models import ProfitSharingReturn
     from django_wxpay_profitsharing.states import Action, ReturnState
 
@@ -78,7 +78,7 @@ def run_until_final(pks: list[int], give_up_at: float) -> Counter:
     rows = ProfitSharingReturn.objects.filter(pk__in=pks)
     final = [ReturnState.SUCCEEDED, ReturnState.FAILED]
     while rows.exclude(state__in=final).exists() and time.perf_counter() < give_up_at:
-        if not services.process_due()["claimed"]:
+        if not polling.process_due()["claimed"]:
             time.sleep(0.05)  # a refused return waits for its backoff
     return Counter(str(state) for state in rows.values_list("state", flat=True))
 

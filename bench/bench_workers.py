@@ -43,14 +43,14 @@ TARGET = ">= 1.8x throughput, 0 duplicates"
 def worker(start_at: float) -> None:
     """In a worker process: wait for the common start, process until nothing is due."""
     setup_django(os.environ["DATABASE_URL"], json.loads(os.environ["WXPAY_TEST_CONFIG"]))
-    from django_wxpay_profitsharing import services
+    from django_wxpay_profitsharing import polling
     from django_wxpay_profitsharing.clients import get_client
 
     get_client()
     time.sleep(max(0.0, start_at - time.time()))
     began = time.time()
     claimed = 0
-    while summary := services.process_due():
+    while summary := polling.process_due():
         if not summary["claimed"]:
             break
         claimed += summary["claimed"]

@@ -62,6 +62,25 @@ def setup_django(database_url: str | None, wxpay: dict[str, Any] | None = None) 
 
 
 @contextmanager
+def instant_simulator(database_url: str | None, **settings: Any) -> Iterator[Any]:
+    """A simulator that answers every create at once (no latency, no limit); Django on it.
+
+    ``settings`` are added to the app's (``RATE_LIMIT_QPS`` 0, ``TASK_BACKEND`` inline).
+    """
+    from wxpay_simulator.testing import SimulatorProcess
+
+    with tempfile.TemporaryDirectory() as state:
+        sim = SimulatorProcess(state, processing_seconds=0).start()
+        try:
+            config = {**sim.settings_dict(), "RATE_LIMIT_QPS": 0, "TASK_BACKEND": "inline",
+                      "CERTIFICATE_REFRESH_INTERVAL": 0, **settings}  # fmt: skip
+            setup_django(database_url, config)
+            yield sim
+        finally:
+            sim.stop()
+
+
+@contextmanager
 def fresh_database() -> Iterator[str]:
     """Create and migrate a throw-away database; yields its ``DATABASE_URL``."""
     from django.db import connection

@@ -39,6 +39,10 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str], bool]] = {
     "merchants": ("bench_merchants.py", [], ["--returns", "100"], False),
     "ratelimit": ("bench_ratelimit.py", [], ["--returns", "200"], False),
     "reconcile": ("bench_reconcile.py", [], ["--lines", "20000"], False),
+    "quota": ("bench_quota.py", [], ["--returns", "100", "--workers", "1,2"], False),
+    "tables": ("bench_tables.py", [], ["--large", "100000", "--repeats", "3"], False),
+    "outbox": ("bench_outbox.py", [], ["--events", "10000", "--returns", "500"], False),
+    "limiter": ("bench_limiter.py", [], ["--acquires", "5000", "--returns", "100"], False),
 }
 
 

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core import checks
 
+from . import shared_quota
 from .conf import (
     DEFAULTS,
     SECRET_KEYS,
@@ -414,8 +415,8 @@ def check_time_zone_tables(
             messages.append(
                 checks.Warning(
                     f"The {alias!r} database has no time-zone tables, so it cannot convert "
-                    f"times to TIME_ZONE {settings.TIME_ZONE!r}: the returns admin leaves its "
-                    "date drill-down out, and date lookups in your own code return nothing.",
+                    f"times to TIME_ZONE {settings.TIME_ZONE!r}: date lookups (__date, "
+                    "__year, dates()) in your own code return nothing.",
                     hint=f"Load them once: {LOAD_TIME_ZONES}.",
                     id="wxpay_profitsharing.W003",
                 )
@@ -446,4 +447,45 @@ def check_isolation_level(
                     id="wxpay_profitsharing.W030",
                 )
             )
+    return messages
+
+
+@checks.register("wxpay_profitsharing")
+def check_scale_out(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``RATE_LIMIT_STORE`` usable and answering; the pass's and the outbox's bounds.
+
+    The store is asked once (a ping, a quarter-second timeout): when it does not answer,
+    the calls still go on, each process under its own limit, and this warning says so.
+    """
+    s = wxpay_settings
+    messages: list[checks.CheckMessage] = []
+    if not (isinstance(s.PASS_SECONDS, int | float) and s.PASS_SECONDS > 0):
+        problem = "must be a number of seconds > 0."
+        messages.append(_error(s, "PASS_SECONDS", problem, "e.g. 50.", 41))
+    attempts = s.SIGNAL_DELIVERY_ATTEMPTS
+    if not (isinstance(attempts, int) and not isinstance(attempts, bool) and attempts >= 1):
+        problem = "must be an integer >= 1."
+        messages.append(_error(s, "SIGNAL_DELIVERY_ATTEMPTS", problem, "e.g. 5.", 42))
+    url = s.RATE_LIMIT_STORE
+    if not url:
+        return messages
+    example = "e.g. 'redis://127.0.0.1:6379/0', or None for a limit per process."
+    scheme = urlsplit(url).scheme if isinstance(url, str) else ""
+    if scheme not in shared_quota.STORE_SCHEMES:
+        problem = f"must be a URL of {', '.join(f'{n}://' for n in shared_quota.STORE_SCHEMES)}."
+        return [*messages, _error(s, "RATE_LIMIT_STORE", problem, example, 40)]
+    try:
+        shared_quota.store_for(url, str(s.RATE_LIMIT_STORE_PREFIX)).ping()
+    except shared_quota.StoreMisconfigured as exc:
+        messages.append(_error(s, "RATE_LIMIT_STORE", f"cannot be used: {exc}.", example, 40))
+    except shared_quota.StoreUnavailable as exc:
+        messages.append(
+            checks.Warning(
+                f"{SETTINGS_NAME}['RATE_LIMIT_STORE'] does not answer ({exc}): until it does, "
+                "each process limits its own calls, and several processes together may "
+                "exceed a merchant's WeChat Pay quota.",
+                hint="Start the store, or check the URL; calls go on meanwhile.",
+                id="wxpay_profitsharing.W040",
+            )
+        )
     return messages

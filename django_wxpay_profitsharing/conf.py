@@ -75,6 +75,13 @@ DEFAULTS: dict[str, Any] = {
     # Scale-out (pool.py, ratelimit.py, task_backends.py and tasks.py).
     "POOL_SIZE": 16,
     "RATE_LIMIT_QPS": 25.0,
+    # One quota per merchant shared by every process (shared_quota.py): a Redis URL, or None.
+    "RATE_LIMIT_STORE": None,
+    "RATE_LIMIT_STORE_PREFIX": "wxpay_ps",
+    # Seconds one poller pass claims new returns for, then delivers left-over signals.
+    "PASS_SECONDS": 50.0,
+    # Deliveries of one signal event whose receivers raise, before it waits for an operator.
+    "SIGNAL_DELIVERY_ATTEMPTS": 5,
     "TASK_BACKEND": "auto",  # "auto" (Celery if configured), "celery", "thread", "inline"
     "BULK_BACKGROUND_THRESHOLD": 20,
     # Who sees and acts on which merchant's rows (access.py): every merchant by default.
@@ -147,7 +154,17 @@ DESCRIPTIONS: dict[str, str] = {
     "PROCESS_BATCH_SIZE": "Returns one `wxpay_process_returns` round (or one Celery batch task) "
     "takes at most.",
     "POOL_SIZE": "Threads per process for concurrent calls to WeChat Pay.",
-    "RATE_LIMIT_QPS": "Process-wide calls per second to WeChat Pay (0: unlimited).",
+    "RATE_LIMIT_QPS": "Calls per second to WeChat Pay's return endpoints per merchant (0: "
+    "unlimited): per process, or shared by every process with `RATE_LIMIT_STORE`.",
+    "RATE_LIMIT_STORE": "A store every process and host reaches, to share each merchant's "
+    "quota (`redis://host:6379/0`, through the `limits` library); None: each process limits "
+    "itself. Unreachable: each process limits itself, logged, check W040.",
+    "RATE_LIMIT_STORE_PREFIX": "Prefix of the quota keys in `RATE_LIMIT_STORE`: the same for "
+    "every process that calls for the same merchants.",
+    "PASS_SECONDS": "Seconds one `wxpay_process_returns` pass (or `process_due_returns` task) "
+    "claims new returns for; then it delivers left-over signals, and the next pass goes on.",
+    "SIGNAL_DELIVERY_ATTEMPTS": "Deliveries of one signal event whose receiver raises (backing "
+    "off), before it is left for an operator (`wxpay_process_returns --retry-signals`).",
     "TASK_BACKEND": '`"auto"` (Celery when the project has loaded its own Celery app, '
     '`"thread"` otherwise), `"celery"`, `"thread"` or `"inline"`: where large batches run.',
     "BULK_BACKGROUND_THRESHOLD": "Batches larger than this (admin action, bulk API) go to the "

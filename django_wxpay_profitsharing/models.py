@@ -249,6 +249,23 @@ class ProfitSharingReturn(models.Model):
             models.Index(fields=["state", "next_attempt_at"], name="wxpay_ps_due_idx"),
             models.Index(fields=["sub_mchid", "out_order_no"], name="wxpay_ps_order_idx"),
             models.Index(fields=["return_id"], name="wxpay_ps_return_id_idx"),
+            # The admin's search: an exact or prefix match on a number (LIKE 'R123%' uses
+            # a pattern index on PostgreSQL; a plain one elsewhere), never a scan.
+            models.Index(
+                fields=["out_return_no"],
+                opclasses=["varchar_pattern_ops"],
+                name="wxpay_ps_number_idx",
+            ),
+            models.Index(
+                fields=["out_order_no"],
+                opclasses=["varchar_pattern_ops"],
+                name="wxpay_ps_out_order_idx",
+            ),
+            models.Index(
+                fields=["order_id"], opclasses=["varchar_pattern_ops"], name="wxpay_ps_order_id_idx"
+            ),
+            # The admin's state filters, newest first, without reading the other states.
+            models.Index(fields=["state", "created", "id"], name="wxpay_ps_state_created_idx"),
         ]
         permissions = [
             ("submit_profitsharingreturn", _("Can submit a return to WeChat Pay")),
@@ -382,14 +399,26 @@ class ProfitSharingEvent(models.Model):
     previous_state = models.CharField(_("previous state"), max_length=16, blank=True)
     created = models.DateTimeField(_("created"), auto_now_add=True)
     lease_until = models.DateTimeField(_("being delivered until"), null=True, blank=True)
+    lease_token = models.CharField(max_length=32, blank=True, editable=False)
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    attempts = models.PositiveIntegerField(
+        _("failed sends"), default=0, help_text=_("Sends during which a receiver raised.")
+    )
+    last_error = models.TextField(_("last receiver error"), blank=True)
 
     class Meta:
         verbose_name = _("signal event")
         verbose_name_plural = _("signal events")
         ordering = ["id"]
         indexes = [
-            models.Index(fields=["delivered_at", "created"], name="wxpay_ps_undelivered_idx")
+            models.Index(fields=["delivered_at", "created"], name="wxpay_ps_undelivered_idx"),
+            # The left-overs, oldest first, without reading the delivered ones (PostgreSQL
+            # and SQLite; MySQL has no partial index and uses the one above).
+            models.Index(
+                fields=["id"],
+                condition=models.Q(delivered_at__isnull=True),
+                name="wxpay_ps_pending_event_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -426,6 +455,23 @@ class ProfitSharingOrder(models.Model):
             models.UniqueConstraint(
                 fields=["mchid", "sub_mchid", "out_order_no"], name="wxpay_ps_unique_order"
             )
+        ]
+        indexes = [  # the admin's search: a number's start (see the returns' indexes)
+            models.Index(
+                fields=["out_order_no"],
+                opclasses=["varchar_pattern_ops"],
+                name="wxpay_ps_mirror_number_idx",
+            ),
+            models.Index(
+                fields=["transaction_id"],
+                opclasses=["varchar_pattern_ops"],
+                name="wxpay_ps_mirror_tx_idx",
+            ),
+            models.Index(
+                fields=["order_id"],
+                opclasses=["varchar_pattern_ops"],
+                name="wxpay_ps_mirror_id_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -550,6 +596,13 @@ class ProfitSharingClawback(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(amount__gte=1), name="wxpay_ps_clawback_amount_gte_1"
+            ),
+        ]
+        indexes = [  # the admin's search: a number's start
+            models.Index(
+                fields=["out_clawback_no"],
+                opclasses=["varchar_pattern_ops"],
+                name="wxpay_ps_clawback_number_idx",
             ),
         ]
         permissions = [

@@ -55,6 +55,11 @@ def _in_pool_thread(fn: Callable[..., R], *args: Any) -> R:
         connection.close()
 
 
+def in_pool_thread() -> bool:
+    """Whether the caller runs on one of the pool's threads (background work)."""
+    return bool(getattr(_in_pool, "active", False))
+
+
 def run_in_background(fn: Callable[..., Any], *args: Any) -> Future[Any]:
     """Hand ``fn(*args)`` to the pool without waiting; its failures are the caller's to log."""
     return _executor().submit(_in_pool_thread, fn, *args)
@@ -83,11 +88,7 @@ def can_run_concurrently() -> bool:
     Not from inside a pool thread either: a nested batch would wait for threads that
     its own parents hold.
     """
-    return (
-        not connection.in_atomic_block
-        and connection.vendor != "sqlite"
-        and not getattr(_in_pool, "active", False)
-    )
+    return not connection.in_atomic_block and connection.vendor != "sqlite" and not in_pool_thread()
 
 
 def map_bounded(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:

@@ -1,4 +1,4 @@
-"""A process-wide rate limit for calls to WeChat Pay.
+"""Rate limits for calls to WeChat Pay: per process, or shared by every process.
 
 Why: WeChat answers ``FREQUENCY_LIMITED`` above its rate limit, and a worker that
 overlaps its calls on a thread pool (``pool.py``) would reach it at once. Every call
@@ -8,17 +8,30 @@ second (WeChat counts calls per second, not tokens). When WeChat answers
 ``FREQUENCY_LIMITED`` anyway (other processes share the quota),
 :meth:`RateLimiter.penalize` lowers the rate by the share of calls refused (at most
 halves it) for a while; it recovers step by step.
+
+Several processes (pollers, Celery workers, web servers, on several hosts) share one
+merchant's quota through ``RATE_LIMIT_STORE`` (``shared_quota.py``); :func:`limiter_for`
+hands out the shared limiter then, and this process's own otherwise.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
+from django.core.signals import setting_changed
+
+from . import shared_quota
+from .conf import SETTINGS_NAME, wxpay_settings
 from .merchants import merchant
+
+logger = logging.getLogger("django_wxpay_profitsharing")
 
 #: Answers that arrive within this many seconds of a penalty count as the same event:
 #: calls already in flight were sent at the old rate, and halving once per answer
@@ -155,28 +168,110 @@ class RateLimiter:
             self._penalty_until = now + 1.0
 
 
+class Limiter(Protocol):
+    """What a caller of WeChat Pay needs of a limiter: in-process or shared."""
+
+    @property
+    def configured_rate(self) -> float: ...
+
+    def acquire(self) -> float: ...
+
+    def penalize(self, seconds: float = 5.0) -> None: ...
+
+
+@dataclass(frozen=True)
+class Quota:
+    """One limit WeChat Pay counts, per the merchant whose credentials sign the calls.
+
+    In partner mode (服务商模式) the signing merchant is the service provider, so a
+    quota counted per service provider is keyed, like every quota here, by the
+    configured ``mchid``: one key per credential owner, never per sub-merchant.
+    ``setting`` names the per-merchant setting holding the rate; else ``rate`` is fixed.
+    """
+
+    name: str
+    setting: str | None = None
+    rate: float = 0.0
+
+    def rate_for(self, settings: Any) -> float:
+        return float(getattr(settings, self.setting)) if self.setting else self.rate
+
+
+#: Every quota, by name. The profit-sharing return endpoints (create and query) share
+#: ``RATE_LIMIT_QPS`` per merchant (WeChat's APIv2 pages state 30 QPS for them:
+#: https://pay.weixin.qq.com/wiki/doc/api/allocation.php?chapter=27_7&index=8). The refund
+#: endpoints (POST /v3/refund/domestic/refunds and its query) are counted 150 calls a
+#: second, and 6 failing calls a second, per merchant, per service provider in partner
+#: mode (https://pay.weixin.qq.com/doc/v3/merchant/4012556457 and
+#: https://pay.weixin.qq.com/doc/v3/partner/4012886219): their client takes
+#: ``limiter_for(mchid, "refunds")`` before each call, and ``"refund_failures"`` after a
+#: call that failed, so that a thread whose calls fail waits beyond 6 failures a second.
+QUOTAS: dict[str, Quota] = {
+    "return_orders": Quota("return_orders", setting="RATE_LIMIT_QPS"),
+    "refunds": Quota("refunds", rate=150.0),
+    "refund_failures": Quota("refund_failures", rate=6.0),
+}
+DEFAULT_QUOTA = "return_orders"
+
 _limiter_lock = threading.Lock()
-#: One limiter per merchant: WeChat Pay's limits are per merchant id.
-_limiters: dict[str, RateLimiter] = {}
+#: One in-process limiter per (quota, merchant): WeChat Pay's limits are per merchant id.
+_limiters: dict[tuple[str, str], RateLimiter] = {}
+_shared: dict[tuple[str, int], shared_quota.SharedLimiter] = {}
 
 
-def limiter_for(mchid: str | None = None) -> RateLimiter:
-    """The process-wide limiter of one merchant, at its ``RATE_LIMIT_QPS``.
+def local_limiter_for(mchid: str | None = None, quota: str = DEFAULT_QUOTA) -> RateLimiter:
+    """The process-wide limiter of one merchant's quota (its rate from the settings).
 
     The rate is re-read on every call, so a settings change takes effect at once (and
     forgets a penalty); ``None`` is the default merchant.
     """
     settings = merchant(mchid)
-    rate = float(settings.RATE_LIMIT_QPS)
+    rate = QUOTAS[quota].rate_for(settings)
     with _limiter_lock:
-        limiter = _limiters.get(settings.mchid)
+        key = (quota, settings.mchid)
+        limiter = _limiters.get(key)
         if limiter is None:
-            limiter = _limiters[settings.mchid] = RateLimiter(rate)
+            limiter = _limiters[key] = RateLimiter(rate)
         elif limiter.configured_rate != rate:
             limiter.configure(rate)
         return limiter
 
 
+def limiter_for(mchid: str | None = None, quota: str = DEFAULT_QUOTA) -> Limiter:
+    """The limiter every call of ``quota`` for one merchant goes through.
+
+    With ``RATE_LIMIT_STORE`` set, the quota shared by every process through the store
+    (``shared_quota.py``), paced and backed up by the in-process limiter; without it,
+    or when the store cannot even be built (logged; check ``E040`` says why), the
+    in-process limiter alone.
+    """
+    local = local_limiter_for(mchid, quota)
+    url = wxpay_settings.RATE_LIMIT_STORE
+    if not url:
+        return local
+    try:
+        store = shared_quota.store_for(str(url), str(wxpay_settings.RATE_LIMIT_STORE_PREFIX))
+    except shared_quota.StoreUnavailable as exc:
+        logger.error("RATE_LIMIT_STORE is not used, each process limits itself: %s", exc)
+        return local
+    key = f"{quota}/{merchant(mchid).mchid}"
+    with _limiter_lock:  # one per quota: it remembers when it last read the shared penalty
+        shared = _shared.get((key, id(store)))
+        if shared is None or shared.local is not local or shared.store is not store:
+            shared = _shared[(key, id(store))] = shared_quota.SharedLimiter(local, store, key)
+        return shared
+
+
 def get_rate_limiter() -> RateLimiter:
-    """The default merchant's limiter (the one merchant's, for a one-merchant site)."""
-    return limiter_for(None)
+    """The default merchant's in-process limiter (the one merchant's, for one merchant)."""
+    return local_limiter_for(None)
+
+
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting == SETTINGS_NAME:
+        shared_quota.forget_stores()
+        with _limiter_lock:
+            _shared.clear()
+
+
+setting_changed.connect(_on_setting_changed)

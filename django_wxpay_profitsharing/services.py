@@ -29,16 +29,15 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import fields as dataclass_fields
-from datetime import datetime
 from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from . import ledger, outbox, transitions
+from . import ledger, transitions
 from .access import acting_user, in_scope, may_submit
 from .clients import client_for
 from .conf import wxpay_settings
@@ -55,9 +54,6 @@ logger = logging.getLogger("django_wxpay_profitsharing")
 T = TypeVar("T")
 
 UNKNOWN_MERCHANT = _("is not a configured merchant id")
-#: How many of the oldest due ids a claim considers per row it takes: room for that many
-#: workers claiming at once, each skipping the rows the others hold.
-CANDIDATES_PER_CLAIM = 8
 #: Fields a form or JSON may leave empty ("" or None): the request's optional ids, and
 #: its number (a fresh one is made).
 OPTIONAL_FIELDS = frozenset(
@@ -289,7 +285,7 @@ def current_policy() -> transitions.Policy:
     )
 
 
-def _attempt(
+def attempt(
     claim: transitions.Claim, client: WeChatPayClient | None, policy: transitions.Policy
 ) -> ProfitSharingReturn:
     """One claimed attempt with the claim's merchant's client and rate limit."""
@@ -314,7 +310,7 @@ def run(
         if not transitions.claimable(row, action, now):
             return row, False
         claim = transitions.claim_row(row, uuid.uuid4().hex, now, action, policy)
-    return _attempt(claim, client, policy), True
+    return attempt(claim, client, policy), True
 
 
 def submit(
@@ -372,148 +368,17 @@ def run_many(
     return [by_index[index] for index in range(len(pks))]
 
 
-def claim_due(
-    limit: int,
-    due_before: datetime | None = None,
-    *,
-    policy: transitions.Policy | None = None,
-    mchids: Iterable[str] | None = None,
-) -> list[transitions.Claim]:
-    """Claim up to ``limit`` due returns (of ``mchids``, default all), each under its lease.
-
-    Rows are locked with ``SKIP LOCKED`` where the database has it, so workers running
-    this at the same time split the due returns between them without waiting. In two
-    steps: the oldest due ids are read without a lock, then locked by primary key. Why:
-    MySQL/MariaDB sort a locking ``ORDER BY next_attempt_at ... LIMIT`` in a file sort,
-    which locks every due row it read (all of them), so a second worker found none;
-    locked in primary-key order it locks only the rows it returns.
-    """
-    policy = policy or current_policy()
-    now = timezone.now()
-    skip_locked = connection.features.has_select_for_update_skip_locked
-    due = ProfitSharingReturn.objects.due(now, due_before)
-    if mchids is not None:
-        due = due.filter(mchid__in=list(mchids))
-    oldest = list(
-        due.order_by("next_attempt_at", "pk").values_list("pk", flat=True)[
-            : limit * CANDIDATES_PER_CLAIM
-        ]
-    )
-    if not oldest:
-        return []
-    with transaction.atomic():
-        rows = list(
-            due.filter(pk__in=oldest)
-            .order_by("pk")
-            .select_for_update(skip_locked=skip_locked)[:limit]
-        )
-        return [
-            transitions.claim_row(row, uuid.uuid4().hex, now, Action.DUE, policy) for row in rows
-        ]
-
-
-def claim_fairly(
-    limit: int,
-    due_before: datetime,
-    *,
-    policy: transitions.Policy,
-    mchids: list[str] | None,
-) -> list[transitions.Claim]:
-    """Up to ``limit`` due returns, shared out among ``mchids``, the merchants taking turns.
-
-    Why not one :func:`claim_due`: its oldest-first batch may be one merchant's only
-    (a backlog bulk-submitted by one merchant), and the pass would then run at that
-    merchant's rate limit alone. ``mchids`` None (one client for all): one claim.
-    """
-    if mchids is None or len(mchids) <= 1:
-        return claim_due(limit, due_before, policy=policy, mchids=mchids)
-    claims: list[transitions.Claim] = []
-    share, extra = divmod(limit, len(mchids))
-    for index, mchid in enumerate(mchids):
-        wanted = share + (1 if index < extra else 0)
-        if wanted:
-            claims += claim_due(wanted, due_before, policy=policy, mchids=[mchid])
-    if claims and len(claims) < limit:  # some had less than their share: fill up
-        claims += claim_due(limit - len(claims), due_before, policy=policy, mchids=mchids)
-    return taking_turns(claims, lambda claim: claim.mchid)
-
-
-def _usable_merchants(now: datetime) -> list[str]:
-    """The merchants with due returns whose client can be built.
-
-    A merchant whose settings are broken is logged and left out, so its returns are
-    not claimed and the other merchants' go on; when every merchant with due returns
-    is broken the first error is raised (the operator's cron must show it).
-    """
-    due = ProfitSharingReturn.objects.due(now).values_list("mchid", flat=True).distinct()
-    usable, failure = [], None
-    for mchid in sorted(set(due)):
-        try:
-            client_for(mchid)
-        except ImproperlyConfigured as exc:
-            logger.error("merchant %s is not usable, its returns wait: %s", mchid, exc)
-            failure = failure or exc
-            continue
-        usable.append(mchid)
-    if failure is not None and not usable:
-        raise failure
-    return usable
-
-
-def _attempt_safely(
-    claim: transitions.Claim, client: WeChatPayClient | None, policy: transitions.Policy
-) -> str:
-    """One claimed attempt; a failure is logged and leaves the lease to expire."""
-    try:
-        return _attempt(claim, client, policy).state
-    except Exception:
-        logger.exception("attempt on return %s failed; it is retried later", claim.out_return_no)
-        return "errors"
-
-
-def process_due(
-    limit: int | None = None, *, client: WeChatPayClient | None = None
-) -> dict[str, int]:
-    """Deliver left-over signals, submit due ``pending`` returns, refresh ``processing``.
-
-    Every merchant's returns in one pass, each with its merchant's client and under its
-    merchant's rate limit (``client`` given: that one client for all). Works in
-    batches of ``PROCESS_BATCH_SIZE`` on the thread pool, shared out among the merchants
-    with due returns (:func:`claim_fairly`). One bad row, or one
-    merchant's bad key, never stops the pass. Returns counts:
-    ``claimed``, one per resulting state, ``errors`` and ``redelivered`` (signals).
-    """
-    summary = {"claimed": 0, **{state.value: 0 for state in ReturnState}, "errors": 0}
-    summary["redelivered"] = outbox.deliver_pending()
-    policy = current_policy()
-    # Only what was due when we started: a row rescheduled by this run waits its turn.
-    started = timezone.now()
-    usable = None if client is not None else _usable_merchants(started)
-    batch_size = max(1, int(wxpay_settings.PROCESS_BATCH_SIZE))
-    while limit is None or summary["claimed"] < limit:
-        wanted = batch_size if limit is None else min(batch_size, limit - summary["claimed"])
-        claims = claim_fairly(wanted, started, policy=policy, mchids=usable)
-        if not claims:
-            break
-        summary["claimed"] += len(claims)
-        for state in map_bounded(lambda c: _attempt_safely(c, client, policy), claims):
-            summary[state] += 1
-    return summary
-
-
 __all__ = [
     "RETURN_REQUEST_FIELDS",
     "ReturnConflict",
     "approve",
     "approve_quietly",
     "approver",
-    "claim_due",
-    "claim_fairly",
+    "attempt",
     "create_or_get_return",
     "create_return",
     "may_submit",
     "new_out_return_no",
-    "process_due",
     "refresh",
     "run",
     "run_many",

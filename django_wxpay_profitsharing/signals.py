@@ -43,17 +43,27 @@ signal                    sent when
                           ``instance.attention`` says why.
 ========================  ===============================================================
 
-Guarantee, exactly: **at least once, and once when no process dies between the commit
-and the delivery.** The event is written in the same transaction as the final state
-(``outbox.py``), so it exists exactly when the state does; it is delivered after the
-commit, never for a transaction that rolled back, and marked delivered. A process
-killed after the commit and before marking it leaves it undelivered, and the poller
-(``wxpay_process_returns``, ``process_due_returns``) delivers it. Receivers that must
-act once de-duplicate on ``event_id``.
+Guarantee, exactly: **every receiver is called at least once for every event; once
+when no process dies between the commit and the delivery and no receiver raises.** The
+event is written in the same transaction as the final state (``outbox.py``), so it
+exists exactly when the state does; it is delivered after the commit, never for a
+transaction that rolled back, and marked delivered once every receiver returned. A
+process killed after the commit and before marking it leaves it undelivered, and the
+poller (``wxpay_process_returns``, ``process_due_returns``) delivers it, within each
+pass's ``PASS_SECONDS``. Receivers that must act once de-duplicate on ``event_id``.
 
-Receivers run with ``send_robust``: one that raises is logged to
-``django_wxpay_profitsharing`` and neither undoes the state change, nor stops other
-receivers, nor causes a redelivery.
+Where receivers run: on the poller's or a background worker's thread, or on the
+process's pool after a commit made by a web request (never on the request's thread,
+so a slow receiver never delays an answer), or on the caller's thread everywhere with
+``TASK_BACKEND = "inline"``.
+
+A receiver that raises is logged to ``django_wxpay_profitsharing`` and neither undoes
+the state change nor stops the other receivers; the event is not marked delivered: it
+is sent again, to every receiver, after a backoff (10 s, doubling, at most 10 min), up
+to ``SIGNAL_DELIVERY_ATTEMPTS`` sends in all. Then it waits, undelivered, with the
+error in ``ProfitSharingEvent.last_error`` and counted by every pass
+(``signals_given_up``), until an operator mends the receiver and runs
+``wxpay_process_returns --retry-signals``.
 
 What a receiver must still check: ``instance.state``, ``instance.amount`` and
 ``instance.return_mchid`` (a refund job: ``instance.transaction_id`` and

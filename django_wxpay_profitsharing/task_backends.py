@@ -28,6 +28,7 @@ from django.db import connection
 
 from . import refund_machine, services
 from .conf import TASK_BACKENDS, TaskBackend, wxpay_settings
+from .models import ProfitSharingReturn
 from .pool import drop_broken_connection, one_writer_at_a_time, pool_size, run_in_background
 from .states import Action
 
@@ -122,15 +123,26 @@ def _enqueue_threads(
 # ------------------------------------------------------------- celery backend
 
 
+def in_merchant_turns(pks: Sequence[int]) -> list[int]:
+    """``pks`` reordered so that their merchants take turns (``services.taking_turns``).
+
+    Why: a batch task runs on one worker, under its merchants' rate limits; batches cut
+    from one merchant's backlog and then another's would hold each worker to one
+    merchant's limit while the other's goes unused.
+    """
+    owners = dict(ProfitSharingReturn.objects.filter(pk__in=pks).values_list("pk", "mchid"))
+    return services.taking_turns(pks, lambda pk: owners.get(pk, ""))
+
+
 def _enqueue_celery(pks: list[int], action: Action, approve: bool, approver_id: int | None) -> None:
     """One message per batch of ``PROCESS_BATCH_SIZE`` returns.
 
     A batch task runs its returns on the worker's bounded pool; many batches spread
-    over many workers.
+    over many workers, each batch with every merchant's returns taking turns.
     """
     from . import tasks
 
-    for chunk in chunks(pks, int(wxpay_settings.PROCESS_BATCH_SIZE)):
+    for chunk in chunks(in_merchant_turns(pks), int(wxpay_settings.PROCESS_BATCH_SIZE)):
         tasks.run_returns.delay(chunk, action.value, approve, approver_id)
 
 

@@ -1,6 +1,6 @@
 """Optional Celery tasks (``pip install django-wxpay-profitsharing[celery]``).
 
-Each task takes primary keys, not rows, and goes through ``services``, so running
+Each task takes primary keys, not rows, and goes through ``services`` (or ``polling``), so running
 the same task twice, or on many workers at once, is safe: the row lease and
 ``SKIP LOCKED`` make the second one a no-op, and a redelivered message (``acks_late``:
 a worker died mid-task) queries WeChat before it posts again. Schedule
@@ -34,7 +34,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
 
 from django.db import DatabaseError
 
-from . import refund_machine, services
+from . import outbox, polling, refund_machine, services
 from .models import ProfitSharingReturn, RefundJob
 from .pool import one_writer_at_a_time
 from .states import Action
@@ -57,7 +57,7 @@ DRAFT = "draft"
 
 def _one(pk: int, action: Action) -> str:
     try:
-        with one_writer_at_a_time():
+        with one_writer_at_a_time(), outbox.as_worker():
             return services.run(pk, action)[0].state
     except ProfitSharingReturn.DoesNotExist:
         logger.warning("return %s no longer exists; nothing to %s", pk, action)
@@ -95,7 +95,7 @@ def run_returns(
     if approve and not may_approve:
         logger.warning("user %s is gone: %d returns stay drafts", approver_id, len(existing))
         return dict(counts)
-    with one_writer_at_a_time():
+    with one_writer_at_a_time(), outbox.as_worker():
         approved = [
             pk for pk in sorted(existing) if services.approve_quietly(pk, may_approve, user)
         ]
@@ -108,9 +108,14 @@ def run_returns(
 
 @shared_task(name="django_wxpay_profitsharing.tasks.process_due_returns", **TASK_OPTIONS)
 def process_due_returns(limit: int | None = None) -> dict[str, int]:
-    """Claim and process due returns (one batch loop); returns the summary counts."""
+    """One pass (``polling.process_due``, bounded by ``PASS_SECONDS``); the summary counts.
+
+    Several workers running it at once split the due returns (``SKIP LOCKED``) and,
+    with ``RATE_LIMIT_STORE``, each merchant's quota; schedule it more often than
+    ``PASS_SECONDS`` and passes overlap harmlessly.
+    """
     with one_writer_at_a_time():
-        return services.process_due(limit=limit)
+        return polling.process_due(limit=limit)
 
 
 @shared_task(name="django_wxpay_profitsharing.tasks.run_refund_jobs", **TASK_OPTIONS)

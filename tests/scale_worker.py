@@ -83,7 +83,7 @@ def main(argv: list[str]) -> None:
     import django
 
     django.setup()
-    from django_wxpay_profitsharing import services
+    from django_wxpay_profitsharing import polling
 
     action, signal_file = argv[0], argv[1]
     if action != "process-due":
@@ -91,7 +91,7 @@ def main(argv: list[str]) -> None:
     record_signals(signal_file)
     total: Counter[str] = Counter()
     while True:
-        summary = services.process_due()
+        summary = polling.process_due()
         total.update(summary)
         if not summary["claimed"]:
             break

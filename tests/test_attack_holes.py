@@ -7,6 +7,7 @@ between commit and delivery; malformed or odd answers are recorded, never a cras
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import time
 import uuid
@@ -18,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.test import override_settings
 from django.utils import timezone
 
-from django_wxpay_profitsharing import outbox, services, tasks, transitions
+from django_wxpay_profitsharing import outbox, polling, services, tasks, transitions
 from django_wxpay_profitsharing.clients import get_client, reset_client
 from django_wxpay_profitsharing.models import ProfitSharingEvent, ProfitSharingReturn, ReturnState
 from django_wxpay_profitsharing.ratelimit import get_rate_limiter
@@ -43,7 +44,7 @@ def draft(order, **fields):
 def test_a_draft_is_sent_by_no_poller_task_or_worker(configured, order):
     row = draft(order)
     assert row.state == ReturnState.DRAFT
-    assert services.process_due()["claimed"] == 0
+    assert polling.process_due()["claimed"] == 0
     assert tasks.submit_return(row.pk) == ReturnState.DRAFT  # the Celery task, run inline
     assert tasks.run_returns([row.pk], "submit") == {"missing": 0, "skipped": 1}
     assert services.run_many([row.pk], Action.DUE) == [(row, False)]
@@ -97,12 +98,15 @@ def test_a_holder_whose_lease_lapsed_never_calls(configured, order):
     """Worker A claims a batch; its leases lapse; worker B takes the rows over."""
     rows = [pending_return(order, 10) for _ in range(4)]
     policy = services.current_policy()
-    first = services.claim_due(10, policy=policy)
+    first = polling.claim_due(10, policy=policy)
     assert {c.pk for c in first} == {r.pk for r in rows}
-    assert len({c.token for c in first}) == 4  # a lease per row
-    ProfitSharingReturn.objects.update(lease_until=timezone.now() - timezone.timedelta(seconds=1))
-    second = services.claim_due(10, policy=policy)
+    assert len({c.token for c in first}) == 1  # one token names the claiming batch
+    lapsed = timezone.now() - timezone.timedelta(seconds=1)
+    ProfitSharingReturn.objects.update(lease_until=lapsed)
+    first = [dataclasses.replace(c, lease_until=lapsed) for c in first]  # A's clock moved on
+    second = polling.claim_due(10, policy=policy)
     assert {c.pk for c in second} == {r.pk for r in rows}
+    assert {c.token for c in second}.isdisjoint({c.token for c in first})
     client = get_client()
     limiter = get_rate_limiter()
     stale = [transitions.call(c, client, limiter, policy) for c in first]
@@ -136,8 +140,8 @@ def test_a_crash_between_commit_and_delivery_loses_no_signal(sim, order, signal_
     assert signal_log.events == [] and not events.filter(delivered_at__isnull=False).exists()
     events.update(created=timezone.now() - outbox.REDELIVERY_AFTER * 2)
     with override_settings(WXPAY_PROFITSHARING=config):
-        assert services.process_due()["redelivered"] == 2
-        assert services.process_due()["redelivered"] == 0  # once
+        assert polling.process_due()["redelivered"] == 2
+        assert polling.process_due()["redelivered"] == 0  # once
     reset_client()
     assert signal_log.names(row.pk) == ["return_succeeded", "return_finalized"]
     assert not events.filter(delivered_at__isnull=True).exists()
@@ -296,7 +300,7 @@ def test_one_bad_row_never_stops_the_poller(configured, order):
         wechatpay_public_key_id=kwargs["wechatpay_public_key_id"],
         transport=Exploding({bad}, real.transport),
     )
-    summary = services.process_due(client=client)
+    summary = polling.process_due(client=client)
     assert summary["claimed"] == 5 and summary["succeeded"] == 4
     states = Counter(ProfitSharingReturn.objects.values_list("state", flat=True))
     assert states == {ReturnState.SUCCEEDED: 4, ReturnState.PENDING: 1}

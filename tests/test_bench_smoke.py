@@ -57,6 +57,24 @@ def run_bench(script: str, *args: str) -> dict:
         ("bench_merchants.py", ["--returns", "20", "--rate", "10", "--latency-ms", "10"]),
         ("bench_ratelimit.py", ["--returns", "30", "--rate", "20", "--latency-ms", "10"]),
         ("bench_reconcile.py", ["--lines", "5000"]),
+        (
+            "bench_quota.py",
+            [
+                "--returns",
+                "10",
+                "--workers",
+                "1,2",
+                "--kinds",
+                "poller,celery",
+                "--merchants",
+                "1",
+                "--latency-ms",
+                "10",
+            ],
+        ),
+        ("bench_tables.py", ["--small", "100", "--large", "400", "--repeats", "1"]),
+        ("bench_outbox.py", ["--events", "300", "--returns", "20"]),
+        ("bench_limiter.py", ["--acquires", "200", "--returns", "10"]),
     ],
 )
 def test_benchmark_runs_and_reports(script, args):

@@ -10,7 +10,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from django_wxpay_profitsharing import clawbacks, ledger, services
+from django_wxpay_profitsharing import clawbacks, ledger, polling, services
 from django_wxpay_profitsharing.models import (
     ClawbackState,
     ProfitSharingClawback,
@@ -149,7 +149,7 @@ def test_a_clawback_completes_and_signals_once(configured, signal_log):
         clawback, _ = clawbacks.create_or_get_clawback(fields(order, amount=300))
         for pk in clawbacks.submit_clawback(clawback):
             services.submit(pk)
-        services.process_due()
+        polling.process_due()
     finally:
         signals.clawback_completed.disconnect(receiver)
     clawback.refresh_from_db()
@@ -206,7 +206,7 @@ def test_short_balance_waits_for_a_top_up_then_the_same_request_succeeds(configu
     row = services.submit(row)
     assert row.state == ReturnState.PROCESSING and row.awaiting_topup
     assert "可用余额不足" in row.last_error_message
-    assert services.process_due()["processing"] == 1  # re-sent, still short
+    assert polling.process_due()["processing"] == 1  # re-sent, still short
     row.refresh_from_db()
     assert row.state == ReturnState.PROCESSING and row.awaiting_topup
     configured.set_receiver_balance(A, 1000)  # the receiver tops up

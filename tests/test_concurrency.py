@@ -14,7 +14,7 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
-from django_wxpay_profitsharing import services
+from django_wxpay_profitsharing import polling, services
 from django_wxpay_profitsharing.clients import reset_client
 from django_wxpay_profitsharing.models import ProfitSharingReturn, ReturnState
 from wxpay_simulator.testing.database_url import url_of
@@ -122,9 +122,9 @@ def test_crash_between_commit_and_http_call(sim, order, signal_log):
     assert posts(sim, row.out_return_no) == []
     # Held by the dead process's lease until it expires; then the poller converges.
     with override_settings(WXPAY_PROFITSHARING=config):
-        assert services.process_due()["claimed"] == 0
+        assert polling.process_due()["claimed"] == 0
         time.sleep(0.6)
-        assert services.process_due()["succeeded"] == 1
+        assert polling.process_due()["succeeded"] == 1
     reset_client()
     row.refresh_from_db()
     assert row.state == ReturnState.SUCCEEDED

@@ -193,7 +193,8 @@ def test_configure_forgets_a_penalty():
 def test_frequency_limited_answer_penalizes_the_process_limiter(configured, order, monkeypatch):
     with override_settings(WXPAY_PROFITSHARING=wxpay_config(configured, RATE_LIMIT_QPS=40)):
         limiter, fake = fake_limiter(40)
-        monkeypatch.setitem(ratelimit._limiters, configured.credentials["mchid"], limiter)
+        key = (ratelimit.DEFAULT_QUOTA, configured.credentials["mchid"])
+        monkeypatch.setitem(ratelimit._limiters, key, limiter)
         configured.set_fault("rate_limit", endpoint="create", count=1)
         row = services.create_return(
             sub_mchid=SUB_MCHID,

@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 from django.test import override_settings
 
-from django_wxpay_profitsharing import services
+from django_wxpay_profitsharing import polling, services
 from django_wxpay_profitsharing.clients import reset_client
 from django_wxpay_profitsharing.models import (
     ProfitSharingReturn,
@@ -202,7 +202,7 @@ def run_under_fault(sim, fault, pks):
         services.run_many(pks, "submit")
     sim.advance_clock(PROCESSING_SECONDS)
     services.run_many(open_pks(pks), "refresh")
-    services.process_due()
+    polling.process_due()
 
 
 def poll_to_the_end(sim, pks):
@@ -212,7 +212,7 @@ def poll_to_the_end(sim, pks):
     """
     deadline = time.monotonic() + POLL_DEADLINE
     while open_pks(pks) and time.monotonic() < deadline:
-        services.process_due()
+        polling.process_due()
         sim.advance_clock(0.1)
 
 

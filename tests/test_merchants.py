@@ -15,7 +15,7 @@ from django.contrib.auth.models import User
 from django.core import checks
 from django.test import Client, override_settings
 
-from django_wxpay_profitsharing import services
+from django_wxpay_profitsharing import polling, services
 from django_wxpay_profitsharing.clients import reset_client
 from django_wxpay_profitsharing.models import ProfitSharingReturn, ReturnState
 from wxpay_simulator.testing import SimulatorProcess
@@ -93,7 +93,7 @@ def test_each_request_is_signed_with_its_own_merchants_key(both):
     # The same out_order_no in both merchants' books: two different orders.
     number = unique_no("P")
     rows = [pending(seed(both, mchid, number), mchid) for mchid in (FIRST, SECOND, SECOND)]
-    summary = services.process_due()
+    summary = polling.process_due()
     assert summary["succeeded"] == 3 and summary["errors"] == 0
     owner = {row.out_return_no: row.mchid for row in rows}
     calls = [c for c in both.calls() if c["out_return_no"] in owner]
@@ -211,7 +211,7 @@ def test_one_merchants_bad_key_does_not_stop_the_others_returns(sim2, tmp_path, 
     with override_settings(WXPAY_PROFITSHARING=config):
         good = [pending(seed(sim2, FIRST), FIRST) for _ in range(2)]
         stuck = pending(seed(sim2, SECOND), SECOND)
-        summary = services.process_due()
+        summary = polling.process_due()
         for row in good:
             row.refresh_from_db()
             assert row.state == ReturnState.SUCCEEDED, (row.state, row.last_error_code)
@@ -253,7 +253,7 @@ def test_a_merchant_provider_supplies_the_entries(sim2):
     try:
         with override_settings(WXPAY_PROFITSHARING=config):
             row = pending(seed(sim2, SECOND), SECOND)
-            services.process_due()
+            polling.process_due()
             row.refresh_from_db()
             assert row.state == ReturnState.SUCCEEDED
             named = {(c["mchid"], c["serial_no"]) for c in sim2.calls()}
@@ -274,7 +274,7 @@ def test_a_pass_shares_its_batch_among_the_merchants(both):
     # One merchant's backlog first: an oldest-first batch would be that merchant's only.
     rows = [pending(seed(both, FIRST), FIRST) for _ in range(6)]
     rows += [pending(seed(both, SECOND), SECOND) for _ in range(6)]
-    summary = services.process_due(limit=4)
+    summary = polling.process_due(limit=4)
     assert summary["claimed"] == 4 and summary["succeeded"] == 4
     done = ProfitSharingReturn.objects.filter(state=ReturnState.SUCCEEDED)
     assert sorted(done.values_list("mchid", flat=True)) == [FIRST, FIRST, SECOND, SECOND]
@@ -283,3 +283,17 @@ def test_a_pass_shares_its_batch_among_the_merchants(both):
     answered = services.run_many(rest, "submit")
     assert [row.pk for row, _ran in answered] == rest
     assert all(ran and row.state == ReturnState.SUCCEEDED for row, ran in answered)
+
+
+def test_celery_batches_cut_from_two_backlogs_hold_both_merchants(both, monkeypatch):
+    """Each run_returns message carries both merchants' returns, taking turns."""
+    from django_wxpay_profitsharing import task_backends, tasks
+
+    pks = [pending(seed(both, FIRST), FIRST).pk for _ in range(4)]
+    pks += [pending(seed(both, SECOND), SECOND).pk for _ in range(4)]
+    sent: list[list[int]] = []
+    monkeypatch.setattr(tasks.run_returns, "delay", lambda chunk, *args: sent.append(chunk))
+    with override_settings(WXPAY_PROFITSHARING={**settings_for(both), "PROCESS_BATCH_SIZE": 4}):
+        task_backends._enqueue_celery(pks, task_backends.Action.SUBMIT, False, None)
+    owners = dict(ProfitSharingReturn.objects.values_list("pk", "mchid"))
+    assert [[owners[pk] for pk in chunk] for chunk in sent] == [[FIRST, SECOND] * 2] * 2

@@ -27,7 +27,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
-from django_wxpay_profitsharing import services
+from django_wxpay_profitsharing import polling, services
 from django_wxpay_profitsharing.clients import build_client, get_client, reset_client
 from django_wxpay_profitsharing.models import (
     ProfitSharingClawback,
@@ -357,7 +357,7 @@ def test_debug_logs_call_records_and_errors_hold_no_secret(sim, order, caplog, s
         sim.set_fault("bad_signature", endpoint="query", count=1)
         for row in rows:
             services.refresh(row)
-        services.process_due()
+        polling.process_due()
         # Errors a caller sees: the client's own exceptions, a misconfiguration.
         client = get_client()
         for bad in (

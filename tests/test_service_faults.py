@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from django_wxpay_profitsharing import services
+from django_wxpay_profitsharing import polling, services
 from django_wxpay_profitsharing.clients import reset_client
 from django_wxpay_profitsharing.models import ReturnState
 from wxpay_simulator.testing.inprocess import InProcessSimulator
@@ -62,7 +62,7 @@ def test_submit_fault_keeps_pending_then_converges(fast_timeouts, order, signal_
     assert signal_log.events == []
     seen = len(sim.calls())
 
-    summary = services.process_due()
+    summary = polling.process_due()
     assert summary["succeeded"] == 1
     row.refresh_from_db()
     assert row.state == ReturnState.SUCCEEDED

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.test import override_settings
 
-from django_wxpay_profitsharing import desk, services, signals
+from django_wxpay_profitsharing import desk, polling, services, signals
 from django_wxpay_profitsharing.models import (
     ProfitSharingReturn,
     ProfitSharingReturnCall,
@@ -82,7 +82,7 @@ def test_processing_then_success_is_polled(configured, order, signal_log):
     assert services.refresh(row).state == ReturnState.PROCESSING
     assert signal_log.events == []
     configured.advance_clock(0.7)
-    summary = services.process_due()
+    summary = polling.process_due()
     assert summary["succeeded"] == 1
     row.refresh_from_db()
     assert row.state == ReturnState.SUCCEEDED
@@ -277,9 +277,9 @@ def test_unconfigured_settings_fail_clearly(db):
 
 def test_process_due_limit_and_summary(configured, order):
     rows = [make(order, amount=10) for _ in range(5)]
-    summary = services.process_due(limit=3)
+    summary = polling.process_due(limit=3)
     assert summary["claimed"] == 3 and summary["succeeded"] == 3
-    summary = services.process_due()
+    summary = polling.process_due()
     assert summary["claimed"] == 2
     assert all(
         r.state == ReturnState.SUCCEEDED

@@ -21,7 +21,7 @@ import django
 
 django.setup()
 
-from django_wxpay_profitsharing import outbox, services, transitions  # noqa: E402
+from django_wxpay_profitsharing import outbox, polling, services, transitions  # noqa: E402
 
 KILLED = 137
 
@@ -43,12 +43,12 @@ def main(argv: list[str]) -> None:
     elif action == "crash-before-delivery":
         # The final state and its outbox events commit; the process dies before the
         # signals go out (the on_commit delivery never runs).
-        outbox.deliver = lambda *args: os._exit(KILLED)
+        outbox.deliver = lambda *args, **kwargs: os._exit(KILLED)
         services.submit(int(argv[1]))
     elif action in ("submit", "refresh"):
         print(getattr(services, action)(int(argv[1])).state, flush=True)
     elif action == "process-due":
-        print(json.dumps(services.process_due()), flush=True)
+        print(json.dumps(polling.process_due()), flush=True)
     else:
         raise SystemExit(f"unknown action {action!r}")
 

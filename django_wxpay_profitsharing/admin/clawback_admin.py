@@ -33,6 +33,7 @@ from .common import (
     report,
     return_state,
 )
+from .filters import CLAWBACK_SEARCH_FIELDS, CappedCountPaginator, MerchantFilter
 
 if TYPE_CHECKING:
     _ReturnInlineBase = admin.TabularInline[ProfitSharingReturn, ProfitSharingClawback]
@@ -80,8 +81,11 @@ class ClawbackReturnInline(_ReturnInlineBase):
 class ClawbackAdmin(MerchantScopedAdminMixin, SecretSafeErrorReportsAdminMixin, _ClawbackAdminBase):
     list_display = ("out_clawback_no", "coloured_state", "amount_display", "order",
                     "policy", "created_by", "created")  # fmt: skip
-    list_filter = ("state", "policy", "created")
-    search_fields = ("out_clawback_no", "order__out_order_no", "order__transaction_id")
+    list_filter = ("state", "policy", MerchantFilter, "created")
+    # A clawback number's start (indexed); its order: the sharing orders' own search.
+    search_fields = CLAWBACK_SEARCH_FIELDS
+    paginator = CappedCountPaginator
+    show_full_result_count = False
     list_select_related = ("order", "created_by")
     fields = ("out_clawback_no", "state", "order", "amount_display", "requested_amount",
               "policy", "accounts", "description", "created_by", "created", "updated")  # fmt: skip

@@ -30,6 +30,12 @@ from ..ledger import LineLedger, order_ledger
 from ..models import ProfitSharingOrder, ProfitSharingOrderReceiver
 from .claw_back import ClawBackViews
 from .common import CANNOT_SYNC, MerchantScopedAdminMixin, format_yuan
+from .filters import (
+    ORDER_SEARCH_FIELDS,
+    CappedCountPaginator,
+    MerchantFilter,
+    SharingOrderStateFilter,
+)
 
 SYNC_TEMPLATE = "django_wxpay_profitsharing/admin/sync_order.html"
 
@@ -96,8 +102,11 @@ class ReceiverLineInline(_LineInlineBase):
 class SharingOrderAdmin(MerchantScopedAdminMixin, SecretSafeErrorReportsAdminMixin, ClawBackViews):
     list_display = ("out_order_no", "state", "sub_mchid", "transaction_id", "order_id",
                     "synced_at")  # fmt: skip
-    list_filter = ("state", "sub_mchid", "synced_at")
-    search_fields = ("out_order_no", "transaction_id", "order_id")
+    # No DISTINCT over the mirror, a number's start, a capped count (admin/filters.py).
+    list_filter = (SharingOrderStateFilter, MerchantFilter, "synced_at")
+    search_fields = ORDER_SEARCH_FIELDS
+    paginator = CappedCountPaginator
+    show_full_result_count = False
     fields = ("mchid", "sub_mchid", "out_order_no", "transaction_id", "order_id", "state",
               "synced_at", "created", "updated")  # fmt: skip
     readonly_fields = fields

@@ -23,7 +23,6 @@ from django.utils.translation import ngettext
 
 from .. import desk
 from ..access import Perm, may_submit
-from ..dbtime import converts_time_zones
 from ..error_reports import SecretSafeErrorReportsAdminMixin
 from ..forms import ProfitSharingReturnForm
 from ..models import (
@@ -45,6 +44,7 @@ from .common import (
     report,
     return_state,
 )
+from .filters import RETURN_SEARCH_FIELDS, CappedCountPaginator, MerchantFilter
 
 #: What the change page shows beside the request: never edited there.
 WECHAT_FIELDS = (
@@ -118,21 +118,13 @@ class ProfitSharingReturnAdmin(
     # Fits 1400 px without scrolling sideways: the WeChat ids are on the change page.
     list_display = ("out_return_no", "coloured_state", "amount_display", "out_order_no",
                     "fail_reason", "created")  # fmt: skip
-    list_filter = ("state", AwaitingTopupFilter, "mchid", "sub_mchid", "created")
-    search_fields = ("out_order_no", "order_id", "out_return_no", "return_id")
-
-    date_hierarchy = "created"
-
-    def get_changelist_instance(self, request: HttpRequest) -> Any:
-        """The date drill-down, unless MySQL cannot convert to TIME_ZONE (no zone tables).
-
-        Decided when a changelist is asked for (the database is asked once), not at
-        import or during system checks.
-        """
-        # django-stubs types it a class variable; Django reads it from the instance.
-        self.date_hierarchy = "created" if converts_time_zones() else None  # type: ignore[misc,assignment]
-        return super().get_changelist_instance(request)
-
+    # Each costs the same at 10^6 rows as at 10^4 (admin/filters.py): the merchants from
+    # the settings, dates as fixed ranges (no drill-down over every row), a number's
+    # exact start, and a count that stops at a cap. A sub-merchant: ?sub_mchid=... .
+    list_filter = ("state", AwaitingTopupFilter, MerchantFilter, "created")
+    search_fields = RETURN_SEARCH_FIELDS
+    search_help_text = _("A return, sharing order or WeChat order number, or its beginning.")
+    paginator = CappedCountPaginator
     list_select_related = ("created_by", "submitted_by")
     show_full_result_count = False
     inlines = [CallInline]

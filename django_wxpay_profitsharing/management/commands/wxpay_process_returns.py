@@ -1,5 +1,8 @@
 """``manage.py wxpay_process_returns``: move due returns on (cron, or a long-running loop).
 
+Each pass is bounded in time (``PASS_SECONDS``, or ``--seconds``): a backlog is worked
+through pass after pass, or by several pollers at once, never by one pass for an hour.
+
 Safe to run from cron on several hosts at once: rows are claimed with a lease (and
 ``SKIP LOCKED`` on PostgreSQL), so two runs never process the same return.
 """
@@ -14,8 +17,9 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ...outbox import retry_given_up
+from ...polling import process_due
 from ...pool import drop_broken_connection
-from ...services import process_due
 
 logger = logging.getLogger("django_wxpay_profitsharing")
 
@@ -30,13 +34,13 @@ def positive_int(value: str, option: str) -> int:
     return number
 
 
-def positive_float(value: str) -> float:
+def positive_float(value: str, option: str) -> float:
     try:
         number = float(value)
     except ValueError:
-        raise CommandError(f"--interval must be a number of seconds, not {value!r}") from None
+        raise CommandError(f"{option} must be a number of seconds, not {value!r}") from None
     if not (number > 0 and math.isfinite(number)):
-        raise CommandError(f"--interval must be more than 0 seconds, not {value!r}")
+        raise CommandError(f"{option} must be more than 0 seconds, not {value!r}")
     return number
 
 
@@ -52,6 +56,17 @@ class Command(BaseCommand):
         )
         parser.add_argument("--limit", type=str, default=None, help="At most N returns a pass.")
         parser.add_argument(
+            "--seconds",
+            type=str,
+            default=None,
+            help="Claim returns for at most this long a pass (default: PASS_SECONDS).",
+        )
+        parser.add_argument(
+            "--retry-signals",
+            action="store_true",
+            help="First give signal events whose receivers kept raising their sends again.",
+        )
+        parser.add_argument(
             "--max-passes", type=str, default=None, help="With --loop: stop after N passes."
         )
 
@@ -59,7 +74,13 @@ class Command(BaseCommand):
         limit = positive_int(options["limit"], "--limit") if options["limit"] is not None else None
         if options["interval"] is not None and not options["loop"]:
             raise CommandError("--interval only applies with --loop")
-        interval = positive_float(options["interval"]) if options["interval"] else 10.0
+        interval = 10.0
+        if options["interval"]:
+            interval = positive_float(options["interval"], "--interval")
+        seconds = positive_float(options["seconds"], "--seconds") if options["seconds"] else None
+        if options["retry_signals"]:
+            count = retry_given_up()
+            self.stdout.write(f"{count} signal event(s) given their sends again.")
         max_passes = (
             positive_int(options["max_passes"], "--max-passes")
             if options["max_passes"] is not None
@@ -70,7 +91,7 @@ class Command(BaseCommand):
             while True:
                 passes += 1
                 try:
-                    self._one_pass(limit)
+                    self._one_pass(limit, seconds)
                 except ImproperlyConfigured:
                     raise
                 except Exception:
@@ -88,7 +109,7 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             self.stdout.write("Interrupted.")
 
-    def _one_pass(self, limit: int | None) -> None:
-        summary = process_due(limit=limit)
+    def _one_pass(self, limit: int | None, seconds: float | None) -> None:
+        summary = process_due(limit=limit, seconds=seconds)
         parts = ", ".join(f"{name} {count}" for name, count in summary.items() if name != "claimed")
         self.stdout.write(f"Processed {summary['claimed']} due return(s): {parts}.")
