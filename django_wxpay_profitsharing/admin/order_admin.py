@@ -1,11 +1,12 @@
-"""Sharing orders in the admin: the mirror with its ledger, "Sync", and "Claw back".
+"""Sharing orders in the admin: the mirror with its ledger, "Sync", "Claw back" and "Refund".
 
 The mirror is WeChat Pay's (查询分账结果), so its pages are read-only; the ledger
 columns (shared, returned, reserved, returnable, why blocked) are the app's own
 reading of it. "Claw back" asks the amount in yuan, the policy and the description,
 syncs the order, shows the allocation per receiver for confirmation (personal and
 blocked lines as excluded), and only then creates the clawback, under a number made
-when the allocation was shown: confirming twice is one clawback.
+when the allocation was shown: confirming twice is one clawback. "Refund" refunds the
+order's payment after showing its plan (``refund_order.py``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ..ledger import LineLedger, order_ledger
 from ..models import ProfitSharingOrder, ProfitSharingOrderReceiver
 from .claw_back import ClawBackViews
 from .common import CANNOT_SYNC, MerchantScopedAdminMixin, format_yuan
+from .refund_order import RefundOrderViews
 
 SYNC_TEMPLATE = "django_wxpay_profitsharing/admin/sync_order.html"
 
@@ -93,7 +95,9 @@ class ReceiverLineInline(_LineInlineBase):
 
 
 @admin.register(ProfitSharingOrder)
-class SharingOrderAdmin(MerchantScopedAdminMixin, SecretSafeErrorReportsAdminMixin, ClawBackViews):
+class SharingOrderAdmin(
+    MerchantScopedAdminMixin, SecretSafeErrorReportsAdminMixin, RefundOrderViews, ClawBackViews
+):
     list_display = ("out_order_no", "state", "sub_mchid", "transaction_id", "order_id",
                     "synced_at")  # fmt: skip
     list_filter = ("state", "sub_mchid", "synced_at")
@@ -166,6 +170,7 @@ class SharingOrderAdmin(MerchantScopedAdminMixin, SecretSafeErrorReportsAdminMix
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
         extra = {**(extra_context or {}), "may_claw_back": self.has_clawback_permission(request)}
+        extra["may_refund"] = self.has_refund_permission(request)
         return super().change_view(request, object_id, form_url, extra)
 
     def get_urls(self) -> list[URLPattern]:
@@ -174,7 +179,12 @@ class SharingOrderAdmin(MerchantScopedAdminMixin, SecretSafeErrorReportsAdminMix
                 "<path:object_id>/claw-back/",
                 self.admin_site.admin_view(self.claw_back_view),
                 name=f"{self.opts.app_label}_{self.opts.model_name}_claw_back",
-            )
+            ),
+            path(
+                "<path:object_id>/refund/",
+                self.admin_site.admin_view(self.refund_view),
+                name=f"{self.opts.app_label}_{self.opts.model_name}_refund",
+            ),
         ]
         return own + super().get_urls()
 
