@@ -1,5 +1,7 @@
 """``manage.py wxpay_process_returns``: move due returns on (cron, or a long-running loop).
 
+Each pass also moves on the refund jobs due (``refund_machine.process_due``).
+
 Safe to run from cron on several hosts at once: rows are claimed with a lease (and
 ``SKIP LOCKED`` on PostgreSQL), so two runs never process the same return.
 """
@@ -15,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...pool import drop_broken_connection
+from ...refund_machine import process_due as process_due_refunds
 from ...services import process_due
 
 logger = logging.getLogger("django_wxpay_profitsharing")
@@ -92,3 +95,5 @@ class Command(BaseCommand):
         summary = process_due(limit=limit)
         parts = ", ".join(f"{name} {count}" for name, count in summary.items() if name != "claimed")
         self.stdout.write(f"Processed {summary['claimed']} due return(s): {parts}.")
+        refunds = process_due_refunds(limit) if limit is not None else process_due_refunds()
+        self.stdout.write(f"Moved {refunds} due refund job(s) on.")
