@@ -13,8 +13,8 @@ from django_wxpay_profitsharing import desk
 from django_wxpay_profitsharing.models import Payment, RefundJob
 from django_wxpay_profitsharing.refund_states import OperatorAction, RefundJobState
 
-from .conftest import SUB_MCHID, unique_no, wxpay_config
-from .test_refund_jobs import split_payment
+from .conftest import SUB_MCHID, wxpay_config
+from .test_refund_jobs import refund, split_payment
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,15 +29,6 @@ def run(*args: str) -> str:
     out = StringIO()
     call_command(*args, stdout=out)
     return out.getvalue()
-
-
-def refund(payment, amount, number=None, **extra) -> RefundJob:
-    made = desk.create_refund(
-        {"out_refund_no": number or unique_no("RC"), "transaction_id": payment["transaction_id"],
-         "sub_mchid": SUB_MCHID, "amount": amount, "reason": "cmd", **extra},
-        by=None, door=desk.Door.CODE, send=True,
-    )  # fmt: skip
-    return RefundJob.objects.get(pk=made.job.pk)
 
 
 def test_status_looks_now_and_prints_the_job(site):

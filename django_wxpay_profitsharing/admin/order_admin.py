@@ -30,7 +30,7 @@ from ..forms import SyncOrderForm
 from ..ledger import LineLedger, order_ledger
 from ..models import ProfitSharingOrder, ProfitSharingOrderReceiver
 from .claw_back import ClawBackViews
-from .common import CANNOT_SYNC, MerchantScopedAdminMixin, format_yuan
+from .common import CANNOT_SYNC, MerchantScopedAdminMixin, ReadOnlyInlineMixin, format_yuan
 from .refund_order import RefundOrderViews
 
 SYNC_TEMPLATE = "django_wxpay_profitsharing/admin/sync_order.html"
@@ -41,12 +41,11 @@ else:
     _LineInlineBase = admin.TabularInline
 
 
-class ReceiverLineInline(_LineInlineBase):
+class ReceiverLineInline(ReadOnlyInlineMixin, _LineInlineBase):
     """The order's receiver lines with their ledger, in yuan."""
 
     model = ProfitSharingOrderReceiver
-    extra = 0
-    can_delete = False
+    view_permission = Perm.VIEW_ORDER  # the lines belong to the order
     fields = ("type", "account", "shared", "returned", "reserved", "returnable", "blocked",
               "result", "fail_reason", "finish_time")  # fmt: skip
     readonly_fields = fields
@@ -82,16 +81,6 @@ class ReceiverLineInline(_LineInlineBase):
     def blocked(self, line: ProfitSharingOrderReceiver) -> str:
         entry = self._entry(line)
         return str(entry.blocked.label) if entry.blocked else ""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # The lines belong to the order: whoever may see the order sees them.
-        return request.user.has_perm(Perm.VIEW_ORDER)
 
 
 @admin.register(ProfitSharingOrder)

@@ -17,7 +17,6 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -32,7 +31,15 @@ from ..refund_decisions import operator_rule
 from ..refund_models import RefundJobQuerySet
 from ..refund_states import OperatorAction, RefundJobState
 from ..refund_words import plan_rows
-from .common import MerchantScopedAdminMixin, coloured, format_yuan, object_pk
+from .common import (
+    MerchantScopedAdminMixin,
+    ReadOnlyInlineMixin,
+    RecordAdminMixin,
+    coloured,
+    format_yuan,
+    object_pk,
+    row_or_404,
+)
 
 #: A job's state, coloured like the returns' (grey waits, blue moves, green/red end).
 REFUND_COLOURS: dict[str, str] = {
@@ -71,26 +78,11 @@ else:
     _JobAdminBase = admin.ModelAdmin
 
 
-class _ReadOnlyPart:
-    """An inline of the job's own records: read-only, seen by whoever sees the job."""
-
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.has_perm(Perm.VIEW_REFUND)
-
-
-class RefundAttemptInline(_ReadOnlyPart, _RefundInlineBase):
+class RefundAttemptInline(ReadOnlyInlineMixin, _RefundInlineBase):
     """Each 申请退款 under its number, with WeChat Pay's ids and status."""
 
     model = Refund
+    view_permission = Perm.VIEW_REFUND
     fields = ("number", "out_refund_no", "amount_display", "refund_id", "status", "channel",
               "user_received_account", "funds_account", "sent_at", "create_time",
               "success_time", "replaces")  # fmt: skip
@@ -101,19 +93,21 @@ class RefundAttemptInline(_ReadOnlyPart, _RefundInlineBase):
         return format_yuan(obj.amount)
 
 
-class RefundCallInline(_ReadOnlyPart, _CallInlineBase):
+class RefundCallInline(ReadOnlyInlineMixin, _CallInlineBase):
     """Every call made to WeChat Pay for the job (no secret is ever recorded)."""
 
     model = RefundCall
+    view_permission = Perm.VIEW_REFUND
     fields = ("created", "step", "method", "path", "http_status", "error_code", "outcome",
               "duration_ms", "request_id")  # fmt: skip
     readonly_fields = fields
 
 
-class NotificationInline(_ReadOnlyPart, _NotificationInlineBase):
+class NotificationInline(ReadOnlyInlineMixin, _NotificationInlineBase):
     """Every notification WeChat Pay sent about the job, as it was judged."""
 
     model = Notification
+    view_permission = Perm.VIEW_REFUND
     fields = ("received_at", "event_type", "out_refund_no", "refund_id", "refund_status",
               "verified", "failure", "duplicate", "changed")  # fmt: skip
     readonly_fields = fields
@@ -135,7 +129,11 @@ class NeedsOperatorFilter(admin.SimpleListFilter):
 
 
 @admin.register(RefundJob)
-class RefundJobAdmin(MerchantScopedAdminMixin, SecretSafeErrorReportsAdminMixin, _JobAdminBase):
+class RefundJobAdmin(
+    MerchantScopedAdminMixin, RecordAdminMixin, SecretSafeErrorReportsAdminMixin, _JobAdminBase
+):
+    """Made by "Refund" on a sharing order (or the API); changed by its steps and operators."""
+
     list_display = ("out_refund_no", "coloured_state", "amount_display", "transaction_id",
                     "attention", "created")  # fmt: skip
     list_filter = (NeedsOperatorFilter, "state", "created")
@@ -192,17 +190,6 @@ class RefundJobAdmin(MerchantScopedAdminMixin, SecretSafeErrorReportsAdminMixin,
         line = '<a href="{}">{}</a> ({}): {}, {}'
         return format_html("{}", format_html_join("", line + "<br>", parts) if parts else "-")
 
-    # ----------------------------------------------------------- permissions
-    # Made by "Refund" on a sharing order (or the API); changed by its steps and operators.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     # ----------------------------------------------------------- the buttons
     def change_view(
         self,
@@ -249,10 +236,7 @@ class RefundJobAdmin(MerchantScopedAdminMixin, SecretSafeErrorReportsAdminMixin,
         hide_secrets_in_error_reports(request)
         if not self.has_view_permission(request):
             raise PermissionDenied
-        pk = object_pk(object_id)
-        if pk is None:
-            raise Http404
-        job = get_object_or_404(self.get_queryset(request), pk=pk)
+        job = row_or_404(self.get_queryset(request), object_id)
         words: dict[str, Any] = {"number": job.out_refund_no}
         try:
             text, level = self._do(request, job, what, words)
@@ -265,7 +249,7 @@ class RefundJobAdmin(MerchantScopedAdminMixin, SecretSafeErrorReportsAdminMixin,
         except desk.SyncFailed as exc:
             text, level = CANNOT_ASK % {"reason": exc.message}, messages.ERROR
         self.message_user(request, text, level)
-        url = reverse(f"{self.admin_site.name}:wxpay_profitsharing_refundjob_change", args=[pk])
+        url = reverse(f"{self.admin_site.name}:wxpay_profitsharing_refundjob_change", args=[job.pk])
         return HttpResponseRedirect(url)
 
     def _do(

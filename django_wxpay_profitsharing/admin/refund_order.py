@@ -34,7 +34,7 @@ from ..numbering import generate_out_return_no
 from ..refund_states import RefundJobState
 from ..refund_words import plan_rows, yuan
 from ..wechatpay import errors, validation
-from .common import object_pk
+from .common import row_or_404
 
 REFUND_TEMPLATE = "django_wxpay_profitsharing/admin/refund_order.html"
 #: A refund number from the admin: the return numbers' generator, with its own prefix.
@@ -67,10 +67,7 @@ class RefundOrderViews(_OrderAdminBase):
         hide_secrets_in_error_reports(request)
         if not self.has_refund_permission(request):
             raise PermissionDenied
-        pk = object_pk(object_id)
-        if pk is None:
-            raise Http404
-        order = get_object_or_404(self.get_queryset(request), pk=pk)
+        order = row_or_404(self.get_queryset(request), object_id)
         if request.method == "POST" and request.POST.get("approve"):
             return self._approve(request, order, request.POST["approve"])
         form = RefundForm(

@@ -65,12 +65,7 @@ class ProfitSharingReturnFilter(filters.BaseFilterBackend):
         view: APIView,
     ) -> QuerySet[Any, Any]:
         params = request.query_params
-        states = params.getlist("state")
-        if states:
-            unknown = [s for s in states if s not in ReturnState.values]
-            if unknown:
-                raise ValidationError({"state": [UNKNOWN_STATE % {"state": unknown[0]}]})
-            queryset = queryset.filter(state__in=states)
+        queryset = filter_states(queryset, params, ReturnState.values)
         for name in EXACT:
             value = exact_value(params, name)
             if value:
@@ -99,6 +94,19 @@ class ProfitSharingReturnFilter(filters.BaseFilterBackend):
         return params
 
 
+def filter_states(
+    queryset: QuerySet[Any, Any], params: Any, known: list[str]
+) -> QuerySet[Any, Any]:
+    """Rows in any of the ``state`` parameters (repeatable); a 400 naming an unknown one."""
+    states = params.getlist("state")
+    if not states:
+        return queryset
+    unknown = [state for state in states if state not in known]
+    if unknown:
+        raise ValidationError({"state": [UNKNOWN_STATE % {"state": unknown[0]}]})
+    return queryset.filter(state__in=states)
+
+
 def parse_boolean(text: str, name: str) -> bool:
     """``true``/``false`` (or 1/0); a 400 naming ``name`` otherwise."""
     try:
@@ -123,12 +131,7 @@ class ClawbackFilter(filters.BaseFilterBackend):
     def filter_queryset(
         self, request: Request, queryset: QuerySet[Any, Any], view: APIView
     ) -> QuerySet[Any, Any]:
-        states = request.query_params.getlist("state")
-        if states:
-            unknown = [s for s in states if s not in ClawbackState.values]
-            if unknown:
-                raise ValidationError({"state": [UNKNOWN_STATE % {"state": unknown[0]}]})
-            queryset = queryset.filter(state__in=states)
+        queryset = filter_states(queryset, request.query_params, ClawbackState.values)
         number = exact_value(request.query_params, "out_order_no")
         if number:
             queryset = queryset.filter(order__out_order_no=number)
@@ -184,12 +187,7 @@ class RefundJobFilter(filters.BaseFilterBackend):
         self, request: Request, queryset: QuerySet[Any, Any], view: APIView
     ) -> QuerySet[Any, Any]:
         params = request.query_params
-        states = params.getlist("state")
-        if states:
-            unknown = [s for s in states if s not in RefundJobState.values]
-            if unknown:
-                raise ValidationError({"state": [UNKNOWN_STATE % {"state": unknown[0]}]})
-            queryset = queryset.filter(state__in=states)
+        queryset = filter_states(queryset, params, RefundJobState.values)
         for name in ("transaction_id", "mchid"):
             value = exact_value(params, name)
             if value:

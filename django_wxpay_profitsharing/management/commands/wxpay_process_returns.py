@@ -21,6 +21,8 @@ from ...refund_machine import process_due as process_due_refunds
 from ...services import process_due
 
 logger = logging.getLogger("django_wxpay_profitsharing")
+#: The most refund jobs one pass moves on.
+REFUND_JOBS_A_PASS = 100
 
 
 def positive_int(value: str, option: str) -> int:
@@ -95,5 +97,6 @@ class Command(BaseCommand):
         summary = process_due(limit=limit)
         parts = ", ".join(f"{name} {count}" for name, count in summary.items() if name != "claimed")
         self.stdout.write(f"Processed {summary['claimed']} due return(s): {parts}.")
-        refunds = process_due_refunds(limit) if limit is not None else process_due_refunds()
+        # Refund jobs: at most --limit, and at most REFUND_JOBS_A_PASS (the rest next pass).
+        refunds = process_due_refunds(min(limit or REFUND_JOBS_A_PASS, REFUND_JOBS_A_PASS))
         self.stdout.write(f"Moved {refunds} due refund job(s) on.")

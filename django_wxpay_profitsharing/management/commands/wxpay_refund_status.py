@@ -14,33 +14,25 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import QuerySet
 
 from ... import desk
 from ...merchants import default_mchid
-from ...models import MAX_PK, RefundJob
+from ...models import RefundJob
 from ...refund_states import Attention, RefundJobState
 from ...refund_words import plan_rows, yuan
-from ...wechatpay import errors, validation
+from ..one_row import add_row_arguments, named_row
 
 
 class Command(BaseCommand):
     help = "Make one refund job look now (its next step, even if not due) and print it."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "out_refund_no", nargs="?", help="The job's out_refund_no (even if all digits)."
-        )
-        parser.add_argument("--pk", help="The job's row id instead of its out_refund_no.")
-        parser.add_argument(
-            "--no-refresh", action="store_true", help="Only show what the database holds."
-        )
+        add_row_arguments(parser, "out_refund_no", "refund job")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        number, pk = options["out_refund_no"], options["pk"]
-        if (number is None) == (pk is None):
-            raise CommandError("Give either an OUT_REFUND_NO or --pk N, not both or neither.")
         try:
-            job = self._by_pk(pk) if pk is not None else self._by_number(number)
+            job = named_row(options, "out_refund_no", "refund job", RefundJob, _candidates)
             if not options["no_refresh"]:
                 moved = desk.refresh_refund(job, by=None, door=desk.Door.CODE)
                 if moved.queued:  # a worker's run: what the database holds now is shown
@@ -85,36 +77,11 @@ class Command(BaseCommand):
                 f"clawback {clawback.out_clawback_no}: {clawback.state} {yuan(clawback.amount)}"
             )
 
-    def _by_pk(self, text: str) -> RefundJob:
-        text = text.strip()
-        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_PK:
-            raise CommandError(f"--pk must be a row id (a positive integer), not {text!r}.")
-        job: RefundJob | None = RefundJob.objects.filter(pk=int(text)).first()
-        if job is None:
-            raise CommandError(f"No refund job with pk {text}.")
-        return job
 
-    def _by_number(self, text: str) -> RefundJob:
-        number = text.strip()
-        try:
-            validation.validate_out_no(number, "out_refund_no")
-        except errors.InvalidRequest as exc:
-            raise CommandError(f"Not a valid out_refund_no {number!r}: {exc.message}.") from None
-        found: list[RefundJob] = []
-        for jobs in (
-            RefundJob.objects.filter(mchid=default_mchid(), out_refund_no=number),
-            RefundJob.objects.filter(out_refund_no=number),
-            RefundJob.objects.filter(refunds__out_refund_no=number),  # a later attempt's
-        ):
-            found = list(jobs.order_by("pk")[:10])
-            if found:
-                break
-        if not found:
-            raise CommandError(f"No refund job with out_refund_no {number!r}.")
-        if len(found) > 1:  # other merchants' numbers: which one is meant is not known
-            pks = ", ".join(str(job.pk) for job in found)
-            raise CommandError(
-                f"out_refund_no {number!r} belongs to refunds of several merchants"
-                f" (pk {pks}); give --pk."
-            )
-        return found[0]
+def _candidates(number: str) -> list[QuerySet[RefundJob]]:
+    """The default merchant's job first, then any merchant's, then a later attempt's."""
+    return [
+        RefundJob.objects.filter(mchid=default_mchid(), out_refund_no=number),
+        RefundJob.objects.filter(out_refund_no=number),
+        RefundJob.objects.filter(refunds__out_refund_no=number),
+    ]
