@@ -55,7 +55,8 @@ SHOP_FUNDS_REASONS: dict[str, Promise] = {
 
 
 def yuan(fen: int | None) -> str:
-    """``¥1,234.56`` from fen (``-`` for none): money as an operator reads it."""
+    """``¥1,234.56`` from fen (``-`` for none): money as an operator reads it (the admin's
+    ``format_yuan`` too)."""
     if fen is None:
         return "-"
     return f"¥{Decimal(fen) / 100:,.2f}"

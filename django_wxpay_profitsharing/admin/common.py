@@ -6,7 +6,6 @@ the same thing the same way (one table of colours, one report per outcome).
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any, TypeVar
 
 from django.contrib import admin, messages
@@ -23,6 +22,7 @@ from ..access import Perm
 from ..conf import TaskBackend
 from ..desk import Batch, RowOutcome
 from ..models import MAX_PK, ClawbackState, ProfitSharingReturn, ReturnState
+from ..refund_words import yuan
 
 M = TypeVar("M", bound=Model)
 STATE_COLOURS: dict[str, str] = {
@@ -115,9 +115,8 @@ def confirmed_pks(text: str | None) -> list[int]:
 
 
 def format_yuan(fen: int | None) -> str:
-    if fen is None:
-        return "-"
-    return f"¥{Decimal(fen) / 100:,.2f}"
+    """Money as the admin shows it, e.g. ``¥1,234.56`` (``refund_words.yuan``)."""
+    return yuan(fen)
 
 
 def coloured(colour: str, text: Any) -> SafeString:
