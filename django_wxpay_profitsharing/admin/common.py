@@ -6,22 +6,25 @@ the same thing the same way (one table of colours, one report per outcome).
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.db.models import Model, QuerySet
+from django.http import Http404, HttpRequest
+from django.shortcuts import get_object_or_404
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .. import desk
+from ..access import Perm
 from ..conf import TaskBackend
 from ..desk import Batch, RowOutcome
 from ..models import MAX_PK, ClawbackState, ProfitSharingReturn, ReturnState
+from ..refund_words import yuan
 
+M = TypeVar("M", bound=Model)
 STATE_COLOURS: dict[str, str] = {
     ReturnState.DRAFT: "#777777",
     ReturnState.PENDING: "#8a6d3b",
@@ -54,11 +57,53 @@ class MerchantScopedAdminMixin:
         return desk.visible(request.user, super().get_queryset(request))  # type: ignore[misc]
 
 
+class ReadOnlyInlineMixin:
+    """An inline of a row's own records (a clawback's returns, an order's lines, the calls):
+    never added, changed or deleted there, and seen by whoever may see the row
+    (``view_permission``, the row's own view permission)."""
+
+    extra = 0
+    can_delete = False
+    view_permission: Perm
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.has_perm(self.view_permission))
+
+
+class RecordAdminMixin:
+    """A record the admin shows and never adds, changes or deletes (its own page is
+    read-only): a clawback, a refund job; they change only by their machinery and the
+    operators' actions."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 def object_pk(object_id: str) -> int | None:
     """The row id in an admin URL, or None when it cannot name a row (the page is a 404)."""
     if not (object_id.isascii() and object_id.isdigit()) or int(object_id) > MAX_PK:
         return None
     return int(object_id)
+
+
+def row_or_404(queryset: QuerySet[M], object_id: str) -> M:
+    """The row an admin URL names among ``queryset`` (the user's own); a 404 otherwise."""
+    pk = object_pk(object_id)
+    if pk is None:
+        raise Http404
+    return get_object_or_404(queryset, pk=pk)
 
 
 def confirmed_pks(text: str | None) -> list[int]:
@@ -70,9 +115,8 @@ def confirmed_pks(text: str | None) -> list[int]:
 
 
 def format_yuan(fen: int | None) -> str:
-    if fen is None:
-        return "-"
-    return f"¥{Decimal(fen) / 100:,.2f}"
+    """Money as the admin shows it, e.g. ``¥1,234.56`` (``refund_words.yuan``)."""
+    return yuan(fen)
 
 
 def coloured(colour: str, text: Any) -> SafeString:

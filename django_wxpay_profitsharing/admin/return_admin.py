@@ -39,6 +39,7 @@ from .common import (
     PREVIEW_ROWS,
     WAITING_FOR_TOPUP,
     MerchantScopedAdminMixin,
+    ReadOnlyInlineMixin,
     confirmed_pks,
     format_yuan,
     report,
@@ -85,29 +86,12 @@ class AwaitingTopupFilter(admin.SimpleListFilter):
         return queryset
 
 
-class CallInline(_CallInlineBase):
+class CallInline(ReadOnlyInlineMixin, _CallInlineBase):
     model = ProfitSharingReturnCall
-    extra = 0
-    can_delete = False
+    view_permission = Perm.VIEW_RETURN  # the audit trail belongs to the return
     fields = ("created", "method", "path", "http_status", "error_code", "outcome", "duration_ms",
               "request_id")  # fmt: skip
     readonly_fields = fields
-
-    def has_add_permission(
-        self, request: HttpRequest, obj: ProfitSharingReturn | None = None
-    ) -> bool:
-        return False
-
-    def has_change_permission(
-        self, request: HttpRequest, obj: ProfitSharingReturn | None = None
-    ) -> bool:
-        return False
-
-    def has_view_permission(
-        self, request: HttpRequest, obj: ProfitSharingReturn | None = None
-    ) -> bool:
-        # The audit trail belongs to the return: whoever may see the return sees it.
-        return request.user.has_perm(Perm.VIEW_RETURN)
 
 
 @admin.register(ProfitSharingReturn)

@@ -1,12 +1,14 @@
 """``path("api/wxpay/", include("django_wxpay_profitsharing.api.urls"))``.
 
 ``returns/{pk}/`` takes digits only, so ``returns/by-out-return-no/...`` never
-matches it; the two lookups never share a route. ``clawbacks/{pk}/`` too.
+matches it; the two lookups never share a route. ``clawbacks/{pk}/`` and
+``refunds/{pk}/`` too.
 """
 
 from rest_framework.routers import DefaultRouter
 
 from .clawback_views import ProfitSharingClawbackViewSet, SharingOrderViewSet
+from .refund_views import RefundJobViewSet
 from .views import ProfitSharingReturnByNumberViewSet, ProfitSharingReturnViewSet
 
 app_name = "wxpay_profitsharing"
@@ -20,4 +22,5 @@ router.register(
 router.register("returns", ProfitSharingReturnViewSet, basename="profitsharing-return")
 router.register("clawbacks", ProfitSharingClawbackViewSet, basename="profitsharing-clawback")
 router.register("orders", SharingOrderViewSet, basename="profitsharing-order")
+router.register("refunds", RefundJobViewSet, basename="profitsharing-refund")
 urlpatterns = router.urls

@@ -29,13 +29,16 @@ operation                what it does
 Every row a door lists or looks up is narrowed by ``visible(user, queryset)`` (the
 merchant scope, ``MERCHANT_SCOPE``); every operation narrows and checks again. The
 doors also take from here what they parse with (``request_fields``,
-``validate_return_fields``) and the conflicts they answer (``ReturnConflict``,
-``ClawbackConflict``), so that no door reaches below the desk for an operation.
+``validate_return_fields``), the conflicts they answer (``ReturnConflict``,
+``ClawbackConflict``, ``RefundConflict``) and whether a user may approve a refund
+(``may_approve_refund``), so that no door reaches below the desk for an operation.
 """
 
 from ..access import scoped as visible
 from ..clawbacks import ClawbackConflict
 from ..models import pick_request_fields as request_fields
+from ..refund_jobs import RefundConflict
+from ..refund_jobs import may_approve as may_approve_refund
 from ..services import ReturnConflict, validate_return_fields
 from .clawbacks import (
     ClawbackPlan,
@@ -76,6 +79,7 @@ __all__ = [
     "Forbidden",
     "JobsMoved",
     "Made",
+    "RefundConflict",
     "RefundMade",
     "Refusal",
     "ReturnConflict",
@@ -90,6 +94,7 @@ __all__ = [
     "create_refund",
     "create_return",
     "edit_draft",
+    "may_approve_refund",
     "preview_clawback",
     "refresh",
     "refresh_refund",

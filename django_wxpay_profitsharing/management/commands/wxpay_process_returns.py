@@ -2,6 +2,7 @@
 
 Each pass is bounded in time (``PASS_SECONDS``, or ``--seconds``): a backlog is worked
 through pass after pass, or by several pollers at once, never by one pass for an hour.
+Each pass also moves on the refund jobs due (``refund_machine.process_due``).
 
 Safe to run from cron on several hosts at once: rows are claimed with a lease (and
 ``SKIP LOCKED`` on PostgreSQL), so two runs never process the same return.
@@ -20,8 +21,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from ...outbox import retry_given_up
 from ...polling import process_due
 from ...pool import drop_broken_connection
+from ...refund_machine import process_due as process_due_refunds
 
 logger = logging.getLogger("django_wxpay_profitsharing")
+#: The most refund jobs one pass moves on.
+REFUND_JOBS_A_PASS = 100
 
 
 def positive_int(value: str, option: str) -> int:
@@ -113,3 +117,6 @@ class Command(BaseCommand):
         summary = process_due(limit=limit, seconds=seconds)
         parts = ", ".join(f"{name} {count}" for name, count in summary.items() if name != "claimed")
         self.stdout.write(f"Processed {summary['claimed']} due return(s): {parts}.")
+        # Refund jobs: at most --limit, and at most REFUND_JOBS_A_PASS (the rest next pass).
+        refunds = process_due_refunds(min(limit or REFUND_JOBS_A_PASS, REFUND_JOBS_A_PASS))
+        self.stdout.write(f"Moved {refunds} due refund job(s) on.")
