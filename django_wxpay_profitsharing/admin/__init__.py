@@ -6,6 +6,7 @@
 
 from .clawback_admin import ClawbackAdmin, ClawbackReturnInline
 from .common import STATE_COLOURS, confirmed_pks, format_yuan
+from .notification_admin import NotificationAdmin
 from .order_admin import ReceiverLineInline, SharingOrderAdmin
 from .reconciliation_admin import DiscrepancyAdmin, ReconciliationRunAdmin
 from .return_admin import CallInline, ProfitSharingReturnAdmin
@@ -16,6 +17,7 @@ __all__ = [
     "ClawbackAdmin",
     "ClawbackReturnInline",
     "DiscrepancyAdmin",
+    "NotificationAdmin",
     "ProfitSharingReturnAdmin",
     "ReceiverLineInline",
     "ReconciliationRunAdmin",

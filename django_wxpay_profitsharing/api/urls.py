@@ -4,6 +4,7 @@
 matches it; the two lookups never share a route. ``clawbacks/{pk}/`` too.
 """
 
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from .clawback_views import ProfitSharingClawbackViewSet, SharingOrderViewSet
@@ -21,3 +22,8 @@ router.register("returns", ProfitSharingReturnViewSet, basename="profitsharing-r
 router.register("clawbacks", ProfitSharingClawbackViewSet, basename="profitsharing-clawback")
 router.register("orders", SharingOrderViewSet, basename="profitsharing-order")
 urlpatterns = router.urls
+
+# WeChat Pay's notifications (NOTIFY_URL): a plain Django view beside the router's.
+from .notification_views import notifications  # noqa: E402
+
+urlpatterns += [path("notifications/", notifications, name="notifications")]
