@@ -35,7 +35,9 @@ from .dbtime import (
 from .merchants import MERCHANT_KEYS, merchants
 from .wechatpay import crypto
 from .wechatpay.client import TRANSPORTS, is_loopback_host
+from .wechatpay.errors import InvalidRequest
 from .wechatpay.transport import call_deadline
+from .wechatpay.validation import MAX_NOTIFY_URL, validate_notify_url
 
 MCHID_RE = re.compile(r"[0-9]{1,32}")
 PUBLIC_KEY_ID_RE = re.compile(r"PUB_KEY_ID_[0-9A-Za-z]+")
@@ -361,6 +363,41 @@ def _check_merchant_scope(s: Any) -> Iterable[checks.CheckMessage]:
         yield _error(s, "MERCHANT_SCOPE", "is not a callable.", hint, 30)
 
 
+def _check_notify_url(s: Any) -> Iterable[checks.CheckMessage]:
+    """``NOTIFY_URL``: what WeChat Pay accepts as a refund's ``notify_url`` (申请退款,
+    https://pay.weixin.qq.com/doc/v3/merchant/4012556457): an absolute https URL of at
+    most 256 characters without a query string; plain http only to a loopback host
+    (the simulator calls the site on the same machine)."""
+    value = s.NOTIFY_URL
+    if not value:
+        return
+    try:
+        validate_notify_url(value)
+    except InvalidRequest:
+        yield _error(
+            s,
+            "NOTIFY_URL",
+            f"is not an absolute https URL of at most {MAX_NOTIFY_URL} characters without "
+            "a query string (plain http only to a loopback host).",
+            "e.g. 'https://shop.example.com/api/wxpay/notifications/': the app's "
+            "notifications/ route, as the internet reaches it.",
+            31,
+        )
+
+
+def _check_notification_keys(s: Any) -> Iterable[checks.CheckMessage]:
+    """With ``NOTIFY_URL`` set, a merchant without an APIv3 key cannot read its notices."""
+    if s.NOTIFY_URL and not s.APIV3_KEY:
+        yield checks.Warning(
+            f"{_label(s, 'APIV3_KEY')} is not set while NOTIFY_URL is: WeChat Pay's "
+            "notifications to this merchant cannot be decrypted and are refused (its "
+            "refunds are followed by polling alone).",
+            hint="Set the APIv3 key of the merchant platform (API安全), as for "
+            "platform certificates.",
+            id="wxpay_profitsharing.W032",
+        )
+
+
 #: Checks of one merchant's credentials (run for each configured merchant).
 MERCHANT_CHECKS = (
     _check_identity,
@@ -368,6 +405,7 @@ MERCHANT_CHECKS = (
     _check_private_key,
     _check_verification_keys,
     _check_base_url,
+    _check_notification_keys,
 )
 #: Checks of the site's own settings.
 SITE_CHECKS = (
@@ -377,6 +415,7 @@ SITE_CHECKS = (
     _check_deadline,
     _check_bills,
     _check_merchant_scope,
+    _check_notify_url,
 )
 
 

@@ -6,6 +6,7 @@
 
 from .clawback_admin import ClawbackAdmin, ClawbackReturnInline
 from .common import STATE_COLOURS, confirmed_pks, format_yuan
+from .notification_admin import NotificationAdmin
 from .order_admin import ReceiverLineInline, SharingOrderAdmin
 from .reconciliation_admin import DiscrepancyAdmin, ReconciliationRunAdmin
 from .refund_admin import NotificationInline, RefundAttemptInline, RefundCallInline, RefundJobAdmin
@@ -17,6 +18,7 @@ __all__ = [
     "ClawbackAdmin",
     "ClawbackReturnInline",
     "DiscrepancyAdmin",
+    "NotificationAdmin",
     "NotificationInline",
     "ProfitSharingReturnAdmin",
     "ReceiverLineInline",

@@ -5,6 +5,7 @@ matches it; the two lookups never share a route. ``clawbacks/{pk}/`` and
 ``refunds/{pk}/`` too.
 """
 
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from .clawback_views import ProfitSharingClawbackViewSet, SharingOrderViewSet
@@ -24,3 +25,8 @@ router.register("clawbacks", ProfitSharingClawbackViewSet, basename="profitshari
 router.register("orders", SharingOrderViewSet, basename="profitsharing-order")
 router.register("refunds", RefundJobViewSet, basename="profitsharing-refund")
 urlpatterns = router.urls
+
+# WeChat Pay's notifications (NOTIFY_URL): a plain Django view beside the router's.
+from .notification_views import notifications  # noqa: E402
+
+urlpatterns += [path("notifications/", notifications, name="notifications")]

@@ -26,6 +26,9 @@ operation                what it does
 ``act_on_refund``        an operator's action on a job that waits for one
 =======================  ===========================================================
 
+``receive_notification`` takes a POST of WeChat Pay's (the notifications route): it is
+judged and recorded, and a trusted refund notice makes its job look now, handed off.
+
 Every row a door lists or looks up is narrowed by ``visible(user, queryset)`` (the
 merchant scope, ``MERCHANT_SCOPE``); every operation narrows and checks again. The
 doors also take from here what they parse with (``request_fields``,
@@ -49,6 +52,7 @@ from .clawbacks import (
     sync_order,
 )
 from .errors import Forbidden, SyncFailed, WrongState
+from .notifications import MAX_BODY_BYTES, Received, Verdict, receive_notification
 from .policy import Disposition, Door, Made
 from .refunds import (
     JobsMoved,
@@ -69,6 +73,7 @@ from .returns import (
 )
 
 __all__ = [
+    "MAX_BODY_BYTES",
     "Batch",
     "Cancelled",
     "ClawbackConflict",
@@ -79,6 +84,7 @@ __all__ = [
     "Forbidden",
     "JobsMoved",
     "Made",
+    "Received",
     "RefundConflict",
     "RefundMade",
     "Refusal",
@@ -86,6 +92,7 @@ __all__ = [
     "ReturnMade",
     "RowOutcome",
     "SyncFailed",
+    "Verdict",
     "WrongState",
     "act_on_refund",
     "cancel_clawbacks",
@@ -96,6 +103,7 @@ __all__ = [
     "edit_draft",
     "may_approve_refund",
     "preview_clawback",
+    "receive_notification",
     "refresh",
     "refresh_refund",
     "request_fields",
