@@ -24,6 +24,7 @@ operation                what it does
 ``submit_refunds``       refund jobs approved and moved on
 ``refresh_refund``       a refund job looks now (a notification, an operator)
 ``act_on_refund``        an operator's action on a job that waits for one
+``check_credentials``    one signed call per merchant: does WeChat Pay take its keys?
 =======================  ===========================================================
 
 Every row a door lists or looks up is narrowed by ``visible(user, queryset)`` (the
@@ -45,6 +46,7 @@ from .clawbacks import (
     submit_clawbacks,
     sync_order,
 )
+from .credentials import check_credentials
 from .errors import Forbidden, SyncFailed, WrongState
 from .policy import Disposition, Door, Made
 from .refunds import (
@@ -85,6 +87,7 @@ __all__ = [
     "WrongState",
     "act_on_refund",
     "cancel_clawbacks",
+    "check_credentials",
     "claw_back",
     "claw_back_again",
     "create_refund",
