@@ -24,6 +24,7 @@ operation                what it does
 ``submit_refunds``       refund jobs approved and moved on
 ``refresh_refund``       a refund job looks now (a notification, an operator)
 ``act_on_refund``        an operator's action on a job that waits for one
+``check_credentials``    one signed call per merchant: does WeChat Pay take its keys?
 =======================  ===========================================================
 
 ``receive_notification`` takes a POST of WeChat Pay's (the notifications route): it is
@@ -51,6 +52,7 @@ from .clawbacks import (
     submit_clawbacks,
     sync_order,
 )
+from .credentials import check_credentials
 from .errors import Forbidden, SyncFailed, WrongState
 from .notifications import MAX_BODY_BYTES, Received, Verdict, receive_notification
 from .policy import Disposition, Door, Made
@@ -96,6 +98,7 @@ __all__ = [
     "WrongState",
     "act_on_refund",
     "cancel_clawbacks",
+    "check_credentials",
     "claw_back",
     "claw_back_again",
     "create_refund",
