@@ -19,8 +19,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -42,6 +43,41 @@ CLEAR_EVERY = 30.0
 _lock = threading.Lock()
 _raised: set[str] = set()  # merchants this process knows to be alarmed
 _last_clear: dict[str, float] = {}
+_counting = threading.local()  # .tally: the CallTally the calls on this thread count in
+
+
+@dataclass
+class CallTally:
+    """The calls a poller's pass made, and how many of them failed for our credentials.
+
+    Why: a pass whose every call was refused (a wrong key, serial or public key) moved
+    nothing, and its exit status must say so to the cron that ran it. Shared by the
+    pass's threads, each counting in it under :func:`counting`.
+    """
+
+    calls: int = 0
+    refused: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, *, refused: bool) -> None:
+        with self._lock:
+            self.calls += 1
+            self.refused += int(refused)
+
+    def all_refused(self) -> bool:
+        """Whether there were calls and WeChat Pay refused (or we could not verify) all."""
+        return self.calls > 0 and self.refused == self.calls
+
+
+@contextmanager
+def counting(tally: CallTally) -> Iterator[CallTally]:
+    """Count the calls this thread makes meanwhile (any merchant's client) in ``tally``."""
+    previous = getattr(_counting, "tally", None)
+    _counting.tally = tally
+    try:
+        yield tally
+    finally:
+        _counting.tally = previous
 
 
 def took_signature(info: CallInfo) -> bool:
@@ -111,6 +147,9 @@ def observer(mchid: str) -> Callable[[CallInfo], None]:
 
     def observe(info: CallInfo) -> None:
         kind = kind_of(info)
+        tally: CallTally | None = getattr(_counting, "tally", None)
+        if tally is not None:
+            tally.count(refused=kind is not None)
         if kind is not None:
             raise_alarm(mchid, kind, info)
         elif took_signature(info):

@@ -24,7 +24,7 @@ from django_wxpay_profitsharing import desk
 from django_wxpay_profitsharing.clients import reset_client
 from django_wxpay_profitsharing.models import CredentialAlarm, ProfitSharingReturn, ReturnState
 
-from .conftest import RECEIVER, SUB_MCHID, wxpay_config
+from .conftest import RECEIVER, SUB_MCHID, pending_return, wxpay_config
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CHANGELIST = "/admin/wxpay_profitsharing/profitsharingreturn/"
@@ -109,3 +109,24 @@ def test_a_wrong_wechat_pay_public_key_is_unverified(sim, capsys):
         assert "unverified" in capsys.readouterr().err
         assert CredentialAlarm.objects.get().kind == "unverified"
     reset_client()
+
+
+def test_the_poller_counts_refused_calls_as_errors_and_exits_1(wrong_key, order, capsys):
+    row = pending_return(order)
+    with pytest.raises(CommandError) as caught:
+        call_command("wxpay_process_returns", "--once")
+    assert caught.value.returncode == 1 and "refused every call" in str(caught.value)
+    out = capsys.readouterr().out
+    assert "Processed 1 due return(s)" in out
+    assert "errors 1" in out and "calls 1" in out and "credentials_refused 1" in out
+    row.refresh_from_db()
+    assert row.state == ReturnState.PENDING and row.last_error_code == "SIGN_ERROR"
+
+
+def test_a_pass_with_one_call_taken_exits_0(configured, order, capsys):
+    """Not every call refused (or no call at all): the pass is not a credentials failure."""
+    call_command("wxpay_process_returns", "--once")  # nothing due: no call, exit 0
+    pending_return(order)
+    call_command("wxpay_process_returns", "--once")
+    out = capsys.readouterr().out
+    assert "calls 1" in out and "credentials_refused 0" in out and "errors 0" in out
