@@ -16,8 +16,10 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import checks
+from django.db import DatabaseError
 
 from . import shared_quota
+from .alarm_models import AlarmKind, CredentialAlarm
 from .conf import (
     DEFAULTS,
     SECRET_KEYS,
@@ -35,7 +37,9 @@ from .dbtime import (
 from .merchants import MERCHANT_KEYS, merchants
 from .wechatpay import crypto
 from .wechatpay.client import TRANSPORTS, is_loopback_host
+from .wechatpay.errors import InvalidRequest
 from .wechatpay.transport import call_deadline
+from .wechatpay.validation import MAX_NOTIFY_URL, validate_notify_url
 
 MCHID_RE = re.compile(r"[0-9]{1,32}")
 PUBLIC_KEY_ID_RE = re.compile(r"PUB_KEY_ID_[0-9A-Za-z]+")
@@ -361,6 +365,41 @@ def _check_merchant_scope(s: Any) -> Iterable[checks.CheckMessage]:
         yield _error(s, "MERCHANT_SCOPE", "is not a callable.", hint, 30)
 
 
+def _check_notify_url(s: Any) -> Iterable[checks.CheckMessage]:
+    """``NOTIFY_URL``: what WeChat Pay accepts as a refund's ``notify_url`` (申请退款,
+    https://pay.weixin.qq.com/doc/v3/merchant/4012556457): an absolute https URL of at
+    most 256 characters without a query string; plain http only to a loopback host
+    (the simulator calls the site on the same machine)."""
+    value = s.NOTIFY_URL
+    if not value:
+        return
+    try:
+        validate_notify_url(value)
+    except InvalidRequest:
+        yield _error(
+            s,
+            "NOTIFY_URL",
+            f"is not an absolute https URL of at most {MAX_NOTIFY_URL} characters without "
+            "a query string (plain http only to a loopback host).",
+            "e.g. 'https://shop.example.com/api/wxpay/notifications/': the app's "
+            "notifications/ route, as the internet reaches it.",
+            31,
+        )
+
+
+def _check_notification_keys(s: Any) -> Iterable[checks.CheckMessage]:
+    """With ``NOTIFY_URL`` set, a merchant without an APIv3 key cannot read its notices."""
+    if s.NOTIFY_URL and not s.APIV3_KEY:
+        yield checks.Warning(
+            f"{_label(s, 'APIV3_KEY')} is not set while NOTIFY_URL is: WeChat Pay's "
+            "notifications to this merchant cannot be decrypted and are refused (its "
+            "refunds are followed by polling alone).",
+            hint="Set the APIv3 key of the merchant platform (API安全), as for "
+            "platform certificates.",
+            id="wxpay_profitsharing.W032",
+        )
+
+
 #: Checks of one merchant's credentials (run for each configured merchant).
 MERCHANT_CHECKS = (
     _check_identity,
@@ -368,6 +407,7 @@ MERCHANT_CHECKS = (
     _check_private_key,
     _check_verification_keys,
     _check_base_url,
+    _check_notification_keys,
 )
 #: Checks of the site's own settings.
 SITE_CHECKS = (
@@ -377,6 +417,7 @@ SITE_CHECKS = (
     _check_deadline,
     _check_bills,
     _check_merchant_scope,
+    _check_notify_url,
 )
 
 
@@ -489,3 +530,26 @@ def check_scale_out(app_configs: Any = None, **kwargs: Any) -> list[checks.Check
             )
         )
     return messages
+
+
+@checks.register(checks.Tags.security, "wxpay_profitsharing", deploy=True)
+def check_credential_alarms(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``check --deploy``: each merchant whose credentials WeChat Pay refuses right now.
+
+    Read from the alarms the calls raised (``credential_alarm.py``); no call is made here
+    (``wxpay_check_credentials`` asks WeChat Pay outright).
+    """
+    try:
+        alarms = list(CredentialAlarm.objects.all())
+    except DatabaseError:
+        return []  # no database to read yet: nothing known
+    return [
+        checks.Error(
+            f"WeChat Pay {'refuses' if alarm.kind == AlarmKind.REFUSED else 'cannot verify'} "
+            f"the credentials of merchant {alarm.mchid} since {alarm.since:%Y-%m-%d %H:%M} "
+            f"({alarm.code or '-'}): its returns and refunds wait.",
+            hint="Fix its keys, then run manage.py wxpay_check_credentials.",
+            id="wxpay_profitsharing.E050",
+        )
+        for alarm in alarms
+    ]

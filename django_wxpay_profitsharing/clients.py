@@ -15,6 +15,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
+from . import credential_alarm
 from .conf import SECRET_KEYS, SETTINGS_NAME, unset_variable
 from .merchants import MerchantSettings, UnknownMerchant, merchant
 from .wechatpay import WeChatPayClient, crypto
@@ -105,7 +106,8 @@ def build_client(s: MerchantSettings | None = None, **overrides: Any) -> WeChatP
         private_key = crypto.load_private_key(s.PRIVATE_KEY)
     except crypto.CryptoError as exc:
         raise ImproperlyConfigured(f"{s.label('PRIVATE_KEY')}: {exc}") from None
-    kwargs = {**client_options(s), **overrides}
+    # Every call observed: refused credentials are logged and raise an alarm.
+    kwargs = {"on_call": credential_alarm.observer(s.mchid), **client_options(s), **overrides}
     try:
         return WeChatPayClient(s.MCHID, s.MERCHANT_SERIAL_NO, private_key, **kwargs)
     except (ValueError, TypeError, OSError) as exc:
@@ -120,6 +122,7 @@ def reset_client() -> None:
         _clients.clear()
     for client in clients:
         client.close()
+    credential_alarm.forget()
 
 
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:

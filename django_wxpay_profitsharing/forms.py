@@ -1,4 +1,5 @@
-"""The admin's forms: a return in yuan, every field validated as WeChat Pay does; a clawback.
+"""The admin's forms: a return in yuan, every field validated as WeChat Pay does; a clawback;
+a refund.
 
 The return's add form also picks the merchant (a choice of the configured ones; hidden,
 and the one merchant, when only one is configured).
@@ -17,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .access import merchants_in_scope
 from .clawbacks import ACCOUNTS_NEEDED
+from .conf import wxpay_settings
 from .merchants import default_mchid, merchants
 from .models import (
     IDENTITY_FIELDS,
@@ -36,6 +38,7 @@ from .wechatpay.models import RETURN_REQUEST_FIELDS
 YUAN_RE = re.compile(r"[0-9]{1,17}(?:\.[0-9]{1,2})?")
 NOT_YUAN = _("Enter yuan in ASCII digits with at most two decimals, e.g. 12.34.")
 TOO_LITTLE_YUAN = _("Enter at least 0.01 yuan.")
+PAGE_ALTERED = _("The confirmation page was altered; start again.")
 
 
 def yuan_to_fen(value: Decimal) -> int:
@@ -204,6 +207,54 @@ class ClawbackForm(forms.Form):
             "policy": data["policy"],
             "accounts": data["accounts"],
             "description": data["description"],
+        }
+
+
+class RefundForm(forms.Form):
+    """What an operator asks of "Refund" on a sharing order, before the plan is shown.
+
+    ``out_refund_no`` is made when the form is first shown and travels with it (a
+    hidden field): pressing "Show the plan" twice finds the same job, never a second.
+    """
+
+    out_refund_no = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    amount_yuan = YuanField(label=_("amount (yuan)"), help_text=_("At most two decimals."))
+    reason = forms.CharField(
+        label=_("reason"), required=False, max_length=200,
+        help_text=_("Shown to the customer; at most 80 bytes are sent."),
+    )  # fmt: skip
+    allow_unfreeze = forms.BooleanField(
+        label=_("may unfreeze"),
+        required=False,
+        help_text=_("Unfreeze what is still frozen of the payment when the refund needs it."),
+    )
+
+    def __init__(self, data: Any = None, *, out_refund_no: str = "") -> None:
+        initial = {"out_refund_no": out_refund_no,
+                   "allow_unfreeze": bool(wxpay_settings.REFUND_ALLOW_UNFREEZE)}  # fmt: skip
+        super().__init__(data, initial=initial)
+
+    def clean_out_refund_no(self) -> str:
+        try:
+            return validation.validate_out_no(self.cleaned_data["out_refund_no"], "out_refund_no")
+        except errors.InvalidRequest:
+            raise ValidationError(PAGE_ALTERED) from None
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data.get("reason") or ""
+        try:
+            return validation.validate_reason(reason) if reason else ""
+        except errors.InvalidRequest as exc:
+            raise ValidationError(str(translated(exc.message))) from None
+
+    def desk_fields(self) -> dict[str, Any]:
+        """The refund's own fields (the payment's, from the sharing order, are the caller's)."""
+        data = self.cleaned_data
+        return {
+            "out_refund_no": data["out_refund_no"],
+            "amount": yuan_to_fen(data["amount_yuan"]),
+            "reason": data["reason"],
+            "allow_unfreeze": bool(data["allow_unfreeze"]),
         }
 
 

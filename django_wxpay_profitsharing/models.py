@@ -29,6 +29,7 @@ __all__ = [
     "FINAL_STATES",
     "OPEN_STATES",
     "CallOutcome",
+    "CredentialAlarm",
     "Notification",
     "Payment",
     "ProfitSharingClawback",
@@ -703,7 +704,9 @@ class Discrepancy(models.Model):
         return f"{self.out_return_no} {self.kind}"
 
 
-# The refund side lives in its own module; imported here so that Django finds it.
+# The refund side and the credential alarms live in modules of their own; imported here
+# so that Django finds them.
+from .alarm_models import CredentialAlarm  # noqa: E402
 from .refund_models import (  # noqa: E402
     Notification,
     Payment,

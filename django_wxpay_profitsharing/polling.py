@@ -31,7 +31,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import outbox, transitions
+from . import credential_alarm, outbox, transitions
 from .clients import client_for
 from .conf import wxpay_settings
 from .models import ProfitSharingReturn
@@ -139,20 +139,30 @@ class PassKey(enum.StrEnum):
     """The counts a pass reports beside one per resulting state (``ReturnState``)."""
 
     CLAIMED = "claimed"
-    #: Attempts that raised (a bug or the database): logged, retried after the lease.
+    #: Attempts that raised (a bug or the database), logged and retried after the lease,
+    #: and calls WeChat Pay refused for our credentials (``CREDENTIALS_REFUSED``).
     ERRORS = "errors"
+    #: The calls the pass made to WeChat Pay.
+    CALLS = "calls"
+    #: Calls refused for the merchant's credentials, or whose answer did not verify
+    #: (``credential_alarm``): all of a pass's calls refused means nothing can move.
+    CREDENTIALS_REFUSED = "credentials_refused"
     REDELIVERED = "redelivered"
     #: Events whose receivers kept raising: waiting for ``--retry-signals``.
     SIGNALS_GIVEN_UP = "signals_given_up"
 
 
 def _attempt_safely(
-    claim: transitions.Claim, client: WeChatPayClient | None, policy: transitions.Policy
+    claim: transitions.Claim,
+    client: WeChatPayClient | None,
+    policy: transitions.Policy,
+    tally: credential_alarm.CallTally,
 ) -> str:
-    """One claimed attempt: the state it left the return in, or :attr:`PassKey.ERRORS`
-    (logged; the lease is left to expire)."""
+    """One claimed attempt, its calls counted in ``tally``: the state it left the return
+    in, or :attr:`PassKey.ERRORS` (logged; the lease is left to expire)."""
     try:
-        return str(attempt(claim, client, policy).state)
+        with credential_alarm.counting(tally):
+            return str(attempt(claim, client, policy).state)
     except Exception:
         logger.exception("attempt on return %s failed; it is retried later", claim.out_return_no)
         return PassKey.ERRORS
@@ -177,14 +187,16 @@ def process_due(
     delivered for that share (at least), so a slow receiver never holds the returns
     up and a backlog of returns never holds the signals up; what is left waits for the
     next pass, or another worker. Returns counts: ``claimed``, one per resulting
-    state, ``errors``, ``redelivered`` and ``signals_given_up`` (events waiting for an
-    operator: ``wxpay_process_returns --retry-signals``).
+    state, ``errors``, ``calls``, ``credentials_refused`` (:class:`PassKey`),
+    ``redelivered`` and ``signals_given_up`` (events waiting for an operator:
+    ``wxpay_process_returns --retry-signals``).
     """
     budget = float(wxpay_settings.PASS_SECONDS if seconds is None else seconds)
     began = time.monotonic()
     claims_end = began + budget * (1 - OUTBOX_SHARE)
     summary = {PassKey.CLAIMED: 0, **{state.value: 0 for state in ReturnState}, PassKey.ERRORS: 0}
     policy = current_policy()
+    tally = credential_alarm.CallTally()
     # Only what was due when we started: a row rescheduled by this run waits its turn.
     started = timezone.now()
     with outbox.as_worker():  # receivers of this pass's deliveries run on this thread
@@ -197,12 +209,16 @@ def process_due(
             if not claims:
                 break
             summary[PassKey.CLAIMED] += len(claims)
-            for state in map_bounded(lambda c: _attempt_safely(c, client, policy), claims):
+            attempts = map_bounded(lambda c: _attempt_safely(c, client, policy, tally), claims)
+            for state in attempts:
                 summary[state] += 1
             if time.monotonic() >= claims_end:
                 break
         deadline = max(began + budget, time.monotonic() + budget * OUTBOX_SHARE)
         summary[PassKey.REDELIVERED] = outbox.deliver_pending(deadline=deadline)
+    summary[PassKey.CALLS] = tally.calls
+    summary[PassKey.CREDENTIALS_REFUSED] = tally.refused
+    summary[PassKey.ERRORS] += tally.refused
     summary[PassKey.SIGNALS_GIVEN_UP] = outbox.given_up().count()
     return summary
 

@@ -186,13 +186,20 @@ def run_job_chunk(pks: list[int], force: bool = False) -> None:
             drop_broken_connection()
 
 
-def enqueue_jobs(pks: Sequence[int], *, force: bool = False) -> TaskBackend:
+def hand_off_backend() -> TaskBackend:
+    """Where work the caller must not wait for goes: the ``inline`` backend's is the pool."""
+    backend = task_backend()
+    return TaskBackend.THREAD if backend is TaskBackend.INLINE else backend
+
+
+def enqueue_jobs(pks: Sequence[int], *, force: bool = False, hand_off: bool = False) -> TaskBackend:
     """Hand refund jobs to the background now; returns where they went.
 
-    ``INLINE``: nothing enqueued, the caller runs them. Call it once the jobs are
-    committed.
+    ``INLINE``: nothing enqueued, the caller runs them. ``hand_off``: never the
+    caller's (a notification's answer waits for nothing): on the ``inline`` backend they
+    go to the process's thread pool. Call it once the jobs are committed.
     """
-    backend = task_backend()
+    backend = hand_off_backend() if hand_off else task_backend()
     if backend is TaskBackend.INLINE or not pks:
         return TaskBackend.INLINE
     if backend is TaskBackend.CELERY:

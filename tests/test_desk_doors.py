@@ -19,7 +19,7 @@ from django_wxpay_profitsharing.models import ProfitSharingClawback, ProfitShari
 from django_wxpay_profitsharing.states import Action, ReturnState
 
 from .conftest import RECEIVER, SUB_MCHID, wxpay_config
-from .test_admin_actions import CHANGELIST, operator, post_action, returns, texts  # noqa: F401
+from .test_admin_actions import CHANGELIST, operator, post_action, returns, staff, texts  # noqa: F401
 from .test_api_routes import LIST, api_user, body
 from .test_clawbacks_api import CLAWBACKS, clawback_body, shared  # noqa: F401
 from .test_clawbacks_api import api_user as clawback_user
@@ -129,3 +129,30 @@ def test_a_clawback_made_by_the_shops_code_is_sent(configured, shared):  # noqa:
     assert made.created and made.disposition is desk.Disposition.SEND_NOW
     assert {row.state for row, _ran in made.batch.ran} == {ReturnState.SUCCEEDED}
     assert ProfitSharingClawback.objects.get(out_clawback_no="CCODE1").state == "completed"
+
+
+def test_a_drafts_own_page_submits_it(operator, configured, order, client):  # noqa: F811
+    """The change page of a draft has "Submit to WeChat Pay": the confirmation, then the desk."""
+    row = draft(order)
+    change = reverse("admin:wxpay_profitsharing_profitsharingreturn_change", args=[row.pk])
+    submit = reverse("admin:wxpay_profitsharing_profitsharingreturn_submit", args=[row.pk])
+    assert submit in operator.get(change).content.decode()
+    confirmation = operator.get(submit).content.decode()
+    assert "1 return for a total of ¥0.10 will be sent to WeChat Pay." in confirmation
+    assert ProfitSharingReturn.objects.get(pk=row.pk).state == ReturnState.DRAFT  # only shown
+    response = operator.post(submit, {"post": "yes"}, follow=True)
+    assert response.redirect_chain[-1][0] == change
+    assert "1 return succeeded." in texts(response)
+    assert ProfitSharingReturn.objects.get(pk=row.pk).state == ReturnState.SUCCEEDED
+    assert submit not in operator.get(change).content.decode()  # sent: no button
+
+
+def test_a_drafts_submit_is_for_those_who_may_submit(configured, order, client):
+    row = draft(order)
+    viewer = staff("viewer", "view_profitsharingreturn")
+    client.force_login(viewer)
+    change = reverse("admin:wxpay_profitsharing_profitsharingreturn_change", args=[row.pk])
+    submit = reverse("admin:wxpay_profitsharing_profitsharingreturn_submit", args=[row.pk])
+    assert submit not in client.get(change).content.decode()
+    assert client.post(submit, {"post": "yes"}).status_code == 403
+    assert ProfitSharingReturn.objects.get(pk=row.pk).state == ReturnState.DRAFT

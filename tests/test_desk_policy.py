@@ -127,3 +127,16 @@ def test_the_admin_add_form_drafts_and_an_api_create_follows_the_setting():
     assert decide(Made.RETURN, Door.API, off) is Disposition.DRAFT
     # A confirmed clawback in the admin is sent whatever SUBMIT_ON_CREATE says.
     assert decide(Made.CLAWBACK, Door.ADMIN, off) is Disposition.SEND_NOW
+
+
+@pytest.mark.parametrize("key", sorted(EXPECTED, key=str))
+def test_a_caller_that_must_answer_first_hands_the_work_off(key):
+    """WeChat Pay's notification: whatever the row and the settings, the work is handed
+    off when it is sent at all; what would be a draft stays one."""
+    for on_create, in_background, allowed, caller, count in FACT_VALUES:
+        facts = Facts(submit_on_create=on_create, submit_in_background=in_background,
+                      background_threshold=20, count=count, allowed=allowed,
+                      caller_asks=caller, caller_waits=False)  # fmt: skip
+        waiting = expected_disposition(key, on_create, in_background, allowed, caller, count, 20)
+        wanted = Disposition.DRAFT if waiting is Disposition.DRAFT else Disposition.HAND_OFF
+        assert decide(*key, facts) is wanted, (key, facts)

@@ -535,3 +535,67 @@ def test_another_signature_type_is_refused(wechat_key):
 def test_the_apiv3_key_must_be_32_bytes():
     with pytest.raises(ValueError, match="32 bytes"):
         NotificationKeys.of(MCHID, "short", public_key=None)
+
+
+# -- one URL for every merchant: read_any ---------------------------------------------------
+OTHER_MCHID, OTHER_APIV3 = "1900000101", "b" * 32
+
+
+def shared_key_reader(wechat_key, **kwargs):
+    """Two merchants whose notices WeChat Pay signs with one key (the other one first)."""
+    return NotificationReader(
+        {
+            OTHER_MCHID: public_keys(wechat_key, apiv3=OTHER_APIV3, mchid=OTHER_MCHID),
+            MCHID: public_keys(wechat_key),
+        },
+        clock=lambda: TS,
+        **kwargs,
+    )
+
+
+def test_read_any_finds_the_merchant_whose_apiv3_key_decrypts_it(wechat_key):
+    reader = shared_key_reader(wechat_key)
+    mine = reader.read_any(*build(wechat_key, REFUND))
+    theirs = reader.read_any(*build(wechat_key, {**REFUND, "mchid": OTHER_MCHID},
+                                    apiv3=OTHER_APIV3))  # fmt: skip
+    assert (mine.mchid, mine.refund.mchid) == (MCHID, MCHID)
+    assert (theirs.mchid, theirs.refund.mchid) == (OTHER_MCHID, OTHER_MCHID)
+
+
+def test_read_any_raises_the_refusal_that_got_furthest(wechat_key, platform_key):
+    reader = shared_key_reader(wechat_key)
+    with pytest.raises(notifications.DecryptionFailed):  # nobody's APIv3 key
+        reader.read_any(*build(wechat_key, REFUND, apiv3="c" * 32))
+    with pytest.raises(notifications.WrongMerchant):  # decrypts, names a third merchant
+        reader.read_any(*build(wechat_key, {**REFUND, "mchid": "1900000999"}))
+    with pytest.raises(notifications.BadSignature):  # signed by another key
+        reader.read_any(*build(platform_key, REFUND))
+    headers, body = build(wechat_key, REFUND)
+    reader.read_any(headers, body)
+    with pytest.raises(notifications.ReplayedNonce):  # the same signed message again
+        reader.read_any(headers, body)
+
+
+def test_read_any_checks_what_needs_no_key_before_any_download(wechat_key, platform_key):
+    refreshed: list[str] = []
+    store = notifications.ResponseVerifier()
+
+    def refresh():
+        refreshed.append("download")
+        return True
+
+    keys = {MCHID: NotificationKeys(MCHID, APIV3.encode(), store.key_for, refresh)}
+    reader = NotificationReader(keys, clock=lambda: TS)
+    serial = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
+    stale = build(platform_key, REFUND, serial=serial, ts=TS - 301)
+    with pytest.raises(notifications.StaleTimestamp):
+        reader.read_any(*stale)
+    with pytest.raises(notifications.BodyTooLarge):
+        reader.read_any(stale[0], b"{" + b" " * (1024 * 1024) + b"}")
+    assert refreshed == []
+    with pytest.raises(notifications.UnknownSerial):  # a fresh one: one download, then refused
+        reader.read_any(*build(platform_key, REFUND, serial=serial))
+    assert refreshed == ["download"]
+    with pytest.raises(notifications.UnknownSerial):  # a public key id is never downloaded
+        reader.read_any(*build(platform_key, REFUND, serial="PUB_KEY_ID_0000000000000009"))
+    assert refreshed == ["download"]

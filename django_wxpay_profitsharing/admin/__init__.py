@@ -1,4 +1,4 @@
-"""The admin: returns, sharing orders with their ledger, clawbacks, reconciliation runs.
+"""The admin: returns, sharing orders with their ledger, clawbacks, refunds, reconciliation runs.
 
 ``django_wxpay_profitsharing.admin`` registers the ModelAdmins on import
 (Django's autodiscovery imports it); each lives in its own module.
@@ -6,8 +6,10 @@
 
 from .clawback_admin import ClawbackAdmin, ClawbackReturnInline
 from .common import STATE_COLOURS, confirmed_pks, format_yuan
+from .notification_admin import NotificationAdmin
 from .order_admin import ReceiverLineInline, SharingOrderAdmin
 from .reconciliation_admin import DiscrepancyAdmin, ReconciliationRunAdmin
+from .refund_admin import NotificationInline, RefundAttemptInline, RefundCallInline, RefundJobAdmin
 from .return_admin import CallInline, ProfitSharingReturnAdmin
 
 __all__ = [
@@ -16,9 +18,14 @@ __all__ = [
     "ClawbackAdmin",
     "ClawbackReturnInline",
     "DiscrepancyAdmin",
+    "NotificationAdmin",
+    "NotificationInline",
     "ProfitSharingReturnAdmin",
     "ReceiverLineInline",
     "ReconciliationRunAdmin",
+    "RefundAttemptInline",
+    "RefundCallInline",
+    "RefundJobAdmin",
     "SharingOrderAdmin",
     "confirmed_pks",
     "format_yuan",

@@ -6,7 +6,7 @@ sends its drafts after the same confirmation page as the returns' own Submit.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -28,6 +28,8 @@ from .common import (
     CONFIRMATION_TEMPLATE,
     PREVIEW_ROWS,
     MerchantScopedAdminMixin,
+    ReadOnlyInlineMixin,
+    RecordAdminMixin,
     coloured,
     format_yuan,
     report,
@@ -43,11 +45,10 @@ else:
     _ClawbackAdminBase = admin.ModelAdmin
 
 
-class ClawbackReturnInline(_ReturnInlineBase):
+class ClawbackReturnInline(ReadOnlyInlineMixin, _ReturnInlineBase):
     model = ProfitSharingReturn
     fk_name = "clawback"
-    extra = 0
-    can_delete = False
+    view_permission = Perm.VIEW_CLAWBACK  # the returns are the clawback's parts
     fields = ("return_link", "return_mchid", "amount_display", "state_display", "fail_reason",
               "replaces", "created")  # fmt: skip
     readonly_fields = fields
@@ -66,19 +67,13 @@ class ClawbackReturnInline(_ReturnInlineBase):
     def state_display(self, obj: ProfitSharingReturn) -> SafeString:
         return return_state(obj)
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # The returns are the clawback's parts: whoever may see it sees them.
-        return request.user.has_perm(Perm.VIEW_CLAWBACK)
-
 
 @admin.register(ProfitSharingClawback)
-class ClawbackAdmin(MerchantScopedAdminMixin, SecretSafeErrorReportsAdminMixin, _ClawbackAdminBase):
+class ClawbackAdmin(
+    MerchantScopedAdminMixin, RecordAdminMixin, SecretSafeErrorReportsAdminMixin, _ClawbackAdminBase
+):
+    """Made by "Claw back" on a sharing order (or the API); changed only by its returns."""
+
     list_display = ("out_clawback_no", "coloured_state", "amount_display", "order",
                     "policy", "created_by", "created")  # fmt: skip
     list_filter = ("state", "policy", MerchantFilter, "created")
@@ -100,16 +95,6 @@ class ClawbackAdmin(MerchantScopedAdminMixin, SecretSafeErrorReportsAdminMixin, 
     @admin.display(description=_("amount"), ordering="amount")
     def amount_display(self, obj: ProfitSharingClawback) -> str:
         return format_yuan(obj.amount)
-
-    # Made by "Claw back" on a sharing order (or the API); changed only by its returns.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_submit_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(Perm.SUBMIT_CLAWBACK)

@@ -6,22 +6,28 @@ the same thing the same way (one table of colours, one report per outcome).
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.db.models import Model, QuerySet
+from django.http import Http404, HttpRequest
+from django.shortcuts import get_object_or_404
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .. import desk
+from ..access import Perm, merchants_in_scope
+from ..alarm_models import AlarmKind
 from ..conf import TaskBackend
 from ..desk import Batch, RowOutcome
-from ..models import MAX_PK, ClawbackState, ProfitSharingReturn, ReturnState
+from ..models import MAX_PK, ClawbackState, CredentialAlarm, ProfitSharingReturn, ReturnState
+from ..refund_words import yuan
 
+M = TypeVar("M", bound=Model)
 STATE_COLOURS: dict[str, str] = {
     ReturnState.DRAFT: "#777777",
     ReturnState.PENDING: "#8a6d3b",
@@ -43,8 +49,50 @@ PREVIEW_ROWS = 200
 CONFIRMATION_TEMPLATE = "django_wxpay_profitsharing/admin/submit_confirmation.html"
 
 
-class MerchantScopedAdminMixin:
-    """Lists and looks up only the rows of the merchants the user may see (``MERCHANT_SCOPE``).
+CREDENTIALS_REFUSED = _(
+    "WeChat Pay refuses the credentials of merchant %(mchid)s since %(since)s (%(code)s): "
+    "its returns and refunds wait. Check MCHID, MERCHANT_SERIAL_NO and PRIVATE_KEY, then "
+    "run manage.py wxpay_check_credentials."
+)
+ANSWERS_UNVERIFIED = _(
+    "WeChat Pay's answers for merchant %(mchid)s do not verify since %(since)s: its returns "
+    "and refunds wait. Check WECHATPAY_PUBLIC_KEY and WECHATPAY_PUBLIC_KEY_ID (or the "
+    "platform certificates), then run manage.py wxpay_check_credentials."
+)
+
+
+def credential_banners(request: HttpRequest) -> list[str]:
+    """The standing credential alarms of the merchants the user may see, in words."""
+    alarms = list(CredentialAlarm.objects.all())
+    mine = set(merchants_in_scope(request.user, [alarm.mchid for alarm in alarms]))
+    texts = []
+    for alarm in alarms:
+        if alarm.mchid in mine:
+            text = CREDENTIALS_REFUSED if alarm.kind == AlarmKind.REFUSED else ANSWERS_UNVERIFIED
+            since = date_format(localtime(alarm.since), "DATETIME_FORMAT")
+            texts.append(text % {"mchid": alarm.mchid, "since": since, "code": alarm.code or "-"})
+    return texts
+
+
+class CredentialBannerMixin:
+    """Changelists that say, above the list, each merchant whose credentials fail.
+
+    As an error message of the page (Django's messages): shown on the list itself, in
+    the admin's own style, whatever template the changelist uses.
+    """
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> Any:
+        if request.method == "GET":
+            for text in credential_banners(request):
+                messages.error(request, text, fail_silently=True)
+        return super().changelist_view(request, extra_context)  # type: ignore[misc]
+
+
+class MerchantScopedAdminMixin(CredentialBannerMixin):
+    """Lists and looks up only the rows of the merchants the user may see (``MERCHANT_SCOPE``),
+    and says above every list which of them WeChat Pay refuses the credentials of.
 
     Every changelist, change page, action and custom view of these admins goes through
     ``get_queryset``, so one override keeps an operator inside their merchants.
@@ -54,11 +102,53 @@ class MerchantScopedAdminMixin:
         return desk.visible(request.user, super().get_queryset(request))  # type: ignore[misc]
 
 
+class ReadOnlyInlineMixin:
+    """An inline of a row's own records (a clawback's returns, an order's lines, the calls):
+    never added, changed or deleted there, and seen by whoever may see the row
+    (``view_permission``, the row's own view permission)."""
+
+    extra = 0
+    can_delete = False
+    view_permission: Perm
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.has_perm(self.view_permission))
+
+
+class RecordAdminMixin:
+    """A record the admin shows and never adds, changes or deletes (its own page is
+    read-only): a clawback, a refund job; they change only by their machinery and the
+    operators' actions."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 def object_pk(object_id: str) -> int | None:
     """The row id in an admin URL, or None when it cannot name a row (the page is a 404)."""
     if not (object_id.isascii() and object_id.isdigit()) or int(object_id) > MAX_PK:
         return None
     return int(object_id)
+
+
+def row_or_404(queryset: QuerySet[M], object_id: str) -> M:
+    """The row an admin URL names among ``queryset`` (the user's own); a 404 otherwise."""
+    pk = object_pk(object_id)
+    if pk is None:
+        raise Http404
+    return get_object_or_404(queryset, pk=pk)
 
 
 def confirmed_pks(text: str | None) -> list[int]:
@@ -70,9 +160,8 @@ def confirmed_pks(text: str | None) -> list[int]:
 
 
 def format_yuan(fen: int | None) -> str:
-    if fen is None:
-        return "-"
-    return f"¥{Decimal(fen) / 100:,.2f}"
+    """Money as the admin shows it, e.g. ``¥1,234.56`` (``refund_words.yuan``)."""
+    return yuan(fen)
 
 
 def coloured(colour: str, text: Any) -> SafeString:

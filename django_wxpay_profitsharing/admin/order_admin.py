@@ -1,11 +1,12 @@
-"""Sharing orders in the admin: the mirror with its ledger, "Sync", and "Claw back".
+"""Sharing orders in the admin: the mirror with its ledger, "Sync", "Claw back" and "Refund".
 
 The mirror is WeChat Pay's (查询分账结果), so its pages are read-only; the ledger
 columns (shared, returned, reserved, returnable, why blocked) are the app's own
 reading of it. "Claw back" asks the amount in yuan, the policy and the description,
 syncs the order, shows the allocation per receiver for confirmation (personal and
 blocked lines as excluded), and only then creates the clawback, under a number made
-when the allocation was shown: confirming twice is one clawback.
+when the allocation was shown: confirming twice is one clawback. "Refund" refunds the
+order's payment after showing its plan (``refund_order.py``).
 """
 
 from __future__ import annotations
@@ -29,13 +30,14 @@ from ..forms import SyncOrderForm
 from ..ledger import LineLedger, order_ledger
 from ..models import ProfitSharingOrder, ProfitSharingOrderReceiver
 from .claw_back import ClawBackViews
-from .common import CANNOT_SYNC, MerchantScopedAdminMixin, format_yuan
+from .common import CANNOT_SYNC, MerchantScopedAdminMixin, ReadOnlyInlineMixin, format_yuan
 from .filters import (
     ORDER_SEARCH_FIELDS,
     CappedCountPaginator,
     MerchantFilter,
     SharingOrderStateFilter,
 )
+from .refund_order import RefundOrderViews
 
 SYNC_TEMPLATE = "django_wxpay_profitsharing/admin/sync_order.html"
 
@@ -45,12 +47,11 @@ else:
     _LineInlineBase = admin.TabularInline
 
 
-class ReceiverLineInline(_LineInlineBase):
+class ReceiverLineInline(ReadOnlyInlineMixin, _LineInlineBase):
     """The order's receiver lines with their ledger, in yuan."""
 
     model = ProfitSharingOrderReceiver
-    extra = 0
-    can_delete = False
+    view_permission = Perm.VIEW_ORDER  # the lines belong to the order
     fields = ("type", "account", "shared", "returned", "reserved", "returnable", "blocked",
               "result", "fail_reason", "finish_time")  # fmt: skip
     readonly_fields = fields
@@ -87,19 +88,11 @@ class ReceiverLineInline(_LineInlineBase):
         entry = self._entry(line)
         return str(entry.blocked.label) if entry.blocked else ""
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # The lines belong to the order: whoever may see the order sees them.
-        return request.user.has_perm(Perm.VIEW_ORDER)
-
 
 @admin.register(ProfitSharingOrder)
-class SharingOrderAdmin(MerchantScopedAdminMixin, SecretSafeErrorReportsAdminMixin, ClawBackViews):
+class SharingOrderAdmin(
+    MerchantScopedAdminMixin, SecretSafeErrorReportsAdminMixin, RefundOrderViews, ClawBackViews
+):
     list_display = ("out_order_no", "state", "sub_mchid", "transaction_id", "order_id",
                     "synced_at")  # fmt: skip
     # No DISTINCT over the mirror, a number's start, a capped count (admin/filters.py).
@@ -175,6 +168,7 @@ class SharingOrderAdmin(MerchantScopedAdminMixin, SecretSafeErrorReportsAdminMix
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
         extra = {**(extra_context or {}), "may_claw_back": self.has_clawback_permission(request)}
+        extra["may_refund"] = self.has_refund_permission(request)
         return super().change_view(request, object_id, form_url, extra)
 
     def get_urls(self) -> list[URLPattern]:
@@ -183,7 +177,12 @@ class SharingOrderAdmin(MerchantScopedAdminMixin, SecretSafeErrorReportsAdminMix
                 "<path:object_id>/claw-back/",
                 self.admin_site.admin_view(self.claw_back_view),
                 name=f"{self.opts.app_label}_{self.opts.model_name}_claw_back",
-            )
+            ),
+            path(
+                "<path:object_id>/refund/",
+                self.admin_site.admin_view(self.refund_view),
+                name=f"{self.opts.app_label}_{self.opts.model_name}_refund",
+            ),
         ]
         return own + super().get_urls()
 

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.models import LogEntry
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet, Sum
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -39,10 +41,12 @@ from .common import (
     PREVIEW_ROWS,
     WAITING_FOR_TOPUP,
     MerchantScopedAdminMixin,
+    ReadOnlyInlineMixin,
     confirmed_pks,
     format_yuan,
     report,
     return_state,
+    row_or_404,
 )
 from .filters import RETURN_SEARCH_FIELDS, CappedCountPaginator, MerchantFilter
 
@@ -85,29 +89,12 @@ class AwaitingTopupFilter(admin.SimpleListFilter):
         return queryset
 
 
-class CallInline(_CallInlineBase):
+class CallInline(ReadOnlyInlineMixin, _CallInlineBase):
     model = ProfitSharingReturnCall
-    extra = 0
-    can_delete = False
+    view_permission = Perm.VIEW_RETURN  # the audit trail belongs to the return
     fields = ("created", "method", "path", "http_status", "error_code", "outcome", "duration_ms",
               "request_id")  # fmt: skip
     readonly_fields = fields
-
-    def has_add_permission(
-        self, request: HttpRequest, obj: ProfitSharingReturn | None = None
-    ) -> bool:
-        return False
-
-    def has_change_permission(
-        self, request: HttpRequest, obj: ProfitSharingReturn | None = None
-    ) -> bool:
-        return False
-
-    def has_view_permission(
-        self, request: HttpRequest, obj: ProfitSharingReturn | None = None
-    ) -> bool:
-        # The audit trail belongs to the return: whoever may see the return sees it.
-        return request.user.has_perm(Perm.VIEW_RETURN)
 
 
 @admin.register(ProfitSharingReturn)
@@ -128,6 +115,7 @@ class ProfitSharingReturnAdmin(
     list_select_related = ("created_by", "submitted_by")
     show_full_result_count = False
     inlines = [CallInline]
+    change_form_template = "django_wxpay_profitsharing/admin/return_change_form.html"
     actions = ["submit_to_wechat_pay", "refresh_from_wechat_pay", "retry_now", "claw_back_again"]
 
     # ------------------------------------------------------------- display
@@ -238,6 +226,46 @@ class ProfitSharingReturnAdmin(
             messages.ERROR,
         )
         return HttpResponseRedirect(request.path)
+
+    # ------------------------------------------------ one return's own page
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """The change page, with "Submit to WeChat Pay" for a draft or an unsent return."""
+        obj = self.get_object(request, object_id)
+        may = obj is not None and obj.is_submittable and self.has_submit_permission(request)
+        extra = {**(extra_context or {}), "may_submit_this": may}
+        return super().change_view(request, object_id, form_url, extra)
+
+    def get_urls(self) -> list[URLPattern]:
+        own = [
+            path(
+                "<path:object_id>/submit/",
+                self.admin_site.admin_view(self.submit_view),
+                name=f"{self.opts.app_label}_{self.opts.model_name}_submit",
+            )
+        ]
+        return own + super().get_urls()
+
+    def submit_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """One return's "Submit": the same confirmation page and desk call as the action's.
+
+        GET shows what will be sent; the confirmation POSTs back here, goes through the
+        desk (who may send, now or as a draft's approval) and returns to the return's page.
+        """
+        if not self.has_submit_permission(request):
+            raise PermissionDenied
+        queryset = self.get_queryset(request)  # another merchant's return is a 404 too
+        row = row_or_404(queryset, object_id)
+        response = self.submit_to_wechat_pay(request, queryset.filter(pk=row.pk))
+        if response is not None:
+            return response
+        change = f"admin:{self.opts.app_label}_{self.opts.model_name}_change"
+        return HttpResponseRedirect(reverse(change, args=[row.pk]))
 
     # ----------------------------------------------------------- actions
     def has_submit_permission(self, request: HttpRequest) -> bool:

@@ -11,14 +11,17 @@ matches digits only, so it never takes ``by-out-return-no``)::
     router.register("clawbacks", ProfitSharingClawbackViewSet,
                     basename="profitsharing-clawback")
     router.register("orders", SharingOrderViewSet, basename="profitsharing-order")
+    router.register("refunds", RefundJobViewSet, basename="profitsharing-refund")
 """
 
 from .clawback_views import ProfitSharingClawbackViewSet, SharingOrderViewSet
+from .refund_views import RefundJobViewSet
 from .views import ProfitSharingReturnByNumberViewSet, ProfitSharingReturnViewSet
 
 __all__ = [
     "ProfitSharingClawbackViewSet",
     "ProfitSharingReturnByNumberViewSet",
     "ProfitSharingReturnViewSet",
+    "RefundJobViewSet",
     "SharingOrderViewSet",
 ]

@@ -30,7 +30,7 @@ def _messages(exc: DjangoValidationError) -> dict[str, Any]:
 
 def response_for(exc: Exception) -> Response | None:
     """The answer to one of the desk's refusals; ``None`` for any other exception."""
-    if isinstance(exc, desk.ReturnConflict | desk.ClawbackConflict):
+    if isinstance(exc, desk.ReturnConflict | desk.ClawbackConflict | desk.RefundConflict):
         body = {**exc.message_dict, "code": CONFLICT, "existing": exc.existing.pk}
         return Response(body, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DjangoValidationError):

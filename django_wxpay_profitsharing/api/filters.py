@@ -1,4 +1,5 @@
-"""List filters: returns (state, mchid, ids, created range, awaiting_topup), clawbacks, orders.
+"""List filters: returns (state, mchid, ids, created range, awaiting_topup), clawbacks, orders,
+refund jobs.
 
 Written without django-filter so the API needs nothing beyond DRF; bad values answer
 400 naming the parameter, before any of them reaches the database.
@@ -19,7 +20,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from ..models import ClawbackState, ReturnState
+from ..models import ClawbackState, RefundJob, ReturnState
+from ..refund_states import RefundJobState
 
 EXACT = ("mchid", "sub_mchid", "out_order_no", "return_mchid")
 RANGES = (("created_after", "created__gte"), ("created_before", "created__lt"))
@@ -63,12 +65,7 @@ class ProfitSharingReturnFilter(filters.BaseFilterBackend):
         view: APIView,
     ) -> QuerySet[Any, Any]:
         params = request.query_params
-        states = params.getlist("state")
-        if states:
-            unknown = [s for s in states if s not in ReturnState.values]
-            if unknown:
-                raise ValidationError({"state": [UNKNOWN_STATE % {"state": unknown[0]}]})
-            queryset = queryset.filter(state__in=states)
+        queryset = filter_states(queryset, params, ReturnState.values)
         for name in EXACT:
             value = exact_value(params, name)
             if value:
@@ -97,6 +94,19 @@ class ProfitSharingReturnFilter(filters.BaseFilterBackend):
         return params
 
 
+def filter_states(
+    queryset: QuerySet[Any, Any], params: Any, known: list[str]
+) -> QuerySet[Any, Any]:
+    """Rows in any of the ``state`` parameters (repeatable); a 400 naming an unknown one."""
+    states = params.getlist("state")
+    if not states:
+        return queryset
+    unknown = [state for state in states if state not in known]
+    if unknown:
+        raise ValidationError({"state": [UNKNOWN_STATE % {"state": unknown[0]}]})
+    return queryset.filter(state__in=states)
+
+
 def parse_boolean(text: str, name: str) -> bool:
     """``true``/``false`` (or 1/0); a 400 naming ``name`` otherwise."""
     try:
@@ -121,12 +131,7 @@ class ClawbackFilter(filters.BaseFilterBackend):
     def filter_queryset(
         self, request: Request, queryset: QuerySet[Any, Any], view: APIView
     ) -> QuerySet[Any, Any]:
-        states = request.query_params.getlist("state")
-        if states:
-            unknown = [s for s in states if s not in ClawbackState.values]
-            if unknown:
-                raise ValidationError({"state": [UNKNOWN_STATE % {"state": unknown[0]}]})
-            queryset = queryset.filter(state__in=states)
+        queryset = filter_states(queryset, request.query_params, ClawbackState.values)
         number = exact_value(request.query_params, "out_order_no")
         if number:
             queryset = queryset.filter(order__out_order_no=number)
@@ -172,4 +177,39 @@ class SharingOrderFilter(filters.BaseFilterBackend):
              "schema": {"type": "string"}},
             {"name": "mchid", "in": "query", "required": False,
              "schema": {"type": "string"}, "description": "Only this merchant's order."},
+        ]  # fmt: skip
+
+
+class RefundJobFilter(filters.BaseFilterBackend):
+    """``state`` (repeatable), ``transaction_id``, ``attention`` (true/false) and ``mchid``."""
+
+    def filter_queryset(
+        self, request: Request, queryset: QuerySet[Any, Any], view: APIView
+    ) -> QuerySet[Any, Any]:
+        params = request.query_params
+        queryset = filter_states(queryset, params, RefundJobState.values)
+        for name in ("transaction_id", "mchid"):
+            value = exact_value(params, name)
+            if value:
+                queryset = queryset.filter(**{name: value})
+        attention = params.get("attention")
+        if attention:
+            waiting = RefundJob.objects.needing_attention().values("pk")
+            if parse_boolean(attention, "attention"):
+                queryset = queryset.filter(pk__in=waiting)
+            else:
+                queryset = queryset.exclude(pk__in=waiting)
+        return queryset
+
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
+        return [
+            {"name": "state", "in": "query", "required": False,
+             "schema": {"type": "string", "enum": list(RefundJobState.values)}},
+            {"name": "transaction_id", "in": "query", "required": False,
+             "schema": {"type": "string"}, "description": "Only this payment's refunds."},
+            {"name": "attention", "in": "query", "required": False,
+             "schema": {"type": "boolean"},
+             "description": "Refunds an operator should look at (true), or the others."},
+            {"name": "mchid", "in": "query", "required": False,
+             "schema": {"type": "string"}, "description": "Only this merchant's refunds."},
         ]  # fmt: skip

@@ -18,7 +18,12 @@ Each action names the permissions it needs on the viewset's own model:
   ``cancel_profitsharingclawback``;
 - ``sync`` (a sharing order's mirror, from WeChat Pay): ``add_profitsharingorder``:
   it creates the mirror the first time and only ever writes WeChat's answer into it,
-  so the permission that lets a user bring in a sharing order is the one asked.
+  so the permission that lets a user bring in a sharing order is the one asked;
+- a refund job's routes (their own action names, so that each name has one rule):
+  ``refund_refresh`` (the job looks now; it moves nothing a person did not approve):
+  ``view_refundjob``; ``refund_proceed``, ``refund_retry``, ``refund_to_merchant_bank``,
+  ``refund_cancel``, ``refund_try_again`` (an operator's action): ``operate_refundjob``;
+  its ``submit`` (approve) is ``submit_refundjob`` as above.
 """
 
 from __future__ import annotations
@@ -35,6 +40,12 @@ ACTION_PERMISSIONS = {
     "claw_back_again": ["%(app_label)s.add_%(model_name)s"],
     "sync": ["%(app_label)s.add_%(model_name)s"],
     "cancel": ["%(app_label)s.cancel_%(model_name)s"],
+    "refund_refresh": ["%(app_label)s.view_%(model_name)s"],
+    "refund_proceed": ["%(app_label)s.operate_%(model_name)s"],
+    "refund_retry": ["%(app_label)s.operate_%(model_name)s"],
+    "refund_to_merchant_bank": ["%(app_label)s.operate_%(model_name)s"],
+    "refund_cancel": ["%(app_label)s.operate_%(model_name)s"],
+    "refund_try_again": ["%(app_label)s.operate_%(model_name)s"],
 }
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from rest_framework import serializers
 
 from .clawback_serializers import ClawbackSerializer, SharingOrderSerializer
+from .refund_serializers import RefundJobSerializer
 from .serializers import ProfitSharingReturnSerializer
 
 if TYPE_CHECKING:
@@ -68,6 +69,14 @@ __all__ = [
     "LIST_RESPONSES",
     "ORDER_LIST_RESPONSES",
     "ORDER_SYNC_RESPONSES",
+    "REFUND_ACTION_RESPONSES",
+    "REFUND_BANK_RESPONSES",
+    "REFUND_BY_PK",
+    "REFUND_CREATE_RESPONSES",
+    "REFUND_DETAIL_RESPONSES",
+    "REFUND_LIST_RESPONSES",
+    "REFUND_REFRESH_RESPONSES",
+    "REFUND_SUBMIT_RESPONSES",
     "RETRY_RESPONSES",
     "SUBMIT_RESPONSES",
     "extend_schema",
@@ -239,4 +248,64 @@ ORDER_SYNC_RESPONSES = {
     **AUTH,
     **MEDIA,
     **UNAVAILABLE,
+}
+
+REFUND_BY_PK = [
+    OpenApiParameter("id", int, OpenApiParameter.PATH, description="The refund job's row id.")
+]
+REFUND_LIST_RESPONSES = {
+    200: RefundJobSerializer(many=True),
+    400: _error("A filter value or the cursor is invalid; the body names the parameter."),
+    **AUTH,
+}
+REFUND_DETAIL_RESPONSES = {
+    200: RefundJobSerializer,
+    404: _error("No such refund (or not one of your merchants')."),
+    **AUTH,
+}
+REFUND_CREATE_RESPONSES = {
+    201: OpenApiResponse(
+        RefundJobSerializer,
+        description="The refund job with its plan: a draft, or approved and moving on "
+        "(SUBMIT_ON_CREATE and a user who may approve it).",
+    ),
+    200: OpenApiResponse(
+        RefundJobSerializer,
+        description="The same out_refund_no with the same fields: the existing refund.",
+    ),
+    400: _error(
+        "A field is invalid, unknown or read-only, the amount is above what the payment can"
+        " still refund (amount), WeChat Pay knows no such payment (transaction_id), or the"
+        " JSON is malformed; the body names the field. Nothing was created."
+    ),
+    409: _error(
+        'The out_refund_no exists with other fields: {"code": "conflict", "existing": id}.'
+    ),
+    **AUTH,
+    **MEDIA,
+    503: _error("WeChat Pay could not be asked about the payment; nothing was created."),
+}
+REFUND_SUBMIT_RESPONSES = {
+    **REFUND_DETAIL_RESPONSES,
+    **MEDIA,
+    200: OpenApiResponse(
+        RefundJobSerializer,
+        description="The job: approved and moving on, or as it stands when it was no draft.",
+    ),
+    403: _error(
+        "Without submit_refundjob, or (REQUIRE_SEPARATE_SUBMITTER) the user created the refund."
+    ),
+}
+REFUND_REFRESH_RESPONSES = {**REFUND_DETAIL_RESPONSES, **MEDIA}
+REFUND_ACTION_RESPONSES = {
+    **REFUND_DETAIL_RESPONSES,
+    **MEDIA,
+    409: _error(
+        'The action is not open to the refund as it stands: {"code": "not_open", "state": ...}.'
+    ),
+}
+REFUND_BANK_RESPONSES = {
+    **REFUND_ACTION_RESPONSES,
+    400: _error("WeChat Pay refused the request; the body names the field."),
+    503: _error("WeChat Pay could not be asked; nothing was changed. Try again later."),
 }

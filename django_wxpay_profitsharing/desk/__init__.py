@@ -24,18 +24,25 @@ operation                what it does
 ``submit_refunds``       refund jobs approved and moved on
 ``refresh_refund``       a refund job looks now (a notification, an operator)
 ``act_on_refund``        an operator's action on a job that waits for one
+``check_credentials``    one signed call per merchant: does WeChat Pay take its keys?
 =======================  ===========================================================
+
+``receive_notification`` takes a POST of WeChat Pay's (the notifications route): it is
+judged and recorded, and a trusted refund notice makes its job look now, handed off.
 
 Every row a door lists or looks up is narrowed by ``visible(user, queryset)`` (the
 merchant scope, ``MERCHANT_SCOPE``); every operation narrows and checks again. The
 doors also take from here what they parse with (``request_fields``,
-``validate_return_fields``) and the conflicts they answer (``ReturnConflict``,
-``ClawbackConflict``), so that no door reaches below the desk for an operation.
+``validate_return_fields``), the conflicts they answer (``ReturnConflict``,
+``ClawbackConflict``, ``RefundConflict``) and whether a user may approve a refund
+(``may_approve_refund``), so that no door reaches below the desk for an operation.
 """
 
 from ..access import scoped as visible
 from ..clawbacks import ClawbackConflict
 from ..models import pick_request_fields as request_fields
+from ..refund_jobs import RefundConflict
+from ..refund_jobs import may_approve as may_approve_refund
 from ..services import ReturnConflict, validate_return_fields
 from .clawbacks import (
     ClawbackPlan,
@@ -45,7 +52,9 @@ from .clawbacks import (
     submit_clawbacks,
     sync_order,
 )
+from .credentials import check_credentials
 from .errors import Forbidden, SyncFailed, WrongState
+from .notifications import MAX_BODY_BYTES, Received, Verdict, receive_notification
 from .policy import Disposition, Door, Made
 from .refunds import (
     JobsMoved,
@@ -66,6 +75,7 @@ from .returns import (
 )
 
 __all__ = [
+    "MAX_BODY_BYTES",
     "Batch",
     "Cancelled",
     "ClawbackConflict",
@@ -76,21 +86,27 @@ __all__ = [
     "Forbidden",
     "JobsMoved",
     "Made",
+    "Received",
+    "RefundConflict",
     "RefundMade",
     "Refusal",
     "ReturnConflict",
     "ReturnMade",
     "RowOutcome",
     "SyncFailed",
+    "Verdict",
     "WrongState",
     "act_on_refund",
     "cancel_clawbacks",
+    "check_credentials",
     "claw_back",
     "claw_back_again",
     "create_refund",
     "create_return",
     "edit_draft",
+    "may_approve_refund",
     "preview_clawback",
+    "receive_notification",
     "refresh",
     "refresh_refund",
     "request_fields",

@@ -21,6 +21,8 @@ The rules the rows follow:
   request never waits for hundreds of round trips); a create over the API also goes
   there when ``SUBMIT_IN_BACKGROUND`` (the client is answered at once, ``pending``), and
   so does one by the shop's own code (its request need not wait for WeChat Pay either).
+  A caller that must answer first (WeChat Pay's notification: within 5 s) hands the
+  work off, whatever the row says, and whatever the backend.
 """
 
 from __future__ import annotations
@@ -87,6 +89,9 @@ class Disposition(enum.StrEnum):
     SEND_NOW = "send_now"
     #: Handed to the background (``TASK_BACKEND``) after commit; the caller is answered at once.
     SEND_IN_BACKGROUND = "send_in_background"
+    #: Handed off after commit and never run on the caller's thread, even on the
+    #: ``inline`` backend (the process's thread pool then): the caller answers first.
+    HAND_OFF = "hand_off"
 
 
 @dataclass(frozen=True)
@@ -166,6 +171,9 @@ class Facts:
     allowed: bool
     #: For ``Ask.CALLER``: the shop's code asked to send.
     caller_asks: bool = False
+    #: The caller waits for the work; False: it answers first and the work is handed
+    #: off (WeChat Pay's notification, answered within its 5 s).
+    caller_waits: bool = True
 
 
 def asks_to_send(rule: Rule, facts: Facts) -> bool:
@@ -187,6 +195,8 @@ def decide(made: Made, door: Door, facts: Facts) -> Disposition:
         raise LookupError(f"no send policy for {made} at {door}") from None
     if not asks_to_send(rule, facts) or not facts.allowed or facts.count < 1:
         return Disposition.DRAFT
+    if not facts.caller_waits:
+        return Disposition.HAND_OFF
     if facts.count > facts.background_threshold:
         return Disposition.SEND_IN_BACKGROUND
     if rule.follows_background_setting and facts.submit_in_background:

@@ -54,6 +54,12 @@ def move(pks: list[int], disposition: Disposition, *, force: bool = False) -> Jo
     moved = JobsMoved()
     if disposition is Disposition.DRAFT or not pks:
         return moved
+    if disposition is Disposition.HAND_OFF:
+        transaction.on_commit(
+            lambda: task_backends.enqueue_jobs(pks, force=force, hand_off=True), robust=True
+        )
+        moved.queued, moved.backend = len(pks), task_backends.hand_off_backend()
+        return moved
     if disposition is Disposition.SEND_IN_BACKGROUND:
         backend = task_backends.task_backend()
         if backend is not TaskBackend.INLINE:
@@ -127,12 +133,16 @@ def submit_refunds(
     return moved
 
 
-def refresh_refund(job: RefundJob, *, by: Any, door: Door) -> JobsMoved:
+def refresh_refund(job: RefundJob, *, by: Any, door: Door, wait: bool = True) -> JobsMoved:
     """Make the job look now (its next step, even if not due yet): a notification's nudge,
-    or an operator's "Refresh"."""
+    or an operator's "Refresh".
+
+    ``wait`` False: the caller answers first and the look is handed off, even on the
+    ``inline`` backend (a notification: WeChat Pay waits 5 s for its answer).
+    """
     if not scoped(by, RefundJob.objects.filter(pk=job.pk)).exists():
         raise Forbidden("this user may not act for this refund's merchant")
-    disposition = decide(Made.REFUND_ACTION, door, facts(1, True))
+    disposition = decide(Made.REFUND_ACTION, door, facts(1, True, caller_waits=wait))
     return move([job.pk], disposition, force=True)
 
 

@@ -27,7 +27,7 @@ from .policy import SEND_POLICY, Disposition, Door, Facts, Made, decide
 from .results import Batch, Refusal
 
 
-def facts(count: int, allowed: bool, caller_asks: bool = False) -> Facts:
+def facts(count: int, allowed: bool, caller_asks: bool = False, caller_waits: bool = True) -> Facts:
     """The policy's facts of the moment: the settings, the count and the permission."""
     s = wxpay_settings
     return Facts(
@@ -37,6 +37,7 @@ def facts(count: int, allowed: bool, caller_asks: bool = False) -> Facts:
         count=count,
         allowed=allowed,
         caller_asks=caller_asks,
+        caller_waits=caller_waits,
     )
 
 

@@ -130,7 +130,8 @@ class Notification:
 
     ``event_type`` and ``original_type`` are enum members, or the text of a value this
     version does not know. ``serial`` names the key that verified it; ``request_id``
-    is WeChat Pay's ``Request-ID`` header.
+    is WeChat Pay's ``Request-ID`` header; ``mchid`` the receiving merchant, whose keys
+    read it (the service provider in partner mode).
     """
 
     id: str
@@ -142,6 +143,7 @@ class Notification:
     plaintext: dict[str, Any] = field(repr=False, compare=False)
     serial: str = ""
     request_id: str = ""
+    mchid: str = ""
 
     @property
     def refund(self) -> RefundNotice | None:

@@ -40,7 +40,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -262,6 +262,7 @@ def read_notification(
         plaintext=plaintext,
         serial=serial,
         request_id=_header(headers, "request-id"),
+        mchid=keys.mchid,
     )
 
 
@@ -334,23 +335,67 @@ def _decrypt(apiv3_key: bytes, resource: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+#: How far through the checks each step is: of several merchants' refusals, the
+#: furthest says the most (a wrong APIv3 key after a good signature, say).
+_FURTHEST = {step: order for order, step in enumerate(Step)}
+
+
 @dataclass
 class NotificationReader:
     """Notifications of several merchants, each read with its own keys.
 
-    ``read(mchid, headers, body)``: ``mchid`` is the merchant the URL names (the app
-    routes ``.../notify/<mchid>/...``); an mchid without keys is :class:`WrongMerchant`.
+    ``read(mchid, headers, body)``: ``mchid`` is the merchant the URL names (a route per
+    merchant); an mchid without keys is :class:`WrongMerchant`. ``read_any(headers,
+    body)``: one URL for every merchant, the merchant found from the notification.
     """
 
     keys: Mapping[str, NotificationKeys]
     nonces: NonceStore = field(default_factory=MemoryNonceStore)
     clock: Callable[[], float] = time.time
     max_skew: int = MAX_SKEW
+    max_size: int = MAX_NOTIFICATION_BYTES
 
     def read(self, mchid: str, headers: Mapping[str, str], body: bytes | str) -> Notification:
         keys = self.keys.get(mchid)
         if keys is None:
             raise WrongMerchant("no keys for the merchant this notification was sent to")
         return read_notification(
-            headers, body, keys, now=self.clock(), nonces=self.nonces, max_skew=self.max_skew
-        )
+            headers, body, keys, now=self.clock(), nonces=self.nonces,
+            max_skew=self.max_skew, max_size=self.max_size,
+        )  # fmt: skip
+
+    def read_any(self, headers: Mapping[str, str], body: bytes | str) -> Notification:
+        """The notification, read by whichever merchant it is for (``Notification.mchid``).
+
+        ``Wechatpay-Serial`` names WeChat Pay's key; the merchants holding that key are
+        tried in turn, and the one whose APIv3 key decrypts the resource, and whom the
+        resource names, is the merchant. Why not the serial alone: merchants may share
+        WeChat Pay's key (one service provider's, or one platform's), and only the APIv3
+        key tells them apart. The checks that need no key (size, headers, timestamp) run
+        first, once; a serial no merchant holds refreshes each merchant's certificates
+        once, as :func:`read_notification` does for one. When every merchant refuses
+        it, the refusal that got furthest through the checks is raised.
+        """
+        now = self.clock()
+        raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        if len(raw) > self.max_size:
+            raise BodyTooLarge(f"the body is over {self.max_size} bytes")
+        serial = _signed_headers(headers, now, self.max_skew)[0]
+        holders = [k for k in self.keys.values() if k.key_for(serial) is not None]
+        if not holders and not serial.startswith("PUB_KEY_ID_"):
+            holders = [
+                k for k in self.keys.values()
+                if k.refresh is not None and k.refresh() and k.key_for(serial) is not None
+            ]  # fmt: skip
+        if not holders:
+            raise UnknownSerial(serial)
+        refusals: list[NotificationError] = []
+        for keys in holders:
+            try:
+                return read_notification(
+                    headers, raw, replace(keys, refresh=None), now=now, nonces=self.nonces,
+                    max_skew=self.max_skew, max_size=self.max_size,
+                )  # fmt: skip
+            except NotificationError as exc:
+                refusals.append(exc)
+        raise max(refusals, key=lambda exc: _FURTHEST[exc.step]) from None

@@ -2,6 +2,11 @@
 
 Each pass is bounded in time (``PASS_SECONDS``, or ``--seconds``): a backlog is worked
 through pass after pass, or by several pollers at once, never by one pass for an hour.
+Each pass also moves on the refund jobs due (``refund_machine.process_due``).
+
+A pass whose every call WeChat Pay refused for the merchant's credentials (or whose
+every answer did not verify) moved nothing: ``--once`` then exits with status 1 naming
+what to check, so that the cron that runs it says so; ``--loop`` logs it and goes on.
 
 Safe to run from cron on several hosts at once: rows are claimed with a lease (and
 ``SKIP LOCKED`` on PostgreSQL), so two runs never process the same return.
@@ -17,11 +22,20 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ...credential_alarm import CallTally, counting
 from ...outbox import retry_given_up
-from ...polling import process_due
+from ...polling import PassKey, process_due
 from ...pool import drop_broken_connection
+from ...refund_machine import process_due as process_due_refunds
 
 logger = logging.getLogger("django_wxpay_profitsharing")
+#: The most refund jobs one pass moves on.
+REFUND_JOBS_A_PASS = 100
+ALL_REFUSED = (
+    "WeChat Pay refused every call of this pass for the merchant's credentials (or its "
+    "answers did not verify): nothing moved. Check MCHID, MERCHANT_SERIAL_NO, PRIVATE_KEY "
+    "and WECHATPAY_PUBLIC_KEY; manage.py wxpay_check_credentials names the merchant."
+)
 
 
 def positive_int(value: str, option: str) -> int:
@@ -91,7 +105,7 @@ class Command(BaseCommand):
             while True:
                 passes += 1
                 try:
-                    self._one_pass(limit, seconds)
+                    refused = self._one_pass(limit, seconds)
                 except ImproperlyConfigured:
                     raise
                 except Exception:
@@ -101,6 +115,11 @@ class Command(BaseCommand):
                     logger.exception("wxpay_process_returns: pass %d failed; going on", passes)
                     self.stderr.write(f"Pass {passes} failed; see the log. Going on.")
                     drop_broken_connection()
+                else:
+                    if refused and not options["loop"]:
+                        raise CommandError(ALL_REFUSED)
+                    if refused:  # a long-running poller says so and goes on
+                        self.stderr.write(ALL_REFUSED)
                 if not options["loop"] or (max_passes is not None and passes >= max_passes):
                     break
                 time.sleep(interval)
@@ -109,7 +128,23 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             self.stdout.write("Interrupted.")
 
-    def _one_pass(self, limit: int | None, seconds: float | None) -> None:
+    def _one_pass(self, limit: int | None, seconds: float | None) -> bool:
+        """One pass of returns, then refund jobs; whether every call it made was refused."""
         summary = process_due(limit=limit, seconds=seconds)
         parts = ", ".join(f"{name} {count}" for name, count in summary.items() if name != "claimed")
         self.stdout.write(f"Processed {summary['claimed']} due return(s): {parts}.")
+        # Refund jobs: at most --limit, and at most REFUND_JOBS_A_PASS (the rest next pass).
+        with counting(CallTally()) as refund_calls:
+            refunds = process_due_refunds(min(limit or REFUND_JOBS_A_PASS, REFUND_JOBS_A_PASS))
+        self.stdout.write(
+            f"Moved {refunds} due refund job(s) on: calls {refund_calls.calls}, "
+            f"credentials_refused {refund_calls.refused}."
+        )
+        calls = summary[PassKey.CALLS] + refund_calls.calls
+        refused = summary[PassKey.CREDENTIALS_REFUSED] + refund_calls.refused
+        if calls and refused == calls:
+            logger.error(
+                "wxpay_process_returns: WeChat Pay refused all %d call(s) of a pass", calls
+            )
+            return True
+        return False
