@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"\n  Admin:      {url}/admin/   login: admin / admin\n"
             f"  Refund:     {url}/admin/orders/order/  (order SHOP0100, 'Refund this order')\n"
-            f"  API:        {url}/api/wxpay/returns/\n"
+            f"  API:        {url}/api/wxpay/returns/  {url}/api/wxpay/refunds/\n"
             f"  API docs:   {url}/api/docs/\n"
             f"  Simulator:  {simulator.base_url}/_simulator/health  (state in {simulator_dir})\n"
             "  Ctrl-C stops everything.\n",

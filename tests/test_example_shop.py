@@ -73,10 +73,16 @@ def test_the_plan_is_shown_in_yuan_before_anything_is_sent(story):
         "reasons": ["not_returnable"],
     }  # fmt: skip
     plan = text_of(story["plan_page"], "plan")
-    assert "Refund 600.00 yuan to the customer." in plan
-    assert "Unfreeze 540.00 yuan" in plan
-    assert "Claw back 50.00 yuan from the merchant receivers of sharing order PSHOP0100" in plan
-    assert "The shop funds 10.00 yuan" in plan and "personal receiver" in plan
+    assert "is unfrozen first; then the merchant receivers' shares are clawed back" in plan
+    for row in (
+        "Refund ¥600.00",
+        "Still frozen when planned ¥540.00",
+        "To unfreeze ¥540.00",
+        "To claw back ¥50.00 (PSHOP0100 ¥50.00)",
+        "From the shop's own balance ¥10.00: shared to personal receivers",
+    ):
+        assert row in plan, plan  # fmt: skip
+    assert "Confirm: refund ¥600.00" in story["plan_page"]
     assert 'id="confirm-refund"' in story["plan_page"]
     assert story["sent_before_confirm"] == {"refunds": [], "returns": []}
     assert story["SHOP0100_planned"]["refund_no"] == "RFSHOP0100"
@@ -95,7 +101,7 @@ def test_a_succeeded_signal_of_a_job_that_did_not_succeed_marks_nothing(story):
 def test_refunded_end_to_end(story):
     assert story["SHOP0100_refunded"]["refunded"] is True
     assert story["SHOP0100_refunded"]["event"]
-    assert "600.00" in story["SHOP0100_refunded"]["note"]
+    assert "¥600.00" in story["SHOP0100_refunded"]["note"]
     [refund] = [r for r in story["simulator_refunds"] if r["out_refund_no"] == "RFSHOP0100"]
     assert refund["status"] == "SUCCESS" and refund["amount"]["refund"] == 60000
     clawed = sorted(
@@ -107,7 +113,7 @@ def test_refunded_end_to_end(story):
     assert story["simulator_payment"]["unsplit_amount"] == 0  # unfrozen, then refunded
     page = story["refunded_page"]
     assert 'data-status="SUCCESS"' in page and 'id="refunded"' in page
-    assert "Unfreeze 540.00 yuan" in text_of(page, "plan")  # what the job unfroze
+    assert "Unfrozen by the job ¥540.00" in text_of(page, "plan")
 
 
 def test_a_second_press_is_the_same_job(story):
@@ -136,9 +142,9 @@ def test_another_orders_job_never_marks_this_order(story):
 
 
 def text_of(page: str, element_id: str) -> str:
-    """The text from the element with ``element_id`` to the end of the next list or table."""
+    """The text of the table with ``element_id``."""
     start = page.index(f'id="{element_id}"')
-    end = min(i for i in (page.find("</ul>", start), page.find("</table>", start)) if i > 0)
+    end = page.index("</table>", start)
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page[start:end])))
 
 

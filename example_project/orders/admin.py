@@ -8,7 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.translation import gettext_lazy as _
 
-from django_wxpay_profitsharing import desk
+from django_wxpay_profitsharing import desk, refund_words
 from django_wxpay_profitsharing.models import RefundJob
 from django_wxpay_profitsharing.refund_states import ACTIVE_JOB_STATES, RefundJobState
 
@@ -71,12 +71,13 @@ class OrderAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
             "title": _("Refund order %(number)s") % {"number": order.number},
             "order": order,
-            "total_yuan": refunds.yuan(order.total_fen),
+            "total_yuan": refund_words.yuan(order.total_fen),
             "lines": lines,
             "problem": problem,
             "job": job,
             "job_url": job_admin_url(job) if job else "",
-            "plan": refunds.plan_view(job) if job else None,
+            "plan": refunds.plan_rows(job) if job else [],
+            "amount_yuan": refund_words.yuan(job.amount) if job else "",
             "draft": job is not None and job.state == RefundJobState.DRAFT,
             "clawbacks": list(job.clawbacks.order_by("pk")) if job else [],
             "attempts": list(job.refunds.filter(sent_at__isnull=False).order_by("number"))

@@ -7,10 +7,11 @@ and makes a refund job through the desk, a *draft* under the order's own refund 
 the money comes from (refund from what is still frozen; or unfreeze it, claw back what
 the merchant receivers got, and refund from the available balance, the shop funding
 what never comes back, a personal receiver's share say). The page shows that plan, in
-yuan, with why the shop funds what it funds. "Confirm the refund" approves the job as
-the operator (or leaves it for another one, as the four-eyes rule says), and the job
-does the rest: unfreeze, clawbacks, the refund, following it to the customer's money.
-``receivers.mark_refunded`` marks the order once WeChat Pay says the money is back.
+yuan, with why the shop funds what it funds, in the words of the app's own pages
+(``refund_words``). "Confirm" approves the job as the operator (or leaves it for
+another one, as the four-eyes rule says), and the job does the rest: unfreeze,
+clawbacks, the refund, following it to the customer's money. ``receivers.mark_refunded``
+marks the order once WeChat Pay says the money is back.
 
 What a shop copying this must keep: a job is this order's only when its payment, its
 amount and its number are the order's (:func:`is_own`), checked before the order's
@@ -22,39 +23,25 @@ rows say what is true.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from django_wxpay_profitsharing import desk, services
+from django_wxpay_profitsharing import desk, refund_words, services
 from django_wxpay_profitsharing.ledger import LineLedger, order_ledger
 from django_wxpay_profitsharing.models import ProfitSharingOrder, RefundJob
 from django_wxpay_profitsharing.refund_states import RefundJobState
 
 from .models import Order
 
-#: Why the shop funds part of a refund itself: the plan's reason codes, in words.
-SHOP_FUNDS_BECAUSE = {
-    "not_returnable": gettext_lazy(
-        "a personal receiver's share never comes back: WeChat Pay returns only from merchants"
-    ),
-    "unfreeze_off": gettext_lazy("the frozen rest stays frozen: unfreezing is not allowed"),
-    "never_shared": gettext_lazy("it is not in the frozen money nor with any receiver"),
-}
-
 
 def refund_no_for(order: Order) -> str:
     """The shop's refund number: stable, so that pressing twice is one refund job."""
     return order.refund_no or f"RF{order.number}"
-
-
-def yuan(fen: int) -> str:
-    """Fen as yuan, two decimals (the plan is shown in yuan)."""
-    return f"{Decimal(fen) / 100:.2f}"
 
 
 def refund_fields(order: Order) -> dict[str, object]:
@@ -136,33 +123,16 @@ def mirror_of(order: Order) -> ProfitSharingOrder | None:
     ).first()
 
 
-@dataclass(frozen=True)
-class PlanView:
-    """A job's plan as the page shows it: every amount in yuan, every reason in words."""
+def plan_rows(job: RefundJob) -> list[tuple[str | Promise, str]]:
+    """The job's plan in words and yuan, as the app's own pages word it.
 
-    refund: str
-    from_frozen: bool
-    unfreeze: str
-    clawbacks: list[tuple[str, str]]
-    clawback: str
-    shop_funds: str
-    because: list[str]
-
-
-def plan_view(job: RefundJob) -> PlanView:
-    plan = job.plan
-    # A plan made again after the unfreeze no longer has it: what the job unfroze shows.
-    unfreeze = max(int(plan.get("unfreeze", 0)), job.unfrozen)
-    shop_funds = int(plan.get("shop_funds", 0))
-    return PlanView(
-        refund=yuan(job.amount),
-        from_frozen=plan.get("first_step") == "fits_frozen",
-        unfreeze=yuan(unfreeze) if unfreeze else "",
-        clawbacks=[(str(no), yuan(int(fen))) for no, fen in plan.get("clawbacks", [])],
-        clawback=yuan(int(plan.get("clawback", 0))),
-        shop_funds=yuan(shop_funds) if shop_funds else "",
-        because=[str(SHOP_FUNDS_BECAUSE.get(code, code)) for code in plan.get("reasons", [])],
-    )
+    The job plans again after its unfreeze (the money is in the balance by then, and
+    the plan no longer has it): what it unfroze is a row of its own.
+    """
+    rows: list[tuple[str | Promise, str]] = list(refund_words.plan_rows(job.plan))
+    if job.unfrozen:
+        rows.append((gettext_lazy("unfrozen by the job"), refund_words.yuan(job.unfrozen)))
+    return rows
 
 
 def plan_refund(order: Order, operator) -> RefundJob:
@@ -207,6 +177,6 @@ def confirm_refund(order: Order, operator) -> desk.JobsMoved:
     )
     if moved.ran or moved.queued:
         Order.objects.filter(pk=order.pk, refunded_at__isnull=True).update(
-            refund_note=f"退款中 {yuan(job.amount)} 元"
+            refund_note=f"退款中 {refund_words.yuan(job.amount)}"
         )
     return moved
