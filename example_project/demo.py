@@ -163,8 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)
         subprocess.run([*manage, "seed_demo"], env=env, check=True)
-        # The poller moves PROCESSING returns on, as cron or Celery beat would. It never
-        # sends a draft: the seeded returns wait for the operator.
+        # The poller moves PROCESSING returns and refund jobs on, as cron or Celery beat
+        # would. It never sends a draft: the seeded returns wait for the operator, and a
+        # refund job for its confirmation.
         poller = subprocess.Popen(
             [*manage, "wxpay_process_returns", "--loop", "--interval", "2"],
             env=env,
@@ -186,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"\n  Admin:      {url}/admin/   login: admin / admin\n"
             f"  Refund:     {url}/admin/orders/order/  (order SHOP0100, 'Refund this order')\n"
-            f"  API:        {url}/api/wxpay/returns/\n"
+            f"  API:        {url}/api/wxpay/returns/  {url}/api/wxpay/refunds/\n"
             f"  API docs:   {url}/api/docs/\n"
             f"  Simulator:  {simulator.base_url}/_simulator/health  (state in {simulator_dir})\n"
             "  Ctrl-C stops everything.\n",

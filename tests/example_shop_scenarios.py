@@ -1,10 +1,11 @@
-"""The example shop's refund under attack (issue 20): run by ``tests/test_example_shop.py``.
+"""The example shop's refund, played through its own page: run by ``tests/test_example_shop.py``.
 
 Runs inside the example project (``shop.settings``; its SQLite file and the simulator's
 state directory come from ``SHOP_SQLITE_PATH`` and ``WXPAY_SIMULATOR_DIR``): migrates,
 seeds the demo, then plays each scenario through the shop's own code (the admin's
-"Refund this order" page, its signal receivers) and prints one JSON object: what the
-shop's orders say after each step. The test asserts on it.
+"Refund this order" page, its signal receivers) against the simulator, and prints one
+JSON object: what the page, the shop's orders and the simulator's books say after each
+step. The test asserts on it.
 
 Why a script: the example project is a Django project of its own, with its own apps
 and settings; the test suite's process is configured for ``tests.settings``.
@@ -35,115 +36,163 @@ from django.test import Client  # noqa: E402
 from django.test.utils import override_settings, setup_test_environment  # noqa: E402
 from orders.models import Order  # noqa: E402
 
-from django_wxpay_profitsharing import clawbacks, services  # noqa: E402
+from django_wxpay_profitsharing import desk, refund_machine  # noqa: E402
 from django_wxpay_profitsharing.models import (  # noqa: E402
-    ProfitSharingClawback,
     ProfitSharingReturn,
+    RefundJob,
     ReturnState,
 )
-from django_wxpay_profitsharing.signals import clawback_completed  # noqa: E402
+from django_wxpay_profitsharing.refund_states import ACTIVE_JOB_STATES  # noqa: E402
+from django_wxpay_profitsharing.signals import refund_succeeded  # noqa: E402
+from wxpay_simulator.testing import SimulatorProcess  # noqa: E402
 
 OPEN = [ReturnState.PENDING, ReturnState.PROCESSING]
+SUB_MCHID = "1900000109"
 
 
 def settle() -> None:
-    """Poll until no return is open, as the demo's poller would."""
-    for _ in range(30):
+    """Poll until no return and no refund job is under way, as the demo's poller would."""
+    for _ in range(60):
         call_command("wxpay_process_returns", "--once", verbosity=0)
-        if not ProfitSharingReturn.objects.filter(state__in=OPEN).exists():
+        refund_machine.process_due()
+        returns_open = ProfitSharingReturn.objects.filter(state__in=OPEN).exists()
+        if not returns_open and not RefundJob.objects.filter(state__in=ACTIVE_JOB_STATES).exists():
             return
-    raise SystemExit("the returns did not settle")
-
-
-def return_by_hand(out_order_no: str, amount: int) -> None:
-    """A single return, created, submitted and followed to its end."""
-    row = services.create_return(
-        sub_mchid="1900000109",
-        out_order_no=out_order_no,
-        return_mchid="86693852",
-        amount=amount,
-        description=f"{amount} 分",
-    )
-    services.submit(row)
-    settle()
+    raise SystemExit("the returns and refund jobs did not settle")
 
 
 def says(number: str) -> dict:
     order = Order.objects.get(number=number)
     return {
-        "refundable": order.refund_may_proceed,
+        "refunded": order.refunded_at is not None,
         "refund_no": order.refund_no,
-        "clawback": getattr(getattr(order, "clawback", None), "out_clawback_no", None),
-        "note": order.clawback_note,
+        "event": str(order.refund_event_id) if order.refund_event_id else None,
+        "note": order.refund_note,
     }
 
 
-def press_refund(user, number: str) -> list[str]:
-    """The admin's "Claw back, then refund" button on ``number``'s refund page."""
+def press(user, number: str, step: str) -> list[str]:
+    """A button of ``number``'s refund page ("plan" or "confirm"); the messages shown."""
     client = Client()
     client.force_login(user)
     pk = Order.objects.get(number=number).pk
-    response = client.post(f"/admin/orders/order/{pk}/refund/", follow=True)
+    response = client.post(f"/admin/orders/order/{pk}/refund/", {"step": step}, follow=True)
     assert response.status_code == 200, response.status_code
     return [str(m) for m in response.context["messages"]]
 
 
-def main() -> None:
+def page(user, number: str) -> str:
+    """The refund page as ``user`` sees it."""
+    client = Client()
+    client.force_login(user)
+    pk = Order.objects.get(number=number).pk
+    response = client.get(f"/admin/orders/order/{pk}/refund/")
+    assert response.status_code == 200, response.status_code
+    return response.content.decode()
+
+
+def jobs(number: str) -> list[dict]:
+    return list(
+        RefundJob.objects.filter(out_refund_no=f"RF{number}").values("pk", "state", "amount")
+    )
+
+
+def someone_elses_job(number: str, transaction_id: str, amount: int) -> str:
+    """A refund job under ``number``'s refund number, made by code, refunded to the end."""
+    made = desk.create_refund(
+        {"out_refund_no": f"RF{number}", "transaction_id": transaction_id,
+         "sub_mchid": SUB_MCHID, "amount": amount, "reason": "not this order's"},
+        by=None, door=desk.Door.CODE, send=True,
+    )  # fmt: skip
+    settle()
+    return str(RefundJob.objects.get(pk=made.job.pk).state)
+
+
+def main(sim: SimulatorProcess) -> None:
     setup_test_environment()  # the test client records each response's context
     call_command("migrate", "--noinput", verbosity=0)
     call_command("seed_demo", stdout=io.StringIO())
-    admin = get_user_model().objects.get(username="admin")
-    clerk = get_user_model().objects.create_user("clerk", password="x", is_staff=True)
-    clerk.user_permissions.add(Permission.objects.get(codename="change_order"))
+    users = get_user_model().objects
+    admin = users.get(username="admin")
+    change = Permission.objects.get(codename="change_order")
+    stranger = users.create_user("stranger", password="x", is_staff=True)
+    stranger.user_permissions.add(change)
+    clerk = users.create_user("clerk", password="x", is_staff=True)
+    clerk.user_permissions.add(change, Permission.objects.get(codename="add_refundjob"))
     seen: dict[str, object] = {}
 
-    # 1. Someone makes a 1-fen clawback on another order (PSHOP0200) under the refund
-    #    number SHOP0003's page will use; the operator then presses "Refund" on SHOP0003;
-    #    then that clawback completes.
-    foreign, _ = clawbacks.create_or_get_clawback(
-        {
-            "out_clawback_no": "RFSHOP0003",
-            "out_order_no": "PSHOP0200",
-            "transaction_id": "4200000000000000000000000200",
-            "sub_mchid": "1900000109",
-            "amount": 1,
-            "description": "not SHOP0003's",
-        },
-        created_by=admin,
-    )
-    seen["foreign_refund_messages"] = press_refund(admin, "SHOP0003")
-    clawbacks.submit_clawback(foreign, by=admin)
-    settle()
-    foreign.refresh_from_db()
-    seen["foreign_state"] = foreign.state
-    seen["SHOP0003_after_foreign"] = says("SHOP0003")
+    # 1. Someone who may not make refunds presses "Plan the refund": nothing is made.
+    seen["stranger_plan_messages"] = press(stranger, "SHOP0100", "plan")
+    seen["jobs_after_stranger"] = jobs("SHOP0100")
 
-    # 2. A 1-fen return typed by hand on SHOP0002's sharing order (2000 fen shared).
-    return_by_hand("PSHOP0002", 1)
-    seen["SHOP0002_after_one_fen"] = says("SHOP0002")
-    return_by_hand("PSHOP0002", 1999)
-    seen["SHOP0002_after_all"] = says("SHOP0002")
+    # 2. The clerk plans SHOP0100's refund: a draft job, its plan on the page, nothing
+    #    sent; the clerk may not approve it.
+    seen["clerk_plan_messages"] = press(clerk, "SHOP0100", "plan")
+    seen["plan_page"] = page(clerk, "SHOP0100")
+    seen["plan"] = RefundJob.objects.get(out_refund_no="RFSHOP0100").plan
+    seen["clerk_confirm_messages"] = press(clerk, "SHOP0100", "confirm")
+    seen["jobs_after_clerk"] = jobs("SHOP0100")
+    seen["sent_before_confirm"] = {"refunds": sim.refunds(), "returns": sim.returns()}
+    seen["SHOP0100_planned"] = says("SHOP0100")
 
-    # 3. SHOP0100's clawback, made by a clerk who may not submit it (drafts), is
-    #    announced complete with nothing back (a receiver must read the rows).
-    seen["clerk_refund_messages"] = press_refund(clerk, "SHOP0100")
-    clawback = ProfitSharingClawback.objects.get(out_clawback_no="RFSHOP0100")
-    clawback_completed.send(
-        sender=ProfitSharingClawback,
-        instance=clawback,
-        previous_state="submitted",
-        event_id=uuid.uuid4(),
+    # 3. refund_succeeded announced for that draft job: the row says otherwise.
+    draft = RefundJob.objects.get(out_refund_no="RFSHOP0100")
+    refund_succeeded.send(
+        sender=RefundJob, instance=draft, previous_state="following", event_id=uuid.uuid4()
     )
     seen["SHOP0100_after_early_signal"] = says("SHOP0100")
 
-    # 4. The operator who may submit presses again: the same clawback, sent, complete.
-    seen["admin_refund_messages"] = press_refund(admin, "SHOP0100")
+    # 4. The operator presses "Plan" and "Confirm" twice each: one job, one refund, the
+    #    customer refunded; the event redelivered changes nothing.
+    seen["admin_messages"] = [
+        *press(admin, "SHOP0100", "plan"),
+        *press(admin, "SHOP0100", "confirm"),
+        *press(admin, "SHOP0100", "plan"),
+        *press(admin, "SHOP0100", "confirm"),
+    ]
     settle()
-    seen["SHOP0100_after_clawback"] = says("SHOP0100")
-    print(json.dumps(seen, ensure_ascii=False))
+    seen["jobs_after_admin"] = jobs("SHOP0100")
+    seen["SHOP0100_refunded"] = says("SHOP0100")
+    seen["refunded_page"] = page(admin, "SHOP0100")
+    seen["simulator_refunds"] = sim.refunds()
+    seen["simulator_returns"] = sim.returns()
+    seen["simulator_payment"] = sim.payment(Order.objects.get(number="SHOP0100").transaction_id)
+    job = RefundJob.objects.get(out_refund_no="RFSHOP0100")
+    first_event = Order.objects.get(number="SHOP0100").refund_event_id
+    for event_id in (first_event, uuid.uuid4()):
+        refund_succeeded.send(
+            sender=RefundJob, instance=job, previous_state="following", event_id=event_id
+        )
+    seen["SHOP0100_after_redelivery"] = says("SHOP0100")
+
+    # 5. Refund jobs under another order's refund number (the shop numbered its refunds
+    #    in advance) succeed: one of another payment, one of another amount.
+    for number in ("SHOP0002", "SHOP0003"):
+        Order.objects.filter(number=number).update(refund_no=f"RF{number}")
+    other_payment = "4200000000000000000000000200"  # SHOP0200's (the README's)
+    seen["foreign_payment_job"] = someone_elses_job("SHOP0003", other_payment, 30000)
+    shop0002 = Order.objects.get(number="SHOP0002")
+    seen["foreign_amount_job"] = someone_elses_job("SHOP0002", shop0002.transaction_id, 100)
+    seen["SHOP0003_after_foreign"] = says("SHOP0003")
+    seen["SHOP0002_after_foreign"] = says("SHOP0002")
+    seen["SHOP0003_plan_messages"] = press(admin, "SHOP0003", "plan")
+    seen["SHOP0002_plan_messages"] = press(admin, "SHOP0002", "plan")
+    print(json.dumps(seen, ensure_ascii=False, default=str))
 
 
 if __name__ == "__main__":
-    config = {**settings.WXPAY_PROFITSHARING, "TASK_BACKEND": "inline"}
-    with override_settings(WXPAY_PROFITSHARING=config):
-        main()
+    config = {
+        **settings.WXPAY_PROFITSHARING,
+        "TASK_BACKEND": "inline",
+        # Every wait is over at once: settle() moves everything on without sleeping.
+        "RETRY_BACKOFF": (0.0, 0.0),
+        "POLL_BACKOFF": (0.0, 0.0),
+        "REFUND_POLL_BACKOFF": (0.0, 0.0),
+        "REFUND_SPLIT_WAIT": 0.0,
+    }
+    simulator = SimulatorProcess.attach(settings.SIMULATOR_DIR)
+    try:
+        with override_settings(WXPAY_PROFITSHARING=config):
+            main(simulator)
+    finally:
+        simulator.stop()

@@ -4,9 +4,10 @@ Runs the example project as ``make demo`` does (``manage.py runserver`` and the 
 ``wxpay_process_returns --loop``, against the session's simulator, which keeps returns
 PROCESSING for a moment as the demo's does), then does what README.md, "The demo,
 step by step", tells a newcomer to do, in the same order: log in, select the five draft
-returns, "Submit to WeChat Pay", confirm, watch them succeed and the shop's orders
-become refundable; then refund order SHOP0100 with "Refund this order", which claws
-back from its two merchant receivers and leaves the personal one out.
+returns, "Submit to WeChat Pay", confirm, watch them succeed; then refund order
+SHOP0100 with "Refund this order": the refund job's plan (unfreeze, claw back from its
+two merchant receivers, the shop funding the personal one's share), confirmed, followed
+until the order is refunded and the simulator's books show the customer's money back.
 
 The browser is English, so labels are the English msgids of the Chinese ones the
 README quotes. A screenshot of each step goes to ``test-output/browser/``, and those the
@@ -250,10 +251,10 @@ def test_the_readme_walkthrough(shop, browser, simproc):
     )
     browser.get(f"{shop.url}/admin/orders/order/")
     assert_no_sideways_scroll(browser)
-    wait_for(browser, lambda page: page.count('alt="True"') == 5)  # "refund may proceed"
     shot(browser, "5-orders.png")
 
-    # 6. Order SHOP0100, "Refund this order": three receivers, the personal one excluded.
+    # 6. Order SHOP0100, "Refund this order": three receivers, the personal one excluded;
+    # "Plan the refund": the job's plan, in yuan, before anything is sent.
     click_and_load(browser, browser.find_element(By.LINK_TEXT, "SHOP0100"))
     refund_link = browser.find_element(By.CSS_SELECTOR, "#content .object-tools a.refund-link")
     assert refund_link.get_attribute("textContent").strip() == "Refund this order"
@@ -262,25 +263,50 @@ def test_the_readme_walkthrough(shop, browser, simproc):
     excluded = browser.find_elements(By.CSS_SELECTOR, "#receivers tr.excluded")
     assert len(excluded) == 1 and "PERSONAL_OPENID" in excluded[0].text
     assert "personal receivers cannot be returned from" in receivers
+    click_and_load(browser, browser.find_element(By.ID, "plan-refund"))
+    plan = browser.find_element(By.ID, "plan").text
+    for line in (
+        "Refund ¥600.00",
+        "To unfreeze ¥540.00",
+        "To claw back ¥50.00 (PSHOP0100 ¥50.00)",
+        "From the shop's own balance ¥10.00: shared to personal receivers",
+    ):
+        assert line in plan, plan
+    assert not simproc.refunds() and not [r for r in simproc.returns()
+                                          if r["out_order_no"] == "PSHOP0100"]  # fmt: skip
+    browser.execute_script(
+        "arguments[0].scrollIntoView()", browser.find_element(By.ID, "job-state")
+    )
     shot(browser, "6-refund.png")
 
-    # "Claw back, then refund": one clawback, two returns, the page follows them.
-    click_and_load(browser, browser.find_element(By.NAME, "refund"))
-    state = browser.find_element(By.ID, "clawback-returns")
-    assert len(state.find_elements(By.CSS_SELECTOR, "tbody tr")) == 2
+    # "Confirm: refund 600.00 yuan": the job unfreezes, claws back from the two merchants,
+    # refunds; the page follows it until the order is refunded.
+    click_and_load(browser, browser.find_element(By.ID, "confirm-refund"))
+    messages = browser.find_element(By.CSS_SELECTOR, "ul.messagelist").text
+    assert "the refund job is under way" in messages, messages
     try:
-        wait_for(browser, lambda page: "the refund may proceed" in page, every=2.0)
+        wait_for(browser, lambda page: 'id="refunded"' in page, timeout=90, every=2.0)
     finally:
-        shot(browser, "7-clawback.png")
+        attempts = browser.find_elements(By.ID, "refund-attempts")
+        if attempts:
+            browser.execute_script("arguments[0].scrollIntoView()", attempts[0])
+        shot(browser, "7-refunded.png")
     progress = browser.find_element(By.ID, "clawback-returns").text
-    assert progress.count("Succeeded") == 2 and "Completed" in browser.page_source
-    shot(browser, "7-clawback.png")
+    assert progress.count("Succeeded") == 2, progress
+    assert "SUCCESS" in browser.find_element(By.ID, "refund-attempts").text
     clawed = sorted(
         (c["return_mchid"], c["amount"])
         for c in simproc.returns()
         if c["out_order_no"] == "PSHOP0100"
     )
     assert clawed == [("86693852", 3000), ("86693853", 2000)]
+    # The simulator's books: the customer got the whole payment back.
+    [refunded] = simproc.refunds()
+    assert (refunded["out_refund_no"], refunded["status"]) == ("RFSHOP0100", "SUCCESS")
+    assert refunded["amount"]["refund"] == refunded["amount"]["total"] == 60000
+    browser.get(f"{shop.url}/admin/orders/order/?refunded_at__isnull=False")
+    refunded_orders = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
+    assert [r.find_element(By.CSS_SELECTOR, "th").text for r in refunded_orders] == ["SHOP0100"]
 
     # The app's own screens of what happened: the sharing order's ledger, the clawbacks.
     browser.get(f"{shop.url}/admin/wxpay_profitsharing/profitsharingorder/")
@@ -290,7 +316,7 @@ def test_the_readme_walkthrough(shop, browser, simproc):
     browser.execute_script("arguments[0].scrollIntoView()", lines)
     shot(browser, "8-sharing-order.png")
     browser.get(f"{shop.url}/admin/wxpay_profitsharing/profitsharingclawback/")
-    assert "RFSHOP0100" in browser.find_element(By.ID, "result_list").text
+    assert "PSHOP0100" in browser.find_element(By.ID, "result_list").text
     shot(browser, "9-clawbacks.png")
     # The day's bill against the returns (the simulator serves today's bill at once).
     today = datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=8))).date()
@@ -309,6 +335,13 @@ def test_the_readme_walkthrough(shop, browser, simproc):
             headers=headers, data=data, timeout=30,
         )  # fmt: skip
         assert response.status_code < 400, (url, data, response.status_code, response.text)
+    # The README's refund by curl reaches the customer too (the poller follows it).
+    deadline = time.monotonic() + 60
+    while {r["out_refund_no"]: r["status"] for r in simproc.refunds()}.get(
+        "RFCURL0001"
+    ) != "SUCCESS":
+        assert time.monotonic() < deadline, simproc.refunds()
+        time.sleep(1)
 
 
 def readme_curls() -> list[tuple[str, str, tuple[str, str], dict, bytes | None]]:

@@ -1,16 +1,19 @@
-"""The example shop lets a refund go on only when its own money is back (issue 20).
+"""The example shop refunds an order with the app's refund job (issue 22).
 
-The example is what shops copy. Its receiver keyed on ``refund_no == out_clawback_no``
-alone: a 1-fen clawback of another order under that number unlocked the refund, the
-page wrote ``refund_no`` before the clawback was its own, and any single return that
-succeeded on the sharing order marked the order. ``example_shop_scenarios.py`` plays
-each through the shop's own page and receivers against the simulator process.
+The example is what shops copy. "Refund this order" plans the order's refund job (a
+draft under the order's refund number, its plan shown in yuan), the operator confirms
+it, the job moves the money, and a ``refund_succeeded`` receiver marks the order
+refunded: only for the order's own job (its payment, amount and number), once per
+event, reading the job's row rather than trusting the signal. ``example_shop_scenarios.py``
+plays each step through the shop's own page and receivers against the simulator process.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -58,31 +61,99 @@ def story(simproc, tmp_path_factory) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_a_clawback_of_another_order_under_the_refund_number_unlocks_nothing(story):
-    assert story["foreign_state"] == "completed"
-    assert any("out_order_no" in m or "another" in m for m in story["foreign_refund_messages"])
-    assert story["SHOP0003_after_foreign"] == {
-        "refundable": False,
-        "refund_no": "",  # the page wrote nothing: the clawback was not its own
-        "clawback": None,
-        "note": "",
-    }
+def test_who_may_not_make_refunds_makes_none(story):
+    assert story["stranger_plan_messages"] == ["You may not make refunds."]
+    assert story["jobs_after_stranger"] == []
 
 
-def test_a_single_return_unlocks_the_refund_only_when_everything_shared_is_back(story):
-    assert story["SHOP0002_after_one_fen"]["refundable"] is False
-    assert "1 / 2000" in story["SHOP0002_after_one_fen"]["note"]
-    assert story["SHOP0002_after_all"]["refundable"] is True
+def test_the_plan_is_shown_in_yuan_before_anything_is_sent(story):
+    assert story["plan"] == {
+        "first_step": "needs_unfreeze", "refund": 60000, "unsplit": 54000, "unfreeze": 54000,
+        "clawbacks": [["PSHOP0100", 5000]], "clawback": 5000, "shop_funds": 1000,
+        "reasons": ["not_returnable"],
+    }  # fmt: skip
+    plan = text_of(story["plan_page"], "plan")
+    assert "is unfrozen first; then the merchant receivers' shares are clawed back" in plan
+    for row in (
+        "Refund ¥600.00",
+        "Still frozen when planned ¥540.00",
+        "To unfreeze ¥540.00",
+        "To claw back ¥50.00 (PSHOP0100 ¥50.00)",
+        "From the shop's own balance ¥10.00: shared to personal receivers",
+    ):
+        assert row in plan, plan  # fmt: skip
+    assert "Confirm: refund ¥600.00" in story["plan_page"]
+    assert 'id="confirm-refund"' in story["plan_page"]
+    assert story["sent_before_confirm"] == {"refunds": [], "returns": []}
+    assert story["SHOP0100_planned"]["refund_no"] == "RFSHOP0100"
+    assert story["SHOP0100_planned"]["refunded"] is False
 
 
-def test_a_completed_signal_without_the_money_back_unlocks_nothing(story):
-    assert story["clerk_refund_messages"], "the clerk may not submit: the page says so"
-    assert story["SHOP0100_after_early_signal"]["refundable"] is False
-    assert story["SHOP0100_after_early_signal"]["clawback"] == "RFSHOP0100"
-    assert "0 / 5000" in story["SHOP0100_after_early_signal"]["note"]
+def test_a_clerk_who_may_not_approve_leaves_the_job_a_draft(story):
+    assert any("may not approve" in m for m in story["clerk_confirm_messages"])
+    assert [job["state"] for job in story["jobs_after_clerk"]] == ["draft"]
 
 
-def test_the_orders_own_clawback_complete_unlocks_the_refund(story):
-    after = story["SHOP0100_after_clawback"]
-    assert after["refundable"] is True and after["clawback"] == "RFSHOP0100", after
-    assert "5000" in after["note"]
+def test_a_succeeded_signal_of_a_job_that_did_not_succeed_marks_nothing(story):
+    assert story["SHOP0100_after_early_signal"]["refunded"] is False
+
+
+def test_refunded_end_to_end(story):
+    assert story["SHOP0100_refunded"]["refunded"] is True
+    assert story["SHOP0100_refunded"]["event"]
+    assert "¥600.00" in story["SHOP0100_refunded"]["note"]
+    [refund] = [r for r in story["simulator_refunds"] if r["out_refund_no"] == "RFSHOP0100"]
+    assert refund["status"] == "SUCCESS" and refund["amount"]["refund"] == 60000
+    clawed = sorted(
+        (r["return_mchid"], r["amount"], r["result"])
+        for r in story["simulator_returns"]
+        if r["out_order_no"] == "PSHOP0100"
+    )
+    assert clawed == [("86693852", 3000, "SUCCESS"), ("86693853", 2000, "SUCCESS")]
+    assert story["simulator_payment"]["unsplit_amount"] == 0  # unfrozen, then refunded
+    page = story["refunded_page"]
+    assert 'data-status="SUCCESS"' in page and 'id="refunded"' in page
+    assert "Unfrozen by the job ¥540.00" in text_of(page, "plan")
+
+
+def test_a_second_press_is_the_same_job(story):
+    assert any("under way" in m for m in story["admin_messages"])
+    [job] = story["jobs_after_admin"]
+    assert job["pk"] == story["jobs_after_clerk"][0]["pk"] and job["state"] == "succeeded"
+    assert story["simulator_payment"]["refunds"] == ["RFSHOP0100"]
+
+
+def test_the_same_event_again_or_another_changes_nothing(story):
+    assert story["SHOP0100_after_redelivery"] == story["SHOP0100_refunded"]
+
+
+def test_another_orders_job_never_marks_this_order(story):
+    # Jobs under SHOP0003's and SHOP0002's refund numbers, of another payment and of
+    # another amount, were refunded: neither order is.
+    assert story["foreign_payment_job"] == story["foreign_amount_job"] == "succeeded"
+    assert story["SHOP0003_after_foreign"]["refunded"] is False
+    assert story["SHOP0002_after_foreign"]["refunded"] is False
+    assert story["SHOP0003_after_foreign"]["note"] == story["SHOP0002_after_foreign"]["note"] == ""
+    # And the page refuses to plan under a number that names another refund.
+    [payment] = story["SHOP0003_plan_messages"]
+    assert "RFSHOP0003 already exists with a different transaction_id" in payment
+    [amount] = story["SHOP0002_plan_messages"]
+    assert "RFSHOP0002 already exists with a different amount" in amount
+
+
+def text_of(page: str, element_id: str) -> str:
+    """The text of the table with ``element_id``."""
+    start = page.index(f'id="{element_id}"')
+    end = page.index("</table>", start)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page[start:end])))
+
+
+def test_the_readme_shows_the_example_shops_own_receiver():
+    """The README's refund receiver is the example's, as it runs in these tests."""
+    readme = (ROOT / "README.md").read_text("utf-8")
+    block = re.search(
+        r"<!-- readme-snippet: refund-receiver -->\n```python\n(.*?)```", readme, re.S
+    )
+    assert block is not None
+    receivers = (ROOT / "example_project" / "orders" / "receivers.py").read_text("utf-8")
+    assert block.group(1) in receivers

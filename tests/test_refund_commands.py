@@ -105,4 +105,6 @@ def test_the_poller_moves_due_refund_jobs_on(site):
     output = run("wxpay_process_returns", "--once")
     assert "Moved 1 due refund job(s) on: calls 1, credentials_refused 0." in output, output
     assert RefundJob.objects.get(pk=job.pk).state == RefundJobState.SUCCEEDED
-    assert "Moved 0 due refund job(s) on: calls 0" in run("wxpay_process_returns", "--once", "--limit", "5")
+    assert "Moved 0 due refund job(s) on: calls 0" in run(
+        "wxpay_process_returns", "--once", "--limit", "5"
+    )

@@ -1,30 +1,40 @@
-"""The shop's orders in the admin, with "Refund this order": claw back first, then refund."""
+"""The shop's orders in the admin, with "Refund this order": the app's refund job."""
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.translation import gettext_lazy as _
 
-from django_wxpay_profitsharing import desk
-from django_wxpay_profitsharing.models import ReturnState
+from django_wxpay_profitsharing import desk, refund_words
+from django_wxpay_profitsharing.models import RefundJob
+from django_wxpay_profitsharing.refund_states import ACTIVE_JOB_STATES, RefundJobState
 
 from . import refunds
 from .models import Order
 
-#: The clawback's returns shown with a refresh every few seconds until all are final.
-OPEN_STATES = {ReturnState.DRAFT, ReturnState.PENDING, ReturnState.PROCESSING}
+#: Who may plan a refund (make the draft job): the app's own permission.
+MAY_PLAN = "wxpay_profitsharing.add_refundjob"
+MAY_NOT_APPROVE = _("You may not approve this refund: it waits, a draft, for an operator who may.")
+
+
+def job_admin_url(job: RefundJob) -> str:
+    """The app's own page of the job, where an operator acts on it (if it is registered)."""
+    try:
+        return reverse("admin:wxpay_profitsharing_refundjob_change", args=[job.pk])
+    except NoReverseMatch:
+        return ""
 
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     # Few and short columns: the changelist fits 1400 px without scrolling sideways.
-    list_display = ("number", "total_fen", "shared_fen", "refund_may_proceed", "clawback_note")
-    list_filter = ("refund_may_proceed",)
+    list_display = ("number", "total_fen", "shared_fen", "refunded_at", "refund_note")
+    list_filter = (("refunded_at", admin.EmptyFieldListFilter),)
     search_fields = ("number", "sharing_out_order_no", "refund_no")
-    readonly_fields = ("refund_no", "clawback", "refund_may_proceed", "clawback_note")
+    readonly_fields = ("refund_no", "refunded_at", "refund_note")
     actions = ["refund_selected"]
 
     def get_urls(self):
@@ -34,7 +44,7 @@ class OrderAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    @admin.action(description=_("Refund this order (claw back first)"))
+    @admin.action(description=_("Refund this order"))
     def refund_selected(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, _("Select one order to refund."), messages.WARNING)
@@ -42,37 +52,68 @@ class OrderAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:orders_order_refund", args=[queryset.get().pk]))
 
     def refund_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        """GET: the sharing order's receivers and the clawback's progress; POST: start it."""
+        """GET: the receivers, the job's plan and its progress; POST: plan it, or confirm it."""
         order = get_object_or_404(Order, pk=pk)
         if not self.has_change_permission(request, order):
             raise PermissionDenied
         if request.method == "POST":
-            try:
-                refunds.start_refund(order, request.user)
-            except ValidationError as exc:
-                self.message_user(request, "; ".join(exc.messages), messages.ERROR)
-            except PermissionDenied as exc:
-                self.message_user(request, str(exc), messages.ERROR)
-            except desk.SyncFailed as exc:
-                self.message_user(request, f"WeChat Pay: {exc.message}", messages.ERROR)
+            self._press(request, order, request.POST.get("step", ""))
             return HttpResponseRedirect(request.path)
-        clawback = refunds.current_clawback(order)
+        job = refunds.job_of(order)
         lines, problem = [], ""
-        try:
-            mirror = clawback.order if clawback else refunds.sync(order)
-            lines = refunds.ledger_lines(mirror)
+        try:  # asked of WeChat Pay until there is a job; then as the job's steps saw it
+            mirror = refunds.mirror_of(order) if job else refunds.sync(order)
+            lines = refunds.ledger_lines(mirror) if mirror else []
         except desk.SyncFailed as exc:
             problem = str(exc.message)
-        returns = list(clawback.returns.order_by("pk")) if clawback else []
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": _("Refund order %(number)s") % {"number": order.number},
             "order": order,
-            "clawback": clawback,
-            "returns": returns,
+            "total_yuan": refund_words.yuan(order.total_fen),
             "lines": lines,
             "problem": problem,
-            "refresh": any(r.state in OPEN_STATES for r in returns),
+            "job": job,
+            "job_url": job_admin_url(job) if job else "",
+            "plan": refunds.plan_rows(job) if job else [],
+            "amount_yuan": refund_words.yuan(job.amount) if job else "",
+            "draft": job is not None and job.state == RefundJobState.DRAFT,
+            "clawbacks": list(job.clawbacks.order_by("pk")) if job else [],
+            "attempts": list(job.refunds.filter(sent_at__isnull=False).order_by("number"))
+            if job
+            else [],
+            # Until the job is over and the order marked (its receiver runs after commit).
+            "refresh": job is not None
+            and (
+                job.state in ACTIVE_JOB_STATES
+                or (job.state == RefundJobState.SUCCEEDED and not order.refunded_at)
+            ),
         }
         return TemplateResponse(request, "admin/orders/order/refund.html", context)
+
+    def _press(self, request: HttpRequest, order: Order, step: str) -> None:
+        """One of the page's two buttons: "Plan the refund" or "Confirm the refund"."""
+        try:
+            if step == "plan":
+                if not request.user.has_perm(MAY_PLAN):
+                    raise PermissionDenied(_("You may not make refunds."))
+                job = refunds.plan_refund(order, request.user)
+                self.message_user(
+                    request, _("Refund %(no)s: its plan is below.") % {"no": job.out_refund_no}
+                )
+            elif step == "confirm":
+                moved = refunds.confirm_refund(order, request.user)
+                if moved.ran or moved.queued:
+                    self.message_user(
+                        request, _("Confirmed: the refund job is under way."), messages.SUCCESS
+                    )
+        except ValidationError as exc:
+            self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+        except desk.Forbidden as exc:  # the four-eyes rule, a permission, the merchant
+            self.message_user(request, MAY_NOT_APPROVE if step == "confirm" else str(exc),
+                              messages.ERROR)  # fmt: skip
+        except PermissionDenied as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        except desk.SyncFailed as exc:
+            self.message_user(request, f"WeChat Pay: {exc.message}", messages.ERROR)

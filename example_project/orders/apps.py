@@ -1,4 +1,4 @@
-"""The shop's orders: a refund may proceed once the clawback came back."""
+"""The shop's orders: refunded by the app's refund job, marked so by a signal receiver."""
 
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _

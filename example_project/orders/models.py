@@ -1,7 +1,9 @@
-"""A minimal shop order, linked to its WeChat Pay sharing order by out_order_no.
+"""A minimal shop order, linked to its WeChat Pay payment and its sharing order.
 
-Its clawback is linked by row, not by number: a clawback of the same ``out_clawback_no``
-made for another order is not this order's, and unlocks nothing here.
+Its refund is the app's refund job under the order's own refund number
+(``refund_no``, the job's ``out_refund_no``). The order is marked refunded only by the
+``refund_succeeded`` receiver (``receivers.py``), and only for a job that is the
+order's own: its payment (``transaction_id``), its amount and its number.
 
 Labels are English msgids translated in ``orders/locale`` (zh_Hans), so the admin
 speaks the browser's language: 订单 in Chinese, "orders" in English.
@@ -9,8 +11,6 @@ speaks the browser's language: 订单 in Chinese, "orders" in English.
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-
-from django_wxpay_profitsharing.models import ProfitSharingClawback
 
 
 class Order(models.Model):
@@ -24,19 +24,23 @@ class Order(models.Model):
         _("refund no."),
         max_length=64,
         blank=True,
-        help_text=_("The shop's refund number: the clawback's out_clawback_no."),
+        help_text=_("The shop's refund number: its refund job's out_refund_no."),
     )
-    clawback = models.OneToOneField(
-        ProfitSharingClawback,
-        verbose_name=_("clawback"),
+    refunded_at = models.DateTimeField(
+        _("refunded at"),
         null=True,
         blank=True,
-        on_delete=models.PROTECT,
-        related_name="shop_order",
-        help_text=_("The clawback the refund page made for this order, once it was its own."),
+        help_text=_("When WeChat Pay paid the customer back (the order's own refund job)."),
     )
-    refund_may_proceed = models.BooleanField(_("refund may proceed"), default=False)
-    clawback_note = models.CharField(_("clawback note"), max_length=200, blank=True)
+    refund_event_id = models.UUIDField(
+        _("refund event"),
+        null=True,
+        blank=True,
+        unique=True,
+        editable=False,
+        help_text=_("The refund_succeeded event that marked the order refunded."),
+    )
+    refund_note = models.CharField(_("refund note"), max_length=200, blank=True)
 
     class Meta:
         verbose_name = _("order")

@@ -1,45 +1,78 @@
-"""Refund a shop order the way a shop must: claw the shared money back first.
+"""Refund a shop order with the app's refund job: its plan first, then the money.
 
-The operator presses "Refund this order"; the shop asks WeChat Pay for the sharing
-order (查询分账结果), claws back everything returnable from its merchant receivers in
-one clawback whose ``out_clawback_no`` is the shop's refund number, submits it as the
-operator, and waits: ``receivers.allow_refund_after_clawback`` lets the refund go on
-once the money is back. Personal receivers are never returnable (WeChat refuses
-them): the page shows them, excluded, with the reason.
+The operator presses "Refund this order", then "Plan the refund": the shop asks WeChat
+Pay for the order's sharing order (查询分账结果, so that the plan knows its receivers)
+and makes a refund job through the desk, a *draft* under the order's own refund number
+(``RF`` + the order's number): the job asks WeChat Pay for the payment and plans where
+the money comes from (refund from what is still frozen; or unfreeze it, claw back what
+the merchant receivers got, and refund from the available balance, the shop funding
+what never comes back, a personal receiver's share say). The page shows that plan, in
+yuan, with why the shop funds what it funds, in the words of the app's own pages
+(``refund_words``). "Confirm" approves the job as the operator (or leaves it for
+another one, as the four-eyes rule says), and the job does the rest: unfreeze,
+clawbacks, the refund, following it to the customer's money. ``receivers.mark_refunded``
+marks the order once WeChat Pay says the money is back.
 
-What a shop copying this must keep: a clawback is this order's only when its sharing
-order is this order's (checked before the order is linked to it, and again when it
-completes); the refund goes on only when the returns that *succeeded*, on this order's
-sharing order, add up to the clawback's amount; single returns typed by hand unlock
-the refund only once everything the order shared is back. A signal says "look now",
-the rows say what is true.
+What a shop copying this must keep: a job is this order's only when its payment, its
+amount and its number are the order's (:func:`is_own`), checked before the order's
+refund number is written and again when the job reports success; the same press again
+is the same job (the desk is idempotent on the number); a signal says "look now", the
+rows say what is true.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
-from django.db.models import Q, Sum
+from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from django_wxpay_profitsharing import desk, services
+from django_wxpay_profitsharing import desk, refund_words, services
 from django_wxpay_profitsharing.ledger import LineLedger, order_ledger
-from django_wxpay_profitsharing.models import (
-    ProfitSharingClawback,
-    ProfitSharingOrder,
-    ProfitSharingReturn,
-    ReturnState,
-)
+from django_wxpay_profitsharing.models import ProfitSharingOrder, RefundJob
+from django_wxpay_profitsharing.refund_states import RefundJobState
 
 from .models import Order
 
 
 def refund_no_for(order: Order) -> str:
-    """The shop's refund number: stable, so pressing the button twice is one clawback."""
+    """The shop's refund number: stable, so that pressing twice is one refund job."""
     return order.refund_no or f"RF{order.number}"
+
+
+def refund_fields(order: Order) -> dict[str, object]:
+    """The refund job of the whole order, as the desk takes it: the same every press."""
+    return {
+        "out_refund_no": refund_no_for(order),
+        "transaction_id": order.transaction_id,
+        "sub_mchid": order.sub_mchid or None,
+        "amount": order.total_fen,
+        "reason": f"订单 {order.number} 退款",
+    }
+
+
+def is_own(order: Order, job: RefundJob) -> bool:
+    """True when ``job`` refunds this order: its merchant, payment, amount and number."""
+    return (
+        job.mchid == services.merchant_id(None)
+        and job.sub_mchid == (order.sub_mchid or "")
+        and bool(order.transaction_id)
+        and job.transaction_id == order.transaction_id
+        and job.amount == order.total_fen
+        and job.out_refund_no == refund_no_for(order)
+    )
+
+
+def job_of(order: Order) -> RefundJob | None:
+    """The refund job under the order's refund number, when it is the order's own."""
+    job = RefundJob.objects.filter(
+        mchid=services.merchant_id(None), out_refund_no=refund_no_for(order)
+    ).first()
+    return job if job is not None and is_own(order, job) else None
 
 
 @dataclass(frozen=True)
@@ -81,96 +114,69 @@ def sync(order: Order) -> ProfitSharingOrder:
     )
 
 
-def current_clawback(order: Order) -> ProfitSharingClawback | None:
-    """The clawback linked to this order: never one found by its number alone."""
-    if order.clawback_id is None:
-        return None
-    return ProfitSharingClawback.objects.select_related("order").get(pk=order.clawback_id)
-
-
-def is_own(order: Order, clawback: ProfitSharingClawback) -> bool:
-    """True when ``clawback`` takes money back from this order's own sharing order."""
-    mirror = clawback.order
-    return (
-        clawback.mchid == services.merchant_id(None)
-        and mirror.out_order_no == order.sharing_out_order_no
-        and mirror.sub_mchid == (order.sub_mchid or "")
-        and (not order.transaction_id or mirror.transaction_id == order.transaction_id)
-    )
-
-
-def _succeeded(order: Order) -> Q:
-    return Q(
-        state=ReturnState.SUCCEEDED,
+def mirror_of(order: Order) -> ProfitSharingOrder | None:
+    """The sharing order as the site last saw it (no call to WeChat Pay)."""
+    return ProfitSharingOrder.objects.filter(
         mchid=services.merchant_id(None),
         sub_mchid=order.sub_mchid or "",
         out_order_no=order.sharing_out_order_no,
-    )
+    ).first()
 
 
-def clawed_back(order: Order, clawback: ProfitSharingClawback) -> int:
-    """Fen back through ``clawback``'s returns that succeeded on this order's sharing order."""
-    total = clawback.returns.filter(_succeeded(order)).aggregate(total=Sum("amount"))["total"]
-    return int(total or 0)
+def plan_rows(job: RefundJob) -> list[tuple[str | Promise, str]]:
+    """The job's plan in words and yuan, as the app's own pages word it.
 
-
-def returned(order: Order) -> int:
-    """Fen back from this order's sharing order by every return that succeeded."""
-    rows = ProfitSharingReturn.objects.filter(_succeeded(order))
-    return int(rows.aggregate(total=Sum("amount"))["total"] or 0)
-
-
-def _link(order: Order, clawback: ProfitSharingClawback, number: str) -> None:
-    """Write the refund number and the link, once ``clawback`` is known to be the order's."""
-    if not is_own(order, clawback):
-        raise ValidationError(
-            _("Refund no. %(no)s names a clawback of another sharing order, not order %(order)s's.")
-            % {"no": number, "order": order.number}
-        )
-    with transaction.atomic():
-        linked = (
-            Order.objects.filter(pk=order.pk)
-            .filter(Q(clawback__isnull=True) | Q(clawback=clawback))
-            .update(refund_no=number, clawback=clawback)
-        )
-    if not linked:
-        raise ValidationError(
-            _("Order %(order)s's refund is tied to another clawback.") % {"order": order.number}
-        )
-    order.refund_no, order.clawback = number, clawback
-
-
-def start_refund(order: Order, operator) -> ProfitSharingClawback:
-    """Claw back everything returnable, submitted by ``operator``; the same clawback again.
-
-    Raises ``ValidationError`` (nothing returnable, the refund number already names a
-    clawback of something else, ...), ``PermissionDenied`` (the operator may not submit:
-    the clawback stays drafts for someone who may; pressed again by one who may, they are
-    sent) and ``desk.SyncFailed`` (WeChat Pay could not say what the sharing order is).
-    The order is linked to the clawback, and its refund number written, only once the
-    clawback is known to be its own: a number already used for another order's clawback
-    is a conflict before anything is written or sent.
+    The job plans again after its unfreeze (the money is in the balance by then, and
+    the plan no longer has it): what it unfroze is a row of its own.
     """
-    number = refund_no_for(order)
-    made = desk.claw_back(
-        {
-            "out_clawback_no": number,
-            "out_order_no": order.sharing_out_order_no,
-            "transaction_id": order.transaction_id,
-            "sub_mchid": order.sub_mchid or None,
-            "description": f"订单 {order.number} 退款前回退",
-        },
-        by=operator,
-        door=desk.Door.ADMIN,  # an operator who pressed the page's confirmed button
+    rows: list[tuple[str | Promise, str]] = list(refund_words.plan_rows(job.plan))
+    if job.unfrozen:
+        rows.append((gettext_lazy("unfrozen by the job"), refund_words.yuan(job.unfrozen)))
+    return rows
+
+
+def plan_refund(order: Order, operator) -> RefundJob:
+    """The order's refund job, a draft with its plan (or the same job again).
+
+    Raises ``ValidationError`` (the order has no payment, the amount is more than the
+    payment can still refund, or the refund number names a refund of something else:
+    the desk's conflict is one), ``desk.SyncFailed`` (WeChat Pay could not say). The
+    order's refund number is written only once the job is known to be its own; nothing
+    is sent to WeChat Pay but questions.
+    """
+    if not order.transaction_id:
+        raise ValidationError(_("Order %(order)s has no WeChat Pay payment.") % {"order": order})
+    sync(order)  # the plan claws back only from sharing orders the site knows
+    made = desk.create_refund(refund_fields(order), by=operator, door=desk.Door.ADMIN)
+    job = made.job
+    if not is_own(order, job):  # the desk matched number and fields: checked all the same
+        raise ValidationError(_("Refund no. %(no)s is not order %(order)s's refund.")
+                              % {"no": job.out_refund_no, "order": order})  # fmt: skip
+    number = job.out_refund_no
+    mine = Order.objects.filter(pk=order.pk).filter(Q(refund_no="") | Q(refund_no=number))
+    if not mine.update(refund_no=number):
+        raise ValidationError(_("Order %(order)s has another refund number.") % {"order": order})
+    if job.state == RefundJobState.DRAFT:
+        mine.filter(refunded_at__isnull=True).update(refund_note="退款计划已生成，待确认")
+    order.refund_no = number
+    return job
+
+
+def confirm_refund(order: Order, operator) -> desk.JobsMoved:
+    """Approve the order's draft job as ``operator``; it then moves on by itself.
+
+    Raises ``desk.Forbidden`` when the operator may not approve it (the permission, or
+    the four-eyes rule: it stays a draft for another operator) and ``ValidationError``
+    when the order has no refund planned. Pressed again, an approved job is skipped.
+    """
+    job = job_of(order)
+    if job is None:
+        raise ValidationError(_("Plan the refund first."))
+    moved = desk.submit_refunds(
+        RefundJob.objects.filter(pk=job.pk), by=operator, door=desk.Door.ADMIN, one=True
     )
-    clawback = made.clawback
-    _link(order, clawback, number)
-    batch = made.batch
-    if not made.created:  # pressed again: drafts left by someone who could not send them
-        selection = ProfitSharingClawback.objects.filter(pk=clawback.pk)
-        batch = desk.submit_clawbacks(selection, by=operator, door=desk.Door.ADMIN)
-    if batch.drafts:  # the desk left them drafts: this operator may not send them
-        raise PermissionDenied(_("You may not submit this clawback: its returns wait as drafts."))
-    # The returns are sent now (WeChat Pay answers PROCESSING); the poller follows them.
-    Order.objects.filter(pk=order.pk).update(clawback_note=f"回退中 {clawback.amount} 分")
-    return clawback
+    if moved.ran or moved.queued:
+        Order.objects.filter(pk=order.pk, refunded_at__isnull=True).update(
+            refund_note=f"退款中 {refund_words.yuan(job.amount)}"
+        )
+    return moved

@@ -99,17 +99,27 @@ SPECTACULAR_SETTINGS = {
 }
 
 
+#: The simulator's state directory (its keys, its address): ``seed_demo`` seeds it.
+SIMULATOR_DIR = Path(os.environ.get("WXPAY_SIMULATOR_DIR", str(DEMO_DIR / "simulator")))
+
+
 def simulator_settings() -> dict:
-    """The WeChat Pay settings, from the simulator's credentials.json when present."""
-    state_dir = Path(os.environ.get("WXPAY_SIMULATOR_DIR", str(DEMO_DIR / "simulator")))
-    if not (state_dir / "credentials.json").exists():
+    """The WeChat Pay settings, from the simulator's credentials.json when present.
+
+    The waits are a demo's, not production's: a refund job looks again within seconds
+    (WeChat Pay's own advice is a minute, then backing off), so that the walkthrough's
+    refund reaches the customer while the operator watches.
+    """
+    if not (SIMULATOR_DIR / "credentials.json").exists():
         return {}
     return {
-        **settings_from_state_dir(state_dir),
+        **settings_from_state_dir(SIMULATOR_DIR),
         "TASK_BACKEND": "thread",
         "BULK_BACKGROUND_THRESHOLD": 20,
         "RETRY_BACKOFF": (1.0, 30.0),
         "POLL_BACKOFF": (1.0, 30.0),
+        "REFUND_POLL_BACKOFF": (1.0, 3.0),
+        "REFUND_SPLIT_WAIT": 5.0,
     }
 
 

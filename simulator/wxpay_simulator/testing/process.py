@@ -162,10 +162,27 @@ class SimulatorProcess(SimulatorControls):
             if line is None or remaining <= 0:
                 self.stop()
                 raise SimulatorError(f"the simulator did not start; see {self.log_path}")
+        self._connect()
+        return self
+
+    @classmethod
+    def attach(cls, state_dir: str | os.PathLike[str]) -> SimulatorProcess:
+        """The simulator another process started with ``--state-dir state_dir``.
+
+        Why: ``make demo`` starts the simulator, and ``manage.py seed_demo``, another
+        process, seeds it through the same helpers (``seed_payment``, ``seed_order``).
+        Its address and keys come from the ``credentials.json`` it wrote; ``stop()``
+        only closes the connection, never the simulator.
+        """
+        attached = cls(state_dir)
+        attached._connect()
+        attached.base_url = str(attached.credentials["base_url"])
+        return attached
+
+    def _connect(self) -> None:
         self.credentials = json.loads((self.state_dir / "credentials.json").read_text("utf-8"))
         self.ca_bundle = self.credentials.get("ca_bundle_path")
         self._session = requests.Session()
-        return self
 
     def stop(self, timeout: float = 10.0) -> None:
         """Close stdin (the simulator exits), then escalate to terminate/kill if needed."""
