@@ -69,18 +69,24 @@ What a receiver must still check: ``instance.state``, ``instance.amount`` and
 ``instance.return_mchid`` (a refund job: ``instance.transaction_id`` and
 ``instance.out_refund_no``) against what the shop expected.
 
-Example: continue the refund once the money is back::
+Example: mark the shop's order refunded once its refund job succeeded (once, however
+often the event is delivered)::
 
     from django.dispatch import receiver
-    from django_wxpay_profitsharing.signals import clawback_completed
+    from django_wxpay_profitsharing.models import RefundJob
+    from django_wxpay_profitsharing.refund_states import RefundJobState
+    from django_wxpay_profitsharing.signals import refund_succeeded
 
-    @receiver(clawback_completed)
-    def continue_refund(sender, instance, event_id, **kwargs):
-        order = Order.objects.get(refund_no=instance.out_clawback_no)
-        if order.refund_event_id != event_id and not order.refund_may_proceed:
-            order.refund_may_proceed, order.refund_event_id = True, event_id
-            order.save(update_fields=["refund_may_proceed", "refund_event_id"])
-            start_refund.delay(order.pk)
+    @receiver(refund_succeeded, sender=RefundJob)
+    def mark_refunded(sender, instance, event_id, **kwargs):
+        job = RefundJob.objects.get(pk=instance.pk)  # the row as it is now
+        if job.state != RefundJobState.SUCCEEDED:
+            return
+        Order.objects.filter(
+            refund_no=job.out_refund_no,
+            transaction_id=job.transaction_id,
+            refund_event_id__isnull=True,  # a redelivery finds it set
+        ).update(refunded_at=job.finished_at, refund_event_id=event_id)
 
 Connect receivers in your ``AppConfig.ready()`` (import the module holding them), so
 they are connected in every process that may deliver, the poller and workers included.
