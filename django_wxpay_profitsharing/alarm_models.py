@@ -1,6 +1,6 @@
 """The model of a merchant whose credentials WeChat Pay refuses (``credential_alarm.py``).
 
-Imported by ``models.py``, so Django finds it in the app.
+Imported by the ``models`` package, so Django finds it in the app.
 """
 
 from __future__ import annotations

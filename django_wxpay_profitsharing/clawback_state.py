@@ -23,14 +23,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from . import outbox
-from .models import (
-    ClawbackState,
-    ProfitSharingClawback,
-    ProfitSharingOrder,
-    ProfitSharingReturn,
-    ReturnState,
-)
-from .states import FINAL_STATES, SignalName
+from .models.clawbacks import ClawbackState, ProfitSharingClawback
+from .models.returns import ProfitSharingReturn
+from .models.sharing_orders import ProfitSharingOrder
+from .states import FINAL_STATES, ReturnState, SignalName
 
 SIGNAL_FOR_STATE = {
     ClawbackState.COMPLETED: SignalName.CLAWBACK_COMPLETED,

@@ -34,17 +34,12 @@ from .ledger import (
     lock_order,
     order_ledger,
 )
-from .models import (
-    UNSUCCESSFUL_STATES,
-    AllocationPolicy,
-    ClawbackState,
-    ProfitSharingClawback,
-    ProfitSharingOrder,
-    ProfitSharingReturn,
-    ReturnState,
-)
+from .models.clawbacks import AllocationPolicy, ClawbackState, ProfitSharingClawback
+from .models.return_questions import UNSUCCESSFUL_STATES
+from .models.returns import ProfitSharingReturn
+from .models.sharing_orders import ProfitSharingOrder
 from .order_sync import sync_order as sync_order  # a shop syncs an order from here too
-from .states import Action
+from .states import Action, ReturnState
 from .validation_messages import translated
 from .wechatpay import WeChatPayClient, errors, validation
 

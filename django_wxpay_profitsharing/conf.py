@@ -14,8 +14,8 @@ Usage in a project's settings::
 
 Like DRF's ``api_settings``: defaults live in ``DEFAULTS``, values are read on first
 use (so ``override_settings`` works) and dropped on ``setting_changed``; unknown
-names raise ``AttributeError``. Nothing is validated at import time: ``checks.py``
-reports problems through ``manage.py check`` with ids ``wxpay_profitsharing.E00x``.
+names raise ``AttributeError``. Nothing is validated at import time: the ``checks``
+package reports problems through ``manage.py check`` with ids ``wxpay_profitsharing.E00x``.
 
 Secrets are never stored in the database: ``PRIVATE_KEY`` and ``APIV3_KEY`` (and the
 public key) may be a path, PEM/plain text, or ``"env:NAME"`` to read an environment

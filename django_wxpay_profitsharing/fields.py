@@ -5,6 +5,9 @@ default, so ``rcase1`` would find ``RCASE1`` (and a unique key would refuse both
 Pay's numbers are case-sensitive. :class:`IdentifierField` asks for a binary collation
 on MySQL/MariaDB and changes nothing elsewhere (PostgreSQL and SQLite compare exactly
 already), so one migration works on all three.
+
+``MAX_PK`` bounds the app's keys (64-bit, ``BigAutoField``): a door checks an id against it
+before asking the database, which would overflow.
 """
 
 from __future__ import annotations
@@ -26,3 +29,7 @@ class IdentifierField(models.CharField):  # type: ignore[type-arg]
         if connection.vendor == "mysql" and not self.db_collation:
             params["collation"] = MYSQL_BINARY_COLLATION
         return params
+
+
+#: The largest 64-bit key: a bigger id names no row (and would overflow the database).
+MAX_PK = 2**63 - 1

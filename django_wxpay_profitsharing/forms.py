@@ -20,10 +20,10 @@ from .access import merchants_in_scope
 from .clawbacks import ACCOUNTS_NEEDED
 from .conf import wxpay_settings
 from .merchants import default_mchid, merchants
-from .models import (
+from .models.clawbacks import AllocationPolicy
+from .models.returns import (
     IDENTITY_FIELDS,
     REQUEST_ID_FIELDS,
-    AllocationPolicy,
     ProfitSharingReturn,
     pick_request_fields,
 )

@@ -24,13 +24,9 @@ from django.utils.functional import Promise
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-from .models import (
-    FINAL_STATES,
-    ProfitSharingOrder,
-    ProfitSharingOrderReceiver,
-    ProfitSharingReturn,
-    ReturnState,
-)
+from .models.returns import ProfitSharingReturn
+from .models.sharing_orders import ProfitSharingOrder, ProfitSharingOrderReceiver
+from .states import FINAL_STATES, ReturnState
 from .wechatpay.models import ReceiverResult, ReceiverType, SharingOrderState
 
 #: "分账回退的时限是180天" (counted here from the split, the later of the two candidates).

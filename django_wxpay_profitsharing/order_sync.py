@@ -15,7 +15,7 @@ from . import services
 from .answers import AnswerMismatch, misfits
 from .clients import client_for
 from .dbtime import for_db
-from .models import ProfitSharingOrder, ProfitSharingOrderReceiver
+from .models.sharing_orders import ProfitSharingOrder, ProfitSharingOrderReceiver
 from .wechatpay import WeChatPayClient
 from .wechatpay.models import SharingOrder
 

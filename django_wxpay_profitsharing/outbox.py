@@ -38,8 +38,11 @@ from django.utils import timezone
 
 from . import signals
 from .conf import wxpay_settings
-from .models import ProfitSharingClawback, ProfitSharingEvent, ProfitSharingReturn, RefundJob
+from .models.clawbacks import ProfitSharingClawback
+from .models.events import ProfitSharingEvent
+from .models.returns import ProfitSharingReturn
 from .pool import in_pool_thread, one_writer_at_a_time, run_in_background
+from .refund_models import RefundJob
 from .states import SignalName
 
 logger = logging.getLogger("django_wxpay_profitsharing")

@@ -34,7 +34,7 @@ from django.utils import timezone
 from . import credential_alarm, outbox, transitions
 from .clients import client_for
 from .conf import wxpay_settings
-from .models import ProfitSharingReturn
+from .models.returns import ProfitSharingReturn
 from .pool import map_bounded
 from .services import attempt, current_policy, taking_turns
 from .states import Action, ReturnState

@@ -61,13 +61,9 @@ from django.utils import timezone
 from .clients import client_for
 from .conf import wxpay_settings
 from .dbtime import for_db
-from .models import (
-    Discrepancy,
-    DiscrepancyKind,
-    ProfitSharingReturn,
-    ProfitSharingReturnQuerySet,
-    ReconciliationRun,
-)
+from .models.reconciliation import Discrepancy, DiscrepancyKind, ReconciliationRun
+from .models.return_questions import ProfitSharingReturnQuerySet
+from .models.returns import ProfitSharingReturn
 from .reconcile_staging import BATCH, Found, Group, Staging
 from .signals import reconciliation_discrepancies
 from .states import ReturnState

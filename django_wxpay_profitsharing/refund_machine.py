@@ -7,8 +7,8 @@ As for returns (``transitions.py``), so that no refund is lost and none is sent 
    row is locked too and its 60-second spacing reserved (``next_refund_at``), and the
    refund's request frozen (``sent_at``); for 解冻剩余资金 ``unfreeze_sent_at``: both
    committed *before* the call, so that a crash never forgets that money may move;
-2. the step's calls (``refund_steps.py``), outside any transaction, under the
-   merchant's rate limit, the lease renewed right before;
+2. the step's calls (``refund_steps.py``, ``refund_request_steps.py``), outside any
+   transaction, under the merchant's rate limit, the lease renewed right before;
 3. :func:`apply` (a short transaction, the row locked again): the decision table
    (``refund_decisions.py``) says what the outcome means; state, step, schedule,
    WeChat Pay's answer, the call records and the outbox events of the signals are
@@ -30,7 +30,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import outbox, refund_steps
+from . import outbox, refund_request_steps, refund_steps
 from .clients import client_for
 from .conf import wxpay_settings
 from .dbtime import for_db
@@ -158,9 +158,9 @@ def call(claimed: JobClaim, client: WeChatPayClient | None = None) -> StepResult
         return refund_steps.await_clawback(job)
     attempt = _current(job)
     if step is RefundStep.REFUND:
-        return refund_steps.refund(job, attempt, client)
+        return refund_request_steps.refund(job, attempt, client)
     after = timedelta(seconds=float(wxpay_settings.REFUND_ATTENTION_AFTER))
-    return refund_steps.query_refund(job, attempt, client, step, now, after)
+    return refund_request_steps.query_refund(job, attempt, client, step, now, after)
 
 
 def _record(job: RefundJob, result: StepResult) -> None:

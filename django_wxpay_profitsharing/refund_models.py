@@ -5,7 +5,7 @@ WeChat's names are kept verbatim (``out_refund_no``, ``refund_id``, ``status``,
 ``channel``...); the app's own bookkeeping uses names WeChat never uses (``state``,
 ``step``, ``attention``, ``attempts``...). Only the service layer (``refund_jobs.py``)
 changes a job's ``state``, as its decision table (``refund_decisions.py``) says.
-Imported by ``models.py``, so Django finds these models in the app.
+Imported by the ``models`` package, so Django finds these models in the app.
 """
 
 from __future__ import annotations

@@ -5,14 +5,14 @@ outside any transaction, it never raises for WeChat Pay's or the network's fault
 whatever happened becomes a :class:`~.refund_states.RefundOutcome`, which the decision
 table (``refund_decisions.py``) reads. What the step learnt (the payment, the plan,
 WeChat Pay's refund or unfreeze) travels in :class:`StepResult` to be written under the
-job's lock.
+job's lock. Here: inspecting the payment, the unfreeze and the clawbacks; the refund's
+own two steps (申请退款, 查询单笔退款) are in ``refund_request_steps.py``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db.models import Sum
@@ -20,19 +20,20 @@ from django.db.models import Sum
 from . import clawbacks, order_sync, services
 from .answers import AnswerMismatch
 from .ledger import Blocked, order_ledger
-from .models import ClawbackState, ProfitSharingOrder, ProfitSharingReturn, ReturnState
+from .models.clawbacks import ClawbackState
+from .models.returns import ProfitSharingReturn
+from .models.sharing_orders import ProfitSharingOrder
 from .refund_decisions import STEP_OUTCOMES
 from .refund_models import Refund, RefundJob
 from .refund_plan import OrderShare, PaymentFacts, Plan, make_plan
 from .refund_states import RefundJobState, RefundOutcome, RefundStep
-from .states import Action
+from .states import Action, ReturnState
 from .wechatpay import WeChatPayClient, errors
 from .wechatpay.models import CallInfo, SharingOrder
 from .wechatpay.payments import Payment as WirePayment
 from .wechatpay.payments import UnfreezeRequest
 from .wechatpay.refunds import Refund as WireRefund
-from .wechatpay.refunds import RefundRequest
-from .wechatpay.words import RefundStatus, SharingOrderState, TradeState
+from .wechatpay.words import SharingOrderState, TradeState
 
 #: Lines whose share never comes back by a clawback (the payer's own unfreeze line and a
 #: split still running are not shares of a receiver, or not yet).
@@ -42,13 +43,6 @@ RESERVING_STATES = frozenset(RefundJobState) - {
     RefundJobState.FAILED,
     RefundJobState.CANCELLED,
     RefundJobState.CLOSED,
-}
-#: WeChat Pay's refund status -> outcome (a status it adds later reads as processing).
-STATUS_OUTCOMES: dict[str, RefundOutcome] = {
-    RefundStatus.SUCCESS: RefundOutcome.REFUND_SUCCESS,
-    RefundStatus.CLOSED: RefundOutcome.REFUND_CLOSED,
-    RefundStatus.ABNORMAL: RefundOutcome.REFUND_ABNORMAL,
-    RefundStatus.PROCESSING: RefundOutcome.REFUND_PROCESSING,
 }
 
 
@@ -332,72 +326,4 @@ def await_clawback(job: RefundJob) -> StepResult:
         result.outcome = RefundOutcome.CLAWBACK_COMPLETED
     else:
         result.outcome = RefundOutcome.CLAWBACK_OPEN
-    return result
-
-
-# ------------------------------------------------------------------------ the refund
-
-
-def refund_problems(attempt: Refund, answer: WireRefund) -> list[str]:
-    """What in WeChat Pay's refund contradicts the refund the attempt asked for."""
-    wrong = ["out_refund_no"] if answer.out_refund_no != attempt.out_refund_no else []
-    if answer.amount.refund and answer.amount.refund != attempt.amount:
-        wrong.append("amount")
-    if len(answer.refund_id) > 32 or len(answer.user_received_account) > 64:
-        wrong.append("refund_id")
-    return wrong
-
-
-def _answered(result: StepResult, attempt: Refund, answer: WireRefund, *, long_after: Any) -> None:
-    wrong = refund_problems(attempt, answer)
-    if wrong:
-        _failed(result, AnswerMismatch(wrong))
-        return
-    result.refund = answer
-    outcome = STATUS_OUTCOMES.get(str(answer.status), RefundOutcome.REFUND_PROCESSING)
-    accepted = answer.create_time
-    if outcome is RefundOutcome.REFUND_PROCESSING and accepted and long_after(accepted):
-        outcome = RefundOutcome.REFUND_PROCESSING_LONG
-    result.outcome = outcome
-
-
-def refund(job: RefundJob, attempt: Refund, client: WeChatPayClient) -> StepResult:
-    """申请退款 under the attempt's number: its request as frozen at its first send."""
-    result = StepResult(RefundStep.REFUND)
-    try:
-        request = RefundRequest(
-            out_refund_no=attempt.out_refund_no,
-            refund=attempt.amount,
-            total=attempt.total,
-            transaction_id=job.transaction_id,
-            sub_mchid=job.sub_mchid or None,
-            reason=attempt.reason or None,
-            notify_url=attempt.notify_url or None,
-        )
-        answer = client.create_refund(request, on_call=result.calls.append)
-    except FAULTS as exc:
-        return _failed(result, exc)
-    _answered(result, attempt, answer, long_after=lambda _accepted: False)
-    return result
-
-
-def query_refund(
-    job: RefundJob,
-    attempt: Refund,
-    client: WeChatPayClient,
-    step: RefundStep,
-    now: datetime,
-    attention_after: timedelta,
-) -> StepResult:
-    """查询单笔退款: what WeChat Pay holds under the attempt's number."""
-    result = StepResult(step)
-    try:
-        answer = client.query_refund(
-            attempt.out_refund_no, job.sub_mchid or None, on_call=result.calls.append
-        )
-    except FAULTS as exc:
-        return _failed(result, exc)
-    long = step is RefundStep.QUERY_REFUND and job.attention == ""
-    _answered(result, attempt, answer,
-              long_after=lambda accepted: long and now - accepted > attention_after)  # fmt: skip
     return result

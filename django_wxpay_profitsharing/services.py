@@ -42,7 +42,7 @@ from .access import acting_user, in_scope, may_submit
 from .clients import client_for
 from .conf import wxpay_settings
 from .merchants import is_configured, merchant
-from .models import IDENTITY_FIELDS, ProfitSharingReturn
+from .models.returns import IDENTITY_FIELDS, ProfitSharingReturn
 from .pool import map_bounded
 from .ratelimit import limiter_for
 from .states import Action, ReturnState

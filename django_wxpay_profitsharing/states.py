@@ -1,6 +1,6 @@
 """The names of the state machine: a return's states, the steps, the actions, the signals.
 
-Kept apart from ``models.py`` so that the decision table (``decisions.py``) can use
+Kept apart from the ``models`` package so that the decision table (``decisions.py``) can use
 them without importing the ORM; the models use the same enums for their choices.
 """
 

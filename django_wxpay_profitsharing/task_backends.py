@@ -28,7 +28,7 @@ from django.db import connection
 
 from . import refund_machine, services
 from .conf import TASK_BACKENDS, TaskBackend, wxpay_settings
-from .models import ProfitSharingReturn
+from .models.returns import ProfitSharingReturn
 from .pool import drop_broken_connection, one_writer_at_a_time, pool_size, run_in_background
 from .states import Action
 

@@ -35,8 +35,9 @@ except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
 from django.db import DatabaseError
 
 from . import outbox, polling, refund_machine, services
-from .models import ProfitSharingReturn, RefundJob
+from .models.returns import ProfitSharingReturn
 from .pool import one_writer_at_a_time
+from .refund_models import RefundJob
 from .states import Action
 
 logger = logging.getLogger("django_wxpay_profitsharing")

@@ -40,7 +40,7 @@ from .decisions import (
     outcome_of_error,
     outcome_of_result,
 )
-from .models import ANSWER_FIELDS, CallOutcome, ProfitSharingReturn, ProfitSharingReturnCall
+from .models.returns import ANSWER_FIELDS, CallOutcome, ProfitSharingReturn, ProfitSharingReturnCall
 from .ratelimit import Limiter
 from .states import Action, ReturnState, SignalName, Step
 from .wechatpay import WeChatPayClient, errors

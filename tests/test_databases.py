@@ -67,7 +67,7 @@ def test_without_time_zone_tables_a_check_names_the_fix_and_the_admin_still_work
     admin_client, monkeypatch
 ):
     monkeypatch.setattr(dbtime, "needs_time_zone_tables", lambda alias="default": True)
-    monkeypatch.setattr(checks, "needs_time_zone_tables", lambda alias="default": True)
+    monkeypatch.setattr(checks.databases, "needs_time_zone_tables", lambda alias="default": True)
     probe = ("default", str(settings.TIME_ZONE))
     monkeypatch.setitem(dbtime._probed, probe, False)
     [warning] = checks.check_time_zone_tables(databases=["default"])

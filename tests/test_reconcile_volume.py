@@ -17,7 +17,7 @@ from django_wxpay_profitsharing.clients import get_client
 from django_wxpay_profitsharing.models import DiscrepancyKind, ReconciliationRun
 from django_wxpay_profitsharing.reconcile import WRITE_BATCH
 from django_wxpay_profitsharing.wechatpay.bills import beijing_today
-from django_wxpay_profitsharing.wechatpay.connections import MAX_BODY
+from django_wxpay_profitsharing.wechatpay.exchange import MAX_BODY
 
 from .conftest import SUB_MCHID, wxpay_config
 from .test_commands_and_checks import ids

@@ -27,7 +27,7 @@ from ..access import Perm
 from ..error_reports import hide_secrets_in_error_reports
 from ..forms import ClawbackForm
 from ..ledger import LineLedger, order_ledger
-from ..models import ProfitSharingOrder
+from ..models.sharing_orders import ProfitSharingOrder
 from ..numbering import generate_out_return_no
 from ..wechatpay import errors, validation
 from .common import CANNOT_SYNC, format_yuan, object_pk, report

@@ -22,7 +22,8 @@ from django.utils.translation import ngettext
 from .. import desk
 from ..access import Perm
 from ..error_reports import SecretSafeErrorReportsAdminMixin
-from ..models import ProfitSharingClawback, ProfitSharingReturn
+from ..models.clawbacks import ProfitSharingClawback
+from ..models.returns import ProfitSharingReturn
 from .common import (
     CLAWBACK_COLOURS,
     CONFIRMATION_TEMPLATE,

@@ -21,11 +21,14 @@ from django.utils.translation import ngettext
 
 from .. import desk
 from ..access import Perm, merchants_in_scope
-from ..alarm_models import AlarmKind
+from ..alarm_models import AlarmKind, CredentialAlarm
 from ..conf import TaskBackend
 from ..desk import Batch, RowOutcome
-from ..models import MAX_PK, ClawbackState, CredentialAlarm, ProfitSharingReturn, ReturnState
+from ..fields import MAX_PK
+from ..models.clawbacks import ClawbackState
+from ..models.returns import ProfitSharingReturn
 from ..refund_words import yuan
+from ..states import ReturnState
 
 M = TypeVar("M", bound=Model)
 STATE_COLOURS: dict[str, str] = {

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from django.contrib import admin
 
 from ..error_reports import SecretSafeErrorReportsAdminMixin
-from ..models import Notification
+from ..refund_models import Notification
 from .common import MerchantScopedAdminMixin
 from .reconciliation_admin import ReadOnly
 

@@ -28,7 +28,7 @@ from ..access import Perm
 from ..error_reports import SecretSafeErrorReportsAdminMixin, hide_secrets_in_error_reports
 from ..forms import SyncOrderForm
 from ..ledger import LineLedger, order_ledger
-from ..models import ProfitSharingOrder, ProfitSharingOrderReceiver
+from ..models.sharing_orders import ProfitSharingOrder, ProfitSharingOrderReceiver
 from .claw_back import ClawBackViews
 from .common import CANNOT_SYNC, MerchantScopedAdminMixin, ReadOnlyInlineMixin, format_yuan
 from .filters import (

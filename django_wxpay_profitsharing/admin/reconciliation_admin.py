@@ -23,7 +23,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from ..error_reports import SecretSafeErrorReportsAdminMixin
-from ..models import Discrepancy, DiscrepancyKind, ReconciliationRun
+from ..models.reconciliation import Discrepancy, DiscrepancyKind, ReconciliationRun
 from .common import MerchantScopedAdminMixin
 
 # django-stubs makes the admin classes generic; Django's own cannot be subscripted at run time.

@@ -26,9 +26,8 @@ from django.views.decorators.http import require_POST
 from .. import desk
 from ..access import Perm
 from ..error_reports import SecretSafeErrorReportsAdminMixin, hide_secrets_in_error_reports
-from ..models import Notification, Refund, RefundCall, RefundJob
 from ..refund_decisions import operator_rule
-from ..refund_models import RefundJobQuerySet
+from ..refund_models import Notification, Refund, RefundCall, RefundJob, RefundJobQuerySet
 from ..refund_states import OperatorAction, RefundJobState
 from ..refund_words import plan_rows
 from .common import (

@@ -29,8 +29,9 @@ from .. import desk
 from ..access import Perm
 from ..error_reports import hide_secrets_in_error_reports
 from ..forms import RefundForm
-from ..models import ProfitSharingOrder, RefundJob
+from ..models.sharing_orders import ProfitSharingOrder
 from ..numbering import generate_out_return_no
+from ..refund_models import RefundJob
 from ..refund_states import RefundJobState
 from ..refund_words import plan_rows, yuan
 from ..wechatpay import errors, validation

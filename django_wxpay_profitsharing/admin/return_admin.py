@@ -27,14 +27,14 @@ from .. import desk
 from ..access import Perm, may_submit
 from ..error_reports import SecretSafeErrorReportsAdminMixin
 from ..forms import ProfitSharingReturnForm
-from ..models import (
+from ..models.return_questions import questions
+from ..models.returns import (
     ANSWER_FIELDS,
     IDENTITY_FIELDS,
     PROGRESS_FIELDS,
     REQUEST_ID_FIELDS,
     ProfitSharingReturn,
     ProfitSharingReturnCall,
-    questions,
 )
 from .common import (
     CONFIRMATION_TEMPLATE,

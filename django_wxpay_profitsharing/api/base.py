@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from ..conf import wxpay_settings
 from ..error_reports import SecretSafeErrorReportsViewMixin
-from ..models import MAX_PK
+from ..fields import MAX_PK
 from .desk_errors import response_for
 from .parsers import StrictJSONParser, require_json_body
 

@@ -15,12 +15,9 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from ..ledger import Blocked, LineLedger, order_ledger
-from ..models import (
-    AllocationPolicy,
-    ProfitSharingClawback,
-    ProfitSharingOrder,
-    ProfitSharingReturn,
-)
+from ..models.clawbacks import AllocationPolicy, ProfitSharingClawback
+from ..models.returns import ProfitSharingReturn
+from ..models.sharing_orders import ProfitSharingOrder
 from ..validation_messages import translated
 from ..wechatpay import errors, validation
 from .serializers import MAX_FEN, FenField, StrictSerializer, TextField

@@ -19,7 +19,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from .. import desk
-from ..models import ProfitSharingClawback, ProfitSharingOrder
+from ..models.clawbacks import ProfitSharingClawback
+from ..models.sharing_orders import ProfitSharingOrder
 from .base import StrictAPIMixin, pk_in_range
 from .clawback_serializers import ClawbackSerializer, SharingOrderSerializer, SyncOrderSerializer
 from .filters import ClawbackFilter, SharingOrderFilter

@@ -20,8 +20,10 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from ..models import ClawbackState, RefundJob, ReturnState
+from ..models.clawbacks import ClawbackState
+from ..refund_models import RefundJob
 from ..refund_states import RefundJobState
+from ..states import ReturnState
 
 EXACT = ("mchid", "sub_mchid", "out_order_no", "return_mchid")
 RANGES = (("created_after", "created__gte"), ("created_before", "created__lt"))

@@ -13,7 +13,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from ..models import ProfitSharingClawback, Refund, RefundJob
+from ..models.clawbacks import ProfitSharingClawback
+from ..refund_models import Refund, RefundJob
 from ..refund_plan import ShopFundsReason
 from ..refund_states import Attention, RefundJobState, RefundOutcome
 from ..wechatpay import validation

@@ -21,7 +21,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from .. import desk
-from ..models import ProfitSharingClawback, Refund, RefundJob
+from ..models.clawbacks import ProfitSharingClawback
+from ..refund_models import Refund, RefundJob
 from ..refund_states import OperatorAction
 from .base import StrictAPIMixin, pk_in_range
 from .filters import RefundJobFilter

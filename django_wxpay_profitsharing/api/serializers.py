@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from ..desk import validate_return_fields
-from ..models import (
+from ..models.returns import (
     ANSWER_FIELDS,
     PROGRESS_FIELDS,
     ProfitSharingReturn,

@@ -25,7 +25,7 @@ from rest_framework.response import Response
 
 from .. import desk
 from ..merchants import default_mchid, is_configured
-from ..models import ProfitSharingReturn
+from ..models.returns import ProfitSharingReturn
 from .base import StrictAPIMixin, pk_in_range
 from .filters import ProfitSharingReturnFilter
 from .pagination import ReturnCursorPagination

@@ -40,7 +40,7 @@ doors also take from here what they parse with (``request_fields``,
 
 from ..access import scoped as visible
 from ..clawbacks import ClawbackConflict
-from ..models import pick_request_fields as request_fields
+from ..models.returns import pick_request_fields as request_fields
 from ..refund_jobs import RefundConflict
 from ..refund_jobs import may_approve as may_approve_refund
 from ..services import ReturnConflict, validate_return_fields

@@ -19,7 +19,10 @@ from .. import clawbacks, order_sync, services
 from ..access import Perm, has_perms, scoped
 from ..answers import AnswerMismatch
 from ..ledger import LineLedger
-from ..models import ProfitSharingClawback, ProfitSharingOrder, ProfitSharingReturn, ReturnState
+from ..models.clawbacks import ProfitSharingClawback
+from ..models.returns import ProfitSharingReturn
+from ..models.sharing_orders import ProfitSharingOrder
+from ..states import ReturnState
 from ..wechatpay import errors
 from .errors import Forbidden, sync_failed
 from .policy import Disposition, Door, Made, decide

@@ -16,8 +16,9 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from ..answers import AnswerMismatch
-from ..models import ProfitSharingReturn, RefundJob
+from ..models.returns import ProfitSharingReturn
 from ..refund_jobs import UNKNOWN_PAYMENT
+from ..refund_models import RefundJob
 from ..validation_messages import translated
 from ..wechatpay import errors
 from ..wechatpay.errors import Meaning

@@ -19,7 +19,7 @@ from django.db.models import QuerySet
 from .. import refund_jobs, refund_machine, refund_operators, services, task_backends
 from ..access import has_perms, scoped
 from ..conf import TaskBackend
-from ..models import RefundJob
+from ..refund_models import RefundJob
 from ..refund_states import OperatorAction, RefundJobState
 from ..wechatpay import errors
 from .errors import Forbidden, WrongState, payment_failed

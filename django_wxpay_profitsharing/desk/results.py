@@ -13,7 +13,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ..conf import TaskBackend
-from ..models import ProfitSharingClawback, ProfitSharingReturn, ReturnState
+from ..models.clawbacks import ProfitSharingClawback
+from ..models.returns import ProfitSharingReturn
+from ..states import ReturnState
 from .policy import Disposition
 
 

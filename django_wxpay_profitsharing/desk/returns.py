@@ -19,8 +19,9 @@ from django.db.models import QuerySet
 from .. import clawbacks, services
 from ..access import has_perms, scoped
 from ..answers import AnswerMismatch
-from ..models import ProfitSharingReturn, ReturnState, questions
-from ..states import Action
+from ..models.return_questions import questions
+from ..models.returns import ProfitSharingReturn
+from ..states import Action, ReturnState
 from ..wechatpay import errors
 from .errors import NOT_WAITING, Forbidden, WrongState, sync_failed
 from .policy import SEND_POLICY, Disposition, Door, Made, decide

@@ -20,7 +20,7 @@ from django.db import transaction
 from .. import services, task_backends
 from ..access import has_perms, may_submit
 from ..conf import TaskBackend, wxpay_settings
-from ..models import ProfitSharingReturn
+from ..models.returns import ProfitSharingReturn
 from ..states import Action
 from .errors import Forbidden
 from .policy import SEND_POLICY, Disposition, Door, Facts, Made, decide

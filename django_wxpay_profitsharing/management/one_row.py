@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from django.core.management.base import CommandError, CommandParser
 from django.db.models import Model, QuerySet
 
-from ..models import MAX_PK
+from ..fields import MAX_PK
 from ..wechatpay import errors, validation
 
 M = TypeVar("M", bound=Model)

@@ -5,7 +5,8 @@ Endpoints: 请求分账回退 (``create_return``), 查询分账回退结果 (``q
 申请分账账单 and its download (``apply_bill``, ``download_bill_file``: rules in ``bills.py``)
 here; 查询订单, 查询剩余待分金额 and 解冻剩余资金 in ``payment_calls.py``; 申请退款,
 查询单笔退款 and 发起异常退款 in ``refund_calls.py``; the platform certificate
-download, signing, verification and the transport in ``client_core.py``.
+download, signing and verification in ``client_core.py``, the transport chosen by
+``transport_choice.py``.
 APIv3 notifications are read by ``notifications.py``, with no client needed.
 """
 
@@ -17,7 +18,6 @@ from typing import Any
 from . import bills, errors, validation
 from .client_core import (
     CERTIFICATES_PATH,
-    TRANSPORTS,
     USER_AGENT,
     ClientCore,
     OnCall,
@@ -30,6 +30,7 @@ from .payment_calls import PaymentCalls
 from .refund_calls import RefundCalls
 from .sensitive import sensitive_variables
 from .transport import Download
+from .transport_choice import TRANSPORTS
 from .validation import is_loopback_host
 
 __all__ = [

@@ -4,7 +4,8 @@ Why its own machinery: the bytes signed must be the bytes sent (the JSON body is
 serialised once, the request target is built once and sent as it was signed), every
 2xx answer is verified before any of it is read, errors are typed with an explicit
 retry rule read from the endpoint's rows of ``error_table.py``, there is always a
-timeout, and one keep-alive connection pool (``transport.py``) serves every thread.
+timeout, and one keep-alive connection pool (``transport.py``, chosen by
+``transport_choice.py``) serves every thread.
 
 POSTs are never retried here: whether to send the same request again is the
 caller's decision (the Django app queries first when the outcome is unknown). GETs
@@ -23,7 +24,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 from urllib.parse import quote, urlsplit
 
 from cryptography import x509
@@ -34,7 +35,8 @@ from . import crypto, errors
 from .error_table import Endpoint
 from .models import CallInfo
 from .sensitive import sensitive_variables
-from .transport import Download, Transport, Urllib3Transport, environment_proxy, exchange
+from .transport import Download, Transport, exchange
+from .transport_choice import make_transport
 from .validation import is_loopback_host
 from .verifier import ResponseVerifier, UnknownSerial
 
@@ -42,7 +44,6 @@ logger = logging.getLogger("django_wxpay_profitsharing.wechatpay")
 
 CERTIFICATES_PATH = "/v3/certificates"
 USER_AGENT = f"django-wxpay-profitsharing/{__version__} Python/{platform.python_version()}"
-TRANSPORTS = ("urllib3", "requests")
 
 OnCall = Callable[[CallInfo], None]
 T = TypeVar("T")
@@ -137,32 +138,10 @@ class ClientCore:
         self.nonce_factory = nonce_factory
         self._download_lock = threading.Lock()
         self._last_download = float("-inf")
-        self.transport = self._make_transport(transport, timeout, ca_bundle, pool_maxsize)
+        self.transport = make_transport(self.base_url, transport, timeout, ca_bundle, pool_maxsize)
 
     def __repr__(self) -> str:  # never the keys
         return f"<WeChatPayClient mchid={self.mchid} base_url={self.base_url}>"
-
-    def _make_transport(
-        self,
-        transport: str | Transport | Callable[..., Transport],
-        timeout: Any,
-        ca_bundle: str | None,
-        pool_maxsize: int,
-    ) -> Transport:
-        options = {"timeout": timeout, "ca_bundle": ca_bundle, "pool_maxsize": pool_maxsize}
-        if not isinstance(transport, str):
-            if hasattr(transport, "send"):
-                return cast(Transport, transport)  # an instance, used as it is
-            # A factory: ``factory(base_url, timeout=..., ca_bundle=..., pool_maxsize=...)``.
-            return transport(self.base_url, **options)
-        if transport == "urllib3":
-            proxy = environment_proxy(self.base_url)
-            return Urllib3Transport(self.base_url, proxy=proxy, **options)
-        if transport == "requests":
-            from .requests_transport import RequestsTransport
-
-            return RequestsTransport(self.base_url, **options)
-        raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)} or a Transport")
 
     def close(self) -> None:
         """Close idle connections (the client stays usable)."""

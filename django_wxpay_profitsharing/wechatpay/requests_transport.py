@@ -24,18 +24,9 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_environ_proxies
 
-from .connections import (
-    IDLE_SECONDS,
-    MAX_BODY,
-    Exchange,
-    ExchangeScope,
-    Timeout,
-    process_generation,
-    socks_module,
-    split_timeout,
-    use_exchange_pools,
-)
+from .connections import process_generation, socks_module, use_exchange_pools
 from .errors import InvalidRequest
+from .exchange import IDLE_SECONDS, MAX_BODY, Exchange, ExchangeScope, Timeout, split_timeout
 from .transport import (
     Download,
     RawResponse,

@@ -48,17 +48,10 @@ import urllib3
 from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.exceptions import ConnectTimeoutError
 
-from .connections import (
-    IDLE_SECONDS,
-    MAX_BODY,
-    Exchange,
-    ExchangeScope,
-    Refused,
-    Timeout,
-    process_generation,
-    split_timeout,
-)
+from .answer_reading import Refused
+from .connections import process_generation
 from .errors import TransportError
+from .exchange import IDLE_SECONDS, MAX_BODY, Exchange, ExchangeScope, Timeout, split_timeout
 from .proxies import environment_proxy, pool_manager
 
 __all__ = [

@@ -16,7 +16,9 @@ tested against), never Django.
 
 Modules, one job each: ``credentials`` (keys, certificates, credentials.json),
 ``signing`` (which key signs a response, rotation), ``auth`` (request signatures),
-``validation`` (field rules), ``ledger`` (orders, returns, results over time),
+``validation`` (field rules), ``ledger`` (WeChat Pay's rules for sharing orders and
+returns, results over time) over ``books`` (the state, one lock), ``book_views``
+(views, the bill's movements), ``ledger_records`` and ``order_seeds``,
 ``bills`` (the daily profit-sharing bill and its download), ``faults`` (fault
 selection), ``throttle`` (QPS windows), ``calls`` (call log),
 ``api`` (the /v3 endpoints), ``control`` (the /_simulator surface), ``server`` (HTTP),
@@ -54,7 +56,7 @@ Choices where WeChat Pay's documentation leaves room :
   each with its own key pair, serial and APIv3 key; each request is verified against
   the merchant its Authorization names and acts on that merchant's books only; the
   QPS limit applies per merchant and endpoint; faults, receivers and the clock are
-  shared (see ``credentials.py``, ``ledger.py``);
+  shared (see ``credentials.py``, ``books.py``);
 - faults act only on authenticated calls that passed their merchant's QPS limit;
 - keep-alive connections idle for 8 s are closed (``--idle-timeout``), like WeChat Pay.
 """

@@ -48,7 +48,7 @@ from .auth import named_merchant
 from .bills import DOWNLOAD_PATH, BillFile
 from .errors import ApiError
 from .faults import POST_EXECUTION, PRE_EXECUTION, Fault
-from .ledger import format_time
+from .ledger_records import format_time
 from .validation import parse_create, parse_order_query, parse_query
 from .wire import DROP, RESET, Incoming, Outgoing
 

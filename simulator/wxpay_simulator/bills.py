@@ -48,7 +48,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from .errors import ApiError, param_error
-from .ledger import BEIJING, Ledger
+from .ledger import Ledger
+from .ledger_records import BEIJING
 
 DOWNLOAD_PATH = "/v3/billdownload/file"
 TOKEN_SECONDS = 30.0

@@ -85,7 +85,8 @@ from urllib.parse import parse_qs, unquote
 
 from .app import SettingsError, Simulator
 from .faults import FaultError
-from .ledger import KEEP, Keep, SeedError
+from .ledger_records import KEEP, Keep
+from .order_seeds import SeedError
 from .refund_control import RouteError, payment_view
 from .refund_control import routes as refund_routes
 from .wire import Incoming, Outgoing

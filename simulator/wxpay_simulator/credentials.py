@@ -20,30 +20,35 @@ Two kinds of key live here:
 - the *simulator's own* signing keys: the "WeChat Pay public key" (``PUB_KEY_ID_...``)
   and the platform certificate, two different key pairs as on the real platform.
 
-With TLS, a local CA (``ca.pem``) and a server certificate for 127.0.0.1/localhost.
+With TLS, a local CA (``ca.pem``) and a server certificate for 127.0.0.1/localhost
+(``tls_files.py``); keys and certificates are made by ``key_making.py``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import json
-import os
-import secrets
-import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from django_wxpay_profitsharing.wechatpay.crypto import (
     certificate_serial,
     load_certificate,
     load_private_key,
+)
+
+from .key_making import (
+    cert_pem,
+    new_apiv3_key,
+    new_public_key_id,
+    new_rsa_key,
+    private_pem,
+    self_signed_certificate,
+    write_file,
 )
 
 CREDENTIALS_FILE = "credentials.json"
@@ -54,13 +59,6 @@ PUBLIC_KEY_PRIVATE_FILE = "simulator_public_key_private.pem"
 PLATFORM_CERT_FILE = "platform_cert.pem"
 PLATFORM_KEY_FILE = "simulator_platform_key.pem"
 MERCHANT_RECORD_FILE = "merchant.json"
-CA_CERT_FILE = "ca.pem"
-CA_KEY_FILE = "simulator_ca_key.pem"
-SERVER_CERT_FILE = "server_cert.pem"
-SERVER_KEY_FILE = "simulator_server_key.pem"
-
-CERT_VALIDITY = dt.timedelta(days=5 * 365)
-_KEY_ALPHABET = string.ascii_letters + string.digits
 
 
 @dataclass(frozen=True)
@@ -122,60 +120,6 @@ class Credentials:
         )
 
 
-def new_rsa_key() -> rsa.RSAPrivateKey:
-    """RSA-2048, e=65537: the only key type WeChat Pay APIv3 uses."""
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def new_serial() -> int:
-    """A positive serial that prints as exactly 40 uppercase hex digits (< 2**159)."""
-    return secrets.randbelow((1 << 159) - (1 << 156)) + (1 << 156)
-
-
-def new_apiv3_key() -> str:
-    """32 ASCII characters: AES-256 takes the key's bytes as they are."""
-    return "".join(secrets.choice(_KEY_ALPHABET) for _ in range(32))
-
-
-def new_public_key_id() -> str:
-    """``PUB_KEY_ID_`` and 34 digits, the shape of the ids WeChat Pay issues."""
-    return "PUB_KEY_ID_" + "".join(secrets.choice(string.digits) for _ in range(34))
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0)
-
-
-def _name(common_name: str, unit: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "wxpay-simulator"),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
-
-
-def self_signed_certificate(
-    key: rsa.RSAPrivateKey, common_name: str, unit: str, *, not_before: dt.datetime | None = None
-) -> x509.Certificate:
-    """A self-signed leaf certificate with a 40-hex-digit serial (merchant/platform)."""
-    start = not_before or _now() - dt.timedelta(minutes=5)
-    name = _name(common_name, unit)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(new_serial())
-        .not_valid_before(start)
-        .not_valid_after(start + CERT_VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-
-
 def new_platform_certificate(mchid: str) -> PlatformCertificate:
     """A fresh platform key pair and certificate; used at first start and on rotation."""
     key = new_rsa_key()
@@ -183,33 +127,12 @@ def new_platform_certificate(mchid: str) -> PlatformCertificate:
     return PlatformCertificate(certificate_serial(cert), cert, key)
 
 
-def _private_pem(key: rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def _cert_pem(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-def _write(path: Path, data: bytes, *, secret: bool = False) -> None:
-    """Write atomically; private keys are readable by the owner only."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o644)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
-
-
 def _create_merchant_keys(directory: Path, mchid: str) -> None:
     """A merchant's API key pair and self-signed API certificate, in ``directory``."""
     merchant_key = new_rsa_key()
     merchant_cert = self_signed_certificate(merchant_key, f"{mchid}", f"merchant {mchid}")
-    _write(directory / MERCHANT_KEY_FILE, _private_pem(merchant_key), secret=True)
-    _write(directory / MERCHANT_CERT_FILE, _cert_pem(merchant_cert))
+    write_file(directory / MERCHANT_KEY_FILE, private_pem(merchant_key), secret=True)
+    write_file(directory / MERCHANT_CERT_FILE, cert_pem(merchant_cert))
 
 
 def _create(state_dir: Path, mchid: str) -> dict[str, Any]:
@@ -217,8 +140,8 @@ def _create(state_dir: Path, mchid: str) -> dict[str, Any]:
     _create_merchant_keys(state_dir, mchid)
 
     pub_key = new_rsa_key()
-    _write(state_dir / PUBLIC_KEY_PRIVATE_FILE, _private_pem(pub_key), secret=True)
-    _write(
+    write_file(state_dir / PUBLIC_KEY_PRIVATE_FILE, private_pem(pub_key), secret=True)
+    write_file(
         state_dir / PUBLIC_KEY_FILE,
         pub_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -226,8 +149,8 @@ def _create(state_dir: Path, mchid: str) -> dict[str, Any]:
     )
 
     platform = new_platform_certificate(mchid)
-    _write(state_dir / PLATFORM_KEY_FILE, _private_pem(platform.private_key), secret=True)
-    _write(state_dir / PLATFORM_CERT_FILE, platform.pem)
+    write_file(state_dir / PLATFORM_KEY_FILE, private_pem(platform.private_key), secret=True)
+    write_file(state_dir / PLATFORM_CERT_FILE, platform.pem)
     return {
         "mchid": mchid,
         "merchant_serial_no": certificate_serial(load_certificate(state_dir / MERCHANT_CERT_FILE)),
@@ -253,7 +176,7 @@ def _extra_merchant(state_dir: Path, index: int, mchid: str) -> MerchantKeys:
         directory.mkdir(mode=0o700, exist_ok=True)
         _create_merchant_keys(directory, mchid)
         apiv3_key = new_apiv3_key()
-        _write(record_path, json.dumps({"apiv3_key": apiv3_key}).encode(), secret=True)
+        write_file(record_path, json.dumps({"apiv3_key": apiv3_key}).encode(), secret=True)
     return _merchant_keys(directory, mchid, apiv3_key)
 
 
@@ -328,80 +251,5 @@ def write_record(
     served = creds.served()
     record = {**entry(served[0]), "merchants": [entry(m) for m in served]}
     data = json.dumps(record, indent=2, ensure_ascii=False).encode() + b"\n"
-    _write(creds.path(CREDENTIALS_FILE), data, secret=True)
+    write_file(creds.path(CREDENTIALS_FILE), data, secret=True)
     return record
-
-
-def ensure_tls_files(state_dir: Path) -> tuple[Path, Path, Path]:
-    """CA and server certificate for HTTPS on 127.0.0.1/localhost, made once.
-
-    Returns (server_cert, server_key, ca_cert). The server certificate carries both an
-    IP and a DNS SAN plus key identifiers, so strict verifiers accept it.
-    """
-    ca_path, ca_key_path = state_dir / CA_CERT_FILE, state_dir / CA_KEY_FILE
-    cert_path, key_path = state_dir / SERVER_CERT_FILE, state_dir / SERVER_KEY_FILE
-    if all(p.exists() for p in (ca_path, ca_key_path, cert_path, key_path)):
-        return cert_path, key_path, ca_path
-    start = _now() - dt.timedelta(minutes=5)
-    ca_key = new_rsa_key()
-    ca_name = _name("wxpay-simulator local CA", "ca")
-    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(new_serial())
-        .not_valid_before(start)
-        .not_valid_after(start + CERT_VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(ca_ski, critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    server_key = new_rsa_key()
-    server_cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("localhost", "server"))
-        .issuer_name(ca_name)
-        .public_key(server_key.public_key())
-        .serial_number(new_serial())
-        .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=825))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("localhost"),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                ]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(server_key.public_key()), critical=False
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    _write(ca_key_path, _private_pem(ca_key), secret=True)
-    _write(ca_path, _cert_pem(ca_cert))
-    _write(key_path, _private_pem(server_key), secret=True)
-    _write(cert_path, _cert_pem(server_cert))
-    return cert_path, key_path, ca_path

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from .app import Settings, Simulator
-from .credentials import ensure_tls_files, load_or_create, write_record
+from .credentials import load_or_create, write_record
 from .server import SimulatorServer
 from .signing import MODES
+from .tls_files import ensure_tls_files
 
 
 def url_host(host: str) -> str:

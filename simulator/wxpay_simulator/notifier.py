@@ -39,7 +39,7 @@ from django_wxpay_profitsharing.wechatpay.crypto import aes_gcm_encrypt, make_no
 from django_wxpay_profitsharing.wechatpay.validation import is_loopback_host
 
 from .faults import FaultBook
-from .ledger import format_time
+from .ledger_records import format_time
 from .refunds import Refund
 from .signing import ResponseSigner
 

@@ -38,16 +38,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import ApiError
-from .ledger import (
-    BEIJING,
-    MERCHANT_ID,
-    TRANSACTION_ID_RE,
-    Ledger,
-    Order,
-    Receiver,
-    SeedError,
-    format_time,
-)
+from .ledger import Ledger
+from .ledger_records import BEIJING, MERCHANT_ID, Order, Receiver, format_time
+from .order_seeds import TRANSACTION_ID_RE, SeedError
 from .refund_validation import PaymentQuery, UnfreezeRequest
 
 if TYPE_CHECKING:

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .app import Simulator
-from .ledger import KEEP, Keep
+from .ledger_records import KEEP, Keep
 from .refunds import POLICIES
 from .wire import Incoming
 

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ApiError
-from .ledger import format_time
+from .ledger_records import format_time
 from .payments import DAY, Payment, PaymentBook
 from .refund_validation import AbnormalRequest, RefundRequest
 

@@ -18,7 +18,7 @@ from django.db.models import QuerySet
 
 from ... import desk
 from ...merchants import default_mchid
-from ...models import RefundJob
+from ...refund_models import RefundJob
 from ...refund_states import Attention, RefundJobState
 from ...refund_words import plan_rows, yuan
 from ..one_row import add_row_arguments, named_row

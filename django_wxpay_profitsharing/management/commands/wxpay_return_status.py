@@ -13,13 +13,8 @@ from django.db.models import QuerySet
 
 from ... import desk
 from ...merchants import default_mchid
-from ...models import (
-    ANSWER_FIELDS,
-    IDENTITY_FIELDS,
-    PROGRESS_FIELDS,
-    ProfitSharingReturn,
-    ReturnState,
-)
+from ...models.returns import ANSWER_FIELDS, IDENTITY_FIELDS, PROGRESS_FIELDS, ProfitSharingReturn
+from ...states import ReturnState
 from ..one_row import add_row_arguments, named_row
 
 SHOWN_FIELDS = ("out_return_no", *IDENTITY_FIELDS, *PROGRESS_FIELDS, *ANSWER_FIELDS)
