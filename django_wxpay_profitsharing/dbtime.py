@@ -14,7 +14,7 @@ name the one-line fix.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, connections
@@ -35,6 +35,18 @@ def for_db(value: datetime | None) -> datetime | None:
     if value is None or settings.USE_TZ or timezone.is_naive(value):
         return value
     return timezone.make_naive(value)
+
+
+def between(earlier: datetime, later: datetime) -> timedelta:
+    """``later - earlier`` when one is WeChat's (aware) and one the site's (naive without USE_TZ).
+
+    A naive time is the project's local time in ``TIME_ZONE``, as Django stores it then.
+    """
+    return _aware(later) - _aware(earlier)
+
+
+def _aware(value: datetime) -> datetime:
+    return timezone.make_aware(value) if timezone.is_naive(value) else value
 
 
 def needs_time_zone_tables(alias: str = "default") -> bool:

@@ -26,6 +26,7 @@ from . import services
 from .access import Perm, acting_user, has_perms, in_scope
 from .clients import client_for
 from .conf import wxpay_settings
+from .dbtime import for_db
 from .refund_models import Payment, Refund, RefundJob
 from .refund_plan import Plan
 from .refund_states import RefundJobState, RefundStep
@@ -114,7 +115,7 @@ def mirror_payment(row: Payment, payment: WirePayment) -> None:
     row.out_trade_no = payment.out_trade_no[:32]
     row.total = payment.total
     row.trade_state = str(payment.trade_state)[:32]
-    row.success_time = payment.success_time
+    row.success_time = for_db(payment.success_time)
     row.synced_at = timezone.now()
     row.response_json = payment.raw
 

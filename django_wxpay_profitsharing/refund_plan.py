@@ -29,6 +29,7 @@ from django.utils.functional import Promise
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from .dbtime import between
 from .refund_states import RefundOutcome
 
 #: A payment is refundable for 365 days after it succeeded (申请退款's rules).
@@ -103,7 +104,7 @@ def refusal(refund: int, payment: PaymentFacts, now: datetime) -> tuple[str, str
     """Why WeChat Pay would refuse this refund of ``payment`` whatever the money: or None."""
     if not payment.paid:
         return "transaction_id", NOT_PAID
-    if payment.success_time is not None and now - payment.success_time > REFUND_WINDOW:
+    if payment.success_time is not None and between(payment.success_time, now) > REFUND_WINDOW:
         return "transaction_id", TOO_OLD
     if payment.refund_count >= MAX_REFUNDS_PER_PAYMENT:
         return "transaction_id", TOO_MANY

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .answers import AnswerMismatch
+from .dbtime import between
 from .refund_models import Refund, RefundJob
 from .refund_states import RefundOutcome, RefundStep
 from .refund_steps import FAULTS, StepResult, _failed
@@ -89,6 +90,8 @@ def query_refund(
     except FAULTS as exc:
         return _failed(result, exc)
     long = step is RefundStep.QUERY_REFUND and job.attention == ""
-    _answered(result, attempt, answer,
-              long_after=lambda accepted: long and now - accepted > attention_after)  # fmt: skip
+    def long_after(accepted: datetime) -> bool:
+        return long and between(accepted, now) > attention_after
+
+    _answered(result, attempt, answer, long_after=long_after)
     return result
