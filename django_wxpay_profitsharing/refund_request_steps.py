@@ -90,6 +90,7 @@ def query_refund(
     except FAULTS as exc:
         return _failed(result, exc)
     long = step is RefundStep.QUERY_REFUND and job.attention == ""
+
     def long_after(accepted: datetime) -> bool:
         return long and between(accepted, now) > attention_after
 
