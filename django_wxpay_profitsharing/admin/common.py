@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
-from django.utils.timezone import template_localtime
+from django.utils.timezone import is_aware, localtime
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -72,7 +72,9 @@ def credential_banners(request: HttpRequest) -> list[str]:
     for alarm in alarms:
         if alarm.mchid in mine:
             text = CREDENTIALS_REFUSED if alarm.kind == AlarmKind.REFUSED else ANSWERS_UNVERIFIED
-            since = date_format(template_localtime(alarm.since), "DATETIME_FORMAT")
+            since = date_format(
+                localtime(alarm.since) if is_aware(alarm.since) else alarm.since, "DATETIME_FORMAT"
+            )
             texts.append(text % {"mchid": alarm.mchid, "since": since, "code": alarm.code or "-"})
     return texts
 
