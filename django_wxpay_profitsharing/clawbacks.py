@@ -42,6 +42,7 @@ from .order_sync import sync_order as sync_order  # a shop syncs an order from h
 from .states import Action, ReturnState
 from .validation_messages import translated
 from .wechatpay import WeChatPayClient, errors, validation
+from .wechatpay.client_core import OnCall
 
 NOTHING_LEFT = _("nothing is left to return")
 AT_LEAST_ONE_FEN = _("must be at least 1 fen")
@@ -177,6 +178,7 @@ def create_or_get_clawback(
     submit: bool = False,
     client: WeChatPayClient | None = None,
     refund_job: Any = None,
+    on_call: OnCall | None = None,
 ) -> tuple[ProfitSharingClawback, bool]:
     """A clawback and its returns, or the identical one again; ``(clawback, created)``.
 
@@ -184,7 +186,8 @@ def create_or_get_clawback(
     (partner mode), ``amount`` (fen; absent: everything returnable), ``description``,
     ``policy`` (``proportional`` or ``in_order``) and ``accounts`` (for ``in_order``).
     The sharing order is synced from WeChat Pay first (its typed errors pass through).
-    ``refund_job``: the refund job the clawback serves (its step made it).
+    ``refund_job``: the refund job the clawback serves (its step made it); ``on_call``
+    hears the sync's call (the job records every call it made).
     """
     clean = _clean(fields)
     mchid = services.merchant_id(fields.get("mchid") or None)
@@ -199,6 +202,7 @@ def create_or_get_clawback(
         sub_mchid=clean["sub_mchid"] or None,
         mchid=mchid,
         client=client,
+        on_call=on_call,
     )
     try:
         with transaction.atomic():

@@ -17,6 +17,7 @@ from .clients import client_for
 from .dbtime import for_db
 from .models.sharing_orders import ProfitSharingOrder, ProfitSharingOrderReceiver
 from .wechatpay import WeChatPayClient
+from .wechatpay.client_core import OnCall
 from .wechatpay.models import SharingOrder
 
 #: A receiver line's values from WeChat Pay's answer, as the mirror keeps them.
@@ -31,8 +32,11 @@ def sync_order(
     sub_mchid: str | None = None,
     mchid: str | None = None,
     client: WeChatPayClient | None = None,
+    on_call: OnCall | None = None,
 ) -> ProfitSharingOrder:
     """Mirror 查询分账结果 for one sharing order: the order and exactly its receiver lines.
+
+    ``on_call`` hears the call (a refund job records every call it made).
 
     A sync replaces the line set: a line WeChat Pay no longer lists goes, so nothing
     is allocated from it. Raises the client's typed errors (``errors.APIError`` for an
@@ -42,7 +46,7 @@ def sync_order(
     """
     mchid = services.merchant_id(mchid)
     client = client or client_for(mchid)
-    answer = client.query_order(out_order_no, transaction_id, sub_mchid or None)
+    answer = client.query_order(out_order_no, transaction_id, sub_mchid or None, on_call=on_call)
     wrong = order_answer_problems(answer, out_order_no, transaction_id, sub_mchid)
     if wrong:
         raise AnswerMismatch(wrong)

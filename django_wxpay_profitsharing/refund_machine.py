@@ -8,7 +8,7 @@ As for returns (``transitions.py``), so that no refund is lost and none is sent 
    refund's request frozen (``sent_at``); for 解冻剩余资金 ``unfreeze_sent_at``: both
    committed *before* the call, so that a crash never forgets that money may move;
 2. the step's calls (``refund_steps.py``, ``refund_request_steps.py``), outside any
-   transaction, under the merchant's rate limit, the lease renewed right before;
+   transaction, each under its own quota of the merchant's rate limits;
 3. :func:`apply` (a short transaction, the row locked again): the decision table
    (``refund_decisions.py``) says what the outcome means; state, step, schedule,
    WeChat Pay's answer, the call records and the outbox events of the signals are
@@ -25,7 +25,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -34,10 +34,10 @@ from . import outbox, refund_request_steps, refund_steps
 from .clients import client_for
 from .conf import wxpay_settings
 from .dbtime import for_db
-from .ratelimit import limiter_for
 from .refund_decisions import SIGNALS, Decision, Wait, decide
 from .refund_jobs import mirror_payment, plan_json
 from .refund_models import Payment, Refund, RefundCall, RefundJob
+from .refund_pacing import PacedClient
 from .refund_states import (
     ACTIVE_JOB_STATES,
     FINAL_JOB_STATES,
@@ -140,12 +140,24 @@ def _current(job: RefundJob) -> Refund:
 
 
 def call(claimed: JobClaim, client: WeChatPayClient | None = None) -> StepResult:
-    """Step 2: the step's calls, outside any transaction; never raises for WeChat's faults."""
+    """Step 2: the step's calls, outside any transaction; never raises for WeChat's faults.
+
+    Each call waits for its own quota (``refund_pacing.py``); a step refused for the
+    rate slows that quota down.
+    """
     job = RefundJob.objects.select_related("payment").get(pk=claimed.pk)
     client = client or client_for(job.mchid)
+    paced = PacedClient(client, job.mchid)
+    result = _take_step(job, claimed.step, cast(WeChatPayClient, paced), client)
+    if result.outcome is not None and decide(claimed.state, claimed.step, result.outcome).slow_down:
+        paced.slow_down()
+    return result
+
+
+def _take_step(
+    job: RefundJob, step: RefundStep, client: WeChatPayClient, unpaced: WeChatPayClient
+) -> StepResult:
     now = timezone.now()
-    limiter_for(job.mchid).acquire()
-    step = claimed.step
     if step is RefundStep.INSPECT:
         return refund_steps.inspect(job, client, now, allow_unfreeze=job.allow_unfreeze)
     if step is RefundStep.UNFREEZE:
@@ -153,7 +165,7 @@ def call(claimed: JobClaim, client: WeChatPayClient | None = None) -> StepResult
     if step is RefundStep.CONFIRM_UNFREEZE:
         return refund_steps.confirm_unfreeze(job, client)
     if step is RefundStep.CLAW_BACK:
-        return refund_steps.claw_back(job, client)
+        return refund_steps.claw_back(job, client, returns_client=unpaced)
     if step is RefundStep.AWAIT_CLAWBACK:
         return refund_steps.await_clawback(job)
     attempt = _current(job)

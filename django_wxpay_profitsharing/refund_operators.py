@@ -19,6 +19,7 @@ from .refund_decisions import operator_rule
 from .refund_jobs import MONEY_MOVED, NOT_NOW, nothing_moved
 from .refund_machine import write
 from .refund_models import Refund, RefundJob
+from .refund_pacing import PacedClient
 from .refund_states import OperatorAction
 from .wechatpay import WeChatPayClient
 from .wechatpay.refunds import AbnormalRefundRequest
@@ -45,8 +46,8 @@ def to_merchant_bank(job: RefundJob, client: WeChatPayClient | None = None) -> N
     attempt = job.refunds.order_by("-number").first()
     if attempt is None or not attempt.refund_id:
         raise ActionNotOpen(NOT_NOW)
-    client = client or client_for(job.mchid)
-    client.apply_abnormal_refund(
+    paced = PacedClient(client or client_for(job.mchid), job.mchid)
+    paced.apply_abnormal_refund(
         AbnormalRefundRequest(
             refund_id=attempt.refund_id, out_refund_no=attempt.out_refund_no,
             type=AbnormalRefundType.MERCHANT_BANK_CARD, sub_mchid=job.sub_mchid or None,

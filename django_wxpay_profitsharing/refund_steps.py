@@ -132,7 +132,12 @@ def payment_problems(transaction_id: str, sub_mchid: str, payment: WirePayment) 
 
 
 def shares(
-    mchid: str, sub_mchid: str, transaction_id: str, client: WeChatPayClient, now: datetime
+    mchid: str,
+    sub_mchid: str,
+    transaction_id: str,
+    client: WeChatPayClient,
+    now: datetime,
+    calls: list[CallInfo] | None = None,
 ) -> list[OrderShare]:
     """The payment's sharing orders the site knows, synced now, oldest first."""
     found = []
@@ -143,6 +148,7 @@ def shares(
         order = order_sync.sync_order(
             out_order_no=mirror.out_order_no, transaction_id=mirror.transaction_id,
             sub_mchid=mirror.sub_mchid or None, mchid=mirror.mchid, client=client,
+            on_call=None if calls is None else calls.append,
         )  # fmt: skip
         ledger = order_ledger(order, now)
         found.append(
@@ -192,7 +198,7 @@ def gather(
         if exc.meaning is not errors.Meaning.NOT_SHARING_ORDER:
             raise
         return Gathered(payment, None, [])
-    return Gathered(payment, unsplit, shares(mchid, sub_mchid, transaction_id, client, now))
+    return Gathered(payment, unsplit, shares(mchid, sub_mchid, transaction_id, client, now, calls))
 
 
 def plan_of(
@@ -286,8 +292,14 @@ def clawback_number(job: RefundJob, index: int) -> str:
     return f"RJ{job.pk}C{index}"
 
 
-def claw_back(job: RefundJob, client: WeChatPayClient) -> StepResult:
-    """The plan's clawbacks, made (idempotent on their numbers) and sent now."""
+def claw_back(
+    job: RefundJob, client: WeChatPayClient, *, returns_client: WeChatPayClient | None = None
+) -> StepResult:
+    """The plan's clawbacks, made (idempotent on their numbers) and sent now.
+
+    ``client`` syncs the sharing orders; the returns are sent through ``returns_client``
+    (``client`` when not given), whose calls the returns' own machinery paces.
+    """
     result = StepResult(RefundStep.CLAW_BACK)
     pending: list[int] = []
     try:
@@ -300,7 +312,7 @@ def claw_back(job: RefundJob, client: WeChatPayClient) -> StepResult:
                  "transaction_id": order.transaction_id, "sub_mchid": job.sub_mchid or None,
                  "amount": amount, "description": f"退款 {job.out_refund_no}"[:80],
                  "mchid": job.mchid},
-                submit=True, client=client, refund_job=job,
+                submit=True, client=client, refund_job=job, on_call=result.calls.append,
             )  # fmt: skip
             pending += clawback.returns.filter(state="pending").values_list("pk", flat=True)
     except ValidationError as exc:
@@ -311,7 +323,7 @@ def claw_back(job: RefundJob, client: WeChatPayClient) -> StepResult:
         _failed(result, exc)
         result.outcome = RefundOutcome.RETRY_SAME
         return result
-    services.run_many(pending, Action.SUBMIT, client=client)
+    services.run_many(pending, Action.SUBMIT, client=returns_client or client)
     result.outcome = RefundOutcome.CLAWBACKS_MADE
     return result
 

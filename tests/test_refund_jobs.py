@@ -95,7 +95,8 @@ def test_unfreeze_then_claw_back_then_refund(site):
     job = settle(approve(job))
     assert job.unfrozen == 4000
     assert job.state == RefundJobState.SUCCEEDED, (job.state, job.last_error_message)
-    assert steps(job)[:4] == ["inspect", "inspect", "unfreeze", "confirm_unfreeze"]
+    # 查询订单, 查询剩余待分金额, 查询分账结果 of its sharing order; then the unfreeze.
+    assert steps(job)[:5] == ["inspect", "inspect", "inspect", "unfreeze", "confirm_unfreeze"]
     [clawback] = job.clawbacks.all()
     assert clawback.state == "completed" and clawback.amount == 5000
     assert {r.return_mchid: r.amount for r in clawback.returns.all()} == {SHOP_A: 3000,
