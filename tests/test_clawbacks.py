@@ -248,6 +248,25 @@ def test_time_out_closed_then_claw_back_again(configured, signal_log):
     assert names == {"clawback_incomplete": 1, "clawback_completed": 1}
 
 
+def test_claw_back_again_reads_the_order_as_wechat_has_it_now(configured):
+    """The order is synced before the new return: its amount is what WeChat Pay allows now."""
+    order = seed(configured, [{"account": A, "amount": 500}])
+    configured.set_receiver_balance(A, 0)
+    clawback, _ = clawbacks.create_or_get_clawback(fields(order, amount=200), submit=True)
+    [first] = clawback.returns.all()
+    services.submit(first)
+    configured.advance_clock(FIVE_DAYS)
+    first = clawbacks.retry_now(first)
+    assert first.fail_reason == "TIME_OUT_CLOSED"
+    configured.set_receiver_balance(A, None)
+    # Meanwhile WeChat Pay's order changed: A's line now holds 150 fen (the mirror: 500).
+    configured.seed_order(order["out_order_no"], receivers=[{"account": A, "amount": 150}],
+                          sub_mchid=SUB_MCHID, transaction_id=order["transaction_id"])  # fmt: skip
+    second = clawbacks.claw_back_again(first, submit=True)
+    assert second.amount == 150
+    assert services.submit(second).state == ReturnState.SUCCEEDED
+
+
 def test_a_refusal_wechat_nevertheless_holds_follows_wechat(configured):
     """Queried once before rejecting: a refused create that WeChat knows is not rejected."""
     order = seed(configured, [{"account": A, "amount": 500}])
