@@ -14,10 +14,10 @@ from typing import Any
 
 from django.db import models
 
+from .wechatpay.validation import MAX_AMOUNT
+
 #: The largest UTC offset a real time carries (RFC 3339 allows more; databases do not).
 MAX_OFFSET = timedelta(hours=14)
-#: The largest amount a ``PositiveBigIntegerField`` holds on every database.
-MAX_AMOUNT = 2**63 - 1
 
 
 class AnswerMismatch(Exception):

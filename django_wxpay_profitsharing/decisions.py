@@ -37,6 +37,7 @@ from .wechatpay.errors import (
     TransportError,
     WeChatPayError,
 )
+from .wechatpay.words import ReturnResult
 
 
 class Outcome(enum.StrEnum):
@@ -283,9 +284,9 @@ def decide(state: str, step: Step, outcome: Outcome) -> Decision:
 
 def outcome_of_result(result: str) -> Outcome:
     """WeChat's ``result``; a value it may add later is read as still processing."""
-    if result == "SUCCESS":
+    if result == ReturnResult.SUCCESS:
         return Outcome.SUCCESS
-    if result == "FAILED":
+    if result == ReturnResult.FAILED:
         return Outcome.FAILED
     return Outcome.PROCESSING
 

@@ -39,6 +39,7 @@ CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 #: another in WeChat's merchant platform has no place in a money record.
 CONTROL_CATEGORIES = frozenset({"Cc"})
 INVISIBLE_CATEGORIES = frozenset({"Cf", "Zl", "Zp"})
+#: The largest amount (fen) a ``PositiveBigIntegerField`` holds on every database.
 MAX_AMOUNT = 2**63 - 1
 MAX_DESCRIPTION = 80
 #: ``reason`` of a refund: at most 80 *bytes* of UTF-8 (it is cut there, not refused).
