@@ -9,9 +9,8 @@
    :class:`~.decisions.Outcome`; it never raises for WeChat's or the network's faults;
 3. :func:`apply` asks the decision table (``decisions.py``) what the outcome means
    and writes it under the row lock, with the call records and, when the state
-   became final, the outbox events of its signals.
-
-What each outcome does is not decided here: this module only carries it out.
+   became final, the outbox events of its signals. What each outcome does is decided
+   there; this module only carries it out.
 """
 
 from __future__ import annotations

@@ -4,8 +4,7 @@
 body bytes) and the receiving merchant's keys; it returns a verified, decrypted
 :class:`~.events.Notification` or raises a :class:`NotificationError` whose ``step``
 says which check failed. Its only state is what is passed in: the clock (``now``) and
-the store of nonces already seen. It never echoes the APIv3 key, the plaintext or the
-ciphertext in an error, and raises every error without its cause attached.
+the nonces seen. No error echoes the APIv3 key, plaintext or ciphertext, or keeps its cause.
 
 The checks, in order (WeChat Pay's notification guide,
 https://pay.weixin.qq.com/docs/partner/development/practices/notification-considerations.html,
