@@ -176,9 +176,13 @@ TERMS: dict[str, Term] = {
 }
 
 
+#: A message's placeholders (``{yuan}``, ``%(count)d``): names of values, not words.
+PLACEHOLDER = re.compile(r"\{\w*\}|%\(\w+\)[sdi]")
+
+
 def names(term: Term, english: str) -> bool:
-    """Whether an English message speaks of ``term``."""
-    return re.search(term.pattern, english, re.IGNORECASE) is not None
+    """Whether an English message speaks of ``term`` (its placeholders aside)."""
+    return re.search(term.pattern, PLACEHOLDER.sub(" ", english), re.IGNORECASE) is not None
 
 
 def offences(catalogue: Mapping[str, str]) -> Iterator[str]:

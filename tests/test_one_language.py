@@ -7,12 +7,24 @@ were could not be translated.
 
 from __future__ import annotations
 
+import datetime as dt
+from html import unescape
+
 import pytest
-from django.utils import translation
+from django.urls import reverse
+from django.utils import timezone, translation
 
 from django_wxpay_profitsharing import allocation
+from django_wxpay_profitsharing.models.reconciliation import (
+    Discrepancy,
+    DiscrepancyKind,
+    ReconciliationRun,
+)
 from django_wxpay_profitsharing.refund_jobs import RefundConflict
 from django_wxpay_profitsharing.refund_models import RefundJob
+
+DISCREPANCIES = "admin:wxpay_profitsharing_discrepancy_changelist"
+DISCREPANCY = "admin:wxpay_profitsharing_discrepancy_change"
 
 
 def words(message, language):
@@ -52,3 +64,77 @@ def test_a_refund_number_taken_with_other_fields_is_said_in_chinese():
         [english] = conflict.message_dict["out_refund_no"]
     assert chinese == "RF1 已存在，但 amount, reason 不同；新的退款请使用新的 out_refund_no。"
     assert english.startswith("RF1 already exists with a different amount, reason")
+
+
+# ------------------------------------------------------------ reconciliation
+
+
+@pytest.fixture
+def discrepancies(db):
+    run = ReconciliationRun.objects.create(
+        bill_date=dt.date(2026, 12, 1),
+        mchid="1900000100",
+        discrepancy_count=3,
+        started=timezone.now(),
+        finished=timezone.now(),
+    )
+    return [
+        Discrepancy.objects.create(
+            run=run,
+            out_return_no="R-AMOUNT",
+            kind=DiscrepancyKind.AMOUNT_DIFFERS,
+            local_amount=5000,
+            wechat_amount=123456,
+        ),
+        Discrepancy.objects.create(
+            run=run,
+            out_return_no="R-ELSEWHERE",
+            kind=DiscrepancyKind.MERCHANT_DIFFERS,
+            wechat_amount=100,
+            facts={
+                "statuses": ["PROCESSING", "SUCCESS"],
+                "bill_mchid": "1900000999",
+                "bill_sub_mchid": "1900000109",
+                "mchid": "1900000100",
+                "sub_mchid": "",
+            },
+        ),
+        # A row that kept a sentence, not facts: shown as it was stored.
+        Discrepancy.objects.create(
+            run=run,
+            out_return_no="R-OLD",
+            kind=DiscrepancyKind.MISSING_LOCALLY,
+            wechat_amount=7,
+            detail="in the bill (SUCCESS), no local return with this number",
+        ),
+    ]
+
+
+def page(client, url, language):
+    with translation.override(language):
+        response = client.get(url, HTTP_ACCEPT_LANGUAGE=language)
+    assert response.status_code == 200
+    return unescape(response.content.decode())
+
+
+def test_discrepancies_in_chinese_and_yuan(admin_client, configured, discrepancies):
+    listed = page(admin_client, reverse(DISCREPANCIES), "zh-hans")
+    assert "¥50.00" in listed and "¥1,234.56" in listed and "5000" not in listed
+    assert "本地 ¥50.00，账单 ¥1,234.56" in listed
+    assert (
+        "账单中属于商户 1900000999 的子商户 1900000109（处理中, 回退成功），而不是商户 1900000100"
+        in listed
+    )
+    assert "本地金额" in listed and "账单金额" in listed and "（分）" not in listed
+    assert "in the bill (SUCCESS), no local return with this number" in listed
+    one = page(admin_client, reverse(DISCREPANCY, args=[discrepancies[0].pk]), "zh-hans")
+    assert "本地 ¥50.00，账单 ¥1,234.56" in one
+
+
+def test_discrepancies_in_english_and_yuan(admin_client, configured, discrepancies):
+    listed = page(admin_client, reverse(DISCREPANCIES), "en")
+    assert "local ¥50.00, bill ¥1,234.56" in listed
+    assert (
+        "in the bill as merchant 1900000999, sub-merchant 1900000109's (Processing, Succeeded), "
+        "not merchant 1900000100's" in listed
+    )
