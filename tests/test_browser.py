@@ -261,7 +261,8 @@ def test_the_readme_walkthrough(shop, browser, simproc):
     click_and_load(browser, refund_link)
     receivers = browser.find_element(By.ID, "receivers").text
     excluded = browser.find_elements(By.CSS_SELECTOR, "#receivers tr.excluded")
-    assert len(excluded) == 1 and "PERSONAL_OPENID" in excluded[0].text
+    assert len(excluded) == 1 and "person (openid)" in excluded[0].text
+    assert "¥30.00" in receivers and "PERSONAL_OPENID" not in receivers  # yuan and words
     assert "personal receivers cannot be returned from" in receivers
     click_and_load(browser, browser.find_element(By.ID, "plan-refund"))
     plan = browser.find_element(By.ID, "plan").text

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from django_wxpay_profitsharing import allocation
+from django_wxpay_profitsharing.models import ProfitSharingReturn
 from django_wxpay_profitsharing.models.reconciliation import (
     Discrepancy,
     DiscrepancyKind,
@@ -22,6 +23,9 @@ from django_wxpay_profitsharing.models.reconciliation import (
 )
 from django_wxpay_profitsharing.refund_jobs import RefundConflict
 from django_wxpay_profitsharing.refund_models import RefundJob
+from django_wxpay_profitsharing.states import ReturnState
+
+from .conftest import pending_return
 
 DISCREPANCIES = "admin:wxpay_profitsharing_discrepancy_changelist"
 DISCREPANCY = "admin:wxpay_profitsharing_discrepancy_change"
@@ -138,3 +142,17 @@ def test_discrepancies_in_english_and_yuan(admin_client, configured, discrepanci
         "in the bill as merchant 1900000999, sub-merchant 1900000109's (Processing, Succeeded), "
         "not merchant 1900000100's" in listed
     )
+
+
+# ------------------------------------------------------------ WeChat Pay's values
+
+
+def test_a_returns_wechat_result_is_shown_in_words(admin_client, configured, order):
+    made = pending_return(order, amount=5, submit=False)
+    ProfitSharingReturn.objects.filter(pk=made.pk).update(
+        state=ReturnState.PROCESSING, result="SUCCESS"
+    )
+    url = reverse("admin:wxpay_profitsharing_profitsharingreturn_change", args=[made.pk])
+    chinese = page(admin_client, url, "zh-hans")
+    assert "回退成功" in chinese and ">SUCCESS<" not in chinese
+    assert "Succeeded" in page(admin_client, url, "en")
