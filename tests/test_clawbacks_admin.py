@@ -140,6 +140,38 @@ def test_asking_too_much_is_said_in_chinese_and_yuan(operator, configured, share
     assert "超出这些分账接收方的可回退金额（¥9.00，即 900 分）" in over
 
 
+@pytest.mark.parametrize(
+    ("language", "requested", "everything"),
+    [
+        ("en", "Requested amount", "everything returnable"),
+        ("zh-hans", "请求金额", "全部可回退金额"),
+    ],
+)
+def test_a_clawbacks_page_shows_what_was_asked_in_yuan(
+    operator, shared, language, requested, everything
+):
+    from django.utils import translation
+
+    asked, _ = clawbacks.create_or_get_clawback(
+        {"out_clawback_no": "CL50", "out_order_no": shared.out_order_no,
+         "transaction_id": shared.transaction_id, "sub_mchid": SUB_MCHID, "amount": 150,
+         "description": "partial"},
+    )  # fmt: skip
+    whole, _ = clawbacks.create_or_get_clawback(
+        {"out_clawback_no": "CL51", "out_order_no": shared.out_order_no,
+         "transaction_id": shared.transaction_id, "sub_mchid": SUB_MCHID,
+         "description": "all"},
+    )  # fmt: skip
+    change = "admin:wxpay_profitsharing_profitsharingclawback_change"
+    with translation.override(language):
+        one = operator.get(reverse(change, args=[asked.pk]), HTTP_ACCEPT_LANGUAGE=language)
+        other = operator.get(reverse(change, args=[whole.pk]), HTTP_ACCEPT_LANGUAGE=language)
+    one_page, other_page = one.content.decode(), other.content.decode()
+    assert requested in one_page and "¥1.50" in one_page and ">150<" not in one_page
+    assert "（分）" not in one_page and "(fen)" not in one_page
+    assert everything in other_page
+
+
 def test_sync_action(operator, configured, shared):
     ProfitSharingOrder.objects.filter(pk=shared.pk).update(state="PROCESSING", synced_at=None)
     ghost = ProfitSharingOrder.objects.create(
