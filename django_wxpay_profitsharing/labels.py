@@ -11,7 +11,13 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from .wechatpay.words import ReceiverResult, ReceiverType, ReturnResult, SharingOrderState
+from .wechatpay.words import (
+    ReceiverResult,
+    ReceiverType,
+    RefundStatus,
+    ReturnResult,
+    SharingOrderState,
+)
 
 #: A sharing order's ``state`` (查询分账结果).
 SHARING_ORDER_STATES: dict[str, Promise] = {
@@ -35,6 +41,14 @@ RECEIVER_RESULTS: dict[str, Promise] = {
     ReceiverResult.PENDING: pgettext_lazy("receiver line", "Pending"),
     ReceiverResult.SUCCESS: pgettext_lazy("receiver line", "Succeeded"),
     ReceiverResult.CLOSED: pgettext_lazy("receiver line", "Closed"),
+}
+
+#: A refund's ``status`` at WeChat Pay.
+REFUND_STATUSES: dict[str, Promise] = {
+    RefundStatus.PROCESSING: pgettext_lazy("refund status", "Processing"),
+    RefundStatus.SUCCESS: pgettext_lazy("refund status", "Succeeded"),
+    RefundStatus.CLOSED: pgettext_lazy("refund status", "Closed"),
+    RefundStatus.ABNORMAL: pgettext_lazy("refund status", "Abnormal"),
 }
 
 

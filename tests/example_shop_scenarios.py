@@ -164,6 +164,7 @@ def main(sim: SimulatorProcess) -> None:
     seen["jobs_after_admin"] = jobs("SHOP0100")
     seen["SHOP0100_refunded"] = says("SHOP0100")
     seen["refunded_page"] = page(admin, "SHOP0100")
+    seen["refunded_page_zh"] = page(admin, "SHOP0100", "zh-hans")
     seen["simulator_refunds"] = sim.refunds()
     seen["simulator_returns"] = sim.returns()
     seen["simulator_payment"] = sim.payment(Order.objects.get(number="SHOP0100").transaction_id)

@@ -100,6 +100,11 @@ def test_the_shop_shows_money_in_yuan_and_receivers_in_words(story):
     assert "¥600.00" in story["orders_page_zh"] and "（分）" not in story["orders_page_zh"]
 
 
+def test_the_refund_at_wechat_pay_is_shown_in_words(story):
+    assert "RFSHOP0100 Succeeded" in text_of(story["refunded_page"], "refund-attempts")
+    assert "RFSHOP0100 退款成功" in text_of(story["refunded_page_zh"], "refund-attempts")
+
+
 def test_a_clerk_who_may_not_approve_leaves_the_job_a_draft(story):
     assert any("may not approve" in m for m in story["clerk_confirm_messages"])
     assert [job["state"] for job in story["jobs_after_clerk"]] == ["draft"]

@@ -9,6 +9,7 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from django_wxpay_profitsharing import desk, refund_words
+from django_wxpay_profitsharing.labels import REFUND_STATUSES, label
 from django_wxpay_profitsharing.models import RefundJob
 from django_wxpay_profitsharing.refund_states import ACTIVE_JOB_STATES, RefundJobState
 
@@ -89,7 +90,10 @@ class OrderAdmin(admin.ModelAdmin):
             "amount_yuan": refund_words.yuan(job.amount) if job else "",
             "draft": job is not None and job.state == RefundJobState.DRAFT,
             "clawbacks": list(job.clawbacks.order_by("pk")) if job else [],
-            "attempts": list(job.refunds.filter(sent_at__isnull=False).order_by("number"))
+            "attempts": [  # each with WeChat Pay's status in words
+                (attempt, label(REFUND_STATUSES, attempt.status))
+                for attempt in job.refunds.filter(sent_at__isnull=False).order_by("number")
+            ]
             if job
             else [],
             # Until the job is over and the order marked (its receiver runs after commit).
