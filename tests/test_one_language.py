@@ -11,10 +11,12 @@ import datetime as dt
 from html import unescape
 
 import pytest
+from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone, translation
 
 from django_wxpay_profitsharing import allocation
+from django_wxpay_profitsharing.clients import reset_client
 from django_wxpay_profitsharing.models import ProfitSharingReturn
 from django_wxpay_profitsharing.models.reconciliation import (
     Discrepancy,
@@ -25,7 +27,8 @@ from django_wxpay_profitsharing.refund_jobs import RefundConflict
 from django_wxpay_profitsharing.refund_models import RefundJob
 from django_wxpay_profitsharing.states import ReturnState
 
-from .conftest import pending_return
+from .conftest import pending_return, wxpay_config
+from .test_api_routes import LIST, api_user, body
 
 DISCREPANCIES = "admin:wxpay_profitsharing_discrepancy_changelist"
 DISCREPANCY = "admin:wxpay_profitsharing_discrepancy_change"
@@ -156,3 +159,26 @@ def test_a_returns_wechat_result_is_shown_in_words(admin_client, configured, ord
     chinese = page(admin_client, url, "zh-hans")
     assert "回退成功" in chinese and ">SUCCESS<" not in chinese
     assert "Succeeded" in page(admin_client, url, "en")
+
+
+# ------------------------------------------------------------ refusals
+
+
+@pytest.mark.parametrize(
+    ("language", "refusal"),
+    [("en", "this user may not submit this return"), ("zh-hans", "该用户无权提交此分账回退")],
+)
+def test_a_refused_submit_is_said_in_the_callers_language(db, sim, order, language, refusal):
+    """Two people for money: the maker of a draft may not send it (the desk's refusal)."""
+    with override_settings(WXPAY_PROFITSHARING=wxpay_config(sim, REQUIRE_SEPARATE_SUBMITTER=True)):
+        maker = api_user("maker")
+        created = maker.post(LIST, body(order), format="json")
+        assert created.status_code == 201 and created.data["state"] == "draft"
+        with translation.override(language):
+            refused = maker.post(
+                f"{LIST}{created.data['id']}/submit/",
+                content_type="application/json",
+                HTTP_ACCEPT_LANGUAGE=language,
+            )
+    reset_client()
+    assert refused.status_code == 403 and refused.data["detail"] == refusal
