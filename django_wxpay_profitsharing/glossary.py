@@ -75,7 +75,8 @@ TERMS: dict[str, Term] = {
         _("clawback"),
         _(
             "The app's order-level job: one amount taken back from a sharing order's "
-            "receivers, made of one return per receiver. To claw back: 追回."
+            "receivers, made of one return per receiver, named by your out_clawback_no. "
+            "To claw back: 追回."
         ),
         r"\bclaw(backs?|ing back| back|ed back|s back)\b",
         "追回",

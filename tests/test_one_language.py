@@ -15,7 +15,7 @@ from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from django_wxpay_profitsharing import allocation
+from django_wxpay_profitsharing import allocation, clawbacks
 from django_wxpay_profitsharing.clients import reset_client
 from django_wxpay_profitsharing.models import ProfitSharingReturn
 from django_wxpay_profitsharing.models.reconciliation import (
@@ -27,7 +27,7 @@ from django_wxpay_profitsharing.refund_jobs import RefundConflict
 from django_wxpay_profitsharing.refund_models import RefundJob
 from django_wxpay_profitsharing.states import ReturnState
 
-from .conftest import pending_return, wxpay_config
+from .conftest import SUB_MCHID, pending_return, wxpay_config
 from .test_api_routes import LIST, api_user, body
 
 DISCREPANCIES = "admin:wxpay_profitsharing_discrepancy_changelist"
@@ -182,3 +182,25 @@ def test_a_refused_submit_is_said_in_the_callers_language(db, sim, order, langua
             )
     reset_client()
     assert refused.status_code == 403 and refused.data["detail"] == refusal
+
+
+@pytest.mark.parametrize(
+    ("language", "refusal"),
+    [
+        ("en", "exceeds what is returnable from this receiver (¥10.00: 1000 fen)"),
+        ("zh-hans", "超出该分账接收方的可回退金额（¥10.00，即 1000 分）"),
+    ],
+)
+def test_a_return_beyond_the_ledger_is_refused_in_yuan_and_fen(
+    db, configured, order, language, refusal
+):
+    clawbacks.sync_order(  # the mirror the ledger reads
+        out_order_no=order["out_order_no"],
+        transaction_id=order["transaction_id"],
+        sub_mchid=SUB_MCHID,
+    )
+    with translation.override(language):
+        refused = api_user().post(
+            LIST, body(order, amount=1001), format="json", HTTP_ACCEPT_LANGUAGE=language
+        )
+    assert refused.status_code == 400 and refused.data["amount"] == [refusal], refused.data
