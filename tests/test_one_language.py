@@ -24,7 +24,7 @@ from django_wxpay_profitsharing.models.reconciliation import (
     ReconciliationRun,
 )
 from django_wxpay_profitsharing.refund_jobs import RefundConflict
-from django_wxpay_profitsharing.refund_models import RefundJob
+from django_wxpay_profitsharing.refund_models import Notification, RefundJob
 from django_wxpay_profitsharing.states import ReturnState
 
 from .conftest import SUB_MCHID, pending_return, wxpay_config
@@ -204,3 +204,16 @@ def test_a_return_beyond_the_ledger_is_refused_in_yuan_and_fen(
             LIST, body(order, amount=1001), format="json", HTTP_ACCEPT_LANGUAGE=language
         )
     assert refused.status_code == 400 and refused.data["amount"] == [refusal], refused.data
+
+
+def test_a_notifications_refund_status_is_shown_in_words(admin_client, configured):
+    note = Notification.objects.create(
+        mchid="1900000100", event_type="REFUND.SUCCESS", out_refund_no="RF9",
+        refund_status="SUCCESS", verified=True,
+    )  # fmt: skip
+    listed = "admin:wxpay_profitsharing_notification_changelist"
+    one = reverse("admin:wxpay_profitsharing_notification_change", args=[note.pk])
+    for url in (reverse(listed), one):
+        chinese = page(admin_client, url, "zh-hans")
+        assert "退款成功" in chinese and ">SUCCESS<" not in chinese
+        assert ">Succeeded<" in page(admin_client, url, "en")
