@@ -17,13 +17,31 @@ from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from django.db.models import Model, Q, QuerySet
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 from .conf import wxpay_settings
+from .states import Action
 
 M = TypeVar("M", bound=Model)
 
 #: The app's label (``AppConfig.label``): the first half of every permission name.
 APP_LABEL = "wxpay_profitsharing"
+
+# What a person refused is told (the admin's messages, the API's 403 ``detail``).
+MAY_NOT_SUBMIT_RETURN = _("this user may not submit this return")
+MAY_NOT_ACT_FOR_RETURNS_MERCHANT = _("this user may not act for this return's merchant")
+MAY_NOT_CANCEL_CLAWBACKS = _("this user may not cancel clawbacks")
+MAY_NOT_APPROVE_REFUND = _("this user may not approve this refund")
+MAY_NOT_ACT_ON_REFUNDS = _("this user may not act on refunds")
+MAY_NOT_ACT_FOR_REFUNDS_MERCHANT = _("this user may not act for this refund's merchant")
+#: A return's action this user may not ask for, by the action.
+MAY_NOT_ON_RETURN: dict[str, Promise] = {
+    Action.SUBMIT: MAY_NOT_SUBMIT_RETURN,
+    Action.REFRESH: _("this user may not refresh this return"),
+    Action.DUE: _("this user may not process this return"),
+    Action.RETRY: _("this user may not retry this return"),
+}
 
 
 class Perm(enum.StrEnum):

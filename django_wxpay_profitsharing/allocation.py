@@ -4,17 +4,31 @@ Pure functions of integers: the ledger says what each receiver may still return,
 policy says who gives how much. ``proportional`` uses the largest-remainder method
 (Hamilton's), so the parts always sum to the amount asked and no part exceeds what
 its receiver may return; ties go to the receiver listed first.
+
+Its errors reach a person (the admin's form, the API's field errors): translated, the
+amount in yuan as a person reads it and in fen, the API's unit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from django.utils.functional import Promise
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
+
+from .refund_words import yuan
+
+NOT_RETURNABLE = _("not returnable receivers: {accounts}")
+LISTED_TWICE = _("an account is listed twice")
+AT_LEAST_ONE_FEN = _("must be at least 1 fen")
+EXCEEDS = _("exceeds what is returnable from these receivers ({yuan}: {fen} fen)")
+
 
 class AllocationError(ValueError):
     """The amount cannot be allocated: ``field`` names the input at fault."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str | Promise) -> None:
         super().__init__(message)
         self.field = field
         self.message = message
@@ -42,9 +56,9 @@ def in_order(amount: int, returnable: Mapping[str, int], accounts: Sequence[str]
     """``amount`` taken from ``accounts`` in turn, each up to what it may return."""
     unknown = [account for account in accounts if account not in returnable]
     if unknown:
-        raise AllocationError("accounts", f"not returnable receivers: {', '.join(unknown)}")
+        raise AllocationError("accounts", format_lazy(NOT_RETURNABLE, accounts=", ".join(unknown)))
     if len(set(accounts)) != len(accounts):
-        raise AllocationError("accounts", "an account is listed twice")
+        raise AllocationError("accounts", LISTED_TWICE)
     _check(amount, sum(returnable[account] for account in accounts))
     shares: dict[str, int] = {}
     left = amount
@@ -58,8 +72,6 @@ def in_order(amount: int, returnable: Mapping[str, int], accounts: Sequence[str]
 
 def _check(amount: int, available: int) -> None:
     if amount < 1:
-        raise AllocationError("amount", "must be at least 1 fen")
+        raise AllocationError("amount", AT_LEAST_ONE_FEN)
     if amount > available:
-        raise AllocationError(
-            "amount", f"exceeds what is returnable ({available} fen) from these receivers"
-        )
+        raise AllocationError("amount", format_lazy(EXCEEDS, yuan=yuan(available), fen=available))

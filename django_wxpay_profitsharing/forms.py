@@ -175,8 +175,8 @@ class ClawbackForm(forms.Form):
     accounts = forms.CharField(
         label=_("accounts, in order"),
         required=False,
-        help_text=_("For in_order: the merchant receivers to take from, in turn, "
-                    "separated by commas or spaces."),
+        help_text=_("In the order of the given accounts: the merchant receivers to take "
+                    "from, in turn, separated by commas or spaces."),
     )  # fmt: skip
     description = forms.CharField(label=_("description"), max_length=80)
 

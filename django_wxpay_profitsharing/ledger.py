@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .models.returns import ProfitSharingReturn
 from .models.sharing_orders import ProfitSharingOrder, ProfitSharingOrderReceiver
+from .refund_words import yuan
 from .states import FINAL_STATES, ReturnState
 from .wechatpay.models import ReceiverResult, ReceiverType, SharingOrderState
 
@@ -217,7 +218,8 @@ def check_return(
         raise ReturnNotAllowed(
             "amount",
             format_lazy(
-                _("exceeds what is returnable from this receiver ({fen} fen)"),
+                _("exceeds what is returnable from this receiver ({yuan}: {fen} fen)"),
+                yuan=yuan(entry.returnable),
                 fen=entry.returnable,
             ),
         )

@@ -144,41 +144,44 @@ def fetch_bill(
 
 
 def judge(group: Group, mine: LocalReturn | None, mchid: str, sub_mchid: str | None) -> list[Found]:
-    """The discrepancies of one return in the bill; none when it matches. No database."""
-    number, amount, statuses = group.out_return_no, group.amount, group.statuses
-    shown = ", ".join(statuses)
+    """The discrepancies of one return in the bill; none when it matches. No database.
+
+    Each keeps facts, not a sentence: ``reconcile_words`` words them when a person
+    reads them, in that person's language and in yuan.
+    """
+    number, amount, statuses = group.out_return_no, group.amount, list(group.statuses)
     if group.initiator != mchid or (sub_mchid and group.sub_mchid != sub_mchid):
-        asked = f"merchant {mchid}" + (f" sub-merchant {sub_mchid}" if sub_mchid else "")
-        detail = f"in the bill as {_whose(group)}'s ({shown}), not {asked}'s"
-        return [Found(number, DiscrepancyKind.MERCHANT_DIFFERS, None, amount, detail)]
+        facts = {
+            "statuses": statuses,
+            "bill_mchid": group.initiator,
+            "bill_sub_mchid": group.sub_mchid,
+            "mchid": mchid,
+            "sub_mchid": sub_mchid or "",
+        }
+        return [Found(number, DiscrepancyKind.MERCHANT_DIFFERS, None, amount, facts)]
     if mine is None:
-        detail = f"in the bill ({shown}), no local return with this number"
-        return [Found(number, DiscrepancyKind.MISSING_LOCALLY, None, amount, detail)]
+        facts = {"statuses": statuses}
+        return [Found(number, DiscrepancyKind.MISSING_LOCALLY, None, amount, facts)]
     if mine.sub_mchid != group.sub_mchid:
-        detail = (
-            f"in the bill for sub-merchant {group.sub_mchid or '-'} ({shown}), "
-            f"here for sub-merchant {mine.sub_mchid or '-'}"
-        )
-        return [Found(number, DiscrepancyKind.MERCHANT_DIFFERS, mine.amount, amount, detail)]
+        facts = {
+            "statuses": statuses,
+            "bill_sub_mchid": group.sub_mchid,
+            "local_sub_mchid": mine.sub_mchid,
+        }
+        return [Found(number, DiscrepancyKind.MERCHANT_DIFFERS, mine.amount, amount, facts)]
     found = []
-    if statuses != (EXPECTED_STATUS.get(mine.state),):
-        detail = f"local state {mine.state}, bill status {shown}"
-        found.append(Found(number, DiscrepancyKind.STATE_DIFFERS, mine.amount, amount, detail))
+    if group.statuses != (EXPECTED_STATUS.get(mine.state),):
+        facts = {"statuses": statuses, "local_state": mine.state}
+        found.append(Found(number, DiscrepancyKind.STATE_DIFFERS, mine.amount, amount, facts))
     if amount != mine.amount:
-        detail = f"local {mine.amount} fen, bill {amount} fen"
-        found.append(Found(number, DiscrepancyKind.AMOUNT_DIFFERS, mine.amount, amount, detail))
+        found.append(Found(number, DiscrepancyKind.AMOUNT_DIFFERS, mine.amount, amount))
     return found
-
-
-def _whose(group: Group) -> str:
-    sub = f" sub-merchant {group.sub_mchid}" if group.sub_mchid else ""
-    return f"merchant {group.initiator or '(none)'}{sub}"
 
 
 def _beijing(moment: dt.datetime | None) -> str:
     """A stored time in Beijing time (a naive one is in ``TIME_ZONE``, as without USE_TZ)."""
     if moment is None:
-        return "-"
+        return ""
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment)
     return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
@@ -223,7 +226,7 @@ def _missing_at_wechat(
                 DiscrepancyKind.MISSING_AT_WECHAT,
                 mine.amount,
                 None,
-                f"succeeded here at {_beijing(mine.finish_time)} (Beijing), not in the bill",
+                {"finished": _beijing(mine.finish_time)},
             )
             for mine in batch
             if (mine.sub_mchid, mine.out_return_no) not in present
@@ -317,7 +320,7 @@ def reconcile(
                             kind=f.kind,
                             local_amount=f.local_amount,
                             wechat_amount=f.wechat_amount,
-                            detail=f.detail,
+                            facts=f.facts,
                         )
                         for f in found
                     ],

@@ -14,10 +14,12 @@ No Django here: ``reconcile.py`` reads the local returns and writes the run.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from .wechatpay.bill_parser import BillRow, BusinessType
 
@@ -44,7 +46,8 @@ class Found:
     kind: str
     local_amount: int | None
     wechat_amount: int | None
-    detail: str
+    #: What the sentence a person reads is made of (``reconcile_words.describe``).
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 class Staging:
@@ -64,7 +67,7 @@ class Staging:
             );
             CREATE TABLE found (
                 seq INTEGER PRIMARY KEY, out_return_no TEXT NOT NULL, kind TEXT NOT NULL,
-                local_amount INTEGER, wechat_amount INTEGER, detail TEXT NOT NULL
+                local_amount INTEGER, wechat_amount INTEGER, facts TEXT NOT NULL
             );
             """
         )
@@ -120,12 +123,13 @@ class Staging:
     def add(self, found: Iterable[Found]) -> None:
         """Keep discrepancies, in the order found."""
         values = [
-            (f.out_return_no, f.kind, f.local_amount, f.wechat_amount, f.detail) for f in found
+            (f.out_return_no, f.kind, f.local_amount, f.wechat_amount, json.dumps(f.facts))
+            for f in found
         ]
         if values:
             with self._transaction():
                 self.db.executemany(
-                    "INSERT INTO found (out_return_no, kind, local_amount, wechat_amount, detail)"
+                    "INSERT INTO found (out_return_no, kind, local_amount, wechat_amount, facts)"
                     " VALUES (?, ?, ?, ?, ?)",
                     values,
                 )
@@ -134,11 +138,13 @@ class Staging:
     def found(self, size: int) -> Iterator[list[Found]]:
         """What was found, in order, in lists of at most ``size``."""
         cursor = self.db.execute(
-            "SELECT out_return_no, kind, local_amount, wechat_amount, detail FROM found"
-            " ORDER BY seq"
+            "SELECT out_return_no, kind, local_amount, wechat_amount, facts FROM found ORDER BY seq"
         )
         while batch := cursor.fetchmany(size):
-            yield [Found(*row) for row in batch]
+            yield [
+                Found(number, kind, local, wechat, json.loads(facts))
+                for number, kind, local, wechat, facts in batch
+            ]
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self.db)

@@ -20,6 +20,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from . import services
@@ -42,6 +43,9 @@ UNKNOWN_PAYMENT = _("WeChat Pay knows no such payment (in this mode: sub_mchid)"
 NOT_A_BOOLEAN = _("must be true or false")
 NUMBER_TAKEN = _("is the number of another refund already")
 NOT_NOW = _("this action is not open to the refund as it stands")
+EXISTS_DIFFERENTLY = _(
+    "{number} already exists with a different {fields}; use a new out_refund_no for a new refund."
+)
 MONEY_MOVED = _("money has moved already (an unfreeze, a clawback or the refund was sent)")
 
 
@@ -54,8 +58,11 @@ class RefundConflict(ValidationError):
         super().__init__(
             {
                 "out_refund_no": [
-                    f"{existing.out_refund_no} already exists with a different "
-                    f"{', '.join(differences)}; use a new out_refund_no for a new refund."
+                    format_lazy(
+                        EXISTS_DIFFERENTLY,
+                        number=existing.out_refund_no,
+                        fields=", ".join(differences),
+                    )
                 ]
             },
             code="conflict",

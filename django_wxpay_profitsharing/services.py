@@ -38,7 +38,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from . import ledger, transitions
-from .access import acting_user, in_scope, may_submit
+from .access import (
+    MAY_NOT_ACT_FOR_RETURNS_MERCHANT,
+    MAY_NOT_SUBMIT_RETURN,
+    acting_user,
+    in_scope,
+    may_submit,
+)
 from .clients import client_for
 from .conf import wxpay_settings
 from .merchants import is_configured, merchant
@@ -223,9 +229,9 @@ def approve(ret: ProfitSharingReturn | int, *, by: Any = None) -> ProfitSharingR
         if row.state != ReturnState.DRAFT:
             return row
         if not may_submit(by, row.created_by_id):
-            raise PermissionDenied("this user may not submit this return")
+            raise PermissionDenied(MAY_NOT_SUBMIT_RETURN)
         if not in_scope(by, row.mchid, row.sub_mchid):  # checked again here, whoever asks
-            raise PermissionDenied("this user may not act for this return's merchant")
+            raise PermissionDenied(MAY_NOT_ACT_FOR_RETURNS_MERCHANT)
         # Every return, a clawback's too: its allocation was checked when it was made,
         # but the ledger may have moved since (other returns, a sync).
         _check_ledger(row.mchid, row.to_request(), exclude_pk=row.pk)

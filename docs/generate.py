@@ -9,6 +9,7 @@ only reports pages that are out of date. Sources:
   what the app does on a return being read from ``decisions.TABLE`` for each meaning;
 - ``signals.md``: the docstring of ``signals.py``;
 - ``simulator.md``'s ``--help``: the simulator's own argument parser;
+- ``glossary.md``: ``glossary.TERMS``, in Chinese from the compiled zh_Hans catalogue;
 - ``img/states.svg``, the state diagram: ``decisions.TABLE`` (``state_diagram.py``).
 
 A hand-written page holds a generated part between ``<!-- BEGIN generated: NAME -->``
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gettext
 import io
 import os
 import re
@@ -39,7 +41,7 @@ if not settings.configured:
 
 from state_diagram import state_diagram_svg  # noqa: E402  (beside this file)
 
-from django_wxpay_profitsharing import conf, decisions, signals  # noqa: E402
+from django_wxpay_profitsharing import conf, decisions, glossary, signals  # noqa: E402
 from django_wxpay_profitsharing.decisions import Decision, Outcome, Schedule  # noqa: E402
 from django_wxpay_profitsharing.states import ReturnState, Step  # noqa: E402
 from django_wxpay_profitsharing.wechatpay import error_table  # noqa: E402
@@ -328,11 +330,41 @@ def simulator_help() -> str:
     return "```text\n$ wxpay-simulator --help\n" + buffer.getvalue().rstrip() + "\n```\n"
 
 
+# ------------------------------------------------------------------- glossary
+
+CATALOGUE = DOCS.parent / "django_wxpay_profitsharing/locale/zh_Hans/LC_MESSAGES/django.mo"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def glossary_page() -> str:
+    """Each term in English and Chinese, with its meaning in both (the catalogue's words)."""
+    with CATALOGUE.open("rb") as file:
+        chinese = gettext.GNUTranslations(file).gettext
+    rows = "\n".join(
+        f"| {key} | {_cell(chinese(str(term.label)))} | {_cell(str(term.meaning))} "
+        f"| {_cell(chinese(str(term.meaning)))} |"
+        for key, term in glossary.TERMS.items()
+    )
+    return (
+        WHOLE_PAGE.format(source="django_wxpay_profitsharing/glossary.py")
+        + "# Glossary (术语表)\n\n"
+        "The operator's words, one Chinese term for each English one. The admin, the\n"
+        "messages and these pages use them and no synonym: `tests/test_glossary.py` fails\n"
+        "when a translation names a term without its Chinese word, or calls a clawback a\n"
+        "回退单. Amounts a person reads are in yuan (¥); the API's amounts are in fen.\n\n"
+        "| English | 中文 | Meaning | 含义 |\n|---|---|---|---|\n" + rows + "\n"
+    )
+
+
 # ------------------------------------------------------------------- writing
 
 WHOLE_PAGES: dict[str, Callable[[], str]] = {
     "settings.md": settings_page,
     "signals.md": signals_page,
+    "glossary.md": glossary_page,
 }
 PARTS: dict[tuple[str, str], Callable[[], str]] = {
     ("states.md", "transition table"): states_table,

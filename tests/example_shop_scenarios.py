@@ -34,6 +34,7 @@ from django.contrib.auth.models import Permission  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import override_settings, setup_test_environment  # noqa: E402
+from django.utils import translation  # noqa: E402
 from orders.models import Order  # noqa: E402
 
 from django_wxpay_profitsharing import desk, refund_machine  # noqa: E402
@@ -81,12 +82,18 @@ def press(user, number: str, step: str) -> list[str]:
     return [str(m) for m in response.context["messages"]]
 
 
-def page(user, number: str) -> str:
-    """The refund page as ``user`` sees it."""
+def page(user, number: str, language: str = "en") -> str:
+    """The refund page as ``user`` sees it, in ``language``."""
+    pk = Order.objects.get(number=number).pk
+    return shown(user, f"/admin/orders/order/{pk}/refund/", language)
+
+
+def shown(user, url: str, language: str = "en") -> str:
+    """A page of the shop's admin as ``user`` reads it in ``language``."""
     client = Client()
     client.force_login(user)
-    pk = Order.objects.get(number=number).pk
-    response = client.get(f"/admin/orders/order/{pk}/refund/")
+    with translation.override(language):
+        response = client.get(url, HTTP_ACCEPT_LANGUAGE=language)
     assert response.status_code == 200, response.status_code
     return response.content.decode()
 
@@ -129,6 +136,9 @@ def main(sim: SimulatorProcess) -> None:
     #    sent; the clerk may not approve it.
     seen["clerk_plan_messages"] = press(clerk, "SHOP0100", "plan")
     seen["plan_page"] = page(clerk, "SHOP0100")
+    seen["plan_page_zh"] = page(clerk, "SHOP0100", "zh-hans")
+    seen["orders_page"] = shown(admin, "/admin/orders/order/")
+    seen["orders_page_zh"] = shown(admin, "/admin/orders/order/", "zh-hans")
     seen["plan"] = RefundJob.objects.get(out_refund_no="RFSHOP0100").plan
     seen["clerk_confirm_messages"] = press(clerk, "SHOP0100", "confirm")
     seen["jobs_after_clerk"] = jobs("SHOP0100")
@@ -154,6 +164,7 @@ def main(sim: SimulatorProcess) -> None:
     seen["jobs_after_admin"] = jobs("SHOP0100")
     seen["SHOP0100_refunded"] = says("SHOP0100")
     seen["refunded_page"] = page(admin, "SHOP0100")
+    seen["refunded_page_zh"] = page(admin, "SHOP0100", "zh-hans")
     seen["simulator_refunds"] = sim.refunds()
     seen["simulator_returns"] = sim.returns()
     seen["simulator_payment"] = sim.payment(Order.objects.get(number="SHOP0100").transaction_id)

@@ -94,7 +94,7 @@ def test_order_page_shows_the_ledger_in_yuan(operator, shared):
          "description": "partial"},
     )  # fmt: skip
     listing = operator.get(reverse(ORDERS)).content.decode()
-    assert shared.out_order_no in listing and "FINISHED" in listing
+    assert shared.out_order_no in listing and "Finished" in listing
     page = operator.get(
         reverse("admin:wxpay_profitsharing_profitsharingorder_change", args=[shared.pk])
     ).content.decode()
@@ -104,6 +104,72 @@ def test_order_page_shows_the_ledger_in_yuan(operator, shared):
     assert "personal receivers cannot be returned from" in page
     assert claw_back_url(shared) in page  # the button
     assert 'name="_save"' not in page  # read-only
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("en", ["Finished", "merchant", "person (openid)", "Succeeded"]),
+        ("zh-hans", ["已完成", "商户", "个人（openid）", "分账成功"]),
+    ],
+)
+def test_the_order_pages_show_wechat_pays_values_in_words(operator, shared, language, words):
+    from django.utils import translation
+
+    change = reverse("admin:wxpay_profitsharing_profitsharingorder_change", args=[shared.pk])
+    with translation.override(language):
+        listing = operator.get(reverse(ORDERS), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        page = operator.get(change, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    finished, merchant, person, succeeded = words
+    assert f">{finished}<" in listing and ">FINISHED<" not in listing
+    rows = cells(page)
+    assert any(f"|{merchant}|{SHOP_A}|" in row and f"|{succeeded}|" in row for row in rows), rows
+    assert any(f"|{person}|{PERSON}|" in row for row in rows), rows
+    assert "MERCHANT_ID" not in page and "PERSONAL_OPENID" not in page
+
+
+def test_asking_too_much_is_said_in_chinese_and_yuan(operator, configured, shared):
+    from django.utils import translation
+
+    with translation.override("zh-hans"):
+        over = operator.post(
+            claw_back_url(shared),
+            {"amount_yuan": "9.01", "policy": "proportional", "description": "too much"},
+            HTTP_ACCEPT_LANGUAGE="zh-hans",
+        ).content.decode()
+    assert "超出这些分账接收方的可回退金额（¥9.00，即 900 分）" in over
+
+
+@pytest.mark.parametrize(
+    ("language", "requested", "everything"),
+    [
+        ("en", "Requested amount", "everything returnable"),
+        ("zh-hans", "请求金额", "全部可回退金额"),
+    ],
+)
+def test_a_clawbacks_page_shows_what_was_asked_in_yuan(
+    operator, shared, language, requested, everything
+):
+    from django.utils import translation
+
+    asked, _ = clawbacks.create_or_get_clawback(
+        {"out_clawback_no": "CL50", "out_order_no": shared.out_order_no,
+         "transaction_id": shared.transaction_id, "sub_mchid": SUB_MCHID, "amount": 150,
+         "description": "partial"},
+    )  # fmt: skip
+    whole, _ = clawbacks.create_or_get_clawback(
+        {"out_clawback_no": "CL51", "out_order_no": shared.out_order_no,
+         "transaction_id": shared.transaction_id, "sub_mchid": SUB_MCHID,
+         "description": "all"},
+    )  # fmt: skip
+    change = "admin:wxpay_profitsharing_profitsharingclawback_change"
+    with translation.override(language):
+        one = operator.get(reverse(change, args=[asked.pk]), HTTP_ACCEPT_LANGUAGE=language)
+        other = operator.get(reverse(change, args=[whole.pk]), HTTP_ACCEPT_LANGUAGE=language)
+    one_page, other_page = one.content.decode(), other.content.decode()
+    assert requested in one_page and "¥1.50" in one_page and ">150<" not in one_page
+    assert "（分）" not in one_page and "(fen)" not in one_page
+    assert everything in other_page
 
 
 def test_sync_action(operator, configured, shared):
@@ -139,8 +205,8 @@ def test_claw_back_shows_the_allocation_then_creates_and_submits(operator, confi
         "form"
     ).errors
     rows = cells(page.content.decode())
-    assert any(r.startswith(f"MERCHANT_ID|{SHOP_A}|¥6.00|¥6.00|¥2.00") for r in rows), rows
-    assert any(r.startswith(f"MERCHANT_ID|{SHOP_B}|¥3.00|¥3.00|¥1.00") for r in rows), rows
+    assert any(r.startswith(f"merchant|{SHOP_A}|¥6.00|¥6.00|¥2.00") for r in rows), rows
+    assert any(r.startswith(f"merchant|{SHOP_B}|¥3.00|¥3.00|¥1.00") for r in rows), rows
     personal = next(r for r in rows if PERSON in r)
     assert personal.endswith("personal receivers cannot be returned from"), personal
     assert posts(configured) == [] and ProfitSharingClawback.objects.count() == 0
@@ -181,8 +247,8 @@ def test_claw_back_in_order_and_over_asking(operator, configured, shared):
          "description": "in order"},
     )  # fmt: skip
     rows = cells(ordered.content.decode())
-    assert any(r.startswith(f"MERCHANT_ID|{SHOP_B}|¥3.00|¥3.00|¥3.00") for r in rows), rows
-    assert any(r.startswith(f"MERCHANT_ID|{SHOP_A}|¥6.00|¥6.00|¥1.00") for r in rows), rows
+    assert any(r.startswith(f"merchant|{SHOP_B}|¥3.00|¥3.00|¥3.00") for r in rows), rows
+    assert any(r.startswith(f"merchant|{SHOP_A}|¥6.00|¥6.00|¥1.00") for r in rows), rows
     no_accounts = operator.post(claw_back_url(shared), {"policy": "in_order", "description": "x"})
     assert "accounts" in no_accounts.context["form"].errors
     assert ProfitSharingClawback.objects.count() == 0 and posts(configured) == []

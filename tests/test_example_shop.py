@@ -89,6 +89,22 @@ def test_the_plan_is_shown_in_yuan_before_anything_is_sent(story):
     assert story["SHOP0100_planned"]["refunded"] is False
 
 
+def test_the_shop_shows_money_in_yuan_and_receivers_in_words(story):
+    receivers = text_of(story["plan_page"], "receivers")
+    assert "merchant 86693852 ¥30.00 ¥0.00" in receivers, receivers
+    assert "person (openid)" in receivers and "PERSONAL_OPENID" not in receivers
+    chinese = text_of(story["plan_page_zh"], "receivers")
+    assert "商户 86693852 ¥30.00" in chinese and "个人（openid）" in chinese, chinese
+    assert "已分账" in story["plan_page_zh"] and "（分）" not in story["plan_page_zh"]
+    assert "¥600.00" in story["orders_page"] and "60000" not in story["orders_page"]
+    assert "¥600.00" in story["orders_page_zh"] and "（分）" not in story["orders_page_zh"]
+
+
+def test_the_refund_at_wechat_pay_is_shown_in_words(story):
+    assert "RFSHOP0100 Succeeded" in text_of(story["refunded_page"], "refund-attempts")
+    assert "RFSHOP0100 退款成功" in text_of(story["refunded_page_zh"], "refund-attempts")
+
+
 def test_a_clerk_who_may_not_approve_leaves_the_job_a_draft(story):
     assert any("may not approve" in m for m in story["clerk_confirm_messages"])
     assert [job["state"] for job in story["jobs_after_clerk"]] == ["draft"]

@@ -13,7 +13,7 @@ from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from django_wxpay_profitsharing import services, signals
 from django_wxpay_profitsharing.clients import get_client
@@ -32,6 +32,7 @@ from django_wxpay_profitsharing.reconcile import (
     reconcile,
 )
 from django_wxpay_profitsharing.reconcile_staging import Group
+from django_wxpay_profitsharing.reconcile_words import describe
 from django_wxpay_profitsharing.wechatpay import ReturnRequest
 
 from .conftest import RECEIVER, SUB_MCHID, pending_return, unique_no
@@ -152,7 +153,11 @@ def test_a_state_that_differs(day):
     ProfitSharingReturn.objects.filter(pk=day[0].pk).update(state=ReturnState.FAILED)
     run = reconcile(today())
     assert kinds(run) == [(DiscrepancyKind.STATE_DIFFERS, day[0].out_return_no)]
-    assert "local state failed, bill status SUCCESS" in run.discrepancies.get().detail
+    found = run.discrepancies.get()
+    assert found.facts == {"statuses": ["SUCCESS"], "local_state": "failed"} and not found.detail
+    assert describe(found) == "local state Failed, bill status Succeeded"
+    with translation.override("zh-hans"):
+        assert describe(found) == "本地状态：回退失败，账单状态：回退成功"
 
 
 @pytest.mark.parametrize("corruption", ["hash", "rows"])
@@ -304,7 +309,7 @@ def test_the_bill_date_is_the_beijing_date_whatever_time_zone_says(day, order):
         assert reconcile(today()).discrepancy_count == 0
         yesterday = reconcile(today() - dt.timedelta(days=1))  # no bill: an empty one
     assert kinds(yesterday) == [(DiscrepancyKind.MISSING_AT_WECHAT, ghost.out_return_no)]
-    assert "23:59:59 (Beijing)" in yesterday.discrepancies.get().detail
+    assert "23:59:59 (Beijing time)" in describe(yesterday.discrepancies.get())
 
 
 def test_judge_alone_one_discrepancy_per_problem():

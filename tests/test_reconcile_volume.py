@@ -100,7 +100,7 @@ def test_150000_discrepancies_are_written_in_chunks_and_listed_in_part(
     run = ReconciliationRun.objects.get()
     assert (run.return_rows, run.discrepancy_count) == (count, count)
     assert run.discrepancies.filter(kind=DiscrepancyKind.MISSING_LOCALLY).count() == count
-    fields = 6  # run, out_return_no, kind, local_amount, wechat_amount, detail
+    fields = 7  # run, out_return_no, kind, local_amount, wechat_amount, facts, detail
     assert sum(values for _, values in inserts) == count * fields
     assert max(values for _, values in inserts) <= WRITE_BATCH * fields  # SQLite: fewer
     assert max(size for size, _ in inserts) < 1024 * 1024  # far below any packet limit

@@ -26,6 +26,7 @@ from .. import desk
 from ..access import Perm
 from ..error_reports import hide_secrets_in_error_reports
 from ..forms import ClawbackForm
+from ..labels import RECEIVER_TYPES, label
 from ..ledger import LineLedger, order_ledger
 from ..models.sharing_orders import ProfitSharingOrder
 from ..numbering import generate_out_return_no
@@ -56,7 +57,7 @@ def allocation_rows(ledger: list[LineLedger], parts: dict[str, int] | None) -> l
             why = ""
         rows.append(
             {
-                "type": entry.line.type,
+                "type": label(RECEIVER_TYPES, entry.line.type),
                 "account": entry.account,
                 "shared": format_yuan(entry.shared),
                 "returnable": format_yuan(entry.returnable),

@@ -45,6 +45,8 @@ else:
     _ReturnInlineBase = admin.TabularInline
     _ClawbackAdminBase = admin.ModelAdmin
 
+EVERYTHING_RETURNABLE = _("everything returnable")
+
 
 class ClawbackReturnInline(ReadOnlyInlineMixin, _ReturnInlineBase):
     model = ProfitSharingReturn
@@ -83,7 +85,7 @@ class ClawbackAdmin(
     paginator = CappedCountPaginator
     show_full_result_count = False
     list_select_related = ("order", "created_by")
-    fields = ("out_clawback_no", "state", "order", "amount_display", "requested_amount",
+    fields = ("out_clawback_no", "state", "order", "amount_display", "requested_display",
               "policy", "accounts", "description", "created_by", "created", "updated")  # fmt: skip
     readonly_fields = fields
     inlines = [ClawbackReturnInline]
@@ -96,6 +98,13 @@ class ClawbackAdmin(
     @admin.display(description=_("amount"), ordering="amount")
     def amount_display(self, obj: ProfitSharingClawback) -> str:
         return format_yuan(obj.amount)
+
+    @admin.display(description=_("requested amount"))
+    def requested_display(self, obj: ProfitSharingClawback) -> str:
+        """What was asked, in yuan like the amount above it; none: everything returnable."""
+        if obj.requested_amount is None:
+            return str(EVERYTHING_RETURNABLE)
+        return format_yuan(obj.requested_amount)
 
     def has_submit_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(Perm.SUBMIT_CLAWBACK)

@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from ..error_reports import SecretSafeErrorReportsAdminMixin
+from ..labels import REFUND_STATUSES, label
 from ..refund_models import Notification
 from .common import MerchantScopedAdminMixin
 from .reconciliation_admin import ReadOnly
@@ -31,7 +33,7 @@ FIELDS = (
     "out_refund_no",
     "refund_id",
     "transaction_id",
-    "refund_status",
+    "refund_status_words",
     "verified",
     "failure",
     "duplicate",
@@ -44,8 +46,8 @@ FIELDS = (
 class NotificationAdmin(
     MerchantScopedAdminMixin, ReadOnly, SecretSafeErrorReportsAdminMixin, _NotificationAdminBase
 ):
-    list_display = ("received_at", "event_type", "out_refund_no", "refund_status", "verified",
-                    "duplicate", "changed", "failure")  # fmt: skip
+    list_display = ("received_at", "event_type", "out_refund_no", "refund_status_words",
+                    "verified", "duplicate", "changed", "failure")  # fmt: skip
     list_filter = ("verified", "event_type", "duplicate")
     search_fields = ("out_refund_no", "refund_id", "transaction_id", "notification_id",
                      "request_id")  # fmt: skip
@@ -53,3 +55,8 @@ class NotificationAdmin(
     show_full_result_count = False  # forgeries can be many: one count is enough
     fields = FIELDS
     readonly_fields = FIELDS
+
+    @admin.display(description=_("refund status"), ordering="refund_status")
+    def refund_status_words(self, obj: Notification) -> str:
+        """WeChat Pay's status in words (``SUCCESS``: Succeeded, 退款成功)."""
+        return label(REFUND_STATUSES, obj.refund_status)

@@ -27,6 +27,7 @@ from .. import desk
 from ..access import Perm
 from ..error_reports import SecretSafeErrorReportsAdminMixin, hide_secrets_in_error_reports
 from ..forms import SyncOrderForm
+from ..labels import RECEIVER_RESULTS, RECEIVER_TYPES, SHARING_ORDER_STATES, label
 from ..ledger import LineLedger, order_ledger
 from ..models.sharing_orders import ProfitSharingOrder, ProfitSharingOrderReceiver
 from .claw_back import ClawBackViews
@@ -52,8 +53,8 @@ class ReceiverLineInline(ReadOnlyInlineMixin, _LineInlineBase):
 
     model = ProfitSharingOrderReceiver
     view_permission = Perm.VIEW_ORDER  # the lines belong to the order
-    fields = ("type", "account", "shared", "returned", "reserved", "returnable", "blocked",
-              "result", "fail_reason", "finish_time")  # fmt: skip
+    fields = ("type_words", "account", "shared", "returned", "reserved", "returnable", "blocked",
+              "result_words", "fail_reason", "finish_time")  # fmt: skip
     readonly_fields = fields
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -66,6 +67,14 @@ class ReceiverLineInline(ReadOnlyInlineMixin, _LineInlineBase):
             entries = order_ledger(line.order, timezone.now())
             self._ledgers[line.order_id] = {entry.line.pk: entry for entry in entries}
         return self._ledgers[line.order_id][line.pk]
+
+    @admin.display(description=_("receiver type"))
+    def type_words(self, line: ProfitSharingOrderReceiver) -> str:
+        return label(RECEIVER_TYPES, line.type)
+
+    @admin.display(description=_("result"))
+    def result_words(self, line: ProfitSharingOrderReceiver) -> str:
+        return label(RECEIVER_RESULTS, line.result)
 
     @admin.display(description=_("shared"))
     def shared(self, line: ProfitSharingOrderReceiver) -> str:
@@ -93,19 +102,24 @@ class ReceiverLineInline(ReadOnlyInlineMixin, _LineInlineBase):
 class SharingOrderAdmin(
     MerchantScopedAdminMixin, SecretSafeErrorReportsAdminMixin, RefundOrderViews, ClawBackViews
 ):
-    list_display = ("out_order_no", "state", "sub_mchid", "transaction_id", "order_id",
+    list_display = ("out_order_no", "state_words", "sub_mchid", "transaction_id", "order_id",
                     "synced_at")  # fmt: skip
     # No DISTINCT over the mirror, a number's start, a capped count (admin/filters.py).
     list_filter = (SharingOrderStateFilter, MerchantFilter, "synced_at")
     search_fields = ORDER_SEARCH_FIELDS
     paginator = CappedCountPaginator
     show_full_result_count = False
-    fields = ("mchid", "sub_mchid", "out_order_no", "transaction_id", "order_id", "state",
+    fields = ("mchid", "sub_mchid", "out_order_no", "transaction_id", "order_id", "state_words",
               "synced_at", "created", "updated")  # fmt: skip
     readonly_fields = fields
     inlines = [ReceiverLineInline]
     actions = ["sync_from_wechat_pay", "claw_back"]
     change_form_template = "django_wxpay_profitsharing/admin/order_change_form.html"
+
+    @admin.display(description=_("state"), ordering="state")
+    def state_words(self, order: ProfitSharingOrder) -> str:
+        """WeChat Pay's state in words (``FINISHED``: Finished, 已完成)."""
+        return label(SHARING_ORDER_STATES, order.state)
 
     # The mirror is WeChat's: brought in by a sync (here, the API, a clawback), never
     # typed or edited. "Add" is the sync form.

@@ -3,6 +3,9 @@
 Why read-only: a run is what the bill said on the day it was read; it is replaced by
 reconciling the date again (``wxpay_reconcile``), never edited by hand.
 
+A discrepancy's amounts are shown in yuan and its detail in the reader's language
+(``reconcile_words``): the run stores facts, not sentences.
+
 Why a run's page lists no discrepancy: a platform's bill can hold 150,000 of them, and
 a page listing them inline never loads. It shows their count by kind (one query on
 the run-and-kind index), each a link to the discrepancies' own list filtered to the
@@ -24,7 +27,8 @@ from django.utils.translation import gettext_lazy as _
 
 from ..error_reports import SecretSafeErrorReportsAdminMixin
 from ..models.reconciliation import Discrepancy, DiscrepancyKind, ReconciliationRun
-from .common import MerchantScopedAdminMixin
+from ..reconcile_words import describe
+from .common import MerchantScopedAdminMixin, format_yuan
 
 # django-stubs makes the admin classes generic; Django's own cannot be subscripted at run time.
 if TYPE_CHECKING:
@@ -38,7 +42,7 @@ RUN_PARAMETER = "run__id__exact"
 NONE_FOUND = _("none")
 ALL_OF_THEM = _("all %(count)d")
 
-DISCREPANCY_FIELDS = ("out_return_no", "kind", "local_amount", "wechat_amount", "detail")
+DISCREPANCY_FIELDS = ("out_return_no", "kind", "local_yuan", "wechat_yuan", "described")
 RUN_FIELDS = (
     "bill_date",
     "mchid",
@@ -132,10 +136,22 @@ class ReconciliationRunAdmin(
 class DiscrepancyAdmin(
     MerchantScopedAdminMixin, ReadOnly, SecretSafeErrorReportsAdminMixin, _DiscrepancyAdminBase
 ):
-    list_display = ("out_return_no", "kind", "local_amount", "wechat_amount", "run")
+    list_display = ("out_return_no", "kind", "local_yuan", "wechat_yuan", "described", "run")
     list_filter = ("kind", "run__bill_date")
     search_fields = ("out_return_no",)
     list_select_related = ("run",)
     show_full_result_count = False  # a run may hold 150,000: one count is enough
     fields = ("run", *DISCREPANCY_FIELDS)
     readonly_fields = ("run", *DISCREPANCY_FIELDS)
+
+    @admin.display(description=_("local amount"), ordering="local_amount")
+    def local_yuan(self, discrepancy: Discrepancy) -> str:
+        return format_yuan(discrepancy.local_amount)
+
+    @admin.display(description=_("amount in the bill"), ordering="wechat_amount")
+    def wechat_yuan(self, discrepancy: Discrepancy) -> str:
+        return format_yuan(discrepancy.wechat_amount)
+
+    @admin.display(description=_("detail"))
+    def described(self, discrepancy: Discrepancy) -> str:
+        return describe(discrepancy)

@@ -26,6 +26,7 @@ from django.views.decorators.http import require_POST
 from .. import desk
 from ..access import Perm
 from ..error_reports import SecretSafeErrorReportsAdminMixin, hide_secrets_in_error_reports
+from ..labels import REFUND_STATUSES, label
 from ..refund_decisions import operator_rule
 from ..refund_models import Notification, Refund, RefundCall, RefundJob, RefundJobQuerySet
 from ..refund_states import OperatorAction, RefundJobState
@@ -82,7 +83,7 @@ class RefundAttemptInline(ReadOnlyInlineMixin, _RefundInlineBase):
 
     model = Refund
     view_permission = Perm.VIEW_REFUND
-    fields = ("number", "out_refund_no", "amount_display", "refund_id", "status", "channel",
+    fields = ("number", "out_refund_no", "amount_display", "refund_id", "status_words", "channel",
               "user_received_account", "funds_account", "sent_at", "create_time",
               "success_time", "replaces")  # fmt: skip
     readonly_fields = fields
@@ -90,6 +91,10 @@ class RefundAttemptInline(ReadOnlyInlineMixin, _RefundInlineBase):
     @admin.display(description=_("amount"))
     def amount_display(self, obj: Refund) -> str:
         return format_yuan(obj.amount)
+
+    @admin.display(description=_("WeChat status"))
+    def status_words(self, obj: Refund) -> str:
+        return label(REFUND_STATUSES, obj.status)
 
 
 class RefundCallInline(ReadOnlyInlineMixin, _CallInlineBase):
@@ -107,9 +112,13 @@ class NotificationInline(ReadOnlyInlineMixin, _NotificationInlineBase):
 
     model = Notification
     view_permission = Perm.VIEW_REFUND
-    fields = ("received_at", "event_type", "out_refund_no", "refund_id", "refund_status",
+    fields = ("received_at", "event_type", "out_refund_no", "refund_id", "refund_status_words",
               "verified", "failure", "duplicate", "changed")  # fmt: skip
     readonly_fields = fields
+
+    @admin.display(description=_("refund status"))
+    def refund_status_words(self, obj: Notification) -> str:
+        return label(REFUND_STATUSES, obj.refund_status)
 
 
 class NeedsOperatorFilter(admin.SimpleListFilter):

@@ -27,6 +27,7 @@ from .. import desk
 from ..access import Perm, may_submit
 from ..error_reports import SecretSafeErrorReportsAdminMixin
 from ..forms import ProfitSharingReturnForm
+from ..labels import RETURN_RESULTS, label
 from ..models.return_questions import questions
 from ..models.returns import (
     ANSWER_FIELDS,
@@ -51,9 +52,11 @@ from .common import (
 from .filters import RETURN_SEARCH_FIELDS, CappedCountPaginator, MerchantFilter
 
 #: What the change page shows beside the request: never edited there.
+#: WeChat Pay's ``result`` is shown in words (``result_words``), the rest as stored.
 WECHAT_FIELDS = (
-    *PROGRESS_FIELDS, *ANSWER_FIELDS, "submitted_at", "submitted_by", "needs_query", "created",
-    "updated", "created_by", "clawback", "replaces", "response_json",
+    *PROGRESS_FIELDS, *("result_words" if f == "result" else f for f in ANSWER_FIELDS),
+    "submitted_at", "submitted_by", "needs_query", "created", "updated", "created_by",
+    "clawback", "replaces", "response_json",
 )  # fmt: skip
 
 
@@ -126,6 +129,10 @@ class ProfitSharingReturnAdmin(
     @admin.display(description=_("amount"), ordering="amount")
     def amount_display(self, obj: ProfitSharingReturn) -> str:
         return format_yuan(obj.amount)
+
+    @admin.display(description=_("WeChat result"))
+    def result_words(self, obj: ProfitSharingReturn) -> str:
+        return label(RETURN_RESULTS, obj.result)
 
     # ----------------------------------------------------------- editing
     @staticmethod

@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from .. import clawbacks, order_sync, services
-from ..access import Perm, has_perms, scoped
+from ..access import MAY_NOT_CANCEL_CLAWBACKS, Perm, has_perms, scoped
 from ..answers import AnswerMismatch
 from ..ledger import LineLedger
 from ..models.clawbacks import ProfitSharingClawback
@@ -127,7 +127,7 @@ def cancel_clawbacks(
     a return approved or sent is refused (``one``: its ``ValidationError``).
     """
     if not has_perms(by, (Perm.CANCEL_CLAWBACK,)):
-        raise Forbidden("this user may not cancel clawbacks")
+        raise Forbidden(MAY_NOT_CANCEL_CLAWBACKS)
     result = Cancelled()
     for clawback in scoped(by, selection).order_by("pk"):
         try:

@@ -17,7 +17,13 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from .. import refund_jobs, refund_machine, refund_operators, services, task_backends
-from ..access import has_perms, scoped
+from ..access import (
+    MAY_NOT_ACT_FOR_REFUNDS_MERCHANT,
+    MAY_NOT_ACT_ON_REFUNDS,
+    MAY_NOT_APPROVE_REFUND,
+    has_perms,
+    scoped,
+)
 from ..conf import TaskBackend
 from ..refund_models import RefundJob
 from ..refund_states import OperatorAction, RefundJobState
@@ -126,7 +132,7 @@ def submit_refunds(
         approved.append(job.pk)
     if disposition is Disposition.DRAFT:
         if one and drafts:
-            raise Forbidden("this user may not approve this refund")
+            raise Forbidden(MAY_NOT_APPROVE_REFUND)
         left = [job.pk for job in drafts]
     moved = move(approved, disposition)
     moved.drafts, moved.skipped = left, skipped
@@ -141,7 +147,7 @@ def refresh_refund(job: RefundJob, *, by: Any, door: Door, wait: bool = True) ->
     ``inline`` backend (a notification: WeChat Pay waits 5 s for its answer).
     """
     if not scoped(by, RefundJob.objects.filter(pk=job.pk)).exists():
-        raise Forbidden("this user may not act for this refund's merchant")
+        raise Forbidden(MAY_NOT_ACT_FOR_REFUNDS_MERCHANT)
     disposition = decide(Made.REFUND_ACTION, door, facts(1, True, caller_waits=wait))
     return move([job.pk], disposition, force=True)
 
@@ -151,9 +157,9 @@ def act_on_refund(job: RefundJob, action: OperatorAction, *, by: Any, door: Door
     try again); :class:`~.errors.WrongState` when the job as it stands does not allow
     it, :class:`~.errors.Forbidden` without the operate permission or the merchant."""
     if not has_perms(by, SEND_POLICY[(Made.REFUND_ACTION, door)].needs):
-        raise Forbidden("this user may not act on refunds")
+        raise Forbidden(MAY_NOT_ACT_ON_REFUNDS)
     if not scoped(by, RefundJob.objects.filter(pk=job.pk)).exists():
-        raise Forbidden("this user may not act for this refund's merchant")
+        raise Forbidden(MAY_NOT_ACT_FOR_REFUNDS_MERCHANT)
     try:
         acted = refund_operators.act(job.pk, action, by=by)
     except refund_operators.ActionNotOpen as exc:

@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
 from .. import clawbacks, services
-from ..access import has_perms, scoped
+from ..access import MAY_NOT_ON_RETURN, MAY_NOT_SUBMIT_RETURN, has_perms, scoped
 from ..answers import AnswerMismatch
 from ..models.return_questions import questions
 from ..models.returns import ProfitSharingReturn
@@ -92,7 +92,7 @@ def submit(
     disposition = decide(made, door, facts(len(rows), may))
     if disposition is Disposition.DRAFT:
         if one and rows:
-            raise Forbidden("this user may not submit this return")
+            raise Forbidden(MAY_NOT_SUBMIT_RETURN)
         return Batch(skipped=skipped, drafts=[row.pk for row in rows])
     if disposition is Disposition.SEND_IN_BACKGROUND:
         batch = dispatch([row.pk for row in rows], Action.SUBMIT, disposition, approve=True,
@@ -112,7 +112,7 @@ def _run_on(
     may = allowed(made, door, by, creator=None)
     disposition = decide(made, door, facts(len(rows), may))
     if disposition is Disposition.DRAFT and one and rows:
-        raise Forbidden(f"this user may not {action} this return")
+        raise Forbidden(MAY_NOT_ON_RETURN[action])
     batch = dispatch([row.pk for row in rows], action, disposition)
     batch.skipped += skipped
     return batch

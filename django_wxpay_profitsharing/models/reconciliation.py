@@ -75,6 +75,10 @@ class Discrepancy(models.Model):
     wechat_amount = models.PositiveBigIntegerField(
         _("amount in the bill (fen)"), null=True, blank=True
     )
+    #: What the description is made of (bill statuses, merchants, the local state...):
+    #: worded when a person reads it, in that person's language (``reconcile_words``).
+    facts = models.JSONField(_("facts"), default=dict, blank=True)
+    #: A sentence in English, of a row stored with one instead of facts: shown as it is.
     detail = models.TextField(_("detail"), blank=True)
 
     class Meta:

@@ -6,6 +6,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from ..fields import IdentifierField
+from ..labels import RECEIVER_TYPES, label
 from ..wechatpay.models import SharingOrderState
 
 
@@ -93,4 +94,5 @@ class ProfitSharingOrderReceiver(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.type} {self.account}"
+        """The line as a person reads it: its type in words, then its account."""
+        return f"{label(RECEIVER_TYPES, self.type)} {self.account}"

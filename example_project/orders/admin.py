@@ -9,6 +9,7 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from django_wxpay_profitsharing import desk, refund_words
+from django_wxpay_profitsharing.labels import REFUND_STATUSES, label
 from django_wxpay_profitsharing.models import RefundJob
 from django_wxpay_profitsharing.refund_states import ACTIVE_JOB_STATES, RefundJobState
 
@@ -17,6 +18,7 @@ from .models import Order
 
 #: Who may plan a refund (make the draft job): the app's own permission.
 MAY_PLAN = "wxpay_profitsharing.add_refundjob"
+WECHAT_PAY_SAYS = _("WeChat Pay: %(reason)s")
 MAY_NOT_APPROVE = _("You may not approve this refund: it waits, a draft, for an operator who may.")
 
 
@@ -31,11 +33,19 @@ def job_admin_url(job: RefundJob) -> str:
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     # Few and short columns: the changelist fits 1400 px without scrolling sideways.
-    list_display = ("number", "total_fen", "shared_fen", "refunded_at", "refund_note")
+    list_display = ("number", "total", "shared", "refunded_at", "refund_note")
     list_filter = (("refunded_at", admin.EmptyFieldListFilter),)
     search_fields = ("number", "sharing_out_order_no", "refund_no")
     readonly_fields = ("refund_no", "refunded_at", "refund_note")
     actions = ["refund_selected"]
+
+    @admin.display(description=_("total"), ordering="total_fen")
+    def total(self, order: Order) -> str:
+        return refund_words.yuan(order.total_fen)
+
+    @admin.display(description=_("shared"), ordering="shared_fen")
+    def shared(self, order: Order) -> str:
+        return refund_words.yuan(order.shared_fen)
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.refund_view)
@@ -80,7 +90,10 @@ class OrderAdmin(admin.ModelAdmin):
             "amount_yuan": refund_words.yuan(job.amount) if job else "",
             "draft": job is not None and job.state == RefundJobState.DRAFT,
             "clawbacks": list(job.clawbacks.order_by("pk")) if job else [],
-            "attempts": list(job.refunds.filter(sent_at__isnull=False).order_by("number"))
+            "attempts": [  # each with WeChat Pay's status in words
+                (attempt, label(REFUND_STATUSES, attempt.status))
+                for attempt in job.refunds.filter(sent_at__isnull=False).order_by("number")
+            ]
             if job
             else [],
             # Until the job is over and the order marked (its receiver runs after commit).
@@ -116,4 +129,4 @@ class OrderAdmin(admin.ModelAdmin):
         except PermissionDenied as exc:
             self.message_user(request, str(exc), messages.ERROR)
         except desk.SyncFailed as exc:
-            self.message_user(request, f"WeChat Pay: {exc.message}", messages.ERROR)
+            self.message_user(request, WECHAT_PAY_SAYS % {"reason": exc.message}, messages.ERROR)

@@ -32,6 +32,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from django_wxpay_profitsharing import desk, refund_words, services
+from django_wxpay_profitsharing.labels import RECEIVER_TYPES, label
 from django_wxpay_profitsharing.ledger import LineLedger, order_ledger
 from django_wxpay_profitsharing.models import ProfitSharingOrder, RefundJob
 from django_wxpay_profitsharing.refund_states import RefundJobState
@@ -77,14 +78,15 @@ def job_of(order: Order) -> RefundJob | None:
 
 @dataclass(frozen=True)
 class LedgerLine:
-    """One receiver of the sharing order as the refund page shows it."""
+    """One receiver of the sharing order as the refund page shows it: its type in words,
+    its money in yuan."""
 
     type: str
     account: str
-    shared: int
-    returned: int
-    reserved: int
-    returnable: int
+    shared: str
+    returned: str
+    reserved: str
+    returnable: str
     excluded_because: str
 
 
@@ -92,12 +94,12 @@ def ledger_lines(mirror: ProfitSharingOrder) -> list[LedgerLine]:
     entries: list[LineLedger] = order_ledger(mirror, timezone.now())
     return [
         LedgerLine(
-            type=e.line.type,
+            type=label(RECEIVER_TYPES, e.line.type),
             account=e.account,
-            shared=e.shared,
-            returned=e.returned,
-            reserved=e.reserved,
-            returnable=e.returnable,
+            shared=refund_words.yuan(e.shared),
+            returned=refund_words.yuan(e.returned),
+            reserved=refund_words.yuan(e.reserved),
+            returnable=refund_words.yuan(e.returnable),
             excluded_because=str(e.blocked.label) if e.blocked else "",
         )
         for e in entries

@@ -33,6 +33,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
 from ...reconcile import ReconciliationError, default_bill_date, reconcile
+from ...reconcile_words import describe
 from ...wechatpay import errors, validation
 
 EXIT_DISCREPANCIES = 1
@@ -85,7 +86,7 @@ class Command(BaseCommand):
         if int(options["verbosity"]) < 2:
             shown = shown[:SHOWN]
         for item in shown.iterator(chunk_size=2000):
-            self.stdout.write(f"  {item.kind:<18} {item.out_return_no}: {item.detail}")
+            self.stdout.write(f"  {item.kind:<18} {item.out_return_no}: {describe(item)}")
         if run.discrepancy_count > SHOWN and int(options["verbosity"]) < 2:
             self.stdout.write(
                 f"  ... and {run.discrepancy_count - SHOWN} more: the admin's discrepancies "
