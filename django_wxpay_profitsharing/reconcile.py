@@ -70,15 +70,16 @@ from .states import ReturnState
 from .wechatpay import WeChatPayClient, errors
 from .wechatpay.bill_parser import BillReader
 from .wechatpay.bills import BEIJING, BillDownload
+from .wechatpay.words import ReturnResult
 
 logger = logging.getLogger("django_wxpay_profitsharing")
 
 #: The bill status each local state implies; None: WeChat Pay does not hold the return.
 EXPECTED_STATUS: dict[str, str | None] = {
-    ReturnState.SUCCEEDED: "SUCCESS",
-    ReturnState.PROCESSING: "PROCESSING",
-    ReturnState.PENDING: "PROCESSING",
-    ReturnState.FAILED: "FAILED",
+    ReturnState.SUCCEEDED: ReturnResult.SUCCESS,
+    ReturnState.PROCESSING: ReturnResult.PROCESSING,
+    ReturnState.PENDING: ReturnResult.PROCESSING,
+    ReturnState.FAILED: ReturnResult.FAILED,
     ReturnState.REJECTED: None,
     ReturnState.DRAFT: None,
 }

@@ -24,7 +24,14 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from . import services
-from .access import Perm, acting_user, has_perms, in_scope
+from .access import (
+    MAY_NOT_ACT_FOR_REFUNDS_MERCHANT,
+    MAY_NOT_APPROVE_REFUND,
+    Perm,
+    acting_user,
+    has_perms,
+    in_scope,
+)
 from .clients import client_for
 from .conf import wxpay_settings
 from .dbtime import for_db
@@ -244,9 +251,9 @@ def approve(job: RefundJob | int, *, by: Any = None) -> RefundJob:
         if row.state != RefundJobState.DRAFT:
             return row
         if not may_approve(by, row.created_by_id):
-            raise PermissionDenied("this user may not approve this refund")
+            raise PermissionDenied(MAY_NOT_APPROVE_REFUND)
         if not in_scope(by, row.mchid, row.sub_mchid):
-            raise PermissionDenied("this user may not act for this refund's merchant")
+            raise PermissionDenied(MAY_NOT_ACT_FOR_REFUNDS_MERCHANT)
         _approve_locked(row, by)
     return row
 
