@@ -17,7 +17,7 @@ from django.utils.functional import Promise
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-from .refund_words import yuan
+from .money import yuan
 
 NOT_RETURNABLE = _("not returnable receivers: {accounts}")
 LISTED_TWICE = _("an account is listed twice")

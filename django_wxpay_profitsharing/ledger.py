@@ -26,7 +26,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .models.returns import ProfitSharingReturn
 from .models.sharing_orders import ProfitSharingOrder, ProfitSharingOrderReceiver
-from .refund_words import yuan
+from .money import yuan
 from .states import FINAL_STATES, ReturnState
 from .wechatpay.models import ReceiverResult, ReceiverType, SharingOrderState
 

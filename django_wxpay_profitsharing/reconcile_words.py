@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy
 
 from .labels import RETURN_RESULTS, label
 from .models.reconciliation import Discrepancy, DiscrepancyKind
-from .refund_words import yuan
+from .money import yuan
 from .states import ReturnState
 
 NOBODY = gettext_lazy("none")

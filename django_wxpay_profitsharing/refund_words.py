@@ -9,12 +9,12 @@ that the two never say different things. The plan itself is the job's JSON
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from .money import yuan
 from .refund_plan import ShopFundsReason
 from .refund_states import RefundOutcome
 
@@ -52,14 +52,6 @@ SHOP_FUNDS_REASONS: dict[str, Promise] = {
         "more is refunded than the frozen money and the receivers' shares together"
     ),
 }
-
-
-def yuan(fen: int | None) -> str:
-    """``¥1,234.56`` from fen (``-`` for none): money as an operator reads it (the admin's
-    ``format_yuan`` too)."""
-    if fen is None:
-        return "-"
-    return f"¥{Decimal(fen) / 100:,.2f}"
 
 
 def plan_rows(plan: Mapping[str, Any]) -> list[tuple[Promise, str]]:

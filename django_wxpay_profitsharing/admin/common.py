@@ -27,7 +27,7 @@ from ..desk import Batch, RowOutcome
 from ..fields import MAX_PK
 from ..models.clawbacks import ClawbackState
 from ..models.returns import ProfitSharingReturn
-from ..refund_words import yuan
+from ..money import yuan
 from ..states import ReturnState
 
 M = TypeVar("M", bound=Model)
@@ -165,7 +165,7 @@ def confirmed_pks(text: str | None) -> list[int]:
 
 
 def format_yuan(fen: int | None) -> str:
-    """Money as the admin shows it, e.g. ``¥1,234.56`` (``refund_words.yuan``)."""
+    """Money as the admin shows it, e.g. ``¥1,234.56`` (``money.yuan``)."""
     return yuan(fen)
 
 

@@ -30,10 +30,11 @@ from ..access import Perm
 from ..error_reports import hide_secrets_in_error_reports
 from ..forms import RefundForm
 from ..models.sharing_orders import ProfitSharingOrder
+from ..money import yuan
 from ..numbering import generate_out_return_no
 from ..refund_models import RefundJob
 from ..refund_states import RefundJobState
-from ..refund_words import plan_rows, yuan
+from ..refund_words import plan_rows
 from ..wechatpay import errors, validation
 from .common import row_or_404
 

@@ -8,7 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.translation import gettext_lazy as _
 
-from django_wxpay_profitsharing import desk, refund_words
+from django_wxpay_profitsharing import desk, money
 from django_wxpay_profitsharing.labels import REFUND_STATUSES, label
 from django_wxpay_profitsharing.models import RefundJob
 from django_wxpay_profitsharing.refund_states import ACTIVE_JOB_STATES, RefundJobState
@@ -41,11 +41,11 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("total"), ordering="total_fen")
     def total(self, order: Order) -> str:
-        return refund_words.yuan(order.total_fen)
+        return money.yuan(order.total_fen)
 
     @admin.display(description=_("shared"), ordering="shared_fen")
     def shared(self, order: Order) -> str:
-        return refund_words.yuan(order.shared_fen)
+        return money.yuan(order.shared_fen)
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.refund_view)
@@ -81,13 +81,13 @@ class OrderAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
             "title": _("Refund order %(number)s") % {"number": order.number},
             "order": order,
-            "total_yuan": refund_words.yuan(order.total_fen),
+            "total_yuan": money.yuan(order.total_fen),
             "lines": lines,
             "problem": problem,
             "job": job,
             "job_url": job_admin_url(job) if job else "",
             "plan": refunds.plan_rows(job) if job else [],
-            "amount_yuan": refund_words.yuan(job.amount) if job else "",
+            "amount_yuan": money.yuan(job.amount) if job else "",
             "draft": job is not None and job.state == RefundJobState.DRAFT,
             "clawbacks": list(job.clawbacks.order_by("pk")) if job else [],
             "attempts": [  # each with WeChat Pay's status in words

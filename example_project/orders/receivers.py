@@ -10,7 +10,7 @@ its refund number: ``refunds.is_own``).
 
 from django.dispatch import receiver
 
-from django_wxpay_profitsharing import refund_words
+from django_wxpay_profitsharing import money
 from django_wxpay_profitsharing.models import RefundJob
 from django_wxpay_profitsharing.refund_states import RefundJobState
 from django_wxpay_profitsharing.signals import (
@@ -34,7 +34,7 @@ def mark_refunded(sender, instance, event_id, **kwargs):
     Order.objects.filter(pk=order.pk, refund_event_id__isnull=True).update(
         refunded_at=job.finished_at,
         refund_event_id=event_id,  # a redelivery, or another event, finds it set
-        refund_note=f"已退款 {refund_words.yuan(job.amount)}",
+        refund_note=f"已退款 {money.yuan(job.amount)}",
     )
 
 

@@ -31,7 +31,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from django_wxpay_profitsharing import desk, refund_words, services
+from django_wxpay_profitsharing import desk, money, refund_words, services
 from django_wxpay_profitsharing.labels import RECEIVER_TYPES, label
 from django_wxpay_profitsharing.ledger import LineLedger, order_ledger
 from django_wxpay_profitsharing.models import ProfitSharingOrder, RefundJob
@@ -96,10 +96,10 @@ def ledger_lines(mirror: ProfitSharingOrder) -> list[LedgerLine]:
         LedgerLine(
             type=label(RECEIVER_TYPES, e.line.type),
             account=e.account,
-            shared=refund_words.yuan(e.shared),
-            returned=refund_words.yuan(e.returned),
-            reserved=refund_words.yuan(e.reserved),
-            returnable=refund_words.yuan(e.returnable),
+            shared=money.yuan(e.shared),
+            returned=money.yuan(e.returned),
+            reserved=money.yuan(e.reserved),
+            returnable=money.yuan(e.returnable),
             excluded_because=str(e.blocked.label) if e.blocked else "",
         )
         for e in entries
@@ -133,7 +133,7 @@ def plan_rows(job: RefundJob) -> list[tuple[str | Promise, str]]:
     """
     rows: list[tuple[str | Promise, str]] = list(refund_words.plan_rows(job.plan))
     if job.unfrozen:
-        rows.append((gettext_lazy("unfrozen by the job"), refund_words.yuan(job.unfrozen)))
+        rows.append((gettext_lazy("unfrozen by the job"), money.yuan(job.unfrozen)))
     return rows
 
 
@@ -179,6 +179,6 @@ def confirm_refund(order: Order, operator) -> desk.JobsMoved:
     )
     if moved.ran or moved.queued:
         Order.objects.filter(pk=order.pk, refunded_at__isnull=True).update(
-            refund_note=f"退款中 {refund_words.yuan(job.amount)}"
+            refund_note=f"退款中 {money.yuan(job.amount)}"
         )
     return moved

@@ -18,9 +18,10 @@ from django.db.models import QuerySet
 
 from ... import desk
 from ...merchants import default_mchid
+from ...money import yuan
 from ...refund_models import RefundJob
 from ...refund_states import Attention, RefundJobState
-from ...refund_words import plan_rows, yuan
+from ...refund_words import plan_rows
 from ..one_row import add_row_arguments, named_row
 
 
