@@ -272,3 +272,40 @@ def test_an_abnormal_refund_taken_on_to_the_merchants_bank_end_to_end(sim, clock
     assert len(refund_posts(sim)) == 1
     assert len([c for c in sim.calls() if c["endpoint"] == "abnormal_refund"]) == 1
     assert sim.payment(payment["transaction_id"])["unsplit_amount"] == 7000  # from frozen
+
+
+# ------------------------------------------------------------------ notifications
+
+
+def test_a_signed_notice_saying_success_too_early_only_makes_the_job_look(sim):
+    """Polling decides: a genuine-looking notice (signed, encrypted, the job's numbers)
+    that says SUCCESS while WeChat Pay still processes the refund moves nothing but a
+    look; the job follows on, and succeeds only when WeChat Pay says so."""
+    from django.test import Client
+
+    from .test_notification_endpoint import ROUTE, eventually, refund_notice, wechat_signs
+
+    sim.configure(processing_seconds=30)
+    with site_settings(sim, REFUND_POLL_BACKOFF=(3600.0, 3600.0)):
+        payment = sim.seed_payment(10000, sub_mchid=SUB_MCHID)
+        job = job_of(post(operator(), REFUNDS, body(payment, 3000)).data)
+        attempt = job.refunds.get()
+        assert job.state == RefundJobState.FOLLOWING
+        notice = refund_notice(
+            sim, out_refund_no=attempt.out_refund_no, refund_id=attempt.refund_id,
+            transaction_id=payment["transaction_id"], out_trade_no=payment["out_trade_no"],
+            amount={"total": 10000, "refund": 3000, "payer_total": 10000, "payer_refund": 3000},
+        )  # fmt: skip
+        headers, sent = wechat_signs(sim, notice)
+        answer = Client().post(ROUTE, data=sent, content_type="application/json",
+                               headers=headers)  # fmt: skip
+        assert answer.status_code == 204, answer.content
+
+        def looked() -> bool:
+            return job.calls.filter(step="query_refund").exists()
+
+        eventually(looked, what="the job's look")
+        job.refresh_from_db()
+        assert job.state == RefundJobState.FOLLOWING and job.refunds.get().status == "PROCESSING"
+        assert signals(job) == []
+        assert sim.refunds()[0]["status"] == "PROCESSING"
