@@ -15,7 +15,7 @@ The attempts themselves (claim -> call -> apply) are ``refund_machine.py``'s.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -28,6 +28,7 @@ from .clients import client_for
 from .conf import wxpay_settings
 from .dbtime import for_db
 from .refund_models import Payment, Refund, RefundJob
+from .refund_pacing import PacedClient
 from .refund_plan import Plan
 from .refund_states import RefundJobState, RefundStep
 from .refund_steps import gather, payment_facts, plan_of
@@ -148,7 +149,9 @@ def create_or_get_job(
         return _same_or_conflict(existing, clean), False
     if Refund.objects.filter(mchid=mchid, out_refund_no=clean["out_refund_no"]).exists():
         raise ValidationError({"out_refund_no": [NUMBER_TAKEN]})
-    client = client or client_for(mchid)
+    # Each call paced as a job's own are (``refund_pacing.py``): a burst of creates is
+    # made at the merchant's rate, not refused by WeChat Pay.
+    client = cast(WeChatPayClient, PacedClient(client or client_for(mchid), mchid))
     now = timezone.now()
     calls: list[CallInfo] = []
     try:
