@@ -9,7 +9,9 @@ database and ``WXPAY_TEST_CONFIG`` holding the settings dict as JSON (as
   ``confirm_unfreeze``, ``claw_back``, ``refund``, ``query_refund``) has made its
   WeChat Pay call(s); then the process dies (``kill -9``: no apply, no commit, no
   cleanup). For ``claw_back`` it dies right after the first return's POST, inside the
-  returns' own machinery.
+  returns' own machinery;
+- ``crash-before-delivery PK``: the job run; the first state whose signal goes out
+  commits with its outbox event, and the process dies before the signal is sent.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import django
 
 django.setup()
 
-from django_wxpay_profitsharing import refund_machine, transitions  # noqa: E402
+from django_wxpay_profitsharing import outbox, refund_machine, transitions  # noqa: E402
 from django_wxpay_profitsharing.refund_states import RefundStep  # noqa: E402
 
 KILLED = 137
@@ -58,6 +60,10 @@ def main(argv: list[str]) -> None:
         for _ in range(20):  # the job's steps, due or not, until the one to die after
             refund_machine.run(pk, force=True)
         raise SystemExit(f"refund job {pk} never took the step {action[len(CRASH) :]}")
+    if action == "crash-before-delivery":
+        outbox.deliver = lambda *args, **kwargs: os._exit(KILLED)
+        refund_machine.run(pk, force=True)
+        raise SystemExit(f"refund job {pk} sent no signal")
     if action == "run":
         print(refund_machine.run(pk).state, flush=True)
         return

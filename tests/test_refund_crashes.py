@@ -140,3 +140,42 @@ def test_killed_after_each_call_a_fresh_worker_refunds_exactly_once(crash_site, 
     assert balance(sim, SUB_MCHID) == SHOP_MONEY + 5000 - 9000
     assert sim.payment(payment["transaction_id"])["unsplit_amount"] == 0
     assert signals(job) == ["refund_succeeded"]
+
+
+def test_killed_between_the_final_state_and_its_signal_the_signal_still_goes_once(crash_site):
+    from django_wxpay_profitsharing import outbox
+    from django_wxpay_profitsharing.models import ProfitSharingEvent
+    from django_wxpay_profitsharing.signals import refund_succeeded
+
+    sim, clocks = crash_site
+    sim.clear_faults()  # the refund is paid at once
+    payment = sim.seed_payment(10000, sub_mchid=SUB_MCHID)
+    made = post(operator("adder", ("view_refundjob", "add_refundjob")), REFUNDS,
+                body(payment, 3000))  # fmt: skip
+    job = approve(made.data["id"])
+    died = worker(sim, "crash-before-delivery", job.pk)
+    assert died.returncode == 137, died.stdout + died.stderr
+    job.refresh_from_db()
+    assert job.state == RefundJobState.SUCCEEDED  # committed with its event
+    [event] = ProfitSharingEvent.objects.filter(refund_job=job)
+    assert (event.signal, event.delivered_at) == ("refund_succeeded", None)
+
+    heard = []
+
+    def receiver(sender, instance, **kwargs):
+        heard.append((instance.pk, instance.state))
+
+    refund_succeeded.connect(receiver, weak=False)
+    try:
+        poll()
+        assert heard == []  # too early: the event may still be on its way
+        clocks.advance(outbox.REDELIVERY_AFTER.total_seconds())
+        poll()
+        poll()
+    finally:
+        refund_succeeded.disconnect(receiver)
+    assert heard == [(job.pk, RefundJobState.SUCCEEDED)]
+    event.refresh_from_db()
+    assert event.delivered_at is not None
+    assert refunded(sim, payment["transaction_id"]) == {job.out_refund_no: 3000}
+    assert len(refund_posts(sim)) == 1
