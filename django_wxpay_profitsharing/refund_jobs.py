@@ -160,13 +160,18 @@ def create_or_get_job(
         if exc.meaning is errors.Meaning.NOT_FOUND:
             raise ValidationError({"transaction_id": [UNKNOWN_PAYMENT]}) from None
         raise
+    # The payment's row exists before it is locked: two first jobs of one payment made
+    # in one and the same moment would otherwise both insert it, and on MySQL/MariaDB
+    # the loser's duplicate-key wait holds a shared lock on the row that its lock for
+    # update then waits behind: a deadlock, not a refusal.
+    row, _created = Payment.objects.get_or_create(
+        mchid=mchid, transaction_id=clean["transaction_id"],
+        defaults={"sub_mchid": clean["sub_mchid"]},
+    )  # fmt: skip
     try:
         with transaction.atomic():
             # The payment's row first: jobs of one payment are admitted in turn.
-            payment, _created = Payment.objects.select_for_update().get_or_create(
-                mchid=mchid, transaction_id=clean["transaction_id"],
-                defaults={"sub_mchid": clean["sub_mchid"]},
-            )  # fmt: skip
+            payment = Payment.objects.select_for_update().get(pk=row.pk)
             mirror_payment(payment, gathered.payment)
             payment.save()
             facts = payment_facts(payment.pk, gathered.payment)
