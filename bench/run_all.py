@@ -43,6 +43,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str], bool]] = {
     "tables": ("bench_tables.py", [], ["--large", "100000", "--repeats", "3"], False),
     "outbox": ("bench_outbox.py", [], ["--events", "10000", "--returns", "500"], False),
     "limiter": ("bench_limiter.py", [], ["--acquires", "5000", "--returns", "100"], False),
+    "refunds": ("bench_refunds.py", [], ["--payments", "10", "--refunds", "2"], False),
 }
 
 

@@ -15,7 +15,7 @@ The attempts themselves (claim -> call -> apply) are ``refund_machine.py``'s.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -36,6 +36,7 @@ from .clients import client_for
 from .conf import wxpay_settings
 from .dbtime import for_db
 from .refund_models import Payment, Refund, RefundJob
+from .refund_pacing import PacedClient
 from .refund_plan import Plan
 from .refund_states import RefundJobState, RefundStep
 from .refund_steps import gather, payment_facts, plan_of
@@ -162,7 +163,9 @@ def create_or_get_job(
         return _same_or_conflict(existing, clean), False
     if Refund.objects.filter(mchid=mchid, out_refund_no=clean["out_refund_no"]).exists():
         raise ValidationError({"out_refund_no": [NUMBER_TAKEN]})
-    client = client or client_for(mchid)
+    # Each call paced as a job's own are (``refund_pacing.py``): a burst of creates is
+    # made at the merchant's rate, not refused by WeChat Pay.
+    client = cast(WeChatPayClient, PacedClient(client or client_for(mchid), mchid))
     now = timezone.now()
     calls: list[CallInfo] = []
     try:
@@ -171,13 +174,18 @@ def create_or_get_job(
         if exc.meaning is errors.Meaning.NOT_FOUND:
             raise ValidationError({"transaction_id": [UNKNOWN_PAYMENT]}) from None
         raise
+    # The payment's row exists before it is locked: two first jobs of one payment made
+    # in one and the same moment would otherwise both insert it, and on MySQL/MariaDB
+    # the loser's duplicate-key wait holds a shared lock on the row that its lock for
+    # update then waits behind: a deadlock, not a refusal.
+    row, _created = Payment.objects.get_or_create(
+        mchid=mchid, transaction_id=clean["transaction_id"],
+        defaults={"sub_mchid": clean["sub_mchid"]},
+    )  # fmt: skip
     try:
         with transaction.atomic():
             # The payment's row first: jobs of one payment are admitted in turn.
-            payment, _created = Payment.objects.select_for_update().get_or_create(
-                mchid=mchid, transaction_id=clean["transaction_id"],
-                defaults={"sub_mchid": clean["sub_mchid"]},
-            )  # fmt: skip
+            payment = Payment.objects.select_for_update().get(pk=row.pk)
             mirror_payment(payment, gathered.payment)
             payment.save()
             facts = payment_facts(payment.pk, gathered.payment)

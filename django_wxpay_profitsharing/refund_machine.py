@@ -57,6 +57,11 @@ RUNNABLE_STATES = ACTIVE_JOB_STATES
 MAX_STEPS_PER_RUN = 8
 #: The steps that send money movement: frozen and reserved at claim.
 SENDING_STEPS = frozenset({RefundStep.REFUND, RefundStep.UNFREEZE})
+#: A sending step taken again while WeChat Pay may hold what was sent: the query first.
+ASK_FIRST = {
+    RefundStep.REFUND: RefundStep.QUERY_REFUND,
+    RefundStep.UNFREEZE: RefundStep.CONFIRM_UNFREEZE,
+}
 
 
 @dataclass(frozen=True)
@@ -111,8 +116,8 @@ def claim(pk: int, now: datetime, *, force: bool = False) -> JobClaim | None:
         if not force and (job.next_attempt_at is None or job.next_attempt_at > now):
             return None
         step = RefundStep(job.step)
-        if step is RefundStep.REFUND and job.needs_query:
-            step = RefundStep.QUERY_REFUND  # a send may have arrived: ask first
+        if job.needs_query and step in ASK_FIRST:
+            step = ASK_FIRST[step]  # a send may have arrived: ask first
         if step is RefundStep.REFUND:
             later = _spacing_free(job, now)
             if later is not None:

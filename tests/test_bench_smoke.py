@@ -75,6 +75,10 @@ def run_bench(script: str, *args: str) -> dict:
         ("bench_tables.py", ["--small", "100", "--large", "400", "--repeats", "1"]),
         ("bench_outbox.py", ["--events", "300", "--returns", "20"]),
         ("bench_limiter.py", ["--acquires", "200", "--returns", "10"]),
+        (
+            "bench_refunds.py",
+            ["--payments", "3", "--refunds", "2", "--spacing", "0.2", "--processing", "0.05"],
+        ),
     ],
 )
 def test_benchmark_runs_and_reports(script, args):

@@ -56,7 +56,10 @@ def quota_of(path: str) -> str:
 def test_every_call_of_a_job_takes_a_token_of_its_own_quota(sim, taken):
     with override_settings(WXPAY_PROFITSHARING=wxpay_config(sim)):
         payment, _order = split_payment(sim)
-        job = settle(refund(payment, 9000))  # inspect (3 calls), unfreeze, refund, query
+        draft = refund(payment, 9000, send=False)  # the create's own look is paced too
+        assert len(taken) == 3  # the payment, its unsplit amount, its sharing order
+        taken.clear()
+        job = settle(refund_jobs.approve(draft))  # inspect (3 calls), unfreeze, refund, query
         assert job.state == RefundJobState.SUCCEEDED, (job.state, job.last_error_message)
         calls = list(job.calls.order_by("pk").values_list("step", "path"))
     inspections = [path for step, path in calls if step == "inspect"]
