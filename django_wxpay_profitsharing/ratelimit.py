@@ -206,10 +206,17 @@ class Quota:
 #: https://pay.weixin.qq.com/doc/v3/partner/4012886219): their client takes
 #: ``limiter_for(mchid, "refunds")`` before each call, and ``"refund_failures"`` after a
 #: call that failed, so that a thread whose calls fail waits beyond 6 failures a second.
+#: The other endpoints a refund job calls (查询订单, 查询剩余待分金额, 查询分账结果,
+#: 解冻剩余资金) are each counted by WeChat Pay on their own; their limits are not
+#: published beside the returns', so each has ``RATE_LIMIT_QPS`` of its own.
 QUOTAS: dict[str, Quota] = {
     "return_orders": Quota("return_orders", setting="RATE_LIMIT_QPS"),
     "refunds": Quota("refunds", rate=150.0),
     "refund_failures": Quota("refund_failures", rate=6.0),
+    "payment_query": Quota("payment_query", setting="RATE_LIMIT_QPS"),
+    "unsplit_query": Quota("unsplit_query", setting="RATE_LIMIT_QPS"),
+    "order_query": Quota("order_query", setting="RATE_LIMIT_QPS"),
+    "unfreeze": Quota("unfreeze", setting="RATE_LIMIT_QPS"),
 }
 DEFAULT_QUOTA = "return_orders"
 

@@ -6,8 +6,8 @@ a token per step would start more calls a second than the quota allows. Why per
 endpoint: WeChat Pay counts the refund endpoints (申请退款, 查询单笔退款, 发起异常退款) on
 their own quota, 150 calls a second per merchant with at most 6 failing ones
 (https://pay.weixin.qq.com/doc/v3/merchant/4012556457), beside the profit-sharing
-endpoints' ``RATE_LIMIT_QPS``; the other calls of a job (the payment's query included)
-go through ``RATE_LIMIT_QPS``, the tighter quota this package knows.
+endpoints' ``RATE_LIMIT_QPS``; each other endpoint of a job (查询订单, 查询剩余待分金额,
+查询分账结果, 解冻剩余资金) is counted on its own, at ``RATE_LIMIT_QPS``.
 
 A refused call (429 for the rate, not the 60-second spacing between two refunds of
 one payment, which is the payment's and not the merchant's) slows the limiter of the
@@ -22,11 +22,16 @@ from typing import Any
 from .ratelimit import DEFAULT_QUOTA, limiter_for
 from .wechatpay import errors
 
-#: The client's calls counted on a quota other than ``RATE_LIMIT_QPS`` (the default).
+#: The quota each call of the client is counted on (``ratelimit.QUOTAS``); a call not
+#: named here is counted on the returns' (``RATE_LIMIT_QPS``).
 CALL_QUOTAS: dict[str, str] = {
     "create_refund": "refunds",
     "query_refund": "refunds",
     "apply_abnormal_refund": "refunds",
+    "query_payment": "payment_query",
+    "query_unsplit_amount": "unsplit_query",
+    "query_order": "order_query",
+    "unfreeze": "unfreeze",
 }
 #: Where a failed call of a quota is counted too (WeChat Pay's 6 failing refunds a second).
 FAILURE_QUOTAS: dict[str, str] = {"refunds": "refund_failures"}

@@ -49,8 +49,19 @@ def refund(payment, amount, *, send=True):
     return RefundJob.objects.get(pk=made.job.pk)
 
 
-def quota_of(path: str) -> str:
-    return "refunds" if path.startswith("/v3/refund/") else ratelimit.DEFAULT_QUOTA
+def quota_of(method: str, path: str) -> str:
+    """The quota WeChat Pay counts a call on, read from its path (not from the app)."""
+    if path.startswith("/v3/refund/"):
+        return "refunds"
+    if path.startswith("/v3/pay/"):
+        return "payment_query"
+    if path.endswith("/amounts"):
+        return "unsplit_query"
+    if path.endswith("/unfreeze"):
+        return "unfreeze"
+    if method == "GET" and path.startswith("/v3/profitsharing/orders/"):
+        return "order_query"
+    return ratelimit.DEFAULT_QUOTA
 
 
 def test_every_call_of_a_job_takes_a_token_of_its_own_quota(sim, taken):
@@ -61,11 +72,11 @@ def test_every_call_of_a_job_takes_a_token_of_its_own_quota(sim, taken):
         taken.clear()
         job = settle(refund_jobs.approve(draft))  # inspect (3 calls), unfreeze, refund, query
         assert job.state == RefundJobState.SUCCEEDED, (job.state, job.last_error_message)
-        calls = list(job.calls.order_by("pk").values_list("step", "path"))
-    inspections = [path for step, path in calls if step == "inspect"]
+        calls = list(job.calls.order_by("pk").values_list("step", "method", "path"))
+    inspections = [path for step, _method, path in calls if step == "inspect"]
     assert len(inspections) >= 3  # the payment, its unsplit amount, each sharing order
-    made = Counter(quota_of(path) for _step, path in calls)
-    assert made["refunds"] >= 1 and made[ratelimit.DEFAULT_QUOTA] >= 4
+    made = Counter(quota_of(method, path) for _step, method, path in calls)
+    assert made["refunds"] >= 1 and made["unfreeze"] == 1 and made["order_query"] >= 2
     assert Counter(quota for quota in taken if quota != "refund_failures") == made
 
 
@@ -79,7 +90,7 @@ def test_a_429_for_the_rate_slows_the_quota_it_was_counted_on(sim):
         refund_machine.run(job.pk)
         job.refresh_from_db()
         assert job.last_error_code == "FREQUENCY_LIMITED"
-        returns = ratelimit.local_limiter_for(None, ratelimit.DEFAULT_QUOTA)
+        returns = ratelimit.local_limiter_for(None, "payment_query")
         refunds = ratelimit.local_limiter_for(None, "refunds")
         assert returns.penalized and not refunds.penalized
         returns.configure(returns.configured_rate)  # forget the penalty for the next test
@@ -98,5 +109,5 @@ def test_the_60_second_spacing_slows_no_quota(sim):
         refund_machine.run(second.pk)
         second.refresh_from_db()
         assert second.last_error_code in ("FREQUENCY_LIMITED", ""), second.last_error_code
-        for quota in (ratelimit.DEFAULT_QUOTA, "refunds"):
+        for quota in (ratelimit.DEFAULT_QUOTA, "payment_query", "refunds"):
             assert not ratelimit.local_limiter_for(None, quota).penalized
