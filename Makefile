@@ -12,7 +12,8 @@ SIM_PORT ?= 8765
 DEMO_STATE ?= .demo
 
 .PHONY: install test test-sqlite test-sqlite-no-tz test-postgres test-mysql mysql-driver lint \
-	format demo bench browser clean messages docs docs-check dist
+	format demo bench browser clean messages docs docs-check dist \
+	matrix
 
 # Both distributions, editable: the app and its simulator (simulator/, its own pyproject).
 $(VENV)/.installed: setup.py pyproject.toml simulator/pyproject.toml
@@ -85,6 +86,16 @@ test-mysql: install
 	  $(MAKE) --no-print-directory mysql-driver && $(PY) tests/prepare_mysql.py "$$url" && \
 	  echo "== pytest on MySQL" && DATABASE_URL="$$url" $(VENV)/bin/pytest $(PYTEST_ARGS); \
 	else echo "== MySQL not reachable and MYSQL_URL unset: skipped"; fi
+
+# The versions shops run (noxfile.py): every Python x Django pair on SQLite, the newest and
+# the LTS on PostgreSQL and MariaDB, one session after another (each pytest -n 2). pyenv's
+# interpreters go first on PATH: its shims answer only for the global version. Each
+# session's venv is new; NOX_ARGS=-r reuses them, NOX_ARGS='-s "sqlite(py3.13-django6.1)"'
+# runs one (nox -l lists them).
+PYENV_ROOT ?= $(HOME)/.pyenv
+NOX_ARGS ?=
+matrix: install mysql-driver
+	PATH="$$(printf '%s:' $(PYENV_ROOT)/versions/3.1[123].*/bin)$$PATH" $(VENV)/bin/nox $(NOX_ARGS)
 
 # The documentation: the generated pages (settings, states, signals, error codes, the
 # simulator's --help) rewritten from the code, then HTML in site/, warnings as errors.
