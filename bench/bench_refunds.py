@@ -25,8 +25,9 @@ app's own spacing (``REFUND_SPACING_SECONDS``) is S = 1.1 x S_sim, as the projec
 the app's ``RATE_LIMIT_QPS`` is R: each call of a refund job takes a token of its own
 endpoint's quota (``refund_pacing.py``), R a second for each, but 申请退款 and
 查询单笔退款, which take one of the refund endpoints' own 150 a second. The jobs are
-made as the shop's code makes them (``desk.create_refund``), approved together (``desk.submit_refunds``, run
-inline), then moved on by ``refund_machine.process_due`` passes until all are final.
+made as the shop's code makes them (``desk.create_refund``), approved together
+(``desk.submit_refunds``, run inline), then moved on by ``refund_machine.process_due``
+passes until all are final.
 The time is from the first create to the last job final. No pass/fail: ratios.
 
     .venv/bin/python bench/bench_refunds.py [--payments 40] [--refunds 3] [--rate 40]
