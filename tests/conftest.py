@@ -31,13 +31,22 @@ from wxpay_simulator.testing import SimulatorProcess
 from wxpay_simulator.testing.controls import SimulatorControls
 from wxpay_simulator.testing.inprocess import InProcessSimulator
 
-ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
-ON_MYSQL = os.environ.get("DATABASE_URL", "").startswith(("mysql", "mariadb"))
+from .passes import (  # noqa: F401  (pytest finds the hooks here)
+    PASS,
+    pytest_collection_modifyitems,
+    pytest_configure,
+    pytest_report_header,
+    pytest_terminal_summary,
+    pytest_testnodedown,
+)
+
+ON_POSTGRES = PASS.database == "postgresql"
+ON_MYSQL = PASS.database == "mysql"
 #: The pass with WXPAY_TEST_USE_TZ=0 (``make test-sqlite-no-tz``).
-TZ_OFF = os.environ.get("WXPAY_TEST_USE_TZ") == "0"
-#: The first SQLite pass: what is the same on every database (the wheel, the demo shop,
-#: the benchmarks, the full bad-input count) runs there only.
-FIRST_PASS = not os.environ.get("DATABASE_URL") and not TZ_OFF
+TZ_OFF = not PASS.use_tz
+#: The first SQLite pass, the one that runs every test (``tests/passes.py`` chooses what
+#: the later ones repeat; ``@pytest.mark.first_pass_only`` keeps a test out of them).
+FIRST_PASS = PASS.first
 #: Row locks (``select_for_update``, ``SKIP LOCKED``): PostgreSQL and MySQL/MariaDB.
 requires_postgres = pytest.mark.skipif(
     not (ON_POSTGRES or ON_MYSQL),

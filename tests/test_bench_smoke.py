@@ -17,17 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import FIRST_PASS
-
 ROOT = Path(__file__).resolve().parent.parent
 RESULT_PREFIX = "BENCH_RESULT "
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not FIRST_PASS,
-        reason="run once, in the first SQLite pass: the benchmarks pick their own database",
-    ),
+    # the benchmarks pick their own database, whatever the pass
+    pytest.mark.first_pass_only,
 ]
 
 

@@ -37,8 +37,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from .conftest import FIRST_PASS
-
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "example_project"
 OUTPUT = ROOT / "test-output" / "browser"
@@ -56,10 +54,8 @@ pytestmark = [
     pytest.mark.skipif(
         not (CHROMIUM and CHROMEDRIVER), reason="chromium and chromedriver are not installed"
     ),
-    pytest.mark.skipif(
-        not FIRST_PASS,
-        reason="the demo shop keeps its own SQLite database: run in the first SQLite pass only",
-    ),
+    # the demo shop keeps its own SQLite database, whatever the pass
+    pytest.mark.first_pass_only,
 ]
 
 

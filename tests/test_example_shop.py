@@ -20,8 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import FIRST_PASS
-
 ROOT = Path(__file__).resolve().parent.parent
 
 pytest.importorskip(
@@ -29,10 +27,8 @@ pytest.importorskip(
 )
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not FIRST_PASS,
-        reason="the example shop keeps its own SQLite database: run in the first SQLite pass",
-    ),
+    # the example shop keeps its own SQLite database, whatever the pass
+    pytest.mark.first_pass_only,
 ]
 
 

@@ -37,10 +37,15 @@ from schemathesis.specs.openapi.checks import (
 
 from .conftest import ON_MYSQL, ON_POSTGRES, RECEIVER, SUB_MCHID, TZ_OFF
 
-pytestmark = pytest.mark.skipif(
-    ON_MYSQL or TZ_OFF,
-    reason="the shop under test keeps SQLite or PostgreSQL: their own passes run it",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        ON_MYSQL or TZ_OFF,
+        reason="the shop under test keeps SQLite or PostgreSQL: their own passes run it",
+    ),
+    # The shop is a runserver process with a database of its own, on PostgreSQL in the
+    # PostgreSQL pass: it reaches the database without asking for a fixture.
+    pytest.mark.every_pass,
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOP = ROOT / "example_project"

@@ -51,8 +51,6 @@ from packaging.utils import canonicalize_name
 
 from django_wxpay_profitsharing import __version__
 
-from .conftest import FIRST_PASS
-
 ROOT = Path(__file__).resolve().parent.parent
 SIMULATOR_ROOT = ROOT / "simulator"
 SNIPPET = re.compile(r"<!-- readme-snippet: ([\w-]+) -->\n```[a-z]*\n(.*?)\n```", re.S)
@@ -62,10 +60,8 @@ pytest.importorskip(
 )
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not FIRST_PASS,
-        reason="the wheel is the same on every database: run in the first SQLite pass only",
-    ),
+    # the wheel is the same whatever the database
+    pytest.mark.first_pass_only,
 ]
 
 
