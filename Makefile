@@ -11,7 +11,7 @@ DEMO_PORT ?= 8000
 SIM_PORT ?= 8765
 DEMO_STATE ?= .demo
 
-.PHONY: install test test-sqlite test-sqlite-no-tz test-postgres test-mysql mysql-driver lint \
+.PHONY: install test test-later test-sqlite test-sqlite-no-tz test-postgres test-mysql mysql-driver lint \
 	format demo bench browser clean messages docs docs-check dist \
 	matrix
 
@@ -50,15 +50,51 @@ browser:
 	  $(call apt_install,fonts-noto-cjk) || \
 	  echo "fonts-noto-cjk unavailable: Chinese text in the browser screenshots may show as boxes"
 
-test: install lint browser docs-check test-sqlite test-sqlite-no-tz test-postgres test-mysql
+# Every test runs on SQLite first; the passes after it (SQLite with USE_TZ = False,
+# PostgreSQL, MariaDB/MySQL) repeat only the tests that reach the database (chosen by
+# tests/passes.py, which also prints each pass's banner). The passes, ruff/mypy and the
+# docs use different processes and servers and often wait (on subprocesses, servers,
+# the disk), so they run side by side, each into its own log: a line when each ends,
+# then each log whole with its exit status and time. make fails when any of them fails.
+test: install browser
+	@$(call side_by_side,lint docs-check test-sqlite $(LATER_PASSES))
+
+# The three later passes alone, side by side.
+test-later: install
+	@$(call side_by_side,$(LATER_PASSES))
+
+PASS_LOGS := test-output/passes
+LATER_PASSES := test-sqlite-no-tz test-postgres test-mysql
+# xdist workers of the first pass and of each later pass when they run side by side.
+FIRST_WORKERS ?= 2
+LATER_WORKERS ?= 1
+
+# Runs the make targets $(1) at once, each into $(PASS_LOGS)/<target>.log, and says when
+# each ends; then shows each log, its exit status and its time; fails if any failed.
+side_by_side = mkdir -p $(PASS_LOGS); rm -f $(PASS_LOGS)/*.status; all=$$(date +%s); \
+  for job in $(1); do \
+    case $$job in test-sqlite) workers=$(FIRST_WORKERS);; *) workers=$(LATER_WORKERS);; esac; \
+    ( start=$$(date +%s); \
+      $(MAKE) --no-print-directory $$job PYTEST_WORKERS=$$workers >$(PASS_LOGS)/$$job.log 2>&1; \
+      status=$$?; seconds=$$(($$(date +%s) - start)); echo "$$status $$seconds" >$(PASS_LOGS)/$$job.status; \
+      echo "== make $$job ended: exit status $$status, $$seconds s" ) & \
+  done; wait; failed=""; \
+  for job in $(1); do \
+    read status seconds <$(PASS_LOGS)/$$job.status; \
+    echo; echo "== make $$job ($(PASS_LOGS)/$$job.log)"; cat $(PASS_LOGS)/$$job.log; \
+    echo "== make $$job: exit status $$status, $$seconds s"; \
+    [ "$$status" = 0 ] || failed="$$failed $$job"; \
+  done; \
+  for job in $(1); do read status seconds <$(PASS_LOGS)/$$job.status; \
+    printf '== %-18s %s s, exit status %s\n' $$job $$seconds $$status; done; \
+  echo "== all side by side: $$(($$(date +%s) - all)) s"; \
+  if [ -n "$$failed" ]; then echo "== failed:$$failed"; exit 1; fi
 
 test-sqlite: install
-	@echo "== pytest on SQLite"
 	env -u DATABASE_URL $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # Many Chinese projects run USE_TZ = False with TIME_ZONE = "Asia/Shanghai": once more so.
 test-sqlite-no-tz: install
-	@echo "== pytest on SQLite with USE_TZ = False"
 	env -u DATABASE_URL WXPAY_TEST_USE_TZ=0 $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # Runs when DATABASE_URL is set, or when PostgreSQL answers on 127.0.0.1:5432.
@@ -66,7 +102,7 @@ test-postgres: install
 	@url="$${DATABASE_URL:-}"; \
 	if [ -z "$$url" ] && $(PY) -c 'import socket; socket.create_connection(("127.0.0.1", 5432), 1)' 2>/dev/null; then \
 	  url="$(PG_URL)"; fi; \
-	if [ -n "$$url" ]; then echo "== pytest on PostgreSQL"; DATABASE_URL="$$url" $(VENV)/bin/pytest $(PYTEST_ARGS); \
+	if [ -n "$$url" ]; then DATABASE_URL="$$url" $(VENV)/bin/pytest $(PYTEST_ARGS); \
 	else echo "== PostgreSQL not reachable and DATABASE_URL unset: skipped"; fi
 
 # The MySQL driver (mysqlclient) and the headers it builds against, each only when missing.
@@ -84,7 +120,7 @@ test-mysql: install
 	  url="$(MYSQL_DEFAULT_URL)"; fi; \
 	if [ -n "$$url" ]; then \
 	  $(MAKE) --no-print-directory mysql-driver && $(PY) tests/prepare_mysql.py "$$url" && \
-	  echo "== pytest on MySQL" && DATABASE_URL="$$url" $(VENV)/bin/pytest $(PYTEST_ARGS); \
+	  DATABASE_URL="$$url" $(VENV)/bin/pytest $(PYTEST_ARGS); \
 	else echo "== MySQL not reachable and MYSQL_URL unset: skipped"; fi
 
 # The versions shops run (noxfile.py): every Python x Django pair on SQLite, the newest and
