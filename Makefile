@@ -6,7 +6,8 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 MYSQL_DEFAULT_URL ?= mysql://root@127.0.0.1:3306/test
 # Parallel test workers (pytest-xdist); PYTEST_WORKERS=0 runs in this process.
 PYTEST_WORKERS ?= 2
-PYTEST_ARGS ?= -n $(PYTEST_WORKERS)
+# Each pass names its ten slowest tests: where its minutes go.
+PYTEST_ARGS ?= -n $(PYTEST_WORKERS) --durations=10
 DEMO_PORT ?= 8000
 SIM_PORT ?= 8765
 DEMO_STATE ?= .demo
