@@ -47,6 +47,18 @@ TZ_OFF = not PASS.use_tz
 #: The first SQLite pass, the one that runs every test (``tests/passes.py`` chooses what
 #: the later ones repeat; ``@pytest.mark.first_pass_only`` keeps a test out of them).
 FIRST_PASS = PASS.first
+
+
+def at_scale(count: int, later: int) -> int:
+    """``count`` in the first pass (the proof at full size), ``later`` in the later ones.
+
+    A later pass repeats a volume test to show the same behaviour on another database
+    (its locks, its packet size, its time storage), which a smaller count shows as well;
+    the full count is proved once.
+    """
+    return count if FIRST_PASS else min(count, later)
+
+
 #: Row locks (``select_for_update``, ``SKIP LOCKED``): PostgreSQL and MySQL/MariaDB.
 requires_postgres = pytest.mark.skipif(
     not (ON_POSTGRES or ON_MYSQL),
