@@ -41,6 +41,32 @@ from .passes import (  # noqa: F401  (pytest finds the hooks here)
 )
 
 ON_POSTGRES = PASS.database == "postgresql"
+
+
+def _delete_instead_of_truncate() -> None:
+    """PostgreSQL: a transactional test's flush DELETEs its few rows instead of TRUNCATE.
+
+    Why: TRUNCATE of every table takes each one's exclusive lock and new files, 0.3 to
+    0.8 s after each test here; DELETE of a few rows takes milliseconds. Django creates
+    PostgreSQL's foreign keys DEFERRABLE INITIALLY DEFERRED and flushes in a
+    transaction, so the order of the DELETEs does not matter. A flush that resets
+    sequences (or cascades) stays Django's own.
+    """
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    truncate = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+        if reset_sequences or allow_cascade or not tables:
+            return truncate(self, style, tables, reset_sequences=reset_sequences,
+                            allow_cascade=allow_cascade)  # fmt: skip
+        return [f"DELETE FROM {style.SQL_FIELD(self.quote_name(table))};" for table in tables]
+
+    DatabaseOperations.sql_flush = sql_flush
+
+
+if ON_POSTGRES:
+    _delete_instead_of_truncate()
 ON_MYSQL = PASS.database == "mysql"
 #: The pass with WXPAY_TEST_USE_TZ=0 (``make test-sqlite-no-tz``).
 TZ_OFF = not PASS.use_tz
