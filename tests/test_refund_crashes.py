@@ -127,8 +127,11 @@ def test_killed_after_each_call_a_fresh_worker_refunds_exactly_once(crash_site, 
     assert job.refunds.count() == 1 and job.unfrozen == 5000
 
     # WeChat Pay's side: each money movement asked for once, the customer paid once.
-    posts = Counter(c["endpoint"] for c in sim.calls() if c["method"] == "POST")
-    assert (posts["refund_create"], posts["unfreeze"], posts["create"]) == (1, 1, 2), posts
+    calls = [c for c in sim.calls() if c["method"] == "POST"]
+    posts = Counter(c["endpoint"] for c in calls)
+    seen = [(c["endpoint"], c.get("out_return_no"), c.get("executed"), c.get("status"))
+            for c in calls]  # fmt: skip
+    assert (posts["refund_create"], posts["unfreeze"], posts["create"]) == (1, 1, 2), seen
     assert len(refund_posts(sim)) == 1
     assert refunded(sim, payment["transaction_id"]) == {job.out_refund_no: 9000}
     returns = sim.returns()
